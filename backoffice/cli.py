@@ -1,0 +1,299 @@
+"""The ``paygo`` command (composition root): wires the packages together for the operator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from backoffice.config import Settings, SettingsError, load_settings
+from backoffice.stack import Stack, StackError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="PAYGO platform: device telemetry, back office, KPIs and a unit simulator.\n\n"
+    "Start with 'paygo demo' to see the whole path run on the local stack.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(help="The project-owned local servers (PostgreSQL, Mosquitto, Redis) under .paygo/.",
+                        no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=True)
+api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
+sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(api_app, name="api")
+app.add_typer(sim_app, name="sim")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# --------------------------------------------------------------------------- stack
+
+
+def _status_table(stack: Stack) -> Table:
+    table = Table(title="local stack")
+    for col in ("server", "port", "state", "pid", "setting"):
+        table.add_column(col)
+    for s in stack.status():
+        colour = {"running": "green", "stopped": "dim", "port taken": "red"}[s.state]
+        table.add_row(s.name, str(s.port), f"[{colour}]{s.state}[/]", str(s.pid or ""), s.setting)
+    return table
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start PostgreSQL, Mosquitto and Redis (installing them with apt-get if missing); idempotent."""
+    settings = _settings()
+    _setup_logging(settings)
+    stack = Stack(settings)
+    started = stack.up()
+    console.print(f"started: {', '.join(started)}" if started else "already running")
+    console.print(_status_table(stack))
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the local servers; leaves no process behind."""
+    stack = Stack(_settings())
+    stopped = stack.down()
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show which local servers run, on which port, and the setting that changes the port."""
+    console.print(_status_table(Stack(_settings())))
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations (safe to re-run)."""
+    from backoffice.db import connect
+    from backoffice.migrate import migrate
+
+    settings = _settings()
+    _setup_logging(settings)
+    with connect(settings, "migrate", autocommit=True) as conn:
+        applied = migrate(conn)
+    console.print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@db_app.command("seed-demo")
+def db_seed_demo(customers: Annotated[int, typer.Option(help="customers, each with a unit")] = 50) -> None:
+    """Seed the demo company (products, customers, units, contracts) into an empty database."""
+    from backoffice import demo_data
+    from backoffice.db import connect
+
+    settings = _settings()
+    with connect(settings, "seed") as conn:
+        created = demo_data.seed(conn, settings.secret_key, customers)
+        conn.commit()
+    console.print(f"seeded {created} customers with units" if created else "database already has products: left as is")
+
+
+# --------------------------------------------------------------------------- ingest / api / sim
+
+
+@ingest_app.command("run")
+def ingest_run(
+    worker_id: Annotated[str, typer.Option(help="stable id: the broker keeps this worker's session and "
+                                                "queue under it, so restart a worker with the same id")] = "",
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port (0: none)")] = 0,
+    batch_size: Annotated[int, typer.Option(help="messages per transaction at most")] = 5000,
+    flush_ms: Annotated[int, typer.Option(help="flush a partial batch after this long")] = 200,
+) -> None:
+    """Run one ingest worker: MQTT shared subscription in, COPY into PostgreSQL, ack after commit."""
+    from ingest.main import default_worker_id, run_worker
+
+    settings = _settings()
+    _setup_logging(settings)
+    run_worker(settings, worker_id or default_worker_id(), metrics_port or None, batch_size, flush_ms / 1000)
+
+
+@api_app.command("run")
+def api_run(port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0) -> None:
+    """Serve the back-office API and call-centre pages on 127.0.0.1."""
+    import uvicorn
+
+    from backoffice.main import create_app
+
+    settings = _settings()
+    _setup_logging(settings)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port or settings.api_port, log_level="warning")
+
+
+@sim_app.command("run")
+def sim_run(
+    units: Annotated[int, typer.Option(help="how many installed units from the database to simulate")] = 50,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second (1440 = a day a minute)")] = 1440,
+    start_days_ago: Annotated[float, typer.Option(help="start the simulated clock this many days back; "
+                                                        "it runs at real speed once it catches up")] = 30,
+    duration: Annotated[float, typer.Option(help="stop after this many real seconds (0: until Ctrl-C)")] = 0,
+) -> None:
+    """Simulate installed units: each connects to the broker and reports every 20 simulated minutes."""
+    from backoffice.db import connect
+    from backoffice.registry.repository import installed_units
+    from firmware_sim.clock import SimClock
+    from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
+    from firmware_sim.unit import UnitSpec
+
+    settings = _settings()
+    _setup_logging(settings)
+    with connect(settings, "sim") as conn:
+        rows = installed_units(conn, units)
+    if not rows:
+        raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first")
+    specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
+    clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port)
+    stats = FleetStats()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        fleet = asyncio.create_task(run_fleet(specs, clock, cfg, stop, stats), name="fleet")
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while not fleet.done():
+                live.update(
+                    f"simulated {clock.now():%Y-%m-%d %H:%M} UTC · units {stats.units} · online {stats.online} · "
+                    f"readings sent {stats.readings_sent} · locked {stats.locked}"
+                )
+                await asyncio.sleep(0.5)
+        await fleet
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
+    out = (logs / f"{name}.log").open("ab")
+    # A session of its own: Ctrl-C reaches only the demo, which then stops children in order.
+    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for _, p in children:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for name, p in children:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            err_console.print(f"{name} did not stop in 20 s; killing it")
+            p.kill()
+            p.wait()
+
+
+@app.command()
+def demo(
+    units: Annotated[int, typer.Option(help="simulated units (and demo customers)")] = 50,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1440,
+    duration: Annotated[float, typer.Option(help="stop by itself after this many seconds (0: until Ctrl-C)")] = 0,
+) -> None:
+    """The walking skeleton: stack up, migrate, seed, then ingest + API + simulated units, until Ctrl-C."""
+    from backoffice import demo_data
+    from backoffice.db import connect
+    from backoffice.migrate import migrate
+    from backoffice.registry.repository import counts
+
+    settings = _settings()
+    logging.basicConfig(level=logging.WARNING)
+    stack = Stack(settings)
+    with console.status("starting the local stack (first run installs and initialises servers)…"):
+        started = stack.up()
+    console.print(f"[green]stack up[/] ({', '.join(started) or 'already running'})")
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def _interrupt(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with connect(settings, "demo", autocommit=True) as conn:
+            migrate(conn)
+        with connect(settings, "demo") as conn:
+            if demo_data.seed(conn, settings.secret_key, units):
+                console.print(f"[green]seeded[/] a demo company with {units} customers and units")
+            conn.commit()
+        logs = settings.home_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children.append(("ingest", _spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"], logs)))
+        children.append(("api", _spawn("api", ["api", "run"], logs)))
+        children.append(("sim", _spawn("sim", ["sim", "run", "--units", str(units), "--speed", str(speed)], logs)))
+        url = f"http://127.0.0.1:{settings.api_port}/"
+        console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {logs}")
+        console.print("Ctrl-C stops everything the demo started.")
+        t0 = time.monotonic()
+        with connect(settings, "demo", autocommit=True) as conn, Live(console=console, refresh_per_second=1) as live:
+            while not stopping and (not duration or time.monotonic() - t0 < duration):
+                c = counts(conn)
+                dead = [n for n, p in children if p.poll() is not None]
+                live.update(
+                    f"[{time.monotonic() - t0:5.0f} s] telemetry rows {c['telemetry']:>8} · rejected {c['rejects']} · "
+                    f"units {c['units']} · ledger rows {c['ledger_entries']}"
+                    + (f" · [red]stopped: {', '.join(dead)} (see {logs})[/]" if dead else "")
+                )
+                for _ in range(10):
+                    if stopping:
+                        break
+                    time.sleep(0.2)
+    finally:
+        console.print("stopping the demo…")
+        # Simulated units first, then the worker flushes and acknowledges, then the API.
+        _stop_children(children)
+        stack.down(only=started)
+        console.print("[green]stopped[/]; 'paygo stack status' shows what is still running")
+
+
+def main() -> None:
+    try:
+        app()
+    except (SettingsError, StackError) as err:
+        err_console.print(f"[red]error:[/] {err}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

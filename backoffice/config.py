@@ -1,0 +1,94 @@
+"""The one settings object of the platform: every process reads its configuration from here.
+
+Values come from environment variables with the ``PAYGO_`` prefix (or a ``.env`` file). The
+defaults point at the project-owned local stack that ``paygo stack up`` starts under ``.paygo/``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "development-only-key-change-me-in-production"
+
+Port = int
+
+
+class SettingsError(Exception):
+    """A setting has a value the platform cannot use; the message names the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYGO_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Where the local stack keeps its data, configuration, logs and pid files.
+    home: Path = Path(".paygo")
+
+    # Ports of the project-owned local servers (chosen not to clash with system services).
+    pg_port: Port = Field(default=55432, ge=1, le=65535)
+    mqtt_port: Port = Field(default=18830, ge=1, le=65535)
+    redis_port: Port = Field(default=16379, ge=1, le=65535)
+    api_port: Port = Field(default=18000, ge=1, le=65535)
+    device_api_port: Port = Field(default=18001, ge=1, le=65535)
+
+    # Where the platform's processes connect. Left unset, they point at the local stack.
+    database_url: str = ""
+    mqtt_host: str = "127.0.0.1"
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    redis_url: str = ""
+
+    # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
+    secret_key: str = DEV_SECRET_KEY
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"postgresql://paygo@127.0.0.1:{self.pg_port}/paygo"
+        if not self.redis_url:
+            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        if not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
+        if self.environment == "production" and (
+            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "PAYGO_SECRET_KEY must be set to a random value of at least 32 characters in production"
+            )
+        return self
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.resolve()
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = first.get("loc") or ()
+    if loc:
+        name = "PAYGO_" + str(loc[0]).upper()
+        got = first.get("input")
+        return f"{name}: {first['msg']} (got {got!r})"
+    return str(first["msg"]).removeprefix("Value error, ")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise SettingsError(_one_line(err)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()

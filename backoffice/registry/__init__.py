@@ -1,0 +1,1 @@
+"""The registry: products, customers, units and contracts."""

@@ -1,0 +1,31 @@
+"""JSON API of the registry: units and the platform's counters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from backoffice.deps import DbConn
+from backoffice.registry import repository
+
+router = APIRouter(prefix="/api", tags=["registry"])
+
+
+@router.get("/units")
+def list_units(conn: DbConn, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    return [asdict(u) for u in repository.list_units(conn, q.strip(), min(max(limit, 1), 1000))]
+
+
+@router.get("/units/{serial}")
+def get_unit(serial: str, conn: DbConn) -> dict[str, Any]:
+    found = [u for u in repository.list_units(conn, serial, 10) if u.serial == serial]
+    if not found:
+        raise HTTPException(404, f"no unit with serial {serial!r}; search by name, phone or account at /api/units?q=")
+    return asdict(found[0])
+
+
+@router.get("/stats")
+def stats(conn: DbConn) -> dict[str, int]:
+    return repository.counts(conn)

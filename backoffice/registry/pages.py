@@ -1,0 +1,23 @@
+"""Call-centre pages of the registry: find a unit by serial, customer name, phone or account number."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from backoffice.deps import DbConn
+from backoffice.registry import repository
+from backoffice.templating import templates
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/", response_class=HTMLResponse)
+def units_page(request: Request, conn: DbConn, q: str = "") -> HTMLResponse:
+    units = repository.list_units(conn, q.strip(), 200)
+    return templates.TemplateResponse(
+        request, "units.html",
+        {"units": units, "q": q, "counts": repository.counts(conn), "now": datetime.now(UTC)},
+    )

@@ -1,0 +1,139 @@
+"""All SQL of the registry (products, customers, units, contracts)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import psycopg
+from psycopg.rows import class_row
+
+from backoffice.registry.schemas import DemoUnit, Product, UnitSummary
+
+
+def insert_product(conn: psycopg.Connection, **fields: object) -> int:
+    cols = list(fields)
+    from psycopg import sql
+
+    query = sql.SQL("insert into products ({}) values ({}) returning id").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+        sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
+    )
+    row = conn.execute(query, fields).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def get_product(conn: psycopg.Connection, product_id: int) -> Product:
+    with conn.cursor(row_factory=class_row(Product)) as cur:
+        row = cur.execute(
+            """select id, code, name, business_model, currency, hardware_cost, price_per_day,
+                      deposit_amount, instalment_amount, instalment_count, instalment_period_days,
+                      panel_wp, battery_chemistry
+                 from products where id = %s""",
+            (product_id,),
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"no product {product_id}")
+    return row
+
+
+def insert_customer(
+    conn: psycopg.Connection, name: str, phone: str, village: str, district: str, lat: float, lon: float
+) -> int:
+    row = conn.execute(
+        """insert into customers (name, phone, village, district, latitude, longitude)
+           values (%s, %s, %s, %s, %s, %s) returning id""",
+        (name, phone, village, district, lat, lon),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def insert_unit(
+    conn: psycopg.Connection,
+    serial: str,
+    product_id: int,
+    key_enc: bytes,
+    starting_code: int,
+    lat: float | None,
+    lon: float | None,
+    installed_at: datetime | None,
+) -> int:
+    row = conn.execute(
+        """insert into units (serial, product_id, state, openpaygo_key_enc, starting_code,
+                              latitude, longitude, installed_at, created_at)
+           values (%(serial)s, %(product_id)s,
+                   case when %(installed_at)s::timestamptz is null then 'in_stock' else 'installed' end,
+                   %(key)s, %(code)s, %(lat)s, %(lon)s, %(installed_at)s,
+                   least(now(), coalesce(%(installed_at)s::timestamptz, now())))
+           returning id""",
+        {"serial": serial, "product_id": product_id, "installed_at": installed_at, "key": key_enc,
+         "code": starting_code, "lat": lat, "lon": lon},
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def insert_contract(
+    conn: psycopg.Connection, account_number: str, customer_id: int, unit_id: int, product_id: int,
+    currency: str, signed_on: date,
+) -> int:
+    row = conn.execute(
+        """insert into contracts (account_number, customer_id, unit_id, product_id, currency, signed_on)
+           values (%s, %s, %s, %s, %s, %s) returning id""",
+        (account_number, customer_id, unit_id, product_id, currency, signed_on),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def next_contract_sequence(conn: psycopg.Connection) -> int:
+    row = conn.execute("select coalesce(max(id), 0) + 1 from contracts").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def unit_ids_by_serial(conn: psycopg.Connection) -> dict[str, tuple[int, datetime]]:
+    """serial -> (unit id, created_at) for every unit; the ingest workers cache it."""
+    return {s: (i, c) for s, i, c in conn.execute("select serial, id, created_at from units")}
+
+
+def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[DemoUnit]:
+    with conn.cursor(row_factory=class_row(DemoUnit)) as cur:
+        return cur.execute(
+            """select u.serial, coalesce(u.latitude, 11.55) as latitude,
+                      coalesce(u.longitude, 104.92) as longitude, p.panel_wp,
+                      p.battery_ah::float8 as battery_ah, p.battery_chemistry
+                 from units u join products p on p.id = u.product_id
+                where u.state = 'installed' order by u.serial limit %s""",
+            (limit,),
+        ).fetchall()
+
+
+def list_units(conn: psycopg.Connection, search: str = "", limit: int = 100) -> list[UnitSummary]:
+    with conn.cursor(row_factory=class_row(UnitSummary)) as cur:
+        return cur.execute(
+            """select u.serial, p.code as product_code, u.state, cu.name as customer_name,
+                      c.account_number, u.latitude, u.longitude, l.ts as last_ts,
+                      l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked
+                 from units u
+                 join products p on p.id = u.product_id
+                 left join lateral (select * from contracts c where c.unit_id = u.id
+                                     order by c.signed_on desc limit 1) c on true
+                 left join customers cu on cu.id = c.customer_id
+                 left join unit_latest l on l.unit_id = u.id
+                where %(q)s = '' or u.serial ilike %(like)s or cu.name ilike %(like)s
+                      or c.account_number = %(q)s or cu.phone = %(q)s
+                order by u.serial limit %(limit)s""",
+            {"q": search, "like": f"%{search}%", "limit": limit},
+        ).fetchall()
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    row = conn.execute(
+        """select (select count(*) from units), (select count(*) from contracts),
+                  (select count(*) from telemetry), (select count(*) from ingest_rejects),
+                  (select count(*) from ledger_entries)"""
+    ).fetchone()
+    assert row is not None
+    return dict(zip(("units", "contracts", "telemetry", "rejects", "ledger_entries"), row, strict=True))

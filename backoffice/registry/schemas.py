@@ -1,0 +1,62 @@
+"""Rows and inputs of the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Product:
+    id: int
+    code: str
+    name: str
+    business_model: str
+    currency: str
+    hardware_cost: int
+    price_per_day: int | None
+    deposit_amount: int | None
+    instalment_amount: int | None
+    instalment_count: int | None
+    instalment_period_days: int | None
+    panel_wp: int
+    battery_chemistry: str
+
+
+@dataclass(frozen=True)
+class UnitSummary:
+    """A unit as the call-centre list shows it: who has it and what it last said."""
+
+    serial: str
+    product_code: str
+    state: str
+    customer_name: str | None
+    account_number: str | None
+    latitude: float | None
+    longitude: float | None
+    last_ts: datetime | None
+    last_received_at: datetime | None
+    batt_v: float | None
+    soc: float | None
+    credit_s: int | None
+    locked: bool | None
+
+
+@dataclass(frozen=True)
+class DemoUnit:
+    """What a simulated unit needs to know about itself."""
+
+    serial: str
+    latitude: float
+    longitude: float
+    panel_wp: int
+    battery_ah: float
+    battery_chemistry: str
+
+
+@dataclass(frozen=True)
+class NewContract:
+    customer_id: int
+    unit_id: int
+    product_id: int
+    signed_on: date

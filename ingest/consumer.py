@@ -1,0 +1,270 @@
+"""The ingest worker: MQTT v5 shared subscription in, batches committed to PostgreSQL, acks after commit.
+
+paho-mqtt runs the network loop in its own thread and hands messages over through a bounded
+queue; the main thread cuts batches by size and by time, writes each in one transaction and only
+then acknowledges its messages (``manual_ack``), so a killed worker loses nothing: the broker
+redelivers what was not acknowledged and the (unit, ts, seq) key drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from prometheus_client import Counter, Gauge, Histogram
+
+from backoffice.config import Settings
+from backoffice.db import connect
+from backoffice.registry.repository import unit_ids_by_serial
+from ingest import protocol, writer
+from ingest.protocol import ProtocolError
+
+log = logging.getLogger(__name__)
+
+RECEIVED = Counter("paygo_ingest_messages_received_total", "MQTT messages received")
+READINGS = Counter("paygo_ingest_readings_committed_total", "readings committed (new rows)")
+REJECTED = Counter("paygo_ingest_messages_rejected_total", "messages refused into ingest_rejects")
+BATCH_SIZE = Histogram(
+    "paygo_ingest_batch_messages", "messages per committed batch", buckets=(1, 10, 100, 500, 1000, 5000, 20000)
+)
+BATCH_SECONDS = Histogram("paygo_ingest_batch_seconds", "time to write and commit one batch")
+QUEUE_DEPTH = Gauge("paygo_ingest_queue_depth", "messages received and not yet committed")
+
+# Readings further in the future than this are refused (a unit's clock gone wrong).
+MAX_FUTURE = timedelta(hours=1)
+# Readings this long before the unit was registered are refused.
+MAX_BEFORE_CREATED = timedelta(days=1)
+# Session kept by the broker while a worker is away (its queue keeps filling meanwhile).
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass
+class Batch:
+    rows: list[writer.ReadingRow] = field(default_factory=list)
+    rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
+
+
+class UnitDirectory:
+    """serial -> (unit id, registered at), reloaded from the database on a miss at most every few seconds."""
+
+    def __init__(self, min_reload_s: float = 5.0) -> None:
+        self._units: dict[str, tuple[int, datetime]] = {}
+        self._loaded_at = 0.0
+        self._min_reload_s = min_reload_s
+
+    def load(self, conn: psycopg.Connection) -> None:
+        self._units = unit_ids_by_serial(conn)
+        self._loaded_at = time.monotonic()
+
+    def lookup(self, serial: str, conn: psycopg.Connection) -> tuple[int, datetime] | None:
+        found = self._units.get(serial)
+        if found is None and time.monotonic() - self._loaded_at > self._min_reload_s:
+            self.load(conn)
+            found = self._units.get(serial)
+        return found
+
+
+def to_batch(messages: list[RawMessage], lookup: object, now: datetime) -> Batch:
+    """Turn raw messages into reading rows and dead letters. Pure apart from the unit look-up."""
+    assert callable(lookup)
+    batch = Batch()
+    for m in messages:
+        serial: str | None = None
+        try:
+            serial, kind = protocol.parse_topic(m.topic)
+            if kind != "telemetry":
+                raise ProtocolError(f"unexpected topic kind {kind!r}")
+            msg = protocol.parse_telemetry(m.payload, serial)
+            unit = lookup(serial)
+            if unit is None:
+                raise ProtocolError(f"unknown serial {serial!r}")
+            unit_id, created_at = unit
+            rows = []
+            for i, r in enumerate(msg.readings):
+                if r.ts > now + MAX_FUTURE:
+                    raise ProtocolError(f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} in the future")
+                if r.ts < created_at - MAX_BEFORE_CREATED:
+                    raise ProtocolError(
+                        f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} before the unit existed"
+                    )
+                rows.append((
+                    unit_id, r.ts, r.seq, m.received_at, r.batt_v, r.batt_a, r.soc, r.batt_temp_c, r.pv_v,
+                    r.pv_w, r.pv_wh, r.load_wh, r.credit_s, r.locked, r.rssi, r.fw,
+                ))
+            batch.rows.extend(rows)
+        except ProtocolError as err:
+            batch.rejects.append((m.received_at, m.topic, serial, str(err), m.payload))
+    return batch
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        worker_id: str,
+        batch_size: int = 5000,
+        flush_seconds: float = 0.2,
+        max_pending: int = 50_000,
+        group: str = "ingest",
+    ) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.client_id = f"ingest-{worker_id}"
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.group = group
+        # Mosquitto 2.0 does not enforce our Receive Maximum, so this queue is the bound: when it
+        # is full the network thread blocks and the broker's TCP window fills up.
+        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max_pending)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._directory = UnitDirectory()
+        self.committed_readings = 0
+
+    # ---- MQTT side (paho's network thread)
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("mqtt connect refused: %s", rc)
+            return
+        client.subscribe(protocol.shared_subscription(self.group, "telemetry"), qos=1)
+        self._connected.set()
+        log.info("mqtt connected client_id=%s session_present=%s", self.client_id,
+                 getattr(flags, "session_present", None))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("mqtt disconnected: %s; paho reconnects", rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        RECEIVED.inc()
+        item = RawMessage(msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(UTC))
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        if self.settings.mqtt_username:
+            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        return client
+
+    # ---- database side (main thread)
+
+    def _db(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.settings, "ingest")
+            self._directory.load(self._conn)
+            self._conn.commit()
+        return self._conn
+
+    def _commit(self, messages: list[RawMessage]) -> None:
+        """Write one batch in one transaction; retry with back-off until the database takes it."""
+        delay = 0.5
+        while True:
+            try:
+                conn = self._db()
+                started = time.perf_counter()
+                batch = to_batch(messages, lambda s: self._directory.lookup(s, conn), datetime.now(UTC))
+                inserted = writer.write_readings(conn, batch.rows)
+                writer.write_rejects(conn, batch.rejects)
+                conn.commit()
+                BATCH_SECONDS.observe(time.perf_counter() - started)
+                BATCH_SIZE.observe(len(messages))
+                READINGS.inc(inserted)
+                REJECTED.inc(len(batch.rejects))
+                self.committed_readings += inserted
+                for r in batch.rejects:
+                    log.warning("rejected topic=%s reason=%s", r[1], r[3])
+                return
+            except psycopg.OperationalError as err:
+                log.warning("database unavailable (%s); retrying batch of %d in %.1fs",
+                            str(err).strip().splitlines()[0], len(messages), delay)
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 10.0) * (0.8 + 0.4 * random.random())
+
+    def _next_batch(self) -> list[RawMessage]:
+        try:
+            first = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        client = self._make_client()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = 1000
+        self._db()
+        client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
+                             properties=props)
+        client.loop_start()
+        log.info("ingest worker %s started", self.worker_id)
+        try:
+            while not self._stop.is_set():
+                messages = self._next_batch()
+                QUEUE_DEPTH.set(self._queue.qsize())
+                if not messages:
+                    continue
+                try:
+                    self._commit(messages)
+                except psycopg.OperationalError:
+                    break  # stopping while the database is down: leave the messages unacknowledged
+                for m in messages:
+                    if m.qos > 0:
+                        client.ack(m.mid, m.qos)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            if self._conn is not None:
+                self._conn.close()
+            log.info("ingest worker %s stopped after %d readings", self.worker_id, self.committed_readings)

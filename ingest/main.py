@@ -1,0 +1,36 @@
+"""Entry point of an ingest worker process: signals, metrics port, logging."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from types import FrameType
+
+from prometheus_client import start_http_server
+
+from backoffice.config import Settings
+from ingest.consumer import IngestWorker
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    """A stable id per host: a persistent session must come back under the same client id."""
+    return f"{socket.gethostname()}-0"
+
+
+def run_worker(settings: Settings, worker_id: str, metrics_port: int | None = None,
+               batch_size: int = 5000, flush_seconds: float = 0.2) -> None:
+    worker = IngestWorker(settings, worker_id, batch_size=batch_size, flush_seconds=flush_seconds)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the current batch", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+    worker.run()

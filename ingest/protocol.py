@@ -1,0 +1,98 @@
+"""The wire protocol between units and the platform (DESIGN.md §5): topics and message schemas.
+
+Pure functions only: no broker, no database. ``firmware_sim`` builds its messages with this
+module and the ingest workers parse them with it, so both always speak the same version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+TOPIC_ROOT = "paygo/v1/units"
+PROTOCOL_VERSION = 1
+# A message larger than this is refused before it is parsed (a store-and-forward flush of
+# 500 readings is about 120 kB).
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_READINGS_PER_MESSAGE = 500
+
+Kind = Literal["telemetry", "events", "cmd", "cmd/ack", "status"]
+
+
+def topic(serial: str, kind: Kind) -> str:
+    return f"{TOPIC_ROOT}/{serial}/{kind}"
+
+
+def shared_subscription(group: str, kind: Kind) -> str:
+    """The MQTT v5 shared subscription through which a group of workers splits the traffic."""
+    return f"$share/{group}/{TOPIC_ROOT}/+/{kind}"
+
+
+def parse_topic(name: str) -> tuple[str, str]:
+    """Split ``paygo/v1/units/{serial}/{kind}`` into (serial, kind); ProtocolError otherwise."""
+    prefix = TOPIC_ROOT + "/"
+    if not name.startswith(prefix):
+        raise ProtocolError(f"topic outside {TOPIC_ROOT}: {name}")
+    serial, _, kind = name[len(prefix):].partition("/")
+    if not serial or not kind:
+        raise ProtocolError(f"topic without serial or kind: {name}")
+    return serial, kind
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol; str() is the reason stored with the reject."""
+
+
+class Reading(BaseModel):
+    """One telemetry sample. Energies are Wh during the interval that ends at ``ts``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=0, lt=2**62, description="per-device monotonic sequence number")
+    ts: AwareDatetime
+    batt_v: float | None = Field(default=None, ge=0, le=100, description="battery voltage, V")
+    batt_a: float | None = Field(default=None, ge=-200, le=200, description="battery current, A (+ charging)")
+    soc: float | None = Field(default=None, ge=0, le=1, description="state of charge, 0..1")
+    batt_temp_c: float | None = Field(default=None, ge=-40, le=120)
+    pv_v: float | None = Field(default=None, ge=0, le=200)
+    pv_w: float | None = Field(default=None, ge=0, le=5000)
+    pv_wh: float | None = Field(default=None, ge=0, le=100000)
+    load_wh: float | None = Field(default=None, ge=0, le=100000)
+    credit_s: int | None = Field(default=None, ge=0, description="credit remaining, seconds")
+    locked: bool | None = None
+    rssi: int | None = Field(default=None, ge=-150, le=0, description="GSM signal, dBm")
+    fw: str | None = Field(default=None, max_length=32)
+
+
+class TelemetryMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = PROTOCOL_VERSION
+    serial: str = Field(min_length=1, max_length=64)
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)
+
+
+def parse_telemetry(payload: bytes, topic_serial: str) -> TelemetryMessage:
+    """Validate a telemetry payload published on the topic of ``topic_serial``."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        msg = TelemetryMessage.model_validate_json(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        kind = "invalid JSON" if first["type"] == "json_invalid" else "schema violation"
+        raise ProtocolError(f"{kind}: {where}: {first['msg']}" if where else f"{kind}: {first['msg']}") from None
+    if msg.serial != topic_serial:
+        raise ProtocolError(f"serial {msg.serial!r} in payload differs from topic serial {topic_serial!r}")
+    return msg
+
+
+def encode_telemetry(serial: str, readings: list[Reading]) -> bytes:
+    return TelemetryMessage(serial=serial, readings=readings).model_dump_json(exclude_none=True).encode()
+
+
+def utc_iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")

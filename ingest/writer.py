@@ -1,0 +1,81 @@
+"""All SQL of ingest: a batch of readings goes in by binary COPY into a staging table, then
+insert-on-conflict into ``telemetry``, so that a resent store-and-forward backlog adds nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import psycopg
+
+# Column order of a reading row as the consumer builds it.
+COLUMNS = (
+    "unit_id", "ts", "seq", "received_at", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w",
+    "pv_wh", "load_wh", "credit_s", "locked", "rssi", "fw",
+)
+_TYPES = (
+    "int8", "timestamptz", "int8", "timestamptz", "float4", "float4", "float4", "float4", "float4",
+    "float4", "float4", "float4", "int8", "bool", "int2", "text",
+)
+_COLS = ", ".join(COLUMNS)
+
+ReadingRow = tuple[object, ...]
+
+
+def _ensure_stage(conn: psycopg.Connection) -> None:
+    # A temporary table lives as long as the connection; "on commit delete rows" empties it
+    # after each batch, so every batch starts with an empty stage.
+    conn.execute(
+        "create temp table if not exists telemetry_stage "
+        "(like telemetry including defaults) on commit delete rows"
+    )
+
+
+def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
+    """Stage and insert readings inside the caller's transaction; returns the rows new to the table."""
+    if not rows:
+        return 0
+    _ensure_stage(conn)
+    with conn.cursor() as cur:
+        with cur.copy(f"copy telemetry_stage ({_COLS}) from stdin (format binary)") as copy:
+            copy.set_types(_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"insert into telemetry ({_COLS}) select {_COLS} from telemetry_stage "
+            "on conflict do nothing"
+        )
+        inserted = cur.rowcount
+        # Keep the newest reading per unit for the look-up pages; an older (late) reading
+        # never overwrites a newer one.
+        cur.execute(
+            """insert into unit_latest (unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w,
+                                        credit_s, locked, rssi, fw)
+               select distinct on (unit_id) unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c,
+                      pv_w, credit_s, locked, rssi, fw
+                 from telemetry_stage order by unit_id, ts desc, seq desc
+               on conflict (unit_id) do update set
+                   ts = excluded.ts, seq = excluded.seq, received_at = excluded.received_at,
+                   batt_v = excluded.batt_v, soc = excluded.soc, batt_temp_c = excluded.batt_temp_c,
+                   pv_w = excluded.pv_w, credit_s = excluded.credit_s, locked = excluded.locked,
+                   rssi = excluded.rssi, fw = excluded.fw
+               where excluded.ts > unit_latest.ts"""
+        )
+    return inserted
+
+
+def write_rejects(conn: psycopg.Connection, rejects: Sequence[tuple[datetime, str, str | None, str, bytes]]) -> None:
+    """Store refused messages (received_at, topic, serial, reason, raw payload) as dead letters."""
+    if not rejects:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into ingest_rejects (received_at, topic, serial, reason, payload) values (%s, %s, %s, %s, %s)",
+            rejects,
+        )
+
+
+def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    row = conn.execute("select telemetry_ensure_partitions(%s, %s)", (start, end)).fetchone()
+    return int(row[0]) if row else 0
