@@ -175,7 +175,7 @@ def sim_run(
         raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first")
     specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
     clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
-    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port)
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root)
     stats = FleetStats()
 
     async def main() -> None:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     mqtt_username: str = ""
     mqtt_password: str = ""
     redis_url: str = ""
+    # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
+    mqtt_topic_root: str = "paygo/v1/units"
 
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY

@@ -29,6 +29,7 @@ class FleetConfig:
     interval: timedelta = timedelta(minutes=20)
     username: str | None = None
     password: str | None = None
+    topic_root: str = protocol.TOPIC_ROOT
 
 
 @dataclass
@@ -52,8 +53,8 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
 
 async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: FleetStats, stop: asyncio.Event) -> None:
     serial = unit.spec.serial
-    status_topic = protocol.topic(serial, "status")
-    telemetry_topic = protocol.topic(serial, "telemetry")
+    status_topic = protocol.topic(serial, "status", cfg.topic_root)
+    telemetry_topic = protocol.topic(serial, "telemetry", cfg.topic_root)
     buffer: deque[Reading] = deque()
     rng = random.Random(serial)
     # Stagger the first report over one interval so the fleet does not report in lock-step.

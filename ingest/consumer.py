@@ -83,14 +83,14 @@ class UnitDirectory:
         return found
 
 
-def to_batch(messages: list[RawMessage], lookup: object, now: datetime) -> Batch:
+def to_batch(messages: list[RawMessage], lookup: object, now: datetime, root: str = protocol.TOPIC_ROOT) -> Batch:
     """Turn raw messages into reading rows and dead letters. Pure apart from the unit look-up."""
     assert callable(lookup)
     batch = Batch()
     for m in messages:
         serial: str | None = None
         try:
-            serial, kind = protocol.parse_topic(m.topic)
+            serial, kind = protocol.parse_topic(m.topic, root)
             if kind != "telemetry":
                 raise ProtocolError(f"unexpected topic kind {kind!r}")
             msg = protocol.parse_telemetry(m.payload, serial)
@@ -125,6 +125,7 @@ class IngestWorker:
         flush_seconds: float = 0.2,
         max_pending: int = 50_000,
         group: str = "ingest",
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id
@@ -132,6 +133,7 @@ class IngestWorker:
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
         self.group = group
+        self.session_expiry_s = session_expiry_s
         # Mosquitto 2.0 does not enforce our Receive Maximum, so this queue is the bound: when it
         # is full the network thread blocks and the broker's TCP window fills up.
         self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max_pending)
@@ -147,7 +149,7 @@ class IngestWorker:
         if getattr(rc, "is_failure", False):
             log.error("mqtt connect refused: %s", rc)
             return
-        client.subscribe(protocol.shared_subscription(self.group, "telemetry"), qos=1)
+        client.subscribe(protocol.shared_subscription(self.group, "telemetry", self.settings.mqtt_topic_root), qos=1)
         self._connected.set()
         log.info("mqtt connected client_id=%s session_present=%s", self.client_id,
                  getattr(flags, "session_present", None))
@@ -197,7 +199,8 @@ class IngestWorker:
             try:
                 conn = self._db()
                 started = time.perf_counter()
-                batch = to_batch(messages, lambda s: self._directory.lookup(s, conn), datetime.now(UTC))
+                batch = to_batch(messages, lambda s: self._directory.lookup(s, conn), datetime.now(UTC),
+                                 self.settings.mqtt_topic_root)
                 inserted = writer.write_readings(conn, batch.rows)
                 writer.write_rejects(conn, batch.rejects)
                 conn.commit()
@@ -239,10 +242,13 @@ class IngestWorker:
     def stop(self) -> None:
         self._stop.set()
 
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
     def run(self) -> None:
         client = self._make_client()
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = 1000
         self._db()
         client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,

@@ -21,20 +21,24 @@ MAX_READINGS_PER_MESSAGE = 500
 Kind = Literal["telemetry", "events", "cmd", "cmd/ack", "status"]
 
 
-def topic(serial: str, kind: Kind) -> str:
-    return f"{TOPIC_ROOT}/{serial}/{kind}"
+# ``root`` is TOPIC_ROOT in production; tests (and a broker shared by several platforms) put a
+# prefix of their own in front of it so that their traffic never mixes.
 
 
-def shared_subscription(group: str, kind: Kind) -> str:
+def topic(serial: str, kind: Kind, root: str = TOPIC_ROOT) -> str:
+    return f"{root}/{serial}/{kind}"
+
+
+def shared_subscription(group: str, kind: Kind, root: str = TOPIC_ROOT) -> str:
     """The MQTT v5 shared subscription through which a group of workers splits the traffic."""
-    return f"$share/{group}/{TOPIC_ROOT}/+/{kind}"
+    return f"$share/{group}/{root}/+/{kind}"
 
 
-def parse_topic(name: str) -> tuple[str, str]:
-    """Split ``paygo/v1/units/{serial}/{kind}`` into (serial, kind); ProtocolError otherwise."""
-    prefix = TOPIC_ROOT + "/"
+def parse_topic(name: str, root: str = TOPIC_ROOT) -> tuple[str, str]:
+    """Split ``{root}/{serial}/{kind}`` into (serial, kind); ProtocolError otherwise."""
+    prefix = root + "/"
     if not name.startswith(prefix):
-        raise ProtocolError(f"topic outside {TOPIC_ROOT}: {name}")
+        raise ProtocolError(f"topic outside {root}: {name}")
     serial, _, kind = name[len(prefix):].partition("/")
     if not serial or not kind:
         raise ProtocolError(f"topic without serial or kind: {name}")

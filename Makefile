@@ -1,0 +1,37 @@
+# The two set-up commands: `make demo` and `make test`. Both work from a clean clone on a fresh
+# Debian 12 machine as root with only python3 (>= 3.11), make and git.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install lint test demo stack-down clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv; \
+	  else echo "python3 has no venv module: run 'sudo apt-get install python3-venv'"; exit 1; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/paygo demo
+
+stack-down:
+	$(BIN)/paygo stack down
+
+clean: stack-down
+	rm -rf $(VENV) .paygo

@@ -1,0 +1,75 @@
+"""The local stack on a home and ports of its own, so the shared test stack is left alone."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from backoffice.config import load_settings
+from backoffice.stack import Redis, Stack, StackError
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _own_settings(home: Path):  # type: ignore[no-untyped-def]
+    return load_settings(home=home, pg_port=_free_port(), mqtt_port=_free_port(), redis_port=_free_port())
+
+
+def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
+    stack = Stack(_own_settings(tmp_path / "home"))
+    assert stack.up() == ["postgres", "mosquitto", "redis"]
+    pids = [s.pid for s in stack.status()]
+    assert all(pid is not None and psutil.pid_exists(pid) for pid in pids)
+    assert stack.up() == []  # second up does nothing
+    assert [s.pid for s in stack.status()] == pids
+    assert stack.down() == ["redis", "mosquitto", "postgres"]
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    assert all(gone(pid) for pid in pids if pid is not None)
+    assert {s.state for s in stack.status()} == {"stopped"}
+
+
+def test_a_stale_pid_file_is_recovered(tmp_path: Path) -> None:
+    redis = Redis(_own_settings(tmp_path / "home"))
+    redis.dir.mkdir(parents=True)
+    # A pid that belongs to a live process that is not redis (pid reuse after a crash).
+    redis.pid_file.write_text(f"{os.getpid()}\n")
+    assert not redis.running()
+    try:
+        assert redis.up() is True
+        assert redis.running() and redis.pid() != os.getpid()
+    finally:
+        redis.down()
+
+
+def test_a_taken_port_names_the_port_and_the_setting(tmp_path: Path) -> None:
+    settings = _own_settings(tmp_path / "home")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", settings.redis_port))
+        squatter.listen()
+        with pytest.raises(StackError) as info:
+            Stack(settings).up()
+        assert str(settings.redis_port) in str(info.value)
+        assert "PAYGO_REDIS_PORT" in str(info.value)
+        # Nothing was half-started.
+        assert {s.state for s in Stack(settings).status() if s.name != "redis"} == {"stopped"}
+
+        env = {**os.environ, "PAYGO_HOME": str(tmp_path / "home"), "PAYGO_PG_PORT": str(settings.pg_port),
+               "PAYGO_MQTT_PORT": str(settings.mqtt_port), "PAYGO_REDIS_PORT": str(settings.redis_port)}
+        cli = subprocess.run([sys.executable, "-m", "backoffice.cli", "stack", "up"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 2
+        assert f"port {settings.redis_port}" in cli.stderr and "PAYGO_REDIS_PORT" in cli.stderr

@@ -1,0 +1,64 @@
+"""Test fixtures over real servers: the local stack (started if needed), a database cloned from a
+migrated template per test, and a unique MQTT topic root per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from backoffice.config import Settings, load_settings
+from backoffice.migrate import migrate
+from backoffice.stack import Stack
+
+TEMPLATE_DB = "paygo_test_template"
+
+
+def _admin(settings: Settings) -> psycopg.Connection:
+    return psycopg.connect(
+        host="127.0.0.1", port=settings.pg_port, user="paygo", dbname="postgres", autocommit=True
+    )
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Iterator[Settings]:
+    """The local stack, started for the test session if it was not running (and stopped after)."""
+    settings = load_settings(environment="test")
+    stack = Stack(settings)
+    started = stack.up()
+    with _admin(settings) as admin:
+        admin.execute(f"drop database if exists {TEMPLATE_DB} with (force)")
+        admin.execute(f"create database {TEMPLATE_DB}")
+    template = settings.model_copy(
+        update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{TEMPLATE_DB}"}
+    )
+    with psycopg.connect(template.database_url, autocommit=True) as conn:
+        migrate(conn)
+    yield settings
+    with _admin(settings) as admin:
+        admin.execute(f"drop database if exists {TEMPLATE_DB} with (force)")
+    stack.down(only=started)
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """Settings pointing at a fresh database cloned from the migrated template, and a topic root of its own."""
+    name = f"paygo_test_{uuid.uuid4().hex[:12]}"
+    with _admin(base_settings) as admin:
+        admin.execute(f"create database {name} template {TEMPLATE_DB} strategy file_copy")
+    yield base_settings.model_copy(
+        update={
+            "database_url": f"postgresql://paygo@127.0.0.1:{base_settings.pg_port}/{name}",
+            "mqtt_topic_root": f"test-{uuid.uuid4().hex[:8]}/paygo/v1/units",
+        }
+    )
+    with _admin(base_settings) as admin:
+        admin.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture
+def conn(settings: Settings) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(settings.database_url) as c:
+        yield c

@@ -1,0 +1,123 @@
+"""An ingest worker against the real broker and database."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from backoffice.config import Settings
+from backoffice.registry import repository, service
+from ingest import protocol
+from ingest.consumer import IngestWorker
+from ingest.protocol import Reading
+
+SERIALS = ["W1", "W2", "W3"]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def units(conn: psycopg.Connection) -> dict[str, int]:
+    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
+                                        price_per_day=3500)
+    installed = datetime.now(UTC) - timedelta(days=60)
+    ids = {s: service.register_unit(conn, "k", s, product, installed_at=installed) for s in SERIALS}
+    conn.commit()
+    return ids
+
+
+@pytest.fixture
+def worker(settings: Settings, units: dict[str, int]) -> Iterator[IngestWorker]:
+    w = IngestWorker(settings, f"test-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}",
+                     flush_seconds=0.05, session_expiry_s=5)
+    t = threading.Thread(target=w.run, name="ingest-worker")
+    t.start()
+    assert w.wait_connected(30)
+    time.sleep(0.3)  # let the subscription settle before publishing
+    yield w
+    w.stop()
+    t.join(30)
+    assert not t.is_alive()
+
+
+@pytest.fixture
+def publisher(settings: Settings) -> Iterator[mqtt.Client]:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
+                    protocol=MQTTProtocolVersion.MQTTv5)
+    c.connect(settings.mqtt_host, settings.mqtt_port)
+    c.loop_start()
+    yield c
+    c.disconnect()
+    c.loop_stop()
+
+
+def _count(conn: psycopg.Connection, sql: str) -> int:
+    conn.rollback()  # see other transactions' commits
+    row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
+    settings: Settings, conn: psycopg.Connection, worker: IngestWorker, publisher: mqtt.Client
+) -> None:
+    root = settings.mqtt_topic_root
+    t0 = datetime.now(UTC) - timedelta(days=3)  # late readings are accepted
+    messages = []
+    for serial in SERIALS:
+        for i in range(20):
+            readings = [Reading(seq=2 * i + k, ts=t0 + timedelta(minutes=20 * (2 * i + k)), soc=0.5, batt_v=12.8)
+                        for k in (1, 2)]
+            messages.append((protocol.topic(serial, "telemetry", root), protocol.encode_telemetry(serial, readings)))
+    # The whole backlog twice, the second time in reverse order: a store-and-forward resend.
+    for topic, payload in messages + messages[::-1]:
+        publisher.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    future = protocol.encode_telemetry("W1", [Reading(seq=999, ts=datetime.now(UTC) + timedelta(days=2))])
+    bad = [
+        (protocol.topic("W1", "telemetry", root), b"{\"v\": 1, \"serial\": "),
+        (protocol.topic("NOPE", "telemetry", root), protocol.encode_telemetry("NOPE", [Reading(seq=1, ts=t0)])),
+        (protocol.topic("W2", "telemetry", root), protocol.encode_telemetry("W3", [Reading(seq=1, ts=t0)])),
+        (protocol.topic("W1", "telemetry", root), future),
+    ]
+    for topic, payload in bad:
+        publisher.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    wait_for(lambda: _count(conn, "select count(*) from ingest_rejects") == len(bad))
+    wait_for(lambda: _count(conn, "select count(*) from telemetry") == len(SERIALS) * 40)
+    assert _count(conn, "select count(*) from (select distinct unit_id, seq from telemetry) d") == len(SERIALS) * 40
+    rejects = conn.execute("select topic, reason, payload from ingest_rejects order by id").fetchall()
+    by_payload = {bytes(p): (t, r) for t, r, p in rejects}
+    assert set(by_payload) == {p for _, p in bad}
+    reasons = " | ".join(r for _, r in by_payload.values())
+    for expected in ("invalid JSON", "unknown serial 'NOPE'", "differs from topic serial", "in the future"):
+        assert expected in reasons
+    # The newest reading of each unit is kept for look-ups.
+    latest = conn.execute("select unit_id, seq from unit_latest order by unit_id").fetchall()
+    assert [seq for _, seq in latest] == [40, 40, 40]
+    assert worker.committed_readings == len(SERIALS) * 40
+
+
+def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Settings) -> None:
+    from ingest.consumer import RawMessage, to_batch
+
+    raw = json.dumps({"v": 1, "serial": "W1", "readings": [{"seq": 1, "ts": "2024-01-01T00:00:00Z"}]}).encode()
+    batch = to_batch([RawMessage(1, 1, "elsewhere/W1/telemetry", raw, datetime.now(UTC))],
+                     lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)), datetime.now(UTC), settings.mqtt_topic_root)
+    assert batch.rows == [] and "topic outside" in batch.rejects[0][3]
