@@ -29,8 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-stack_app = typer.Typer(help="The project-owned local servers (PostgreSQL, Mosquitto, Redis) under .paygo/.",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="The project-owned local servers (PostgreSQL, Mosquitto, Redis) under .paygo/.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=True)
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
@@ -126,8 +127,13 @@ def db_seed_demo(customers: Annotated[int, typer.Option(help="customers, each wi
 
 @ingest_app.command("run")
 def ingest_run(
-    worker_id: Annotated[str, typer.Option(help="stable id: the broker keeps this worker's session and "
-                                                "queue under it, so restart a worker with the same id")] = "",
+    worker_id: Annotated[
+        str,
+        typer.Option(
+            help="stable id: the broker keeps this worker's session and "
+            "queue under it, so restart a worker with the same id"
+        ),
+    ] = "",
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port (0: none)")] = 0,
     batch_size: Annotated[int, typer.Option(help="messages per transaction at most")] = 5000,
     flush_ms: Annotated[int, typer.Option(help="flush a partial batch after this long")] = 200,
@@ -156,8 +162,10 @@ def api_run(port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT
 def sim_run(
     units: Annotated[int, typer.Option(help="how many installed units from the database to simulate")] = 50,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second (1440 = a day a minute)")] = 1440,
-    start_days_ago: Annotated[float, typer.Option(help="start the simulated clock this many days back; "
-                                                        "it runs at real speed once it catches up")] = 30,
+    start_days_ago: Annotated[
+        float,
+        typer.Option(help="start the simulated clock this many days back; it runs at real speed once it catches up"),
+    ] = 30,
     duration: Annotated[float, typer.Option(help="stop after this many real seconds (0: until Ctrl-C)")] = 0,
 ) -> None:
     """Simulate installed units: each connects to the broker and reports every 20 simulated minutes."""
@@ -204,8 +212,9 @@ def sim_run(
 def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
     out = (logs / f"{name}.log").open("ab")
     # A session of its own: Ctrl-C reaches only the demo, which then stops children in order.
-    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "backoffice.cli", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _stop_children(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:

@@ -60,12 +60,8 @@ class Settings(BaseSettings):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
-        if self.environment == "production" and (
-            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32
-        ):
-            raise ValueError(
-                "PAYGO_SECRET_KEY must be set to a random value of at least 32 characters in production"
-            )
+        if self.environment == "production" and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
+            raise ValueError("PAYGO_SECRET_KEY must be set to a random value of at least 32 characters in production")
         return self
 
     @property

@@ -11,31 +11,112 @@ from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
 
 PRODUCTS = [
-    dict(code="SHS-50", name="Home 50 (lights, radio, phone charging)", business_model="asset_finance",
-         currency="KES", hardware_cost=1_450_000, transport_cost=80_000, import_tax=120_000,
-         insurance_cost=20_000, installation_cost=50_000, lighting_global_certified=True,
-         deposit_amount=200_000, instalment_amount=30_000, instalment_count=52, instalment_period_days=7,
-         panel_wp=50, battery_ah=20, battery_chemistry="lifepo4"),
-    dict(code="SHS-100-TV", name="Home 100 with 24-inch TV", business_model="asset_finance",
-         currency="KES", hardware_cost=3_900_000, transport_cost=120_000, import_tax=300_000,
-         insurance_cost=40_000, installation_cost=80_000, lighting_global_certified=True,
-         deposit_amount=500_000, instalment_amount=55_000, instalment_count=104, instalment_period_days=7,
-         panel_wp=100, battery_ah=60, battery_chemistry="lifepo4"),
-    dict(code="LAMP-10", name="Lantern 10 (flexible PAYG)", business_model="flexible",
-         currency="KES", hardware_cost=450_000, transport_cost=20_000, import_tax=40_000,
-         lighting_global_certified=False, deposit_amount=50_000, price_per_day=3_500,
-         price_to_own=900_000, contract_days=365, deposit_days=7,
-         panel_wp=10, battery_ah=6, battery_chemistry="lead_acid"),
+    {
+        "code": "SHS-50",
+        "name": "Home 50 (lights, radio, phone charging)",
+        "business_model": "asset_finance",
+        "currency": "KES",
+        "hardware_cost": 1_450_000,
+        "transport_cost": 80_000,
+        "import_tax": 120_000,
+        "insurance_cost": 20_000,
+        "installation_cost": 50_000,
+        "lighting_global_certified": True,
+        "deposit_amount": 200_000,
+        "instalment_amount": 30_000,
+        "instalment_count": 52,
+        "instalment_period_days": 7,
+        "panel_wp": 50,
+        "battery_ah": 20,
+        "battery_chemistry": "lifepo4",
+    },
+    {
+        "code": "SHS-100-TV",
+        "name": "Home 100 with 24-inch TV",
+        "business_model": "asset_finance",
+        "currency": "KES",
+        "hardware_cost": 3_900_000,
+        "transport_cost": 120_000,
+        "import_tax": 300_000,
+        "insurance_cost": 40_000,
+        "installation_cost": 80_000,
+        "lighting_global_certified": True,
+        "deposit_amount": 500_000,
+        "instalment_amount": 55_000,
+        "instalment_count": 104,
+        "instalment_period_days": 7,
+        "panel_wp": 100,
+        "battery_ah": 60,
+        "battery_chemistry": "lifepo4",
+    },
+    {
+        "code": "LAMP-10",
+        "name": "Lantern 10 (flexible PAYG)",
+        "business_model": "flexible",
+        "currency": "KES",
+        "hardware_cost": 450_000,
+        "transport_cost": 20_000,
+        "import_tax": 40_000,
+        "lighting_global_certified": False,
+        "deposit_amount": 50_000,
+        "price_per_day": 3_500,
+        "price_to_own": 900_000,
+        "contract_days": 365,
+        "deposit_days": 7,
+        "panel_wp": 10,
+        "battery_ah": 6,
+        "battery_chemistry": "lead_acid",
+    },
 ]
 
-FIRST = ["Amina", "Baraka", "Wanjiru", "Otieno", "Achieng", "Kiprop", "Nafula", "Mutua", "Zawadi", "Omondi",
-         "Chebet", "Njeri", "Kamau", "Atieno", "Wekesa", "Halima", "Juma", "Akinyi", "Mwangi", "Rehema"]
-LAST = ["Odhiambo", "Wambua", "Kariuki", "Cheruiyot", "Mohamed", "Nyambura", "Ouma", "Kilonzo", "Wafula",
-        "Mutiso", "Koech", "Auma", "Githinji", "Barasa", "Mwende"]
-VILLAGES = [("Kakuma", "Turkana", 3.72, 34.86), ("Marsabit", "Marsabit", 2.33, 37.99),
-            ("Homa Bay", "Homa Bay", -0.53, 34.46), ("Kitui", "Kitui", -1.37, 38.01),
-            ("Garissa", "Garissa", -0.45, 39.65), ("Bungoma", "Bungoma", 0.56, 34.56),
-            ("Voi", "Taita-Taveta", -3.39, 38.56)]
+FIRST = [
+    "Amina",
+    "Baraka",
+    "Wanjiru",
+    "Otieno",
+    "Achieng",
+    "Kiprop",
+    "Nafula",
+    "Mutua",
+    "Zawadi",
+    "Omondi",
+    "Chebet",
+    "Njeri",
+    "Kamau",
+    "Atieno",
+    "Wekesa",
+    "Halima",
+    "Juma",
+    "Akinyi",
+    "Mwangi",
+    "Rehema",
+]
+LAST = [
+    "Odhiambo",
+    "Wambua",
+    "Kariuki",
+    "Cheruiyot",
+    "Mohamed",
+    "Nyambura",
+    "Ouma",
+    "Kilonzo",
+    "Wafula",
+    "Mutiso",
+    "Koech",
+    "Auma",
+    "Githinji",
+    "Barasa",
+    "Mwende",
+]
+VILLAGES = [
+    ("Kakuma", "Turkana", 3.72, 34.86),
+    ("Marsabit", "Marsabit", 2.33, 37.99),
+    ("Homa Bay", "Homa Bay", -0.53, 34.46),
+    ("Kitui", "Kitui", -1.37, 38.01),
+    ("Garissa", "Garissa", -0.45, 39.65),
+    ("Bungoma", "Bungoma", 0.56, 34.56),
+    ("Voi", "Taita-Taveta", -3.39, 38.56),
+]
 
 
 def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_seed: int = 7) -> int:
@@ -54,9 +135,7 @@ def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_see
         customer_id = repository.insert_customer(conn, name, phone, village, district, lat, lon)
         product_id = rng.choices(product_ids, weights=[6, 2, 3])[0]
         installed = now - timedelta(days=rng.randint(45, 400))
-        unit_id = service.register_unit(
-            conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed
-        )
+        unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
         signed: date = installed.date()
         service.sign_contract(conn, NewContract(customer_id, unit_id, product_id, signed), deposit_paid_on=signed)
     return customers

@@ -132,7 +132,7 @@ def _wait_until(check: object, what: str, timeout: float = 60.0, log_file: Path 
 def _run(cmd: list[str], user: str | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
     if user:
         cmd = ["runuser", "-u", user, "--", *cmd]
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
 
 
 def _make_traversable(path: Path, user: str) -> None:
@@ -189,8 +189,7 @@ def ensure_installed(packages: list[str] | None = None) -> None:
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", *pkgs]
     if not (_is_root() and _is_debian()):
         raise StackError(
-            f"missing server packages: {' '.join(pkgs)}; install them with: sudo apt-get update && "
-            f"sudo {' '.join(cmd)}"
+            f"missing server packages: {' '.join(pkgs)}; install them with: sudo apt-get update && sudo {' '.join(cmd)}"
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log.warning("installing %s with apt-get", " ".join(pkgs))
@@ -274,7 +273,11 @@ class Service:
         if _port_open(self.port):
             owner = _port_owner(self.port)
             return ServiceStatus(
-                self.name, self.port, self.setting, "port taken", owner.pid if owner else None,
+                self.name,
+                self.port,
+                self.setting,
+                "port taken",
+                owner.pid if owner else None,
                 f"another program listens; change {self.setting}",
             )
         return ServiceStatus(self.name, self.port, self.setting, "stopped", None)
@@ -337,8 +340,17 @@ class Postgres(Service):
             for p in (self.data, self.run_dir):
                 shutil.chown(p, self.user, self.user)
         _run(
-            [str(bindir / "initdb"), "-D", str(self.data), "-U", "paygo", "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8"],
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "paygo",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
             user=self.user,
         )
         with (self.data / "postgresql.conf").open("a") as f:
@@ -382,8 +394,7 @@ class Postgres(Service):
             shutil.chown(log_file, self.user, self.user)
         try:
             _run(
-                [str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-l", str(log_file), "-w",
-                 "-t", "60", "start"],
+                [str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-l", str(log_file), "-w", "-t", "60", "start"],
                 user=self.user,
             )
         except subprocess.CalledProcessError as err:
@@ -408,8 +419,10 @@ class Postgres(Service):
 
     def _stop(self) -> None:
         try:
-            _run([str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60",
-                  "stop"], user=self.user)
+            _run(
+                [str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop"],
+                user=self.user,
+            )
         except subprocess.CalledProcessError:
             super()._stop()
 
@@ -523,18 +536,21 @@ class Redis(Service):
             self.pid_file.unlink()
         conf = self.dir / "redis.conf"
         conf.write_text(
-            "\n".join([
-                "# written by 'paygo stack up'",
-                "bind 127.0.0.1",
-                f"port {self.port}",
-                "daemonize yes",
-                f"pidfile {self.pid_file}",
-                f"logfile {self.log_file}",
-                f"dir {self.dir}",
-                "save 60 1000",
-                "appendonly no",
-                "protected-mode yes",
-            ]) + "\n"
+            "\n".join(
+                [
+                    "# written by 'paygo stack up'",
+                    "bind 127.0.0.1",
+                    f"port {self.port}",
+                    "daemonize yes",
+                    f"pidfile {self.pid_file}",
+                    f"logfile {self.log_file}",
+                    f"dir {self.dir}",
+                    "save 60 1000",
+                    "appendonly no",
+                    "protected-mode yes",
+                ]
+            )
+            + "\n"
         )
         try:
             _run([binary, str(conf)])

@@ -64,8 +64,13 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
     while not stop.is_set():
         try:
             async with aiomqtt.Client(
-                cfg.host, cfg.port, identifier=f"unit-{serial}", username=cfg.username, password=cfg.password,
-                will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True), keepalive=60,
+                cfg.host,
+                cfg.port,
+                identifier=f"unit-{serial}",
+                username=cfg.username,
+                password=cfg.password,
+                will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True),
+                keepalive=60,
             ) as client:
                 await client.publish(status_topic, b"online", qos=1, retain=True)
                 stats.online += 1
@@ -99,7 +104,11 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
 
 
 async def run_fleet(
-    specs: list[UnitSpec], clock: SimClock, cfg: FleetConfig, stop: asyncio.Event, stats: FleetStats | None = None,
+    specs: list[UnitSpec],
+    clock: SimClock,
+    cfg: FleetConfig,
+    stop: asyncio.Event,
+    stats: FleetStats | None = None,
     credit_days: float = 30.0,
 ) -> FleetStats:
     stats = stats or FleetStats()

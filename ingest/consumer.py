@@ -8,6 +8,7 @@ redelivers what was not acknowledged and the (unit, ts, seq) key drops the dupli
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import random
@@ -106,10 +107,26 @@ def to_batch(messages: list[RawMessage], lookup: object, now: datetime, root: st
                     raise ProtocolError(
                         f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} before the unit existed"
                     )
-                rows.append((
-                    unit_id, r.ts, r.seq, m.received_at, r.batt_v, r.batt_a, r.soc, r.batt_temp_c, r.pv_v,
-                    r.pv_w, r.pv_wh, r.load_wh, r.credit_s, r.locked, r.rssi, r.fw,
-                ))
+                rows.append(
+                    (
+                        unit_id,
+                        r.ts,
+                        r.seq,
+                        m.received_at,
+                        r.batt_v,
+                        r.batt_a,
+                        r.soc,
+                        r.batt_temp_c,
+                        r.pv_v,
+                        r.pv_w,
+                        r.pv_wh,
+                        r.load_wh,
+                        r.credit_s,
+                        r.locked,
+                        r.rssi,
+                        r.fw,
+                    )
+                )
             batch.rows.extend(rows)
         except ProtocolError as err:
             batch.rejects.append((m.received_at, m.topic, serial, str(err), m.payload))
@@ -151,8 +168,9 @@ class IngestWorker:
             return
         client.subscribe(protocol.shared_subscription(self.group, "telemetry", self.settings.mqtt_topic_root), qos=1)
         self._connected.set()
-        log.info("mqtt connected client_id=%s session_present=%s", self.client_id,
-                 getattr(flags, "session_present", None))
+        log.info(
+            "mqtt connected client_id=%s session_present=%s", self.client_id, getattr(flags, "session_present", None)
+        )
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
         self._connected.clear()
@@ -161,7 +179,7 @@ class IngestWorker:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         RECEIVED.inc()
-        item = RawMessage(msg.mid, msg.qos, msg.topic, msg.payload, datetime.now(UTC))
+        item = RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC))
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.5)
@@ -171,7 +189,9 @@ class IngestWorker:
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=MQTTProtocolVersion.MQTTv5,
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
         if self.settings.mqtt_username:
@@ -199,8 +219,12 @@ class IngestWorker:
             try:
                 conn = self._db()
                 started = time.perf_counter()
-                batch = to_batch(messages, lambda s: self._directory.lookup(s, conn), datetime.now(UTC),
-                                 self.settings.mqtt_topic_root)
+                batch = to_batch(
+                    messages,
+                    functools.partial(self._directory.lookup, conn=conn),
+                    datetime.now(UTC),
+                    self.settings.mqtt_topic_root,
+                )
                 inserted = writer.write_readings(conn, batch.rows)
                 writer.write_rejects(conn, batch.rejects)
                 conn.commit()
@@ -213,8 +237,12 @@ class IngestWorker:
                     log.warning("rejected topic=%s reason=%s", r[1], r[3])
                 return
             except psycopg.OperationalError as err:
-                log.warning("database unavailable (%s); retrying batch of %d in %.1fs",
-                            str(err).strip().splitlines()[0], len(messages), delay)
+                log.warning(
+                    "database unavailable (%s); retrying batch of %d in %.1fs",
+                    str(err).strip().splitlines()[0],
+                    len(messages),
+                    delay,
+                )
                 if self._conn is not None:
                     self._conn.close()
                 self._conn = None
@@ -251,8 +279,9 @@ class IngestWorker:
         props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = 1000
         self._db()
-        client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
-                             properties=props)
+        client.connect_async(
+            self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False, properties=props
+        )
         client.loop_start()
         log.info("ingest worker %s started", self.worker_id)
         try:

@@ -20,8 +20,13 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-0"
 
 
-def run_worker(settings: Settings, worker_id: str, metrics_port: int | None = None,
-               batch_size: int = 5000, flush_seconds: float = 0.2) -> None:
+def run_worker(
+    settings: Settings,
+    worker_id: str,
+    metrics_port: int | None = None,
+    batch_size: int = 5000,
+    flush_seconds: float = 0.2,
+) -> None:
     worker = IngestWorker(settings, worker_id, batch_size=batch_size, flush_seconds=flush_seconds)
 
     def _stop(signum: int, frame: FrameType | None) -> None:

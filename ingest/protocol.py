@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 TOPIC_ROOT = "paygo/v1/units"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION: Literal[1] = 1
 # A message larger than this is refused before it is parsed (a store-and-forward flush of
 # 500 readings is about 120 kB).
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -39,7 +39,7 @@ def parse_topic(name: str, root: str = TOPIC_ROOT) -> tuple[str, str]:
     prefix = root + "/"
     if not name.startswith(prefix):
         raise ProtocolError(f"topic outside {root}: {name}")
-    serial, _, kind = name[len(prefix):].partition("/")
+    serial, _, kind = name[len(prefix) :].partition("/")
     if not serial or not kind:
         raise ProtocolError(f"topic without serial or kind: {name}")
     return serial, kind

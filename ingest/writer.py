@@ -11,12 +11,40 @@ import psycopg
 
 # Column order of a reading row as the consumer builds it.
 COLUMNS = (
-    "unit_id", "ts", "seq", "received_at", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w",
-    "pv_wh", "load_wh", "credit_s", "locked", "rssi", "fw",
+    "unit_id",
+    "ts",
+    "seq",
+    "received_at",
+    "batt_v",
+    "batt_a",
+    "soc",
+    "batt_temp_c",
+    "pv_v",
+    "pv_w",
+    "pv_wh",
+    "load_wh",
+    "credit_s",
+    "locked",
+    "rssi",
+    "fw",
 )
 _TYPES = (
-    "int8", "timestamptz", "int8", "timestamptz", "float4", "float4", "float4", "float4", "float4",
-    "float4", "float4", "float4", "int8", "bool", "int2", "text",
+    "int8",
+    "timestamptz",
+    "int8",
+    "timestamptz",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "int8",
+    "bool",
+    "int2",
+    "text",
 )
 _COLS = ", ".join(COLUMNS)
 
@@ -27,8 +55,7 @@ def _ensure_stage(conn: psycopg.Connection) -> None:
     # A temporary table lives as long as the connection; "on commit delete rows" empties it
     # after each batch, so every batch starts with an empty stage.
     conn.execute(
-        "create temp table if not exists telemetry_stage "
-        "(like telemetry including defaults) on commit delete rows"
+        "create temp table if not exists telemetry_stage (like telemetry including defaults) on commit delete rows"
     )
 
 
@@ -42,10 +69,7 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cur.execute(
-            f"insert into telemetry ({_COLS}) select {_COLS} from telemetry_stage "
-            "on conflict do nothing"
-        )
+        cur.execute(f"insert into telemetry ({_COLS}) select {_COLS} from telemetry_stage on conflict do nothing")
         inserted = cur.rowcount
         # Keep the newest reading per unit for the look-up pages; an older (late) reading
         # never overwrites a newer one.

@@ -17,9 +17,7 @@ TEMPLATE_DB = "paygo_test_template"
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
-    return psycopg.connect(
-        host="127.0.0.1", port=settings.pg_port, user="paygo", dbname="postgres", autocommit=True
-    )
+    return psycopg.connect(host="127.0.0.1", port=settings.pg_port, user="paygo", dbname="postgres", autocommit=True)
 
 
 @pytest.fixture(scope="session")

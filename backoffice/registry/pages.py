@@ -18,6 +18,7 @@ router = APIRouter(tags=["pages"])
 def units_page(request: Request, conn: DbConn, q: str = "") -> HTMLResponse:
     units = repository.list_units(conn, q.strip(), 200)
     return templates.TemplateResponse(
-        request, "units.html",
+        request,
+        "units.html",
         {"units": units, "q": q, "counts": repository.counts(conn), "now": datetime.now(UTC)},
     )

@@ -67,16 +67,28 @@ def insert_unit(
                    %(key)s, %(code)s, %(lat)s, %(lon)s, %(installed_at)s,
                    least(now(), coalesce(%(installed_at)s::timestamptz, now())))
            returning id""",
-        {"serial": serial, "product_id": product_id, "installed_at": installed_at, "key": key_enc,
-         "code": starting_code, "lat": lat, "lon": lon},
+        {
+            "serial": serial,
+            "product_id": product_id,
+            "installed_at": installed_at,
+            "key": key_enc,
+            "code": starting_code,
+            "lat": lat,
+            "lon": lon,
+        },
     ).fetchone()
     assert row is not None
     return int(row[0])
 
 
 def insert_contract(
-    conn: psycopg.Connection, account_number: str, customer_id: int, unit_id: int, product_id: int,
-    currency: str, signed_on: date,
+    conn: psycopg.Connection,
+    account_number: str,
+    customer_id: int,
+    unit_id: int,
+    product_id: int,
+    currency: str,
+    signed_on: date,
 ) -> int:
     row = conn.execute(
         """insert into contracts (account_number, customer_id, unit_id, product_id, currency, signed_on)

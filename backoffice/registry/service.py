@@ -25,8 +25,13 @@ def is_valid_account_number(text: str) -> bool:
 
 
 def register_unit(
-    conn: psycopg.Connection, secret_key: str, serial: str, product_id: int,
-    lat: float | None = None, lon: float | None = None, installed_at: datetime | None = None,
+    conn: psycopg.Connection,
+    secret_key: str,
+    serial: str,
+    product_id: int,
+    lat: float | None = None,
+    lon: float | None = None,
+    installed_at: datetime | None = None,
 ) -> int:
     """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code."""
     key_hex = secrets.token_hex(16)

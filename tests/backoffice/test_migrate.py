@@ -15,15 +15,33 @@ def test_migrations_are_recorded_and_safe_to_rerun(settings) -> None:  # type: i
 
 
 def _unit(conn: psycopg.Connection) -> int:
-    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
-                                        price_per_day=3500)
+    product = repository.insert_product(
+        conn, code="P", name="p", business_model="flexible", currency="KES", price_per_day=3500
+    )
     return service.register_unit(conn, "k", "SER1", product, installed_at=datetime(2020, 1, 1, tzinfo=UTC))
 
 
 def test_a_reading_outside_every_partition_lands_and_moves_later(conn: psycopg.Connection) -> None:
     unit_id = _unit(conn)
     far = datetime(2021, 3, 3, 12, tzinfo=UTC)  # years before the partitions created by the migration
-    row = (unit_id, far, 1, datetime.now(UTC), 12.5, None, 0.5, None, None, None, None, None, None, None, None, None)
+    row = (
+        unit_id,
+        far,
+        1,
+        datetime.now(UTC),
+        12.5,
+        None,
+        0.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     assert writer.write_readings(conn, [row]) == 1
     assert conn.execute("select count(*) from telemetry_default").fetchone() == (1,)
     assert writer.ensure_partitions(conn, far - timedelta(days=7), far + timedelta(days=7)) >= 1

@@ -67,9 +67,19 @@ def test_a_taken_port_names_the_port_and_the_setting(tmp_path: Path) -> None:
         # Nothing was half-started.
         assert {s.state for s in Stack(settings).status() if s.name != "redis"} == {"stopped"}
 
-        env = {**os.environ, "PAYGO_HOME": str(tmp_path / "home"), "PAYGO_PG_PORT": str(settings.pg_port),
-               "PAYGO_MQTT_PORT": str(settings.mqtt_port), "PAYGO_REDIS_PORT": str(settings.redis_port)}
-        cli = subprocess.run([sys.executable, "-m", "backoffice.cli", "stack", "up"], env=env,
-                             capture_output=True, text=True, timeout=120)
+        env = {
+            **os.environ,
+            "PAYGO_HOME": str(tmp_path / "home"),
+            "PAYGO_PG_PORT": str(settings.pg_port),
+            "PAYGO_MQTT_PORT": str(settings.mqtt_port),
+            "PAYGO_REDIS_PORT": str(settings.redis_port),
+        }
+        cli = subprocess.run(
+            [sys.executable, "-m", "backoffice.cli", "stack", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert cli.returncode == 2
         assert f"port {settings.redis_port}" in cli.stderr and "PAYGO_REDIS_PORT" in cli.stderr

@@ -31,10 +31,16 @@ def test_topics() -> None:
     [
         (b"{not json", "invalid JSON"),
         (json.dumps({"v": 1, "serial": "SHS1", "readings": []}).encode(), "schema violation"),
-        (json.dumps({"v": 1, "serial": "SHS1", "readings": [{"seq": 1, "ts": "2024-06-01T12:00:00"}]}).encode(),
-         "schema violation"),  # timestamp without a time zone
-        (json.dumps({"v": 1, "serial": "SHS1", "readings": [{"seq": 1, "ts": "2024-06-01T12:00:00Z",
-                                                              "soc": 1.7}]}).encode(), "readings.0.soc"),
+        (
+            json.dumps({"v": 1, "serial": "SHS1", "readings": [{"seq": 1, "ts": "2024-06-01T12:00:00"}]}).encode(),
+            "schema violation",
+        ),  # timestamp without a time zone
+        (
+            json.dumps(
+                {"v": 1, "serial": "SHS1", "readings": [{"seq": 1, "ts": "2024-06-01T12:00:00Z", "soc": 1.7}]}
+            ).encode(),
+            "readings.0.soc",
+        ),
         (json.dumps({"v": 2, "serial": "SHS1", "readings": []}).encode(), "schema violation"),
         (protocol.encode_telemetry("SHS2", [_reading()]), "differs from topic"),
         (b"x" * (protocol.MAX_MESSAGE_BYTES + 1), "exceeds"),

@@ -34,8 +34,9 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
 
 @pytest.fixture
 def units(conn: psycopg.Connection) -> dict[str, int]:
-    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
-                                        price_per_day=3500)
+    product = repository.insert_product(
+        conn, code="P", name="p", business_model="flexible", currency="KES", price_per_day=3500
+    )
     installed = datetime.now(UTC) - timedelta(days=60)
     ids = {s: service.register_unit(conn, "k", s, product, installed_at=installed) for s in SERIALS}
     conn.commit()
@@ -44,8 +45,13 @@ def units(conn: psycopg.Connection) -> dict[str, int]:
 
 @pytest.fixture
 def worker(settings: Settings, units: dict[str, int]) -> Iterator[IngestWorker]:
-    w = IngestWorker(settings, f"test-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}",
-                     flush_seconds=0.05, session_expiry_s=5)
+    w = IngestWorker(
+        settings,
+        f"test-{uuid.uuid4().hex[:8]}",
+        group=f"g{uuid.uuid4().hex[:8]}",
+        flush_seconds=0.05,
+        session_expiry_s=5,
+    )
     t = threading.Thread(target=w.run, name="ingest-worker")
     t.start()
     assert w.wait_connected(30)
@@ -58,8 +64,11 @@ def worker(settings: Settings, units: dict[str, int]) -> Iterator[IngestWorker]:
 
 @pytest.fixture
 def publisher(settings: Settings) -> Iterator[mqtt.Client]:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                    protocol=MQTTProtocolVersion.MQTTv5)
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"pub-{uuid.uuid4().hex[:8]}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
     c.connect(settings.mqtt_host, settings.mqtt_port)
     c.loop_start()
     yield c
@@ -82,8 +91,10 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
     messages = []
     for serial in SERIALS:
         for i in range(20):
-            readings = [Reading(seq=2 * i + k, ts=t0 + timedelta(minutes=20 * (2 * i + k)), soc=0.5, batt_v=12.8)
-                        for k in (1, 2)]
+            readings = [
+                Reading(seq=2 * i + k, ts=t0 + timedelta(minutes=20 * (2 * i + k)), soc=0.5, batt_v=12.8)
+                for k in (1, 2)
+            ]
             messages.append((protocol.topic(serial, "telemetry", root), protocol.encode_telemetry(serial, readings)))
     # The whole backlog twice, the second time in reverse order: a store-and-forward resend.
     for topic, payload in messages + messages[::-1]:
@@ -91,8 +102,11 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
 
     future = protocol.encode_telemetry("W1", [Reading(seq=999, ts=datetime.now(UTC) + timedelta(days=2))])
     bad = [
-        (protocol.topic("W1", "telemetry", root), b"{\"v\": 1, \"serial\": "),
-        (protocol.topic("NOPE", "telemetry", root), protocol.encode_telemetry("NOPE", [Reading(seq=1, ts=t0)])),
+        (protocol.topic("W1", "telemetry", root), b'{"v": 1, "serial": '),
+        (
+            protocol.topic("NOPE", "telemetry", root),
+            protocol.encode_telemetry("NOPE", [Reading(seq=1, ts=t0)]),
+        ),
         (protocol.topic("W2", "telemetry", root), protocol.encode_telemetry("W3", [Reading(seq=1, ts=t0)])),
         (protocol.topic("W1", "telemetry", root), future),
     ]
@@ -118,6 +132,10 @@ def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Sett
     from ingest.consumer import RawMessage, to_batch
 
     raw = json.dumps({"v": 1, "serial": "W1", "readings": [{"seq": 1, "ts": "2024-01-01T00:00:00Z"}]}).encode()
-    batch = to_batch([RawMessage(1, 1, "elsewhere/W1/telemetry", raw, datetime.now(UTC))],
-                     lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)), datetime.now(UTC), settings.mqtt_topic_root)
+    batch = to_batch(
+        [RawMessage(1, 1, "elsewhere/W1/telemetry", raw, datetime.now(UTC))],
+        lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)),
+        datetime.now(UTC),
+        settings.mqtt_topic_root,
+    )
     assert batch.rows == [] and "topic outside" in batch.rejects[0][3]

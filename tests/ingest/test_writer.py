@@ -1,0 +1,55 @@
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from backoffice.registry import repository, service
+from ingest import writer
+
+
+def _row(unit_id: int, ts: datetime, seq: int, soc: float) -> tuple[object, ...]:
+    return (
+        unit_id,
+        ts,
+        seq,
+        datetime.now(UTC),
+        12.8,
+        -0.2,
+        soc,
+        30.0,
+        17.0,
+        20.0,
+        5.0,
+        2.0,
+        3600,
+        False,
+        -70,
+        "1.0",
+    )
+
+
+def test_resent_readings_add_nothing_and_late_readings_do_not_overwrite_latest(
+    conn: psycopg.Connection,
+) -> None:
+    product = repository.insert_product(
+        conn, code="P", name="p", business_model="flexible", currency="KES", price_per_day=3500
+    )
+    unit = service.register_unit(conn, "k", "S1", product, installed_at=datetime(2024, 1, 1, tzinfo=UTC))
+    t = datetime.now(UTC) - timedelta(hours=5)
+    first = [_row(unit, t + timedelta(minutes=20 * i), i, 0.5 + i / 100) for i in range(1, 11)]
+    assert writer.write_readings(conn, first) == 10
+    conn.commit()
+    # The same readings again, mixed with two new ones and one duplicate inside the batch.
+    again = first[::-1] + [_row(unit, t + timedelta(minutes=220), 11, 0.9)] * 2
+    assert writer.write_readings(conn, again) == 1
+    conn.commit()
+    assert conn.execute("select count(*) from telemetry").fetchone() == (11,)
+    assert conn.execute("select seq, soc from unit_latest").fetchone() == (11, 0.9)
+    # A reading days late is stored but the newest stays the newest.
+    assert writer.write_readings(conn, [_row(unit, t - timedelta(days=4), 0, 0.1)]) == 1
+    assert conn.execute("select seq from unit_latest").fetchone() == (11,)
+    # Binary COPY kept every column's value and type.
+    stored = conn.execute("select batt_v, batt_a, credit_s, locked, rssi, fw from telemetry where seq = 3").fetchone()
+    assert stored is not None
+    assert stored[:2] == pytest.approx((12.8, -0.2), abs=1e-6)  # float4 columns
+    assert stored[2:] == (3600, False, -70, "1.0")

@@ -1,0 +1,81 @@
+"""The walking skeleton end to end: `paygo demo` on a stack of its own, telemetry arriving, Ctrl-C
+stopping everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from backoffice.config import load_settings
+from backoffice.stack import Stack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _telemetry_rows(port: int) -> int:
+    try:
+        with psycopg.connect(host="127.0.0.1", port=port, user="paygo", dbname="paygo", connect_timeout=2) as c:
+            row = c.execute("select count(*) from telemetry").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    home = tmp_path / "paygo-home"
+    ports = {name: _free_port() for name in ("PG", "MQTT", "REDIS", "API")}
+    env = {**os.environ, "PAYGO_HOME": str(home), **{f"PAYGO_{k}_PORT": str(v) for k, v in ports.items()}}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "backoffice.cli", "demo", "--units", "12"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        rows = 0
+        deadline = time.monotonic() + 60  # the issue's promise: rows within 60 seconds
+        while time.monotonic() < deadline and rows == 0:
+            time.sleep(1)
+            rows = _telemetry_rows(ports["PG"])
+        assert rows > 0, "no telemetry row within 60 s"
+        # Rows keep growing and the call-centre page shows them.
+        time.sleep(3)
+        assert _telemetry_rows(ports["PG"]) > rows
+        page = httpx.get(f"http://127.0.0.1:{ports['API']}/", timeout=10)
+        assert page.status_code == 200 and "SHS000001" in page.text
+        children = psutil.Process(demo.pid).children(recursive=True)
+        assert len(children) >= 3  # ingest worker, API server, simulated units
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=90)
+    assert demo.returncode == 0, out
+    assert "stopped" in out
+
+    settings = load_settings(home=home, pg_port=ports["PG"], mqtt_port=ports["MQTT"], redis_port=ports["REDIS"])
+    assert {s.state for s in Stack(settings).status()} == {"stopped"}
+    servers = [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "status"])
+        if p.info["status"] != psutil.STATUS_ZOMBIE and str(home) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert servers == []
+    for name, port in ports.items():  # redis renames its process, so look at the ports too
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"{name} port {port} still answers"
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
