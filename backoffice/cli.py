@@ -19,6 +19,7 @@ from rich.table import Table
 
 from backoffice.config import Settings, SettingsError, load_settings
 from backoffice.stack import Stack, StackError
+from kpi.cli import app as kpi_app
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(api_app, name="api")
 app.add_typer(sim_app, name="sim")
+app.add_typer(kpi_app, name="kpi")
 
 
 def _settings() -> Settings:

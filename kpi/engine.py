@@ -16,9 +16,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
-from kpi.inputs import Company, InputError, LedgerRow, Product
+from kpi.inputs import (
+    Company,
+    InputError,
+    LedgerRow,
+    Product,
+    read_company,
+    read_ledger,
+    read_products,
+    read_type_map,
+)
 
 CR = frozenset(("deposit", "payment", "return"))
 MAINTENANCE = frozenset(("maintenance_scheduled", "maintenance_unscheduled"))
@@ -119,9 +129,22 @@ def _reporting_currency(rows: list[LedgerRow], company: Company) -> str:
     return min(c for c, t in totals.items() if t == best)
 
 
-def build_portfolio(rows: list[LedgerRow], products: dict[str, Product], company: Company) -> Portfolio:
-    """Validate the ledger against the products and company data and index it by unit."""
+def load_portfolio(
+    ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None
+) -> Portfolio:
+    """Read, validate and index the inputs; every problem of every file is reported at once."""
     errors: list[str] = []
+    mapping = read_type_map(type_map)
+    rows = read_ledger(ledger, mapping, errors)
+    table = read_products(products)
+    return build_portfolio(rows, table, read_company(company), errors)
+
+
+def build_portfolio(
+    rows: list[LedgerRow], products: dict[str, Product], company: Company, errors: list[str] | None = None
+) -> Portfolio:
+    """Validate the ledger against the products and company data and index it by unit."""
+    errors = list(errors or [])
     currency = _reporting_currency(rows, company)
     rates = {**company.fx_rates, currency: Decimal(1)}
     by_unit: dict[str, list[LedgerRow]] = defaultdict(list)
@@ -157,7 +180,7 @@ def build_portfolio(rows: list[LedgerRow], products: dict[str, Product], company
     money_values = list(converted.values())
     for p in products.values():
         money_values += [v for v in (p.unit_cost, p.price_per_day, p.price_to_own) if v is not None]
-    scale = max((max(0, -int(v.as_tuple().exponent)) for v in money_values), default=0)  # type: ignore[arg-type]
+    scale = max((max(0, -int(v.as_tuple().exponent)) for v in money_values), default=0)
     portfolio = Portfolio([], scale, currency, products, company, rates)
 
     for rid, urows in by_unit.items():

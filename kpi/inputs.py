@@ -112,15 +112,18 @@ def read_type_map(path: Path | None) -> dict[str, str]:
     return mapping
 
 
-def read_ledger(path: Path, type_map: dict[str, str] | None = None) -> list[LedgerRow]:
+def read_ledger(path: Path, type_map: dict[str, str] | None = None, errors: list[str] | None = None) -> list[LedgerRow]:
+    """The ledger's valid rows. Problems go to ``errors`` when given (so that later checks can add
+    theirs), else they raise InputError."""
     type_map = type_map or {}
+    collect = errors is not None
     header, rows = _reader(path, "ledger")
     missing = [c for c in LEDGER_COLUMNS if c not in header]
     if missing:
         raise InputError([f"{path} line 1: missing column(s) {', '.join(missing)}"])
     idx = {c: header.index(c) for c in LEDGER_COLUMNS}
     out: list[LedgerRow] = []
-    errors: list[str] = []
+    errors = errors if errors is not None else []
     for line, raw in enumerate(rows, start=2):
         if not raw or not "".join(raw).strip():
             continue
@@ -155,7 +158,7 @@ def read_ledger(path: Path, type_map: dict[str, str] | None = None) -> list[Ledg
             LedgerRow(line, day, v["customer_id"], v["receipt_id"], amount, v["currency"].upper(), status, typ,
                       v["product_type"])
         )  # fmt: skip
-    if errors:
+    if errors and not collect:
         raise InputError(errors)
     return out
 
@@ -211,7 +214,13 @@ def read_products(path: Path) -> dict[str, Product]:
         cost = sum((money[c] or Decimal(0) for c in ("hardware_cost", "transport_cost", "import_tax",
                                                      "insurance_cost", "installation_cost")), Decimal(0))  # fmt: skip
         products[v["product_type"]] = Product(
-            v["product_type"], model, cost, bool(certified), ppd, money["price_to_own"], ints["contract_days"],
+            v["product_type"],
+            model,
+            cost,
+            bool(certified),
+            ppd,
+            money["price_to_own"],
+            ints["contract_days"],
             ints["deposit_days"] or 0,
         )
     if errors:
