@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from kpi.engine import compute_many, load_portfolio
+from kpi import report
+from kpi.engine import compute_many, distributions, load_portfolio
 from kpi.inputs import InputError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ err_console = Console(stderr=True)
 class Format(StrEnum):
     json = "json"
     csv = "csv"
+    html = "html"
 
 
 class Segment(StrEnum):
@@ -92,7 +94,12 @@ def compute_cmd(
         sys.stderr.write(f"invalid input ({len(err.errors)} problem(s)); nothing was computed:\n{err}\n")
         raise typer.Exit(1) from None
     results = compute_many(portfolio, dates, by_product_type=by is Segment.product_type)
-    text = json.dumps(results, indent=1) + "\n" if format is Format.json else to_csv(results)
+    if format is Format.json:
+        text = json.dumps(results, indent=1) + "\n"
+    elif format is Format.csv:
+        text = to_csv(results)
+    else:
+        text = report.render(results, distributions(portfolio, dates[-1]), title=f"Portfolio KPIs — {ledger.name}")
     if out is None:
         sys.stdout.write(text)
     else:

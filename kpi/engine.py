@@ -356,3 +356,20 @@ def compute_many(portfolio: Portfolio, as_of: list[date], by_product_type: bool 
         out.append(compute(portfolio, d))
         out.extend(compute(portfolio, d, segment=pt, product_type=pt) for pt in types)
     return out
+
+
+def distributions(portfolio: Portfolio, as_of: date) -> dict[str, list[float]]:
+    """Per active unit: amount ahead (+) / behind (-), and revenue over the last 30 days (for histograms)."""
+    d = as_of.toordinal()
+    unit_scale = 10**portfolio.scale
+    ahead, revenue = [], []
+    for u in portfolio.units:
+        if not u.active(d):
+            continue
+        if u.flexible:
+            p = portfolio.money(u.product.price_per_day or Decimal(0))
+            ahead.append(float((u.access_end(d, p) - d) * p / unit_scale))
+        else:
+            ahead.append((u.paid.upto(d) - u.sched.upto(d)) / unit_scale)
+        revenue.append((u.completed.upto(d) - u.completed.upto(d - REVENUE_WINDOW)) / unit_scale)
+    return {"amount_ahead_behind": ahead, "revenue_30d": revenue}

@@ -66,3 +66,17 @@ def test_cli_reproduces_every_as_of_of_an_example(example: Path, tmp_path: Path)
         assert results[want["as_of"]]["segment"] == "all"
         assert results[want["as_of"]]["currency"] == want["currency"]
         assert_close(results[want["as_of"]]["kpis"], want["kpis"])
+
+
+def test_html_report_is_self_contained(tmp_path: Path) -> None:
+    ledger, products, company = _inputs(next(c for c in CASES if c.parent.name == "medium"))
+    out = tmp_path / "kpi.html"
+    args = [sys.executable, "-m", "backoffice.cli", "kpi", "compute", "--ledger", str(ledger), "--products",
+            str(products), "--company", str(company), "--as-of", "2023-03-31", "--as-of", "2024-06-30",
+            "--by", "product_type", "--format", "html", "--out", str(out)]  # fmt: skip
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+    page = out.read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
+    assert page.count("<tr>") == 1 + 2 * 6  # header + (all + 5 product types) per as-of date
+    assert page.count('<path d="M') == 4  # the four time series
+    assert "<rect" in page and "(155 units)" in page  # histograms over the latest portfolio
