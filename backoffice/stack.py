@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,8 +115,7 @@ def _terminate(pid: int, timeout: float = 30.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _wait_until(check: object, what: str, timeout: float = 60.0, log_file: Path | None = None) -> None:
-    assert callable(check)
+def _wait_until(check: Callable[[], object], what: str, timeout: float = 60.0, log_file: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

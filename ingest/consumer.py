@@ -14,6 +14,7 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -84,9 +85,13 @@ class UnitDirectory:
         return found
 
 
-def to_batch(messages: list[RawMessage], lookup: object, now: datetime, root: str = protocol.TOPIC_ROOT) -> Batch:
+def to_batch(
+    messages: list[RawMessage],
+    lookup: Callable[[str], tuple[int, datetime] | None],
+    now: datetime,
+    root: str = protocol.TOPIC_ROOT,
+) -> Batch:
     """Turn raw messages into reading rows and dead letters. Pure apart from the unit look-up."""
-    assert callable(lookup)
     batch = Batch()
     for m in messages:
         serial: str | None = None
