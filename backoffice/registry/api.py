@@ -20,10 +20,10 @@ def list_units(conn: DbConn, q: str = "", limit: int = 100) -> list[dict[str, An
 
 @router.get("/units/{serial}")
 def get_unit(serial: str, conn: DbConn) -> dict[str, Any]:
-    found = [u for u in repository.list_units(conn, serial, 10) if u.serial == serial]
-    if not found:
+    unit = repository.get_unit(conn, serial)
+    if unit is None:
         raise HTTPException(404, f"no unit with serial {serial!r}; search by name, phone or account at /api/units?q=")
-    return asdict(found[0])
+    return asdict(unit)
 
 
 @router.get("/stats")

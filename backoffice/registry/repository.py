@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 
 from backoffice.registry.schemas import DemoUnit, Product, UnitSummary
@@ -12,8 +13,6 @@ from backoffice.registry.schemas import DemoUnit, Product, UnitSummary
 
 def insert_product(conn: psycopg.Connection, **fields: object) -> int:
     cols = list(fields)
-    from psycopg import sql
-
     query = sql.SQL("insert into products ({}) values ({}) returning id").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in cols),
         sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
@@ -122,23 +121,34 @@ def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[
         ).fetchall()
 
 
+_UNIT_SUMMARY = """
+    select u.serial, p.code as product_code, u.state, cu.name as customer_name,
+           c.account_number, u.latitude, u.longitude, l.ts as last_ts,
+           l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked
+      from units u
+      join products p on p.id = u.product_id
+      left join lateral (select * from contracts c where c.unit_id = u.id
+                          order by c.signed_on desc limit 1) c on true
+      left join customers cu on cu.id = c.customer_id
+      left join unit_latest l on l.unit_id = u.id
+"""
+
+
 def list_units(conn: psycopg.Connection, search: str = "", limit: int = 100) -> list[UnitSummary]:
+    """Units whose serial or customer name contains ``search``, or whose account or phone equals it."""
     with conn.cursor(row_factory=class_row(UnitSummary)) as cur:
         return cur.execute(
-            """select u.serial, p.code as product_code, u.state, cu.name as customer_name,
-                      c.account_number, u.latitude, u.longitude, l.ts as last_ts,
-                      l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked
-                 from units u
-                 join products p on p.id = u.product_id
-                 left join lateral (select * from contracts c where c.unit_id = u.id
-                                     order by c.signed_on desc limit 1) c on true
-                 left join customers cu on cu.id = c.customer_id
-                 left join unit_latest l on l.unit_id = u.id
-                where %(q)s = '' or u.serial ilike %(like)s or cu.name ilike %(like)s
-                      or c.account_number = %(q)s or cu.phone = %(q)s
-                order by u.serial limit %(limit)s""",
+            _UNIT_SUMMARY
+            + """where %(q)s = '' or u.serial ilike %(like)s or cu.name ilike %(like)s
+                       or c.account_number = %(q)s or cu.phone = %(q)s
+                 order by u.serial limit %(limit)s""",
             {"q": search, "like": f"%{search}%", "limit": limit},
         ).fetchall()
+
+
+def get_unit(conn: psycopg.Connection, serial: str) -> UnitSummary | None:
+    with conn.cursor(row_factory=class_row(UnitSummary)) as cur:
+        return cur.execute(_UNIT_SUMMARY + "where u.serial = %s", (serial,)).fetchone()
 
 
 def counts(conn: psycopg.Connection) -> dict[str, int]:
