@@ -18,12 +18,7 @@ import pytest
 
 from backoffice.config import load_settings
 from backoffice.stack import Stack
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def _telemetry_rows(port: int) -> int:
@@ -38,7 +33,7 @@ def _telemetry_rows(port: int) -> int:
 @pytest.mark.slow
 def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "paygo-home"
-    ports = {name: _free_port() for name in ("PG", "MQTT", "REDIS", "API")}
+    ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API")}
     env = {**os.environ, "PAYGO_HOME": str(home), **{f"PAYGO_{k}_PORT": str(v) for k, v in ports.items()}}
     demo = subprocess.Popen(
         [sys.executable, "-m", "backoffice.cli", "demo", "--units", "12"],

@@ -11,16 +11,11 @@ import pytest
 
 from backoffice.config import load_settings
 from backoffice.stack import Redis, Stack, StackError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def _own_settings(home: Path):  # type: ignore[no-untyped-def]
-    return load_settings(home=home, pg_port=_free_port(), mqtt_port=_free_port(), redis_port=_free_port())
+    return load_settings(home=home, pg_port=free_port(), mqtt_port=free_port(), redis_port=free_port())
 
 
 def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -19,17 +19,9 @@ from backoffice.registry import repository, service
 from ingest import protocol
 from ingest.consumer import IngestWorker
 from ingest.protocol import Reading
+from tests.helpers import wait_for
 
 SERIALS = ["W1", "W2", "W3"]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
