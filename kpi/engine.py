@@ -1,17 +1,21 @@
 """The portfolio KPIs of kpi/SPEC.md, computed exactly; one implementation for every entry point.
 
-A ``Portfolio`` is built once from validated inputs (every unit's rows sorted, with prefix sums),
-then ``compute`` answers any as-of date and segment from it: S(u,t), P(u,t) and the activity
-windows are binary searches over those prefix sums. Money is integers scaled by 10**scale;
-the flexible access timeline uses exact fractions of days. Only final ratios become floats.
+The ledger arrives as columns (``kpi.columns``). ``build_portfolio`` converts money to the
+reporting currency as integers scaled by ``10**scale``, sorts the rows by (unit, date) and splits
+them into *streams* (scheduled, paid, completed, maintenance, deposits, positive receipts, flexible
+payments), each with a running sum. Any S(u,t), P(u,t) or window sum for every unit at once is
+then one vectorised binary search per stream, so one as-of date over a million units costs a few
+dozen searches, not a pass over the rows.
+
+The flexible access timeline ``access_end = max(access_end, day) + amount/ppd`` is kept exact by
+measuring it in money (``E = access_end * ppd``, an integer) and unrolled as a running maximum:
+with ``C_j`` the payments up to row j, ``E_j = C_j + max(E_0, max_{i<=j}(day_i*ppd - C_{i-1}))``.
+Only final ratios and means become floats; sums are integers and exact fractions.
 """
 
 from __future__ import annotations
 
-import decimal
 import math
-from bisect import bisect_right
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -19,7 +23,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from kpi.columns import Bool, Int, LedgerColumns, columns_from_rows, read_csv_columns, scaled
 from kpi.inputs import (
+    TYPES,
     Company,
     InputError,
     LedgerRow,
@@ -30,198 +38,147 @@ from kpi.inputs import (
     read_type_map,
 )
 
-CR = frozenset(("deposit", "payment", "return"))
-MAINTENANCE = frozenset(("maintenance_scheduled", "maintenance_unscheduled"))
 PAR_DAYS = (7, 14, 21, 30)
 ACTIVE_WINDOW = 90
 REVENUE_WINDOW = 30
+STRIDE = 1 << 22  # > date.max.toordinal(): key = unit * STRIDE + day orders rows by (unit, day)
+DEPOSIT, PAYMENT, RETURN = (TYPES.index(t) for t in ("deposit", "payment", "return"))
+MAINTENANCE = [TYPES.index(t) for t in ("maintenance_scheduled", "maintenance_unscheduled")]
 
 
-class _Prefix:
-    """Sorted dates with cumulative sums: total of amounts dated <= t in O(log n)."""
+class _Stream:
+    """Some of the rows, sorted by (unit, day), with running sums: per-unit totals up to any date."""
 
-    __slots__ = ("dates", "cum")
+    def __init__(self, keys: Int, amounts: Int | None, bases: Int) -> None:
+        self.keys = keys
+        self.cum = np.concatenate(([0], np.cumsum(amounts))) if amounts is not None else None
+        self.bases = bases
+        self.start = np.searchsorted(keys, bases)
+        self.stop = np.searchsorted(keys, bases + STRIDE)
 
-    def __init__(self, items: list[tuple[int, int]]) -> None:
-        items.sort()
-        self.dates = [d for d, _ in items]
-        self.cum: list[int] = []
-        total = 0
-        for _, a in items:
-            total += a
-            self.cum.append(total)
+    def index(self, d: int) -> Int:
+        """Per unit: one past its last row dated <= d."""
+        return np.searchsorted(self.keys, self.bases + d, side="right")
 
-    def upto(self, t: int) -> int:
-        i = bisect_right(self.dates, t)
-        return self.cum[i - 1] if i else 0
+    def upto(self, d: int) -> Int:
+        assert self.cum is not None
+        return self.cum[self.index(d)] - self.cum[self.start]
 
-    def total(self) -> int:
-        return self.cum[-1] if self.cum else 0
+    def total(self) -> Int:
+        assert self.cum is not None
+        return self.cum[self.stop] - self.cum[self.start]
+
+    def any_in(self, lo: int, hi: int) -> Bool:
+        """Per unit: has a row dated in (lo, hi]."""
+        return self.index(hi) > self.index(lo)
+
+    def first_day(self) -> tuple[Bool, Int]:
+        has = self.stop > self.start
+        keys = self.keys[np.minimum(self.start, max(len(self.keys) - 1, 0))] if len(self.keys) else self.start
+        return has, np.where(has, keys - self.bases, 0)
+
+    def last_day(self) -> tuple[Bool, Int]:
+        has = self.stop > self.start
+        keys = self.keys[np.maximum(self.stop - 1, 0)] if len(self.keys) else self.stop
+        return has, np.where(has, keys - self.bases, 0)
 
 
-@dataclass
-class Unit:
-    receipt_id: str
-    product: Product
-    acq: int  # date ordinal
-    sched: _Prefix  # S: expected CR rows (+ completed deposits when no deposit is expected)
-    paid: _Prefix  # P: completed CR rows
-    completed: _Prefix  # every completed row, for ARPU
-    maintenance: _Prefix  # completed maintenance rows
-    deposits: _Prefix  # completed deposits
-    positive: list[int]  # sorted dates of completed rows with a positive amount
-    payments: list[tuple[int, int]]  # flexible: completed payments > 0, sorted by date
-    contract_value: int | None  # C(u), scaled
-    end: int | None  # expected final payment date, ordinal
+class _AccessTimeline:
+    """Flexible units' access end, in money (days * price per day), at any date."""
 
-    @property
-    def flexible(self) -> bool:
-        return self.product.business_model == "flexible"
+    def __init__(self, keys: Int, amounts: Int, bases: Int, ppd: Int, e0: Int) -> None:
+        self.stream = _Stream(keys, amounts, bases)
+        self.e0 = e0
+        unit = (keys // STRIDE).astype(np.int64)
+        day = keys - unit * STRIDE
+        cum = self.stream.cum
+        assert cum is not None
+        before = cum[:-1] - cum[self.stream.start][unit]  # C_{j-1}
+        h = day * ppd[unit] - before - e0[unit]
+        self.run_max = np.maximum(_grouped_cummax(h, unit), 0)  # max(E_0, ...) - E_0
 
-    def owed(self, d: int) -> int | None:
-        if self.contract_value is None:
-            return None
-        return max(self.contract_value - self.paid.upto(d), 0)
+    def end(self, d: int) -> Int:
+        s = self.stream
+        assert s.cum is not None
+        idx = s.index(d)
+        has = idx > s.start
+        last = np.maximum(idx - 1, 0)
+        run = self.run_max[last] if len(self.run_max) else np.zeros_like(idx)
+        return np.where(has, s.cum[idx] - s.cum[s.start] + run, 0) + self.e0
 
-    def paid_in_window(self, d: int, days: int) -> bool:
-        i = bisect_right(self.positive, d)
-        return i > 0 and self.positive[i - 1] > d - days
 
-    def active(self, d: int) -> bool:
-        if self.acq > d or not self.paid_in_window(d, ACTIVE_WINDOW):
-            return False
-        owed = self.owed(d)
-        return owed is None or owed > 0
-
-    def access_end(self, d: int, ppd: int) -> Fraction:
-        end = Fraction(self.acq + self.product.deposit_days)
-        for day, amount in self.payments:
-            if day > d:
-                break
-            end = max(end, Fraction(day)) + Fraction(amount, ppd)
-        return end
+def _grouped_cummax(values: Int, group: Int) -> Int:
+    """Running maximum restarting at each group (rows sorted by group)."""
+    if not len(values):
+        return values
+    lo, hi = int(values.min()), int(values.max())
+    offset = hi - lo + 1
+    if int(group.max()) * offset + abs(hi) + abs(lo) < 2**62:
+        shifted = (values - lo) + group * offset
+        return np.maximum.accumulate(shifted) - group * offset + lo
+    out = values.copy()  # offsets would overflow: one group at a time
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    for a, b in zip(starts, [*starts[1:], len(values)], strict=True):
+        out[a:b] = np.maximum.accumulate(values[a:b])
+    return out
 
 
 @dataclass
 class Portfolio:
-    units: list[Unit]
+    receipt_ids: list[str]
+    product_of_unit: Int  # per unit: index into product_list
+    product_list: list[Product]
     scale: int  # money is held as integers of 10**-scale reporting-currency units
     currency: str
-    products: dict[str, Product]
     company: Company
-    fx_rates: dict[str, Decimal] = field(default_factory=dict)
+    fx_rates: dict[str, Decimal]
+    acq: Int
+    has_c: Bool  # C(u) defined
+    contract_value: Int  # C(u) where defined
+    has_end: Bool
+    end: Int
+    flexible: Bool
+    ppd: Int  # flexible: price per day (scaled); else 0
+    unit_cost: list[Fraction]  # per product
+    certified: Bool  # per product
+    sched: _Stream
+    paid: _Stream
+    completed: _Stream
+    maintenance: _Stream
+    deposits: _Stream
+    positive: _Stream
+    access: _AccessTimeline
+    products: dict[str, Product] = field(default_factory=dict)
 
-    def money(self, value: Decimal) -> int:
-        return int(value.scaleb(self.scale))
+    @property
+    def size(self) -> int:
+        return len(self.receipt_ids)
 
-
-def _reporting_currency(rows: list[LedgerRow], company: Company) -> str:
-    if company.reporting_currency:
-        return company.reporting_currency
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for r in rows:
-        if r.status == "completed":
-            totals[r.currency] += abs(r.amount)
-    if not totals:
-        currencies = sorted({r.currency for r in rows})
-        return currencies[0] if currencies else "XXX"
-    best = max(totals.values())
-    return min(c for c, t in totals.items() if t == best)
+    def product_types(self) -> list[str]:
+        present = np.unique(self.product_of_unit)
+        return sorted(self.product_list[i].product_type for i in present)
 
 
 def load_portfolio(
     ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None
 ) -> Portfolio:
     """Read, validate and index the inputs; every problem of every file is reported at once."""
-    errors: list[str] = []
     mapping = read_type_map(type_map)
-    rows = read_ledger(ledger, mapping, errors)
     table = read_products(products)
-    return build_portfolio(rows, table, read_company(company), errors)
+    comp = read_company(company)
+    columns = read_csv_columns(ledger, mapping)
+    if columns is not None:
+        try:
+            return build_from_columns(columns, table, comp)
+        except _NeedsDetail:
+            pass  # a problem: the careful reader below names its lines
+    errors: list[str] = []
+    rows = read_ledger(ledger, mapping, errors)
+    return build_portfolio(rows, table, comp, errors)
 
 
-def build_portfolio(
-    rows: list[LedgerRow], products: dict[str, Product], company: Company, errors: list[str] | None = None
-) -> Portfolio:
-    """Validate the ledger against the products and company data and index it by unit."""
-    errors = list(errors or [])
-    currency = _reporting_currency(rows, company)
-    rates = {**company.fx_rates, currency: Decimal(1)}
-    by_unit: dict[str, list[LedgerRow]] = defaultdict(list)
-    for r in rows:
-        by_unit[r.receipt_id].append(r)
-    missing_currency: dict[str, list[int]] = defaultdict(list)
-    for r in rows:
-        if r.currency not in rates:
-            missing_currency[r.currency].append(r.line)
-    for cur, lines in sorted(missing_currency.items()):
-        errors.append(
-            f"currency {cur} (lines {_lines(lines)}) has no fx rate to the reporting currency {currency}; "
-            f"add it to fx_rates in the company file"
-        )
-    for e in company.balance_sheet or []:
-        if e["currency"].upper() not in rates:
-            errors.append(f"balance sheet currency {e['currency']} has no fx rate to {currency}")
-    for rid, urows in by_unit.items():
-        types = {r.product_type for r in urows}
-        if len(types) > 1:
-            errors.append(
-                f"unit {rid} names product types {', '.join(sorted(types))} (lines {_lines([r.line for r in urows])})"
-            )
-        elif (pt := next(iter(types))) not in products:
-            errors.append(f"product type {pt!r} of unit {rid} (lines {_lines([r.line for r in urows])}) "
-                          f"is missing from the products table")  # fmt: skip
-    if errors:
-        raise InputError(errors)
-
-    with decimal.localcontext() as ctx:
-        ctx.prec = 60  # products of two decimals stay exact
-        converted = {id(r): r.amount * rates[r.currency] for r in rows}
-    money_values = list(converted.values())
-    for p in products.values():
-        money_values += [v for v in (p.unit_cost, p.price_per_day, p.price_to_own) if v is not None]
-    scale = max((max(0, -int(v.as_tuple().exponent)) for v in money_values), default=0)
-    portfolio = Portfolio([], scale, currency, products, company, rates)
-
-    for rid, urows in by_unit.items():
-        product = products[urows[0].product_type]
-        sched, paid, completed, maint, deposits, payments = [], [], [], [], [], []
-        positive = []
-        has_expected_deposit = any(r.status == "expected" and r.type == "deposit" for r in urows)
-        for r in urows:
-            d, a = r.day.toordinal(), portfolio.money(converted[id(r)])
-            if r.status == "expected":
-                if r.type in CR:
-                    sched.append((d, a))
-                continue
-            completed.append((d, a))
-            if a > 0:
-                positive.append(d)
-            if r.type in CR:
-                paid.append((d, a))
-            if r.type in MAINTENANCE:
-                maint.append((d, a))
-            if r.type == "deposit":
-                deposits.append((d, a))
-                if not has_expected_deposit:
-                    sched.append((d, a))
-            if r.type == "payment" and a > 0:
-                payments.append((d, a))
-        acq = min(d for d, _ in deposits) if deposits else min(r.day.toordinal() for r in urows)
-        expected_cr = [r.day.toordinal() for r in urows if r.status == "expected" and r.type in CR]
-        sched_prefix = _Prefix(sched)
-        if product.business_model == "asset_finance":
-            contract_value: int | None = sched_prefix.total()
-            end = max(expected_cr) if expected_cr else None
-        else:
-            contract_value = portfolio.money(product.price_to_own) if product.price_to_own is not None else None
-            end = acq + product.contract_days if product.contract_days is not None else None
-        payments.sort()
-        portfolio.units.append(
-            Unit(rid, product, acq, sched_prefix, _Prefix(paid), _Prefix(completed), _Prefix(maint),
-                 _Prefix(deposits), sorted(positive), payments, contract_value, end)
-        )  # fmt: skip
-    return portfolio
+class _NeedsDetail(Exception):
+    """The columns hold a problem whose message needs line numbers."""
 
 
 def _lines(lines: list[int], limit: int = 8) -> str:
@@ -230,102 +187,311 @@ def _lines(lines: list[int], limit: int = 8) -> str:
     return shown + (f", … ({len(lines)} lines)" if len(lines) > limit else "")
 
 
+def _reporting_currency(columns: LedgerColumns, company: Company) -> str:
+    if company.reporting_currency:
+        return company.reporting_currency
+    if not columns.currencies:
+        return "XXX"
+    totals = {
+        name: int(np.abs(columns.amount[(columns.currency == code) & columns.completed]).sum())
+        for code, name in enumerate(columns.currencies)
+    }
+    best = max(totals.values())
+    if best == 0 and not columns.completed.any():
+        return sorted(columns.currencies)[0]
+    return min(c for c, t in totals.items() if t == best)
+
+
+def build_portfolio(
+    rows: list[LedgerRow], products: dict[str, Product], company: Company, errors: list[str] | None = None
+) -> Portfolio:
+    """Validate rows from the careful reader (every problem with its lines) and index them."""
+    errors = list(errors or [])
+    columns = columns_from_rows(rows)
+    currency = _reporting_currency(columns, company)
+    rates = {**company.fx_rates, currency: Decimal(1)}
+    missing: dict[str, list[int]] = {}
+    by_unit: dict[str, list[LedgerRow]] = {}
+    for r in rows:
+        if r.currency not in rates:
+            missing.setdefault(r.currency, []).append(r.line)
+        by_unit.setdefault(r.receipt_id, []).append(r)
+    for cur, lines in sorted(missing.items()):
+        errors.append(
+            f"currency {cur} (lines {_lines(lines)}) has no fx rate to the reporting currency {currency}; "
+            f"add it to fx_rates in the company file"
+        )
+    errors += _balance_sheet_errors(company, rates, currency)
+    for rid, urows in by_unit.items():
+        types = {r.product_type for r in urows}
+        where = _lines([r.line for r in urows])
+        if len(types) > 1:
+            errors.append(f"unit {rid} names product types {', '.join(sorted(types))} (lines {where})")
+        elif (pt := next(iter(types))) not in products:
+            errors.append(f"product type {pt!r} of unit {rid} (lines {where}) is missing from the products table")
+    if errors:
+        raise InputError(errors)
+    return build_from_columns(columns, products, company)
+
+
+def _balance_sheet_errors(company: Company, rates: dict[str, Decimal], currency: str) -> list[str]:
+    return [
+        f"balance sheet currency {e['currency']} has no fx rate to {currency}"
+        for e in company.balance_sheet or []
+        if e["currency"].upper() not in rates
+    ]
+
+
+def _decimals(value: Decimal) -> int:
+    return max(0, -int(value.as_tuple().exponent))
+
+
+def build_from_columns(columns: LedgerColumns, products: dict[str, Product], company: Company) -> Portfolio:
+    """Index validated columns. Raises _NeedsDetail for problems that need line numbers."""
+    currency = _reporting_currency(columns, company)
+    rates = {**company.fx_rates, currency: Decimal(1)}
+    if any(c not in rates for c in columns.currencies) or _balance_sheet_errors(company, rates, currency):
+        raise _NeedsDetail
+    n_units = len(columns.receipt_ids)
+    unit = columns.unit.astype(np.int64)
+
+    # One product type per unit, known to the products table.
+    first_product = np.full(n_units, -1, dtype=np.int64)
+    first_product[unit[::-1]] = columns.product[::-1]
+    if (first_product[unit] != columns.product).any() or any(p not in products for p in columns.product_types):
+        raise _NeedsDetail
+    product_list = [products[p] for p in columns.product_types]
+    product_of_unit = first_product
+
+    # Money: rows converted at exact rates, products, all on one integer scale.
+    used_rates = [rates[c] for c in columns.currencies]
+    rate_scale = max((_decimals(r) for r in used_rates), default=0)
+    product_money = [v for p in product_list for v in (p.unit_cost, p.price_per_day, p.price_to_own) if v is not None]
+    scale = max([columns.scale + rate_scale, *(_decimals(v) for v in product_money)])
+    lift = 10 ** (scale - columns.scale - rate_scale)
+    rate_int = np.array([scaled(r, rate_scale) * lift for r in used_rates], dtype=np.int64)
+    if len(columns) and int(np.abs(columns.amount).max()) * int(rate_int.max()) >= 2**62:
+        raise InputError(["amounts too large to convert exactly; use a coarser currency unit"])
+    amount = columns.amount * rate_int[columns.currency] if len(rate_int) else columns.amount.copy()
+
+    # Sort by (unit, day).
+    keys = unit * STRIDE + columns.day
+    kind, completed = columns.kind, columns.completed
+    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+        order = np.argsort(keys, kind="stable")
+        keys, amount, kind, completed = keys[order], amount[order], kind[order], completed[order]
+        del order
+    unit = keys // STRIDE
+    bases = np.arange(n_units, dtype=np.int64) * STRIDE
+
+    cr = (kind == DEPOSIT) | (kind == PAYMENT) | (kind == RETURN)
+    expected = ~completed
+    exp_deposit = np.zeros(n_units, dtype=np.bool_)
+    exp_deposit[unit[expected & (kind == DEPOSIT)]] = True
+    deposit_done = completed & (kind == DEPOSIT)
+    sched_mask = (expected & cr) | (deposit_done & ~exp_deposit[unit])
+
+    def stream(mask: Bool, with_amounts: bool = True) -> _Stream:
+        return _Stream(keys[mask], amount[mask] if with_amounts else None, bases)
+
+    sched = stream(sched_mask)
+    deposits = stream(deposit_done)
+    positive = stream(completed & (amount > 0), with_amounts=False)
+    all_rows = _Stream(keys, None, bases)
+    _, first_any = all_rows.first_day()
+    has_dep, first_dep = deposits.first_day()
+    acq = np.where(has_dep, first_dep, first_any)
+
+    flexible_p = np.array([p.business_model == "flexible" for p in product_list], dtype=np.bool_)
+    flexible = flexible_p[product_of_unit] if n_units else np.zeros(0, dtype=np.bool_)
+    ppd_p = np.array([scaled(p.price_per_day, scale) if p.price_per_day else 0 for p in product_list], dtype=np.int64)
+    pto = [p.price_to_own for p in product_list]
+    pto_p = np.array([scaled(v, scale) if v is not None else 0 for v in pto], dtype=np.int64)
+    has_pto_p = np.array([v is not None for v in pto], dtype=np.bool_)
+    days_p = np.array([p.contract_days if p.contract_days is not None else 0 for p in product_list], dtype=np.int64)
+    has_days_p = np.array([p.contract_days is not None for p in product_list], dtype=np.bool_)
+    dep_days_p = np.array([p.deposit_days for p in product_list], dtype=np.int64)
+    ppd = np.where(flexible, ppd_p[product_of_unit], 0) if n_units else np.zeros(0, dtype=np.int64)
+
+    has_c = np.where(flexible, has_pto_p[product_of_unit], True) if n_units else flexible
+    contract_value = np.where(flexible, pto_p[product_of_unit], sched.total()) if n_units else ppd
+    has_exp_cr, last_exp_cr = stream(expected & cr, with_amounts=False).last_day()
+    if n_units:
+        has_end = np.where(flexible, has_days_p[product_of_unit], has_exp_cr)
+        end = np.where(flexible, acq + days_p[product_of_unit], last_exp_cr)
+        e0 = np.where(flexible, (acq + dep_days_p[product_of_unit]) * ppd, 0)
+    else:
+        has_end, end, e0 = has_c, ppd, ppd
+    flex_pay = completed & (kind == PAYMENT) & (amount > 0) & flexible[unit]
+    access = _AccessTimeline(keys[flex_pay], amount[flex_pay], bases, ppd, e0)
+
+    return Portfolio(
+        receipt_ids=columns.receipt_ids,
+        product_of_unit=product_of_unit,
+        product_list=product_list,
+        scale=scale,
+        currency=currency,
+        company=company,
+        fx_rates=rates,
+        acq=acq,
+        has_c=has_c,
+        contract_value=contract_value,
+        has_end=has_end,
+        end=end,
+        flexible=flexible,
+        ppd=ppd,
+        unit_cost=[Fraction(p.unit_cost) for p in product_list],
+        certified=np.array([p.certified for p in product_list], dtype=np.bool_),
+        sched=sched,
+        paid=stream(completed & cr),
+        completed=stream(completed),
+        maintenance=stream(completed & np.isin(kind, MAINTENANCE)),
+        deposits=deposits,
+        positive=positive,
+        access=access,
+        products=products,
+    )
+
+
+@dataclass
+class _Day:
+    """Every unit's quantities as of one date (arrays over units)."""
+
+    active: Bool
+    earlier: Bool  # active at D - 90
+    churned: Bool
+    owed: Int  # meaningful where has_c
+    at_risk: dict[int, Bool]
+    ahead: Int  # x(u), scaled money
+    revenue: Int  # completed rows in the last 30 days
+    maintenance: Int
+    deposits: Int
+
+
+def _active(p: Portfolio, d: int) -> tuple[Bool, Int, Int]:
+    """Active units at d, with P(u, d) and O(u, d)."""
+    paid = p.paid.upto(d)
+    owed = np.maximum(p.contract_value - paid, 0)
+    recent = p.positive.any_in(d - ACTIVE_WINDOW, d)
+    return (p.acq <= d) & recent & (~p.has_c | (owed > 0)), paid, owed
+
+
+def _day(p: Portfolio, d: int) -> _Day:
+    active, paid, owed = _active(p, d)
+    earlier, paid_start, _ = _active(p, d - ACTIVE_WINDOW)
+    churned = earlier & ~p.positive.any_in(d - ACTIVE_WINDOW, d)
+    s_start = p.sched.upto(d - ACTIVE_WINDOW)
+    s_now = p.sched.upto(d)
+    access_end = p.access.end(d)  # E = access_end * ppd (flexible units)
+    carried_in = np.maximum(paid_start - s_start, 0)
+    received = paid - paid_start
+    unit_scale = 10**p.scale
+    at_risk = {}
+    for k in PAR_DAYS:
+        billed = p.sched.upto(d - k) - s_start
+        # billed - received - carried_in > 0.005 reporting-currency units, compared exactly
+        asset = (billed - received - carried_in) * 1000 > 5 * unit_scale
+        flex = d * p.ppd - access_end >= k * p.ppd  # D - access_end >= k, times ppd > 0
+        at_risk[k] = np.where(p.flexible, flex, asset)
+    return _Day(
+        active=active,
+        earlier=earlier,
+        churned=churned,
+        owed=owed,
+        at_risk=at_risk,
+        ahead=np.where(p.flexible, access_end - d * p.ppd, paid - s_now),
+        revenue=p.completed.upto(d) - p.completed.upto(d - REVENUE_WINDOW),
+        maintenance=p.maintenance.upto(d) - p.maintenance.upto(d - REVENUE_WINDOW),
+        deposits=p.deposits.upto(d),
+    )
+
+
 def _ratio(num: Fraction | int, den: Fraction | int) -> float | None:
     return None if den == 0 else float(Fraction(num) / Fraction(den))
 
 
-def _mean(values: list[Fraction]) -> float | None:
-    return float(sum(values, Fraction(0)) / len(values)) if values else None
+def _sum(values: Int, mask: Bool) -> int:
+    return int(values[mask].sum(dtype=np.int64))
 
 
-def _at_risk(u: Unit, d: int, k: int, ppd: int | None, threshold_num: int, threshold_den: int) -> bool:
-    if u.flexible:
-        assert ppd is not None
-        return Fraction(d) - u.access_end(d, ppd) >= k
-    start = d - ACTIVE_WINDOW
-    carried_in = max(u.paid.upto(start) - u.sched.upto(start), 0)
-    billed = u.sched.upto(d - k) - u.sched.upto(start)
-    received = u.paid.upto(d) - u.paid.upto(start)
-    # billed - received - carried_in > 0.005 (in reporting-currency units), compared exactly
-    return (billed - received - carried_in) * threshold_den > threshold_num
+def _kpis(p: Portfolio, day: _Day, d: int, in_segment: Bool) -> dict[str, Any]:
+    unit_scale = 10**p.scale
+    a = day.active & in_segment
+    n = int(a.sum())
+    per_product = np.bincount(p.product_of_unit[a], minlength=len(p.product_list))
+    cost_sum = sum((Fraction(int(c)) * cost for c, cost in zip(per_product, p.unit_cost, strict=True)), Fraction(0))
+    ratio_sum, ratio_n = Fraction(0), 0
+    for i, cost in enumerate(p.unit_cost):
+        if cost > 0 and per_product[i]:
+            ratio_sum += Fraction(_sum(day.deposits, a & (p.product_of_unit == i)), unit_scale) / cost
+            ratio_n += int(per_product[i])
+    with_end = a & p.has_end
+    owed_mask = a & p.has_c
+    owed_total = _sum(day.owed, owed_mask)
+    par: dict[str, float | None] = {}
+    par_count: dict[str, float | None] = {}
+    for k in PAR_DAYS:
+        risk = day.at_risk[k] & a
+        par[str(k)] = _ratio(_sum(day.owed, risk & p.has_c), owed_total)
+        par_count[str(k)] = _ratio(int(risk.sum()), n)
+    earlier = day.earlier & in_segment
+    x = day.ahead[a]
+    if n:
+        mean = Fraction(int(x.sum(dtype=np.int64)), n)
+        centred = x.astype(np.float64) - float(mean)
+        ahead_behind: dict[str, float | None] = {
+            "mean": float(mean / unit_scale),
+            "std": math.sqrt(float(np.mean(centred * centred))) / unit_scale,
+        }
+    else:
+        ahead_behind = {"mean": None, "std": None}
+    asset = a & ~p.flexible
+    n_asset = int(asset.sum())
+    company = p.company
+    return {
+        "portfolio_size": n,
+        "arpu": _ratio(Fraction(_sum(day.revenue, in_segment), unit_scale), n),
+        "average_unit_cost": _ratio(cost_sum, n),
+        "average_credit_period_days": _ratio(_sum(p.end - p.acq, with_end), int(with_end.sum())),
+        "average_deposit_ratio": _ratio(ratio_sum, ratio_n),
+        "par": par,
+        "par_count": par_count,
+        "churn": _ratio(int((day.churned & in_segment).sum()), int(earlier.sum())),
+        "amount_ahead_behind": ahead_behind,
+        "average_total_expected_revenue": _ratio(Fraction(_sum(p.contract_value, asset), unit_scale), n_asset),
+        "ebitda_breakeven": None if company.ebitda is None else bool(company.ebitda > 0),
+        "average_maintenance_cost": _ratio(Fraction(_sum(day.maintenance, in_segment), unit_scale), n),
+        "standards_compliance": _ratio(int(p.certified[p.product_of_unit[a]].sum()), n),
+        "fx_exposure": fx_exposure(p),
+    }
 
 
 def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_type: str | None = None) -> dict[str, Any]:
     """KPIs as of ``as_of`` for all units, or those of one product type; shaped as SPEC.md §4."""
+    if product_type is None:
+        return compute_day(portfolio, as_of, [])[0]
+    result = compute_day(portfolio, as_of, [product_type], include_all=False)[0]
+    result["segment"] = segment
+    return result
+
+
+def compute_day(
+    portfolio: Portfolio, as_of: date, product_types: list[str], include_all: bool = True
+) -> list[dict[str, Any]]:
+    """One result for "all" (unless excluded) and one per product type, sharing the per-unit work."""
     d = as_of.toordinal()
-    unit_scale = 10**portfolio.scale
-    units = [u for u in portfolio.units if product_type is None or u.product.product_type == product_type]
-    active = [u for u in units if u.active(d)]
-    n = len(active)
-    ppd = {pt: portfolio.money(p.price_per_day) for pt, p in portfolio.products.items() if p.price_per_day}
-
-    def money(value: Fraction | int) -> Fraction:
-        return Fraction(value) / unit_scale
-
-    revenue = sum(u.completed.upto(d) - u.completed.upto(d - REVENUE_WINDOW) for u in units)
-    maintenance = sum(u.maintenance.upto(d) - u.maintenance.upto(d - REVENUE_WINDOW) for u in units)
-    unit_costs = [Fraction(u.product.unit_cost) for u in active]
-    credit_periods = [Fraction(u.end - u.acq) for u in active if u.end is not None]
-    deposit_ratios = [
-        money(u.deposits.upto(d)) / Fraction(u.product.unit_cost) for u in active if u.product.unit_cost > 0
-    ]
-
-    # PAR: 0.005 reporting-currency units, as an exact fraction of scaled money.
-    threshold_num, threshold_den = 5 * unit_scale, 1000
-    owed = {id(u): u.owed(d) for u in active}
-    owed_total = sum(o for o in owed.values() if o is not None)
-    par: dict[str, float | None] = {}
-    par_count: dict[str, float | None] = {}
-    for k in PAR_DAYS:
-        at_risk = [u for u in active
-                   if _at_risk(u, d, k, ppd.get(u.product.product_type), threshold_num, threshold_den)]  # fmt: skip
-        risk_owed = sum(o for u in at_risk if (o := owed[id(u)]) is not None)
-        par[str(k)] = _ratio(risk_owed, owed_total)
-        par_count[str(k)] = _ratio(len(at_risk), n)
-
-    earlier = [u for u in units if u.active(d - ACTIVE_WINDOW)]
-    churned = sum(1 for u in earlier if not u.paid_in_window(d, ACTIVE_WINDOW))
-
-    xs: list[Fraction] = []
-    for u in active:
-        if u.flexible:
-            p = ppd[u.product.product_type]
-            xs.append((u.access_end(d, p) - d) * p)
-        else:
-            xs.append(Fraction(u.paid.upto(d) - u.sched.upto(d)))
-    if xs:
-        mean_x = sum(xs, Fraction(0)) / len(xs)
-        var_x = sum(((x - mean_x) ** 2 for x in xs), Fraction(0)) / len(xs)
-        ahead_behind: dict[str, float | None] = {
-            "mean": float(money(mean_x)),
-            "std": math.sqrt(float(var_x)) / unit_scale,
-        }
-    else:
-        ahead_behind = {"mean": None, "std": None}
-
-    contract_values = [money(u.contract_value) for u in active if not u.flexible and u.contract_value is not None]
-    company = portfolio.company
-    return {
-        "as_of": as_of.isoformat(),
-        "segment": segment,
-        "currency": portfolio.currency,
-        "kpis": {
-            "portfolio_size": n,
-            "arpu": _ratio(money(revenue), n),
-            "average_unit_cost": _mean(unit_costs),
-            "average_credit_period_days": _mean(credit_periods),
-            "average_deposit_ratio": _mean(deposit_ratios),
-            "par": par,
-            "par_count": par_count,
-            "churn": _ratio(churned, len(earlier)),
-            "amount_ahead_behind": ahead_behind,
-            "average_total_expected_revenue": _mean(contract_values),
-            "ebitda_breakeven": None if company.ebitda is None else bool(company.ebitda > 0),
-            "average_maintenance_cost": _ratio(money(maintenance), n),
-            "standards_compliance": _ratio(sum(1 for u in active if u.product.certified), n),
-            "fx_exposure": fx_exposure(portfolio),
-        },
-    }
+    day = _day(portfolio, d)
+    segments: list[tuple[str, Bool]] = []
+    if include_all:
+        segments.append(("all", np.ones(portfolio.size, dtype=np.bool_)))
+    for pt in product_types:
+        codes = [i for i, p in enumerate(portfolio.product_list) if p.product_type == pt]
+        segments.append((pt, np.isin(portfolio.product_of_unit, codes)))
+    return [
+        {"as_of": as_of.isoformat(), "segment": name, "currency": portfolio.currency,
+         "kpis": _kpis(portfolio, day, d, mask)}
+        for name, mask in segments
+    ]  # fmt: skip
 
 
 def fx_exposure(portfolio: Portfolio) -> dict[str, float | None] | None:
@@ -350,26 +516,16 @@ def fx_exposure(portfolio: Portfolio) -> dict[str, float | None] | None:
 
 def compute_many(portfolio: Portfolio, as_of: list[date], by_product_type: bool = False) -> list[dict[str, Any]]:
     """One result per as-of date and segment ("all" first, then each product type in the ledger)."""
-    types = sorted({u.product.product_type for u in portfolio.units}) if by_product_type else []
-    out = []
-    for d in as_of:
-        out.append(compute(portfolio, d))
-        out.extend(compute(portfolio, d, segment=pt, product_type=pt) for pt in types)
-    return out
+    types = portfolio.product_types() if by_product_type else []
+    return [r for d in as_of for r in compute_day(portfolio, d, types)]
 
 
 def distributions(portfolio: Portfolio, as_of: date) -> dict[str, list[float]]:
     """Per active unit: amount ahead (+) / behind (-), and revenue over the last 30 days (for histograms)."""
     d = as_of.toordinal()
+    day = _day(portfolio, d)
     unit_scale = 10**portfolio.scale
-    ahead, revenue = [], []
-    for u in portfolio.units:
-        if not u.active(d):
-            continue
-        if u.flexible:
-            p = portfolio.money(u.product.price_per_day or Decimal(0))
-            ahead.append(float((u.access_end(d, p) - d) * p / unit_scale))
-        else:
-            ahead.append((u.paid.upto(d) - u.sched.upto(d)) / unit_scale)
-        revenue.append((u.completed.upto(d) - u.completed.upto(d - REVENUE_WINDOW)) / unit_scale)
-    return {"amount_ahead_behind": ahead, "revenue_30d": revenue}
+    return {
+        "amount_ahead_behind": (day.ahead[day.active] / unit_scale).tolist(),
+        "revenue_30d": (day.revenue[day.active] / unit_scale).tolist(),
+    }
