@@ -12,7 +12,9 @@ row-by-row reader of ``kpi.inputs``, which names every bad line.
 from __future__ import annotations
 
 import codecs
+import csv
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +29,7 @@ from kpi.inputs import LEDGER_COLUMNS, STATUSES, TYPES, InputError, LedgerRow
 
 EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal(): Arrow's date32 counts days from here
 MAX_SCALE = 12
+AMOUNT_DECIMALS = 9  # the fast reader's decimal scale; more decimals go to the careful reader
 Int = npt.NDArray[np.int64]
 Int32 = npt.NDArray[np.int32]
 Int8 = npt.NDArray[np.int8]
@@ -88,11 +91,12 @@ def _header(path: Path) -> list[str]:
         first = f.readline()
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
-    return [h.strip().lower() for h in first.decode("utf-8", errors="replace").rstrip("\r\n").split(",")]
+    fields = next(csv.reader([first.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    return [h.strip().lower() for h in fields]
 
 
-def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str | None]) -> tuple[list[str], Int32] | None:
-    """Codes and names of a dictionary column after ``normalise`` (None = a value we cannot accept)."""
+def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str]) -> tuple[list[str], Int32] | None:
+    """Codes and names of a small dictionary column after ``normalise`` ("" = a value we cannot accept)."""
     chunks = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
     combined = chunks.combine_chunks() if chunks.num_chunks else pa.array([], type=column.type)
     if combined.null_count:
@@ -100,8 +104,8 @@ def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str | None]) -> tu
     names: dict[str, int] = {}
     lut = []
     for raw in combined.dictionary.to_pylist():
-        value = normalise.get(raw) if normalise else raw.strip()
-        if value is None or value == "":
+        value = normalise.get(raw, "")
+        if not value:
             return None
         lut.append(names.setdefault(value, len(names)))
     indices = combined.indices.to_numpy(zero_copy_only=False)
@@ -109,22 +113,40 @@ def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str | None]) -> tu
     return list(names), codes
 
 
+def _receipts(column: pa.ChunkedArray) -> tuple[list[str], Int32] | None:
+    """Unit codes for the receipt ids (one hash table over all of them)."""
+    if column.null_count:
+        return None
+    encoded = column.dictionary_encode()
+    if not encoded.num_chunks:
+        return [], np.zeros(0, dtype=np.int32)
+    names = encoded.chunk(0).dictionary
+    trimmed = pc.utf8_trim_whitespace(names)
+    if not pc.all(pc.equal(trimmed, names)).as_py() or pc.any(pc.equal(pc.utf8_length(names), 0)).as_py():
+        return None  # padded or blank ids: the careful reader trims and reports
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    return names.to_pylist(), codes.astype(np.int32, copy=False)
+
+
 def _amounts(column: pa.ChunkedArray) -> tuple[Int, int] | None:
-    text = pc.utf8_trim_whitespace(column)
-    if text.null_count or not pc.all(pc.match_substring_regex(text, r"^-?[0-9]{1,17}(\.[0-9]{1,12})?$")).as_py():
+    """Decimal128(38, 9) values as int64 at the smallest scale that keeps them exact."""
+    if column.null_count:
         return None
-    dot = pc.find_substring(text, ".").to_numpy(zero_copy_only=False)
-    length = pc.utf8_length(text).to_numpy(zero_copy_only=False)
-    decimals = np.where(dot >= 0, length - dot - 1, 0).astype(np.int64)
-    scale = int(decimals.max(initial=0))
-    try:
-        digits = pc.cast(pc.replace_substring(text, ".", ""), pa.int64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, OverflowError):
+    parts = []
+    for chunk in column.chunks:
+        words = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=2 * len(chunk), offset=chunk.offset * 16)
+        low, high = words[0::2], words[1::2]
+        if not (high == (low >> 63)).all():  # the value does not fit in 64 bits
+            return None
+        parts.append(low)
+    values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if len(values) and np.abs(values).max() >= 2**62:
         return None
-    factor = 10 ** (scale - decimals)
-    if len(digits) and np.abs(digits).max() >= 2**62 // int(factor.max()):
-        return None
-    return digits * factor, scale
+    for scale in range(AMOUNT_DECIMALS + 1):
+        step = 10 ** (AMOUNT_DECIMALS - scale)
+        if not (values % step).any():
+            return values // step, scale
+    raise AssertionError("unreachable: a step of 1 divides everything")
 
 
 def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | None:
@@ -133,10 +155,8 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
     if any(c not in header for c in LEDGER_COLUMNS) or len(set(header)) != len(header):
         return None
     dictionary = pa.dictionary(pa.int32(), pa.string())
-    types: dict[str, pa.DataType] = dict.fromkeys(
-        ("receipt_id", "currency", "status", "type", "product_type"), dictionary
-    )
-    types.update(date=pa.date32(), amount=pa.string())
+    types: dict[str, pa.DataType] = dict.fromkeys(("currency", "status", "type", "product_type"), dictionary)
+    types.update(date=pa.date32(), receipt_id=pa.string(), amount=pa.decimal128(38, AMOUNT_DECIMALS))
     try:
         table = pacsv.read_csv(
             path,
@@ -148,42 +168,45 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        return None
+        return None  # a malformed date or amount, a short row, ...: the careful reader says which line
     if table.column("date").null_count:
         return None
-    statuses = {s: s.strip().lower() for s in _distinct(table.column("status"))}
-    kinds = {}
-    for t in _distinct(table.column("type")):
-        label = t.strip().lower()
-        kinds[t] = type_map.get(label, label)
-    if not set(statuses.values()) <= set(STATUSES) or not set(kinds.values()) <= set(TYPES):
+    with ThreadPoolExecutor(1) as pool:  # hash the receipt ids while this thread does the rest
+        pending = pool.submit(_receipts, table.column("receipt_id"))
+        kinds = {}
+        for t in _distinct(table.column("type")):
+            label = type_map.get(t.strip().lower(), t.strip().lower())
+            kinds[t] = label if label in TYPES else ""
+        statuses = {}
+        for s in _distinct(table.column("status")):
+            statuses[s] = s.strip().lower() if s.strip().lower() in STATUSES else ""
+        small = [
+            _dictionary(table.column("product_type"), {p: p.strip() for p in _distinct(table.column("product_type"))}),
+            _dictionary(table.column("currency"), {c: c.strip().upper() for c in _distinct(table.column("currency"))}),
+            _dictionary(table.column("status"), statuses),
+            _dictionary(table.column("type"), kinds),
+        ]
+        amounts = _amounts(table.column("amount"))
+        day = table.column("date").combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
+        receipts = pending.result()
+    del table
+    pa.default_memory_pool().release_unused()  # give the parsed text back before the engine builds
+    clean = [p for p in small if p is not None]
+    if len(clean) != len(small) or amounts is None or receipts is None:
         return None
-    parsed = [
-        _dictionary(table.column("receipt_id"), {}),
-        _dictionary(table.column("product_type"), {}),
-        _dictionary(table.column("currency"), {c: c.strip().upper() for c in _distinct(table.column("currency"))}),
-        _dictionary(table.column("status"), dict(statuses)),
-        _dictionary(table.column("type"), dict(kinds)),
-    ]
-    amounts = _amounts(table.column("amount"))
-    clean = [p for p in parsed if p is not None]
-    if amounts is None or len(clean) != len(parsed):
-        return None
-    (receipt_ids, unit), (product_types, product), (currencies, currency), status, kind = clean
-    completed_code = status[0].index("completed") if "completed" in status[0] else -1
+    (product_types, product), (currencies, currency), status, kind = clean
     kind_lut = np.array([TYPES.index(k) for k in kind[0]], dtype=np.int8)
-    day = table.column("date").combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
     return LedgerColumns(
-        receipt_ids=receipt_ids,
+        receipt_ids=receipts[0],
         product_types=product_types,
         currencies=currencies,
-        unit=unit,
+        unit=receipts[1],
         product=product,
         day=day.astype(np.int32),
         amount=amounts[0],
         scale=amounts[1],
         currency=currency,
-        completed=status[1] == completed_code,
+        completed=status[1] == (status[0].index("completed") if "completed" in status[0] else -1),
         kind=kind_lut[kind[1]] if len(kind_lut) else np.zeros(0, dtype=np.int8),
     )
 

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from kpi.columns import Bool, Int, LedgerColumns, columns_from_rows, read_csv_columns, scaled
+from kpi.columns import Bool, Int, Int32, LedgerColumns, columns_from_rows, read_csv_columns, scaled
 from kpi.inputs import (
     TYPES,
     Company,
@@ -43,83 +44,89 @@ ACTIVE_WINDOW = 90
 REVENUE_WINDOW = 30
 STRIDE = 1 << 22  # > date.max.toordinal(): key = unit * STRIDE + day orders rows by (unit, day)
 DEPOSIT, PAYMENT, RETURN = (TYPES.index(t) for t in ("deposit", "payment", "return"))
+NO_DAY = 1 << 40
 MAINTENANCE = [TYPES.index(t) for t in ("maintenance_scheduled", "maintenance_unscheduled")]
 
 
-class _Stream:
-    """Some of the rows, sorted by (unit, day), with running sums: per-unit totals up to any date."""
+class _DayStream:
+    """Rows in date order (optionally only those ``select`` marks): any unit's sum over any date range
+    is one slice scattered into per-unit totals."""
 
-    def __init__(self, keys: Int, amounts: Int | None, bases: Int) -> None:
-        self.keys = keys
-        self.cum = np.concatenate(([0], np.cumsum(amounts))) if amounts is not None else None
-        self.bases = bases
-        self.start = np.searchsorted(keys, bases)
-        self.stop = np.searchsorted(keys, bases + STRIDE)
+    def __init__(self, day: Int32, unit: Int32, amount: Int, n_units: int, select: Bool | None = None) -> None:
+        self.day, self.unit, self.amount, self.n_units, self.select = day, unit, amount, n_units, select
+        self._cached: tuple[int, Int] | None = None  # the last prefix asked for: dates come in order
 
-    def index(self, d: int) -> Int:
-        """Per unit: one past its last row dated <= d."""
-        return np.searchsorted(self.keys, self.bases + d, side="right")
+    def _rows(self, lo: int | None, hi: int) -> tuple[Int32, Int]:
+        start = 0 if lo is None else self._find(lo)
+        rows = slice(start, self._find(hi))
+        unit, amount = self.unit[rows], self.amount[rows]
+        if self.select is not None:
+            keep = self.select[rows]
+            unit, amount = unit[keep], amount[keep]
+        return unit, amount
+
+    def _find(self, d: int) -> int:
+        """Rows dated <= d end here. (The date as the array's own type: else numpy converts the array.)"""
+        return int(np.searchsorted(self.day, self.day.dtype.type(min(max(d, -(2**31)), 2**31 - 1)), side="right"))
+
+    def between(self, lo: int | None, hi: int) -> Int:
+        """Per unit: sum of amounts dated in (lo, hi] (lo None: from the beginning)."""
+        out = np.zeros(self.n_units, dtype=np.int64)
+        np.add.at(out, *self._rows(lo, hi))
+        return out
 
     def upto(self, d: int) -> Int:
-        assert self.cum is not None
-        return self.cum[self.index(d)] - self.cum[self.start]
+        if self._cached is not None and self._cached[0] <= d:
+            out = self._cached[1] + self.between(self._cached[0], d)
+        else:
+            out = self.between(None, d)
+        self._cached = (d, out)
+        return out.copy()
 
     def total(self) -> Int:
-        assert self.cum is not None
-        return self.cum[self.stop] - self.cum[self.start]
+        return self.between(None, STRIDE)
 
     def any_in(self, lo: int, hi: int) -> Bool:
         """Per unit: has a row dated in (lo, hi]."""
-        return self.index(hi) > self.index(lo)
-
-    def first_day(self) -> tuple[Bool, Int]:
-        has = self.stop > self.start
-        keys = self.keys[np.minimum(self.start, max(len(self.keys) - 1, 0))] if len(self.keys) else self.start
-        return has, np.where(has, keys - self.bases, 0)
-
-    def last_day(self) -> tuple[Bool, Int]:
-        has = self.stop > self.start
-        keys = self.keys[np.maximum(self.stop - 1, 0)] if len(self.keys) else self.stop
-        return has, np.where(has, keys - self.bases, 0)
+        return np.bincount(self._rows(lo, hi)[0], minlength=self.n_units) > 0
 
 
 class _AccessTimeline:
-    """Flexible units' access end, in money (days * price per day), at any date."""
+    """Flexible units' access end in money (``E = access_end * ppd``, exact integers) at any date.
 
-    def __init__(self, keys: Int, amounts: Int, bases: Int, ppd: Int, e0: Int) -> None:
-        self.stream = _Stream(keys, amounts, bases)
-        self.e0 = e0
-        unit = (keys // STRIDE).astype(np.int64)
-        day = keys - unit * STRIDE
-        cum = self.stream.cum
-        assert cum is not None
-        before = cum[:-1] - cum[self.stream.start][unit]  # C_{j-1}
-        h = day * ppd[unit] - before - e0[unit]
-        self.run_max = np.maximum(_grouped_cummax(h, unit), 0)  # max(E_0, ...) - E_0
+    One sweep over the payment days in date order: on day t every paying unit gets
+    ``E = max(E, t * ppd) + amounts``. Several payments on one day add up in any order (after the
+    first, E >= t * ppd already). The sweep resumes where it stopped when dates come in order.
+    """
+
+    def __init__(self, day: Int32, unit: Int32, amount: Int, ppd: Int, e0: Int) -> None:
+        self.unit, self.amount, self.ppd, self.e0 = unit, amount, ppd, e0
+        self.days, self.bounds = np.unique(day, return_index=True)
+        self.bounds = np.append(self.bounds, len(day))
+        self._rewind()
+
+    def _rewind(self) -> None:
+        self.e = self.e0.copy()
+        self.next = 0  # index into self.days of the first day not yet applied
 
     def end(self, d: int) -> Int:
-        s = self.stream
-        assert s.cum is not None
-        idx = s.index(d)
-        has = idx > s.start
-        last = np.maximum(idx - 1, 0)
-        run = self.run_max[last] if len(self.run_max) else np.zeros_like(idx)
-        return np.where(has, s.cum[idx] - s.cum[s.start] + run, 0) + self.e0
+        if self.next and self.days[self.next - 1] > d:
+            self._rewind()
+        stop = int(np.searchsorted(self.days, self.days.dtype.type(d), side="right"))
+        e, ppd = self.e, self.ppd
+        for i in range(self.next, stop):
+            rows = slice(self.bounds[i], self.bounds[i + 1])
+            unit = self.unit[rows]
+            e[unit] = np.maximum(e[unit], int(self.days[i]) * ppd[unit])
+            np.add.at(e, unit, self.amount[rows])
+        self.next = max(self.next, stop)
+        return e.copy()
 
 
-def _grouped_cummax(values: Int, group: Int) -> Int:
-    """Running maximum restarting at each group (rows sorted by group)."""
-    if not len(values):
-        return values
-    lo, hi = int(values.min()), int(values.max())
-    offset = hi - lo + 1
-    if int(group.max()) * offset + abs(hi) + abs(lo) < 2**62:
-        shifted = (values - lo) + group * offset
-        return np.maximum.accumulate(shifted) - group * offset + lo
-    out = values.copy()  # offsets would overflow: one group at a time
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    for a, b in zip(starts, [*starts[1:], len(values)], strict=True):
-        out[a:b] = np.maximum.accumulate(values[a:b])
+def _per_unit(ufunc: np.ufunc, unit: Int32, values: npt.NDArray[Any], n_units: int, empty: int) -> Int:
+    """Per unit: ``ufunc`` (np.minimum / np.maximum) over its values; ``empty`` for units with none."""
+    out = np.full(n_units, empty, dtype=np.int64)
+    ufunc.at(out, unit, values.astype(np.int64, copy=False))  # same dtypes: numpy's fast path
     return out
 
 
@@ -141,12 +148,12 @@ class Portfolio:
     ppd: Int  # flexible: price per day (scaled); else 0
     unit_cost: list[Fraction]  # per product
     certified: Bool  # per product
-    sched: _Stream
-    paid: _Stream
-    completed: _Stream
-    maintenance: _Stream
-    deposits: _Stream
-    positive: _Stream
+    sched: _DayStream
+    paid: _DayStream
+    completed: _DayStream
+    maintenance: _DayStream
+    deposits: _DayStream
+    positive: _DayStream
     access: _AccessTimeline
     products: dict[str, Product] = field(default_factory=dict)
 
@@ -190,8 +197,8 @@ def _lines(lines: list[int], limit: int = 8) -> str:
 def _reporting_currency(columns: LedgerColumns, company: Company) -> str:
     if company.reporting_currency:
         return company.reporting_currency
-    if not columns.currencies:
-        return "XXX"
+    if len(columns.currencies) < 2:
+        return columns.currencies[0] if columns.currencies else "XXX"
     totals = {
         name: int(np.abs(columns.amount[(columns.currency == code) & columns.completed]).sum())
         for code, name in enumerate(columns.currencies)
@@ -253,15 +260,14 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
     if any(c not in rates for c in columns.currencies) or _balance_sheet_errors(company, rates, currency):
         raise _NeedsDetail
     n_units = len(columns.receipt_ids)
-    unit = columns.unit.astype(np.int64)
 
     # One product type per unit, known to the products table.
-    first_product = np.full(n_units, -1, dtype=np.int64)
-    first_product[unit[::-1]] = columns.product[::-1]
-    if (first_product[unit] != columns.product).any() or any(p not in products for p in columns.product_types):
+    product_of_unit = _per_unit(np.minimum, columns.unit, columns.product, n_units, NO_DAY)
+    if (_per_unit(np.maximum, columns.unit, columns.product, n_units, -1) != product_of_unit).any() or any(
+        p not in products for p in columns.product_types
+    ):
         raise _NeedsDetail
     product_list = [products[p] for p in columns.product_types]
-    product_of_unit = first_product
 
     # Money: rows converted at exact rates, products, all on one integer scale.
     used_rates = [rates[c] for c in columns.currencies]
@@ -274,33 +280,37 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
         raise InputError(["amounts too large to convert exactly; use a coarser currency unit"])
     amount = columns.amount * rate_int[columns.currency] if len(rate_int) else columns.amount.copy()
 
-    # Sort by (unit, day).
-    keys = unit * STRIDE + columns.day
-    kind, completed = columns.kind, columns.completed
-    if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
-        order = np.argsort(keys, kind="stable")
-        keys, amount, kind, completed = keys[order], amount[order], kind[order], completed[order]
+    # Date order (a stable radix sort on 16-bit day offsets when the dates span < 180 years).
+    day, unit = columns.day, columns.unit
+    code = columns.kind * 2 + columns.completed  # one gather instead of two
+    if len(day) > 1 and not (day[1:] >= day[:-1]).all():
+        offset = day - day.min()
+        order = np.argsort(offset.astype(np.uint16) if offset.max() < 1 << 16 else offset, kind="stable")
+        del offset
+        day, unit, amount, code = day[order], unit[order], amount[order], code[order]
         del order
-    unit = keys // STRIDE
-    bases = np.arange(n_units, dtype=np.int64) * STRIDE
+    kind, completed = code >> 1, (code & 1).astype(np.bool_)
 
     cr = (kind == DEPOSIT) | (kind == PAYMENT) | (kind == RETURN)
     expected = ~completed
-    exp_deposit = np.zeros(n_units, dtype=np.bool_)
-    exp_deposit[unit[expected & (kind == DEPOSIT)]] = True
+    exp_deposit = np.bincount(unit[expected & (kind == DEPOSIT)], minlength=n_units) > 0
     deposit_done = completed & (kind == DEPOSIT)
     sched_mask = (expected & cr) | (deposit_done & ~exp_deposit[unit])
 
-    def stream(mask: Bool, with_amounts: bool = True) -> _Stream:
-        return _Stream(keys[mask], amount[mask] if with_amounts else None, bases)
+    def stream(mask: Bool) -> _DayStream:
+        """A stream of its own, for sums from the beginning of time."""
+        return _DayStream(day[mask], unit[mask], amount[mask], n_units)
+
+    def window(select: Bool) -> _DayStream:
+        """A view of all rows, for sums over short windows."""
+        return _DayStream(day, unit, amount, n_units, select)
 
     sched = stream(sched_mask)
     deposits = stream(deposit_done)
-    positive = stream(completed & (amount > 0), with_amounts=False)
-    all_rows = _Stream(keys, None, bases)
-    _, first_any = all_rows.first_day()
-    has_dep, first_dep = deposits.first_day()
-    acq = np.where(has_dep, first_dep, first_any)
+    first_dep = _per_unit(np.minimum, deposits.unit, deposits.day, n_units, NO_DAY)
+    acq = np.where(first_dep < NO_DAY, first_dep, _per_unit(np.minimum, unit, day, n_units, NO_DAY))
+    exp_cr = expected & cr
+    last_exp_cr = _per_unit(np.maximum, unit[exp_cr], day[exp_cr], n_units, -1)
 
     flexible_p = np.array([p.business_model == "flexible" for p in product_list], dtype=np.bool_)
     flexible = flexible_p[product_of_unit] if n_units else np.zeros(0, dtype=np.bool_)
@@ -315,15 +325,14 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
 
     has_c = np.where(flexible, has_pto_p[product_of_unit], True) if n_units else flexible
     contract_value = np.where(flexible, pto_p[product_of_unit], sched.total()) if n_units else ppd
-    has_exp_cr, last_exp_cr = stream(expected & cr, with_amounts=False).last_day()
     if n_units:
-        has_end = np.where(flexible, has_days_p[product_of_unit], has_exp_cr)
+        has_end = np.where(flexible, has_days_p[product_of_unit], last_exp_cr >= 0)
         end = np.where(flexible, acq + days_p[product_of_unit], last_exp_cr)
         e0 = np.where(flexible, (acq + dep_days_p[product_of_unit]) * ppd, 0)
     else:
         has_end, end, e0 = has_c, ppd, ppd
     flex_pay = completed & (kind == PAYMENT) & (amount > 0) & flexible[unit]
-    access = _AccessTimeline(keys[flex_pay], amount[flex_pay], bases, ppd, e0)
+    access = _AccessTimeline(day[flex_pay], unit[flex_pay], amount[flex_pay], ppd, e0)
 
     return Portfolio(
         receipt_ids=columns.receipt_ids,
@@ -344,10 +353,10 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
         certified=np.array([p.certified for p in product_list], dtype=np.bool_),
         sched=sched,
         paid=stream(completed & cr),
-        completed=stream(completed),
-        maintenance=stream(completed & np.isin(kind, MAINTENANCE)),
+        completed=window(completed),
+        maintenance=window(completed & np.isin(kind, MAINTENANCE)),
         deposits=deposits,
-        positive=positive,
+        positive=window(completed & (amount > 0)),
         access=access,
         products=products,
     )
@@ -368,31 +377,33 @@ class _Day:
     deposits: Int
 
 
-def _active(p: Portfolio, d: int) -> tuple[Bool, Int, Int]:
-    """Active units at d, with P(u, d) and O(u, d)."""
-    paid = p.paid.upto(d)
+def _active(p: Portfolio, d: int, paid: Int) -> tuple[Bool, Int]:
+    """Active units at d (given P(u, d)), with O(u, d)."""
     owed = np.maximum(p.contract_value - paid, 0)
     recent = p.positive.any_in(d - ACTIVE_WINDOW, d)
-    return (p.acq <= d) & recent & (~p.has_c | (owed > 0)), paid, owed
+    return (p.acq <= d) & recent & (~p.has_c | (owed > 0)), owed
 
 
 def _day(p: Portfolio, d: int) -> _Day:
-    active, paid, owed = _active(p, d)
-    earlier, paid_start, _ = _active(p, d - ACTIVE_WINDOW)
-    churned = earlier & ~p.positive.any_in(d - ACTIVE_WINDOW, d)
-    s_start = p.sched.upto(d - ACTIVE_WINDOW)
-    s_now = p.sched.upto(d)
+    start = d - ACTIVE_WINDOW
+    paid_start = p.paid.upto(start)
+    paid = paid_start + p.paid.between(start, d)
+    active, owed = _active(p, d, paid)
+    earlier, _ = _active(p, start, paid_start)
+    churned = earlier & ~p.positive.any_in(start, d)
+    s_start = p.sched.upto(start)
     access_end = p.access.end(d)  # E = access_end * ppd (flexible units)
     carried_in = np.maximum(paid_start - s_start, 0)
     received = paid - paid_start
     unit_scale = 10**p.scale
     at_risk = {}
     for k in PAR_DAYS:
-        billed = p.sched.upto(d - k) - s_start
+        billed = p.sched.between(start, d - k)  # S(d - k) - S(d - 90)
         # billed - received - carried_in > 0.005 reporting-currency units, compared exactly
         asset = (billed - received - carried_in) * 1000 > 5 * unit_scale
         flex = d * p.ppd - access_end >= k * p.ppd  # D - access_end >= k, times ppd > 0
         at_risk[k] = np.where(p.flexible, flex, asset)
+    s_now = s_start + p.sched.between(start, d)
     return _Day(
         active=active,
         earlier=earlier,
@@ -400,8 +411,8 @@ def _day(p: Portfolio, d: int) -> _Day:
         owed=owed,
         at_risk=at_risk,
         ahead=np.where(p.flexible, access_end - d * p.ppd, paid - s_now),
-        revenue=p.completed.upto(d) - p.completed.upto(d - REVENUE_WINDOW),
-        maintenance=p.maintenance.upto(d) - p.maintenance.upto(d - REVENUE_WINDOW),
+        revenue=p.completed.between(d - REVENUE_WINDOW, d),
+        maintenance=p.maintenance.between(d - REVENUE_WINDOW, d),
         deposits=p.deposits.upto(d),
     )
 
