@@ -37,12 +37,14 @@ db_app = typer.Typer(help="Database schema and data.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=True)
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
+ledger_app = typer.Typer(help="The ledger of expected and received payments.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(api_app, name="api")
 app.add_typer(sim_app, name="sim")
 app.add_typer(kpi_app, name="kpi")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _settings() -> Settings:
@@ -122,6 +124,30 @@ def db_seed_demo(customers: Annotated[int, typer.Option(help="customers, each wi
         created = demo_data.seed(conn, settings.secret_key, customers)
         conn.commit()
     console.print(f"seeded {created} customers with units" if created else "database already has products: left as is")
+
+
+@ledger_app.command("export")
+def ledger_export(
+    out: Annotated[Path, typer.Option(help="directory for ledger.csv and products.csv", file_okay=False)],
+    as_of: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD: received rows up to this date (the schedule is always whole)")
+    ] = None,
+) -> None:
+    """Write the ledger and products table in the KPI engine's format (kpi/SPEC.md §1), for
+    `paygo kpi compute`, auditors and investors."""
+    from datetime import date
+
+    from backoffice.db import connect
+    from backoffice.ledger.export import export
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    with connect(_settings(), "export") as conn:
+        ledger, products = export(conn, out, day)
+    rows = sum(1 for _ in ledger.open("rb")) - 1
+    console.print(f"wrote {rows:,} ledger rows to {ledger} and the products to {products}")
 
 
 # --------------------------------------------------------------------------- ingest / api / sim

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
 
+    # Celery: a task a killed worker had taken is handed out again after this many seconds, so it
+    # must exceed the longest task (a KPI snapshot of a million units takes about a minute).
+    task_visibility_timeout: int = Field(default=3600, ge=5)
+    # Company data for the KPI snapshots (kpi/SPEC.md §1.3: EBITDA, fx rates, balance sheet).
+    kpi_company_file: Path | None = None
+
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY
 

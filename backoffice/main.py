@@ -13,6 +13,8 @@ from backoffice.config import Settings, get_settings
 from backoffice.db import make_pool
 from backoffice.registry import api as registry_api
 from backoffice.registry import pages as registry_pages
+from kpi import api as kpi_api
+from kpi import pages as kpi_pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,4 +40,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(registry_api.router)
     app.include_router(registry_pages.router)
+    app.include_router(kpi_api.router)
+    app.include_router(kpi_pages.router)
     return app

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# The back office's own templates, then the KPI package's shared pieces (table and SVG charts).
+templates = Jinja2Templates(
+    directory=[Path(__file__).parent / "templates", Path(__file__).parent.parent / "kpi" / "templates"]
+)
 
 
 def _ago(ts: datetime | None, now: datetime) -> str:

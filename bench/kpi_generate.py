@@ -34,7 +34,7 @@ ASSET = {"shs-basic": (0.35, 4500, 1700, 24), "shs-tv": (0.15, 12000, 4200, 36),
 FLEX = {"flex-own": (0.25, 2000, 50), "flex-ffs": (0.15, 1000, 40)}
 START = date(2021, 1, 1).toordinal()
 LAST = date(2024, 12, 31).toordinal()  # nothing is received after this date
-FLEX_TOPUPS = 100
+FLEX_TOPUPS = 120
 
 
 def _write(path: Path, parts: list[dict[str, np.ndarray]], n_units: int, rng: np.random.Generator) -> int:

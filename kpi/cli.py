@@ -6,11 +6,12 @@ import csv
 import io
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.console import Console
 
@@ -108,3 +109,74 @@ def compute_cmd(
         tmp.write_text(text)
         tmp.replace(out)  # never a half-written report
         err_console.print(f"wrote {len(results)} result(s) to {out}")
+
+
+def _yesterday() -> date:
+    return date.today() - timedelta(days=1)
+
+
+@app.command("snapshot")
+def snapshot_cmd(
+    as_of: Annotated[
+        list[str] | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD (default: yesterday); repeatable")
+    ] = None,
+    company: Annotated[
+        Path | None, typer.Option(help="company JSON: ebitda, reporting currency, fx rates, balance sheet")
+    ] = None,
+) -> None:
+    """Compute the KPIs from the live database's ledger and store them (overall and per product type).
+
+    Re-running an as-of date replaces its snapshot. The snapshot is written in one transaction:
+    interrupted, it leaves the previous one whole.
+    """
+    from backoffice.config import load_settings
+    from backoffice.db import connect
+    from kpi.service import take_snapshots
+
+    dates = sorted({_parse_date(d) for d in as_of}) if as_of else [_yesterday()]
+    settings = load_settings()  # a bad setting exits 2 with its name (backoffice.cli.main)
+    try:
+        with connect(settings, "kpi") as conn, conn.transaction():
+            results = take_snapshots(conn, dates, company)
+    except InputError as err:
+        sys.stderr.write(f"the ledger in the database failed validation; nothing was stored:\n{err}\n")
+        raise typer.Exit(1) from None
+    except psycopg.OperationalError as err:
+        err_console.print(f"[red]cannot reach the database ({err}); is the stack up? try 'paygo stack up'[/]")
+        raise typer.Exit(1) from None
+    overall = [r for r in results if r["segment"] == "all"]
+    for r in overall:
+        k = r["kpis"]
+        err_console.print(
+            f"{r['as_of']}: portfolio {k['portfolio_size']:,} units, PAR30 {_pct(k['par']['30'])}, "
+            f"churn {_pct(k['churn'])}, ARPU {k['arpu'] or 0:,.2f} {r['currency']}"
+        )
+    err_console.print(f"stored {len(results)} snapshot(s)")
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+@app.command("worker")
+def worker_cmd(
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+) -> None:
+    """Run a Celery worker for the scheduled jobs (KPI snapshots), one task at a time; Ctrl-C stops it.
+
+    Run more workers for more parallelism. A worker killed during a task leaves no partial snapshot,
+    and the task is handed out again (after PAYGO_TASK_VISIBILITY_TIMEOUT seconds).
+    """
+    from kpi.worker import app as celery
+
+    celery.worker_main(["worker", "--pool", "solo", "--loglevel", loglevel, "--hostname", "kpi@%h"])
+
+
+@app.command("beat")
+def beat_cmd(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Run the Celery beat scheduler: sends the tasks of kpi/schedule.py on time. Run exactly one."""
+    from kpi.worker import app as celery
+
+    state = celery.conf.paygo_settings.home / "celerybeat-schedule"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", "--loglevel", loglevel, "--schedule", str(state)])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
+HISTOGRAM_BINS = 24
 SERIES = [
     ("portfolio_size", "Portfolio size (units)"),
     ("par.30", "PAR 30 (by balance)"),
@@ -40,35 +42,47 @@ def line_chart(points: list[tuple[str, float | None]], width: int = 420, height:
     return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi}
 
 
-def histogram(values: list[float], bins: int = 20, width: int = 420, height: int = 160) -> dict[str, Any]:
+def binned(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Histogram counts over ``bins`` equal-width bins between the smallest and largest value."""
     if not values:
+        return {"lo": None, "hi": None, "counts": [], "n": 0}
+    array = np.asarray(values, dtype=np.float64)
+    lo, hi = float(array.min()), float(array.max())
+    counts, _ = np.histogram(array, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+    return {"lo": lo, "hi": hi, "counts": counts.tolist(), "n": len(values)}
+
+
+def histogram(hist: dict[str, Any] | None, width: int = 420, height: int = 160) -> dict[str, Any]:
+    """SVG bars for counts from ``binned``."""
+    counts = (hist or {}).get("counts") or []
+    if not counts or not hist:
         return {"bars": [], "width": width, "height": height, "lo": None, "hi": None, "n": 0}
-    lo, hi = min(values), max(values)
-    step = (hi - lo) / bins or 1.0
-    counts = [0] * bins
-    for v in values:
-        counts[min(int((v - lo) / step), bins - 1)] += 1
-    top = max(counts)
-    bar_w = (width - 40) / bins
+    lo, hi = hist["lo"], hist["hi"]
+    step = ((hi - lo) or 1.0) / len(counts)
+    top = max(counts) or 1
+    bar_w = (width - 40) / len(counts)
     bars = [
         (30 + i * bar_w, height - 20 - (height - 40) * c / top, bar_w - 1, (height - 40) * c / top, c,
          lo + i * step, lo + (i + 1) * step)
         for i, c in enumerate(counts)
     ]  # fmt: skip
-    return {"bars": bars, "width": width, "height": height, "lo": lo, "hi": hi, "n": len(values)}
+    return {"bars": bars, "width": width, "height": height, "lo": lo, "hi": hi, "n": hist["n"]}
+
+
+def series_charts(overall: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Line charts of the headline KPIs over the given results ("all" segment, oldest first)."""
+    return [(label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall])) for key, label in SERIES]
 
 
 def render(results: list[dict[str, Any]], dists: dict[str, list[float]], title: str = "Portfolio KPIs") -> str:
     overall = [r for r in results if r["segment"] == "all"]
-    series = [
-        (label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall])) for key, label in SERIES
-    ]  # fmt: skip
+    series = series_charts(overall)
     return _env.get_template("report.html").render(
         title=title,
         results=results,
         latest=overall[-1] if overall else None,
         series=series,
-        ahead=histogram(dists.get("amount_ahead_behind", [])),
-        revenue=histogram(dists.get("revenue_30d", [])),
+        ahead=histogram(binned(dists.get("amount_ahead_behind", []))),
+        revenue=histogram(binned(dists.get("revenue_30d", []))),
         get=_get,
     )

@@ -14,11 +14,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll until check() is true; fail the test if it never becomes true."""
+def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll until check() is true; fail the test, naming ``what``, if it never becomes true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.1)
-    raise AssertionError("condition not reached")
+    raise AssertionError(f"{what} not reached within {timeout:g} s")

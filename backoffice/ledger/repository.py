@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import IO, Any
 
 import psycopg
+from psycopg import sql
+
+from backoffice.money import exponent
 
 
 def insert_entries(
@@ -18,3 +22,40 @@ def insert_entries(
                values (%s, %s, %s, %s, %s, %s)""",
             [(contract_id, d, s, t, a, currency) for d, s, t, a in rows],
         )
+
+
+def currencies(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("select distinct currency from ledger_entries order by 1")]
+
+
+def copy_ledger_csv(conn: psycopg.Connection, out: IO[bytes], as_of: date | None = None) -> None:
+    """The ledger as kpi/SPEC.md §1.1 CSV (decimal amounts, a unit = a contract's account number):
+    every expected row (the schedule is read whole), completed rows dated up to ``as_of``."""
+    pairs = [sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(exponent(c))) for c in currencies(conn)]
+    exponents = sql.SQL(", ").join(pairs) if pairs else sql.SQL("(null, 0)")
+    query = sql.SQL(
+        """copy (
+            select e.entry_date as date, c.customer_id, c.account_number as receipt_id,
+                   round(e.amount::numeric / (10::numeric ^ x.exponent), x.exponent) as amount,
+                   e.currency, e.status, e.type, p.code as product_type
+            from ledger_entries e
+            join contracts c on c.id = e.contract_id
+            join products p on p.id = c.product_id
+            join (values {exponents}) as x (currency, exponent) on x.currency = e.currency
+            where e.status = 'expected' or {as_of}::date is null or e.entry_date <= {as_of}::date
+            order by c.account_number, e.entry_date, e.id
+        ) to stdout with (format csv, header)"""
+    ).format(exponents=exponents, as_of=sql.Literal(as_of))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        for block in copy:
+            out.write(block)
+
+
+def product_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            """select code, business_model, currency, hardware_cost, transport_cost, import_tax, insurance_cost,
+                      installation_cost, lighting_global_certified, price_per_day, price_to_own, contract_days,
+                      deposit_days
+               from products order by code"""
+        ).fetchall()

@@ -1,0 +1,43 @@
+"""The back office's KPI page: the latest snapshot, 24 months of the headline KPIs, distributions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from backoffice.deps import DbConn
+from backoffice.templating import templates
+from kpi import repository
+from kpi.report import histogram, series_charts
+
+router = APIRouter(tags=["pages"])
+MONTHS = 24
+
+
+def _month_end(d: date) -> bool:
+    return (d + timedelta(days=1)).day == 1
+
+
+@router.get("/kpi", response_class=HTMLResponse)
+def kpi_page(request: Request, conn: DbConn) -> HTMLResponse:
+    latest = repository.latest(conn)
+    end = latest[0].as_of if latest else date.today()
+    history = repository.series(conn, end - timedelta(days=31 * MONTHS))
+    # Month-end snapshots make the 24-month series; the latest one ends it.
+    points = [s.result for s in history if _month_end(s.as_of) or s is history[-1]]
+    overall = next((s for s in latest if s.segment == "all"), None)
+    dists = (overall.distributions if overall else None) or {}
+    return templates.TemplateResponse(
+        request,
+        "kpi.html",
+        {
+            "latest": overall,
+            "results": [s.result for s in latest],
+            "series": series_charts(points),
+            "ahead": histogram(dists.get("amount_ahead_behind")),
+            "revenue": histogram(dists.get("revenue_30d")),
+            "months": MONTHS,
+        },
+    )

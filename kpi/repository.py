@@ -1,0 +1,87 @@
+"""All SQL of the KPI snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass
+class Snapshot:
+    as_of: date
+    segment: str
+    currency: str
+    result: dict[str, Any]
+    distributions: dict[str, Any] | None
+    units: int
+    computed_at: datetime
+
+
+def replace_snapshots(
+    conn: psycopg.Connection,
+    dates: Sequence[date],
+    results: Sequence[dict[str, Any]],
+    distributions: dict[str, dict[str, Any]],
+    units: int,
+) -> None:
+    """Replace every snapshot of these as-of dates (the caller's transaction makes it all or nothing)."""
+    with conn.cursor() as cur:
+        cur.execute("delete from kpi_snapshots where as_of = any(%s)", (list(dates),))
+        cur.executemany(
+            """insert into kpi_snapshots (as_of, segment, currency, result, distributions, units)
+               values (%s, %s, %s, %s, %s, %s)""",
+            [
+                (r["as_of"], r["segment"], r["currency"], Jsonb(r),
+                 Jsonb(distributions[r["as_of"]]) if r["segment"] == "all" else None, units)
+                for r in results
+            ],
+        )  # fmt: skip
+
+
+_COLUMNS = "as_of, segment, currency, result, distributions, units, computed_at"
+
+
+def latest_date(conn: psycopg.Connection) -> date | None:
+    row = conn.execute("select max(as_of) from kpi_snapshots").fetchone()
+    return row[0] if row else None
+
+
+def latest(conn: psycopg.Connection) -> list[Snapshot]:
+    """Every segment of the latest as-of date ("all" first)."""
+    with conn.cursor(row_factory=class_row(Snapshot)) as cur:
+        return cur.execute(
+            f"""select {_COLUMNS} from kpi_snapshots
+                where as_of = (select max(as_of) from kpi_snapshots)
+                order by segment <> 'all', segment"""
+        ).fetchall()
+
+
+def for_date(conn: psycopg.Connection, as_of: date) -> list[Snapshot]:
+    with conn.cursor(row_factory=class_row(Snapshot)) as cur:
+        return cur.execute(
+            f"select {_COLUMNS} from kpi_snapshots where as_of = %s order by segment <> 'all', segment", (as_of,)
+        ).fetchall()
+
+
+def series(conn: psycopg.Connection, since: date, segment: str = "all") -> list[Snapshot]:
+    """One segment's snapshots from ``since`` on, oldest first (for charts over time)."""
+    with conn.cursor(row_factory=class_row(Snapshot)) as cur:
+        return cur.execute(
+            f"select {_COLUMNS} from kpi_snapshots where segment = %s and as_of >= %s order by as_of",
+            (segment, since),
+        ).fetchall()
+
+
+def since(conn: psycopg.Connection, start: date) -> list[Snapshot]:
+    """Every segment's snapshots from ``start`` on, by date then segment ("all" first)."""
+    with conn.cursor(row_factory=class_row(Snapshot)) as cur:
+        return cur.execute(
+            f"select {_COLUMNS} from kpi_snapshots where as_of >= %s order by as_of, segment <> 'all', segment",
+            (start,),
+        ).fetchall()

@@ -1,0 +1,31 @@
+"""The one beat schedule of the platform: every periodic task, its cadence and why.
+
+Times are UTC. Each entry sets ``expires`` so that a beat that fell behind (the worker was down)
+does not pile up stale runs: a snapshot that could not start in time is skipped, and the next
+one, which recomputes from the whole ledger, covers it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+HOUR = 3600
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Daily at 01:30: yesterday's KPIs (overall and per product), once the day's late mobile-money
+    # confirmations have landed; the call centre and the KPI page read these in the morning.
+    "kpi-daily-snapshot": {
+        "task": "kpi.snapshot_daily",
+        "schedule": crontab(minute=30, hour=1),
+        "options": {"expires": 6 * HOUR},
+    },
+    # 1st of each month at 02:30: the month-end snapshot that investor reports and the 24-month
+    # charts use; run again on the 2nd at 02:30 in case statement imports corrected the month.
+    "kpi-month-end-snapshot": {
+        "task": "kpi.snapshot_month_end",
+        "schedule": crontab(minute=30, hour=2, day_of_month="1,2"),
+        "options": {"expires": 12 * HOUR},
+    },
+}

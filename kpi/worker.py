@@ -1,0 +1,45 @@
+"""The Celery application of the platform's scheduled jobs: Redis broker, the tasks of kpi/tasks.py,
+the beat schedule of kpi/schedule.py.
+
+    celery -A kpi.worker worker      (or: paygo kpi worker)
+    celery -A kpi.worker beat        (or: paygo kpi beat)
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from backoffice.config import Settings, load_settings
+from kpi.schedule import BEAT_SCHEDULE
+
+
+def make_celery(settings: Settings) -> Celery:
+    celery = Celery("paygo", broker=settings.redis_url, backend=settings.redis_url, include=["kpi.tasks"])
+    celery.conf.update(
+        # A task is acknowledged when it has finished, not when it starts: if the worker is killed
+        # the broker hands the task out again (after the visibility timeout), and the snapshot,
+        # written in one transaction, is either all there or not at all.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": settings.task_visibility_timeout,
+            # Look for abandoned tasks this often (kombu's default sweep is every ~100 s).
+            "unacked_restore_interval": max(1, min(60, settings.task_visibility_timeout // 2)),
+            "unacked_restore_throttle": 1,
+        },
+        broker_connection_retry_on_startup=True,
+        result_expires=7 * 24 * 3600,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=BEAT_SCHEDULE,
+        worker_hijack_root_logger=False,
+    )
+    celery.conf.paygo_settings = settings
+    return celery
+
+
+app = make_celery(load_settings())
