@@ -27,9 +27,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).parent))
-from kpi_generate import generate  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 ONE_DATE = "2024-06-30"
 MONTH_ENDS = [f"2024-{m:02d}-{calendar.monthrange(2024, m)[1]}" for m in range(1, 13)]
@@ -37,16 +34,18 @@ console = Console()
 
 
 def run(cmd: list[str]) -> tuple[float, float, bytes]:
-    """Wall seconds, peak RSS in GB and stdout of one child process."""
+    """Wall seconds, peak RSS in GB and stdout of one Python script run in a fresh process."""
+    scratch = ROOT / ".paygo" / "bench"
+    out_path, peak_path = scratch / "stdout.tmp", scratch / "peak.tmp"
     start = time.perf_counter()
-    out_path = ROOT / ".paygo" / "bench" / "stdout.tmp"
     with out_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "peak_memory.py"), str(peak_path), *cmd], stdout=out, cwd=ROOT
+        )
     wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if done.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1e6, out_path.read_bytes()
+    return wall, int(peak_path.read_text()) / 1e6, out_path.read_bytes()
 
 
 def machine() -> str:
@@ -78,7 +77,9 @@ def main() -> None:
     ledger, products = data / "ledger.csv", data / "products.csv"
     if args.regenerate or not ledger.exists():
         with console.status(f"generating a {args.units:,}-unit ledger in {data} …"):
-            generate(args.units, data)
+            # In a child process, so that this one stays small while it measures the others.
+            subprocess.run([sys.executable, str(ROOT / "bench" / "kpi_generate.py"), "--units", str(args.units),
+                            "--out", str(data)], check=True)  # fmt: skip
     rows = sum(1 for _ in ledger.open("rb")) - 1
     size = ledger.stat().st_size / 1e9
     console.print(f"machine: {machine()}\nledger: {rows:,} rows, {args.units:,} units, {size:.2f} GB CSV")
@@ -92,7 +93,7 @@ def main() -> None:
         results["engine, 12 dates"] = run([*paygo, *[a for d in MONTH_ENDS for a in ("--as-of", d)]])
     if not args.no_baseline:
         with console.status("pandas baseline, one as-of date …"):
-            baseline = [sys.executable, str(ROOT / "bench" / "kpi_pandas_baseline.py"), str(ledger), str(products)]
+            baseline = [str(ROOT / "bench" / "kpi_pandas_baseline.py"), str(ledger), str(products)]
             results["pandas baseline, 1 date"] = run([*baseline, ONE_DATE])
 
     table = Table(title=f"KPIs over {args.units:,} units / {rows:,} rows")

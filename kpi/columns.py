@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ import pyarrow.csv as pacsv
 
 from kpi.inputs import LEDGER_COLUMNS, STATUSES, TYPES, InputError, LedgerRow
 
+_T = TypeVar("_T")
 EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal(): Arrow's date32 counts days from here
 MAX_SCALE = 12
 AMOUNT_DECIMALS = 9  # the fast reader's decimal scale; more decimals go to the careful reader
@@ -42,11 +44,11 @@ class LedgerColumns:
     product_types: list[str]  # product code -> product_type (as named in the ledger)
     currencies: list[str]  # currency code -> ISO 4217
     unit: Int32  # per row: unit code
-    product: Int32  # per row: product code
+    product: npt.NDArray[np.integer]  # per row: product code
     day: Int32  # per row: date ordinal
     amount: Int  # per row: amount * 10**scale, in the row's currency
     scale: int
-    currency: Int32  # per row: currency code
+    currency: npt.NDArray[np.integer]  # per row: currency code
     completed: Bool  # per row: status == completed
     kind: Int8  # per row: index into kpi.inputs.TYPES
 
@@ -95,22 +97,24 @@ def _header(path: Path) -> list[str]:
     return [h.strip().lower() for h in fields]
 
 
-def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str]) -> tuple[list[str], Int32] | None:
-    """Codes and names of a small dictionary column after ``normalise`` ("" = a value we cannot accept)."""
-    chunks = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
-    combined = chunks.combine_chunks() if chunks.num_chunks else pa.array([], type=column.type)
-    if combined.null_count:
+def _dictionary(column: pa.ChunkedArray, normalise: dict[str, str]) -> tuple[list[str], Int8] | None:
+    """Codes and names of a small dictionary column after ``normalise`` ("" = a value we cannot accept).
+    Chunk by chunk (each has its own dictionary), so no unified copy of the column is ever made."""
+    if column.null_count:
         return None
     names: dict[str, int] = {}
-    lut = []
-    for raw in combined.dictionary.to_pylist():
-        value = normalise.get(raw, "")
-        if not value:
-            return None
-        lut.append(names.setdefault(value, len(names)))
-    indices = combined.indices.to_numpy(zero_copy_only=False)
-    codes = np.asarray(lut, dtype=np.int32)[indices] if lut else np.zeros(0, dtype=np.int32)
-    return list(names), codes
+    parts = []
+    for chunk in column.chunks:
+        lut = []
+        for raw in chunk.dictionary.to_pylist():
+            value = normalise.get(raw, "")
+            if not value:
+                return None
+            lut.append(names.setdefault(value, len(names)))
+        if len(names) > 127:
+            return None  # not a small dictionary after all: the careful reader copes
+        parts.append(np.asarray(lut, dtype=np.int8)[chunk.indices.to_numpy(zero_copy_only=False)])
+    return list(names), np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)
 
 
 def _receipts(column: pa.ChunkedArray) -> tuple[list[str], Int32] | None:
@@ -140,7 +144,8 @@ def _amounts(column: pa.ChunkedArray) -> tuple[Int, int] | None:
             return None
         parts.append(low)
     values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if len(values) and np.abs(values).max() >= 2**62:
+    del parts
+    if len(values) and max(-int(values.min()), int(values.max())) >= 2**62:
         return None
     for scale in range(AMOUNT_DECIMALS + 1):
         step = 10 ** (AMOUNT_DECIMALS - scale)
@@ -171,35 +176,46 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
         return None  # a malformed date or amount, a short row, ...: the careful reader says which line
     if table.column("date").null_count:
         return None
+    columns = {name: table.column(name) for name in table.column_names}
+    del table  # each column is let go as soon as it is converted, to keep the peak low
+
+    def convert(name: str, how: Callable[[pa.ChunkedArray], _T]) -> _T:
+        out = how(columns.pop(name))
+        pa.default_memory_pool().release_unused()
+        return out
+
     with ThreadPoolExecutor(1) as pool:  # hash the receipt ids while this thread does the rest
-        pending = pool.submit(_receipts, table.column("receipt_id"))
+        pending = pool.submit(_receipts, columns.pop("receipt_id"))
         kinds = {}
-        for t in _distinct(table.column("type")):
+        for t in _distinct(columns["type"]):
             label = type_map.get(t.strip().lower(), t.strip().lower())
             kinds[t] = label if label in TYPES else ""
         statuses = {}
-        for s in _distinct(table.column("status")):
+        for s in _distinct(columns["status"]):
             statuses[s] = s.strip().lower() if s.strip().lower() in STATUSES else ""
+        products = {p: p.strip() for p in _distinct(columns["product_type"])}
+        currencies = {c: c.strip().upper() for c in _distinct(columns["currency"])}
         small = [
-            _dictionary(table.column("product_type"), {p: p.strip() for p in _distinct(table.column("product_type"))}),
-            _dictionary(table.column("currency"), {c: c.strip().upper() for c in _distinct(table.column("currency"))}),
-            _dictionary(table.column("status"), statuses),
-            _dictionary(table.column("type"), kinds),
+            convert("product_type", lambda c: _dictionary(c, products)),
+            convert("currency", lambda c: _dictionary(c, currencies)),
+            convert("status", lambda c: _dictionary(c, statuses)),
+            convert("type", lambda c: _dictionary(c, kinds)),
         ]
-        amounts = _amounts(table.column("amount"))
-        day = table.column("date").combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
+        amounts = convert("amount", _amounts)
+        day = convert(
+            "date", lambda c: c.combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
+        )
         receipts = pending.result()
-    del table
     pa.default_memory_pool().release_unused()  # give the parsed text back before the engine builds
     clean = [p for p in small if p is not None]
     if len(clean) != len(small) or amounts is None or receipts is None:
         return None
-    (product_types, product), (currencies, currency), status, kind = clean
+    (product_types, product), (currency_names, currency), status, kind = clean
     kind_lut = np.array([TYPES.index(k) for k in kind[0]], dtype=np.int8)
     return LedgerColumns(
         receipt_ids=receipts[0],
         product_types=product_types,
-        currencies=currencies,
+        currencies=currency_names,
         unit=receipts[1],
         product=product,
         day=day.astype(np.int32),
