@@ -292,6 +292,11 @@ def demo(
             if demo_data.seed(conn, settings.secret_key, units):
                 console.print(f"[green]seeded[/] a demo company with {units} customers and units")
             conn.commit()
+        with connect(settings, "kpi") as conn, conn.transaction():
+            from kpi.service import take_snapshots
+
+            kpis = take_snapshots(conn, [datetime.now(UTC).date() - timedelta(days=1)])[0]["kpis"]
+        console.print(f"[green]KPI snapshot[/]: {kpis['portfolio_size']} units in the portfolio (page: /kpi)")
         logs = settings.home_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         children.append(("ingest", _spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"], logs)))
