@@ -38,6 +38,7 @@ ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=Tr
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger of expected and received payments.", no_args_is_help=True)
+delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
@@ -45,6 +46,7 @@ app.add_typer(api_app, name="api")
 app.add_typer(sim_app, name="sim")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(delivery_app, name="delivery")
 
 
 def _settings() -> Settings:
@@ -184,6 +186,27 @@ def api_run(port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT
     settings = _settings()
     _setup_logging(settings)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port or settings.api_port, log_level="warning")
+
+
+@delivery_app.command("run")
+def delivery_run(
+    interval: Annotated[float, typer.Option(help="seconds between outbox polls")] = 1.0,
+    retry_after: Annotated[float, typer.Option(help="seconds before an unacknowledged unit command is resent")] = 60,
+) -> None:
+    """Send tokens waiting in the outbox (SMS through the gateway, commands to the units over MQTT),
+    record the units' acknowledgements and retry the rest; Ctrl-C stops it."""
+    import threading
+
+    from backoffice.delivery.main import run
+
+    settings = _settings()
+    _setup_logging(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run(settings, stop, interval, retry_after)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @sim_app.command("run")

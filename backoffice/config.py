@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     # Company data for the KPI snapshots (kpi/SPEC.md §1.3: EBITDA, fx rates, balance sheet).
     kpi_company_file: Path | None = None
 
+    # Mobile money. M-Pesa Paybill shortcodes we own (comma-separated) and their currency; the
+    # currencies MoMo collects in; per-provider secrets of the signed generic webhook, as JSON
+    # ({"wing": "...", "aba": "..."}).
+    mpesa_shortcodes: str = "600638"
+    mpesa_currency: str = "KES"
+    momo_currencies: str = "UGX,RWF,XOF"
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
+
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY
 

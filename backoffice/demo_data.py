@@ -137,5 +137,6 @@ def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_see
         installed = now - timedelta(days=rng.randint(45, 400))
         unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
         signed: date = installed.date()
-        service.sign_contract(conn, NewContract(customer_id, unit_id, product_id, signed), deposit_paid_on=signed)
+        new = NewContract(customer_id, unit_id, product_id, signed)
+        service.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
     return customers

@@ -9,6 +9,7 @@ import psycopg
 from stdnum import luhn
 
 from backoffice import crypto
+from backoffice.credit import service as credit
 from backoffice.ledger import repository as ledger
 from backoffice.registry import repository
 from backoffice.registry.schemas import NewContract
@@ -41,8 +42,11 @@ def register_unit(
     )
 
 
-def sign_contract(conn: psycopg.Connection, new: NewContract, deposit_paid_on: date | None = None) -> int:
-    """Sign a contract and write its expected ledger rows (the schedule) in the caller's transaction."""
+def sign_contract(
+    conn: psycopg.Connection, new: NewContract, deposit_paid_on: date | None = None, secret_key: str | None = None
+) -> int:
+    """Sign a contract and write its expected ledger rows (the schedule) in the caller's transaction.
+    With ``deposit_paid_on`` the deposit is credited too: it buys the first period, as a token."""
     product = repository.get_product(conn, new.product_id)
     number = account_number(repository.next_contract_sequence(conn))
     contract_id = repository.insert_contract(
@@ -56,7 +60,9 @@ def sign_contract(conn: psycopg.Connection, new: NewContract, deposit_paid_on: d
         for i in range(1, product.instalment_count + 1):
             due = new.signed_on + timedelta(days=i * product.instalment_period_days)
             rows.append((due, "expected", "payment", product.instalment_amount))
-    if deposit_paid_on is not None and product.deposit_amount:
-        rows.append((deposit_paid_on, "completed", "deposit", product.deposit_amount))
     ledger.insert_entries(conn, contract_id, product.currency, rows)
+    if deposit_paid_on is not None and product.deposit_amount:
+        if secret_key is None:
+            raise ValueError("crediting the deposit issues a token: pass the secret key")
+        credit.apply_payment(conn, contract_id, product.deposit_amount, deposit_paid_on, secret_key)
     return contract_id

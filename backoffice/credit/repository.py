@@ -1,0 +1,108 @@
+"""All SQL of credit and tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import class_row
+
+
+@dataclass
+class CreditAccount:
+    """A contract with its unit, product terms and customer, locked for this transaction."""
+
+    contract_id: int
+    account_number: str
+    state: str
+    currency: str
+    paid_total: int
+    days_granted: int
+    unit_id: int
+    serial: str
+    key_enc: bytes | None
+    starting_code: int | None
+    token_count: int
+    business_model: str
+    deposit_amount: int | None
+    instalment_amount: int | None
+    instalment_count: int | None
+    instalment_period_days: int | None
+    price_per_day: int | None
+    price_to_own: int | None
+    deposit_days: int | None
+    phone: str | None
+
+
+def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
+    """The contract and its unit, row-locked until the transaction ends: payments for one unit are
+    credited one after the other, so token counts advance without gaps or reuse."""
+    with conn.cursor(row_factory=class_row(CreditAccount)) as cur:
+        row = cur.execute(
+            """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
+                      u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
+                      p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
+                      p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, cu.phone
+               from contracts c
+               join units u on u.id = c.unit_id
+               join products p on p.id = c.product_id
+               join customers cu on cu.id = c.customer_id
+               where c.id = %s
+               for update of c, u""",
+            (contract_id,),
+        ).fetchone()
+    if row is None:
+        raise LookupError(f"no contract {contract_id}")
+    return row
+
+
+def update_credit(conn: psycopg.Connection, contract_id: int, paid_total: int, days_granted: int, state: str) -> None:
+    conn.execute(
+        "update contracts set paid_total = %s, days_granted = %s, state = %s where id = %s",
+        (paid_total, days_granted, state, contract_id),
+    )
+
+
+def insert_token(
+    conn: psycopg.Connection, unit_id: int, contract_id: int, inbox_id: int | None, token_type: str, days: int,
+    count: int, token: str,
+) -> int:  # fmt: skip
+    conn.execute("update units set token_count = %s where id = %s", (count, unit_id))
+    row = conn.execute(
+        """insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token)
+           values (%s, %s, %s, %s, %s, %s, %s) returning id""",
+        (unit_id, contract_id, inbox_id, token_type, days, count, token),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def insert_outbox(conn: psycopg.Connection, channel: str, token_id: int, recipient: str, body: str) -> int:
+    row = conn.execute(
+        "insert into outbox (channel, token_id, recipient, body) values (%s, %s, %s, %s) returning id",
+        (channel, token_id, recipient, body),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass
+class IssuedToken:
+    id: int
+    token_type: str
+    value_days: int
+    count: int
+    token: str
+
+
+def tokens_of_contract(conn: psycopg.Connection, contract_id: int) -> list[IssuedToken]:
+    with conn.cursor(row_factory=class_row(IssuedToken)) as cur:
+        return cur.execute(
+            "select id, token_type, value_days, count, token from tokens where contract_id = %s order by count",
+            (contract_id,),
+        ).fetchall()
+
+
+def contract_id_by_account(conn: psycopg.Connection, account_number: str) -> int | None:
+    row = conn.execute("select id from contracts where account_number = %s", (account_number,)).fetchone()
+    return None if row is None else int(row[0])

@@ -1,0 +1,112 @@
+"""What a payment buys, and the tokens that deliver it.
+
+A contract keeps two running totals: ``paid_total`` (minor units credited) and ``days_granted``
+(days issued as tokens). The days a payment buys are recomputed from the totals every time —
+``target_days(paid_total) - days_granted`` — so a fraction of a day stays in the balance and is
+never lost, and a reversal simply makes the next token smaller. The deposit buys the first period;
+paying the whole price issues DISABLE_PAYG and marks the contract paid off.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+
+import psycopg
+from openpaygo import TokenType, generate_token
+
+from backoffice import crypto
+from backoffice.credit import repository
+from backoffice.credit.repository import CreditAccount
+from backoffice.ledger import repository as ledger
+
+TOKEN_NAMES = {TokenType.ADD_TIME: "add_time", TokenType.SET_TIME: "set_time", TokenType.DISABLE_PAYG: "disable_payg"}
+MAX_TOKEN_DAYS = 995  # OpenPAYGO's largest ADD_TIME value; more days become several tokens
+
+
+def total_price(a: CreditAccount) -> int | None:
+    """What owning the unit costs, or None for fee-for-service."""
+    if a.business_model == "asset_finance":
+        return (a.deposit_amount or 0) + (a.instalment_amount or 0) * (a.instalment_count or 0)
+    return a.price_to_own
+
+
+def target_days(a: CreditAccount, paid_total: int) -> int:
+    """Days of light that ``paid_total`` buys under the contract's terms (floor: whole days only)."""
+    deposit = a.deposit_amount or 0
+    if paid_total < deposit or paid_total <= 0:
+        return 0
+    rest = paid_total - deposit
+    if a.business_model == "asset_finance":
+        period, instalment = a.instalment_period_days or 30, a.instalment_amount or 1
+        first = period if deposit else 0
+        return first + rest * period // instalment
+    return (a.deposit_days or 0) + rest // (a.price_per_day or 1)
+
+
+@dataclass
+class Credited:
+    contract_id: int
+    days_added: int
+    paid_off: bool
+    tokens: list[dict[str, object]] = field(default_factory=list)
+
+
+def _issue(
+    conn: psycopg.Connection, a: CreditAccount, secret_key: str, inbox_id: int | None, kind: TokenType, days: int
+) -> dict[str, object]:
+    if a.key_enc is None:
+        raise ValueError(f"unit {a.serial} has no OpenPAYGO key")
+    key = crypto.decrypt(secret_key, a.key_enc)
+    value = None if kind == TokenType.DISABLE_PAYG else days
+    count, token = generate_token(
+        secret_key=key, count=a.token_count, value=value, token_type=kind, starting_code=a.starting_code
+    )
+    token = str(token).zfill(9)
+    name = TOKEN_NAMES[kind]
+    token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token)
+    a.token_count = count
+    spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
+    what = "unlocks it for good" if kind == TokenType.DISABLE_PAYG else f"adds {days} day{'s' * (days != 1)}"
+    if a.phone:
+        sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
+        repository.insert_outbox(conn, "sms", token_id, a.phone, sms)
+    command = {"type": "token", "token": token, "token_type": name, "days": days, "count": count}
+    repository.insert_outbox(conn, "mqtt", token_id, a.serial, json.dumps(command))
+    return {"token": token, "token_type": name, "days": days, "count": count}
+
+
+def apply_payment(
+    conn: psycopg.Connection, contract_id: int, amount: int, paid_on: date, secret_key: str,
+    inbox_id: int | None = None,
+) -> Credited:  # fmt: skip
+    """Credit ``amount`` (minor units, may be negative for a reversal) in the caller's transaction:
+    ledger rows, new totals, tokens for the days it buys, their SMS and MQTT deliveries."""
+    a = repository.lock_account(conn, contract_id)
+    before, after = a.paid_total, a.paid_total + amount
+    deposit = a.deposit_amount or 0
+    to_deposit = max(min(after, deposit) - min(before, deposit), 0) if amount > 0 else 0
+    rows = []
+    if to_deposit:
+        rows.append((paid_on, "completed", "deposit", to_deposit))
+    if amount - to_deposit:
+        rows.append((paid_on, "completed", "payment", amount - to_deposit))
+    ledger.insert_entries(conn, contract_id, a.currency, rows)
+
+    result = Credited(contract_id, 0, False)
+    price = total_price(a)
+    state, granted = a.state, a.days_granted
+    if state == "active" and price is not None and after >= price:
+        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.DISABLE_PAYG, 0))
+        result.paid_off, state = True, "paid_off"
+    elif state == "active":
+        days = target_days(a, after) - granted
+        while days > 0:
+            chunk = min(days, MAX_TOKEN_DAYS)
+            result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk))
+            days -= chunk
+            granted += chunk
+            result.days_added += chunk
+    repository.update_credit(conn, contract_id, after, granted, state)
+    return result

@@ -1,0 +1,1 @@
+"""Delivery of tokens: an outbox of SMS and MQTT commands, sent, acknowledged and retried."""

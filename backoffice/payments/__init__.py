@@ -1,0 +1,1 @@
+"""Payment intake: provider callbacks stored raw, matched to contracts, credited exactly once."""

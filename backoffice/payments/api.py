@@ -1,0 +1,106 @@
+"""Provider-facing payment endpoints (M-Pesa C2B, MTN MoMo, signed webhooks) and finance's API.
+
+Each endpoint reads the raw body, lets the provider's adapter parse it, and hands both to
+``service.intake`` inside the request's transaction. Replies use each provider's own shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from backoffice.deps import DbConn, SettingsDep
+from backoffice.payments import providers, repository, service
+from backoffice.payments.providers import PaymentEvent, Rejected
+
+router = APIRouter(tags=["payments"])
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+# The endpoints are plain functions (FastAPI runs them in its thread pool): their database calls
+# block, and a repeated callback waits on the first copy's row lock, so they must not run on the
+# event loop.
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+def _mpesa_confirmation_answer(status: str, reason: str | None, code: str, _: int, __: list[str]) -> dict[str, Any]:
+    if status == "rejected":
+        return {"ResultCode": code, "ResultDesc": f"Rejected: {reason}"}
+    return {"ResultCode": 0, "ResultDesc": "Success"}  # always, for anything we keep (Daraja's contract)
+
+
+def _plain_answer(status: str, reason: str | None, code: str, inbox_id: int, tokens: list[str]) -> dict[str, Any]:
+    return {"status": status, "payment": inbox_id, **({"reason": reason} if reason else {}),
+            **({"tokens": tokens} if tokens else {})}  # fmt: skip
+
+
+def _parse(parse: Any, *args: Any) -> PaymentEvent | Rejected:
+    try:
+        event: PaymentEvent = parse(*args)
+        return event
+    except Rejected as err:
+        return err
+
+
+@router.post("/payments/mpesa/c2b/validation")
+def mpesa_validation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> dict[str, str]:
+    parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
+    with conn.transaction():  # committed before the reply goes out
+        problem = service.validate(conn, "mpesa", raw, parsed)
+    if problem:
+        return {"ResultCode": problem.code, "ResultDesc": "Rejected"}
+    return {"ResultCode": "0", "ResultDesc": "Accepted"}
+
+
+@router.post("/payments/mpesa/c2b/confirmation")
+def mpesa_confirmation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSONResponse:
+    parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
+    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
+        outcome = service.intake(conn, "mpesa", raw, parsed, _mpesa_confirmation_answer, settings.secret_key)
+    return _reply(outcome, rejected_status=200)  # Daraja reads the ResultCode, not the HTTP status
+
+
+@router.api_route("/payments/momo/callback", methods=["POST", "PUT"])
+def momo_callback(
+    raw: RawBody, conn: DbConn, settings: SettingsDep, x_reference_id: str | None = Header(default=None)
+) -> JSONResponse:
+    currencies = {c.strip().upper() for c in settings.momo_currencies.split(",") if c.strip()}
+    parsed = _parse(providers.parse_momo_callback, raw, x_reference_id, currencies)
+    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
+        outcome = service.intake(conn, "momo", raw, parsed, _plain_answer, settings.secret_key)
+    return _reply(outcome)
+
+
+@router.post("/payments/webhook/{provider}")
+def webhook(
+    provider: str, raw: RawBody, conn: DbConn, settings: SettingsDep, x_signature: str | None = Header(default=None)
+) -> JSONResponse:
+    parsed = _parse(providers.parse_webhook, raw, provider, x_signature, settings.webhook_secrets)
+    if isinstance(parsed, Rejected) and provider not in settings.webhook_secrets:
+        return JSONResponse({"status": "rejected", "reason": parsed.reason}, status_code=404)
+    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
+        outcome = service.intake(conn, provider, raw, parsed, _plain_answer, settings.secret_key)
+    return _reply(outcome)
+
+
+def _reply(outcome: service.Outcome, rejected_status: int = 400) -> JSONResponse:
+    """The stored answer, the same for every copy of a callback; a repeat is flagged in a header."""
+    headers = {"X-Duplicate": "true"} if outcome.duplicate else {}
+    status = rejected_status if outcome.status == "rejected" else 200
+    return JSONResponse(outcome.response, status_code=status, headers=headers)
+
+
+def _shortcodes(settings: Any) -> set[str]:
+    return {s.strip() for s in settings.mpesa_shortcodes.split(",") if s.strip()}
+
+
+@router.get("/api/payments")
+def recent_payments(conn: DbConn, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The payment inbox, newest first (``status``: credited, unmatched, rejected, pending, failed)."""
+    return [asdict(r) for r in repository.recent_inbox(conn, min(max(limit, 1), 1000), status)]

@@ -1,0 +1,167 @@
+"""Provider adapters: raw callback bytes -> one internal ``PaymentEvent``, or a ``Rejected`` that
+names the reason (and the provider's own rejection code). Pure functions, testable without HTTP.
+
+Shapes: ../shared/reference/mobile-money.md. Amounts are parsed as Decimal, never float, and must
+fit the currency's minor unit exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from backoffice.money import MoneyError, exponent, to_minor
+
+EAT = timezone(timedelta(hours=3), "EAT")  # M-Pesa's TransTime has no zone: it is East Africa Time
+
+# Daraja C2B result codes (validation replies)
+C2B_ACCEPTED = "0"
+C2B_INVALID_MSISDN = "C2B00011"
+C2B_INVALID_ACCOUNT = "C2B00012"
+C2B_INVALID_AMOUNT = "C2B00013"
+C2B_INVALID_SHORTCODE = "C2B00015"
+C2B_OTHER = "C2B00016"
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A payment as every provider's adapter reports it."""
+
+    provider: str
+    txn_id: str
+    account: str
+    amount: int  # minor units
+    currency: str
+    paid_at: datetime
+    payer: str | None = None
+    status: str = "SUCCESSFUL"  # MoMo: SUCCESSFUL, FAILED or PENDING
+    reverses: str | None = None  # a reversal names the provider transaction it undoes
+
+
+class Rejected(Exception):
+    """Input that cannot become a payment: ``reason`` for people, ``code`` for the provider."""
+
+    def __init__(self, reason: str, code: str = C2B_OTHER, txn_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.code, self.txn_id = reason, code, txn_id
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise Rejected(f"malformed JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise Rejected("expected a JSON object")
+    return body
+
+
+def _amount(text: Any, currency: str, code: str = C2B_INVALID_AMOUNT, txn_id: str | None = None) -> int:
+    try:
+        value = Decimal(str(text).strip())
+    except (InvalidOperation, ValueError):
+        raise Rejected(f"amount {text!r} is not a number", code, txn_id) from None
+    if not value.is_finite() or value <= 0:
+        raise Rejected(f"amount {text!r} must be positive", code, txn_id)
+    try:
+        return to_minor(value, currency)
+    except MoneyError as err:
+        raise Rejected(str(err), code, txn_id) from None
+
+
+def parse_mpesa_c2b(raw: bytes, shortcodes: set[str], currency: str = "KES") -> PaymentEvent:
+    """A Daraja C2B validation or confirmation body (both have the same shape)."""
+    body = _json(raw)
+    txn = str(body.get("TransID") or "").strip()
+    if not txn:
+        raise Rejected("TransID is missing", C2B_OTHER)
+    shortcode = str(body.get("BusinessShortCode") or "").strip()
+    if shortcode not in shortcodes:
+        raise Rejected(f"BusinessShortCode {shortcode!r} is not ours", C2B_INVALID_SHORTCODE, txn)
+    amount = _amount(body.get("TransAmount"), currency, txn_id=txn)
+    when = str(body.get("TransTime") or "")
+    try:
+        paid_at = datetime.strptime(when, "%Y%m%d%H%M%S").replace(tzinfo=EAT).astimezone(UTC)
+    except ValueError:
+        raise Rejected(f"TransTime {when!r} is not YYYYMMDDHHmmss", C2B_OTHER, txn) from None
+    name = " ".join(str(body.get(k) or "").strip() for k in ("FirstName", "MiddleName", "LastName")).strip()
+    return PaymentEvent(
+        provider="mpesa",
+        txn_id=txn,
+        account=str(body.get("BillRefNumber") or "").strip(),
+        amount=amount,
+        currency=currency,
+        paid_at=paid_at,
+        payer=name or None,
+    )
+
+
+def parse_momo_callback(raw: bytes, reference_id: str | None, currencies: set[str]) -> PaymentEvent:
+    """An MTN MoMo request-to-pay result (callback or poll answer)."""
+    body = _json(raw)
+    txn = str(body.get("financialTransactionId") or reference_id or body.get("externalId") or "").strip()
+    if not txn:
+        raise Rejected("neither financialTransactionId nor a reference id")
+    currency = str(body.get("currency") or "").upper()
+    if currency not in currencies:
+        raise Rejected(f"currency {currency!r} is not one we collect ({', '.join(sorted(currencies))})", txn_id=txn)
+    status = str(body.get("status") or "").upper()
+    if status not in ("SUCCESSFUL", "FAILED", "PENDING"):
+        raise Rejected(f"status {status!r} is not SUCCESSFUL, FAILED or PENDING", txn_id=txn)
+    payer: dict[str, Any] = body["payer"] if isinstance(body.get("payer"), dict) else {}
+    return PaymentEvent(
+        provider="momo",
+        txn_id=txn,
+        account=str(body.get("externalId") or "").strip(),
+        amount=_amount(body.get("amount"), currency, txn_id=txn),
+        currency=currency,
+        paid_at=datetime.now(UTC),
+        payer=str(payer.get("partyId") or "") or None,
+        status=status,
+    )
+
+
+def sign(secret: str, raw: bytes) -> str:
+    """The generic webhook's signature: hex HMAC-SHA256 of the raw body with the provider's secret."""
+    return hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def parse_webhook(raw: bytes, provider: str, signature: str | None, secrets: dict[str, str]) -> PaymentEvent:
+    """The generic signed webhook (Wing, ABA and others, through a small relay of theirs):
+    ``{"transaction_id", "account", "amount": "12.50", "currency", "paid_at": ISO 8601, "payer",
+    "reverses": optional transaction id}`` with header ``X-Signature: <hex HMAC-SHA256>``."""
+    secret = secrets.get(provider)
+    if secret is None:
+        raise Rejected(f"unknown provider {provider!r}")
+    if not signature or not hmac.compare_digest(sign(secret, raw), signature.strip().lower()):
+        raise Rejected("bad or missing X-Signature (HMAC-SHA256 of the body with the provider's secret)")
+    body = _json(raw)
+    txn = str(body.get("transaction_id") or "").strip()
+    if not txn:
+        raise Rejected("transaction_id is missing")
+    currency = str(body.get("currency") or "").upper()
+    try:
+        exponent(currency)
+    except MoneyError as err:
+        raise Rejected(str(err), txn_id=txn) from None
+    try:
+        paid_at = datetime.fromisoformat(str(body.get("paid_at")))
+    except ValueError:
+        raise Rejected(f"paid_at {body.get('paid_at')!r} is not an ISO 8601 time", txn_id=txn) from None
+    if paid_at.tzinfo is None:
+        raise Rejected("paid_at needs a time zone offset", txn_id=txn)
+    return PaymentEvent(
+        provider=provider,
+        txn_id=txn,
+        account=str(body.get("account") or "").strip(),
+        amount=_amount(body.get("amount"), currency, txn_id=txn),
+        currency=currency,
+        paid_at=paid_at.astimezone(UTC),
+        payer=str(body.get("payer") or "") or None,
+        reverses=str(body["reverses"]) if body.get("reverses") else None,
+    )

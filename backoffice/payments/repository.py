@@ -1,0 +1,95 @@
+"""All SQL of payment intake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+
+@dataclass
+class InboxRow:
+    id: int
+    provider: str
+    provider_txn_id: str
+    received_at: datetime
+    status: str
+    reason: str | None
+    response: dict[str, Any] | None
+    account: str | None
+    amount: int | None
+    currency: str | None
+    paid_at: datetime | None
+    contract_id: int | None
+
+
+_INBOX = """id, provider, provider_txn_id, received_at, status, reason, response, account, amount, currency, paid_at,
+            contract_id"""
+
+
+def insert_inbox(conn: psycopg.Connection, provider: str, txn_id: str, raw: bytes) -> int | None:
+    """The raw callback, first of all. None if this (provider, transaction) is already there: the
+    insert waits for a concurrent first copy to commit, so the caller then reads its outcome."""
+    row = conn.execute(
+        """insert into payment_inbox (provider, provider_txn_id, raw, status) values (%s, %s, %s, 'pending')
+           on conflict (provider, provider_txn_id) do nothing returning id""",
+        (provider, txn_id, raw),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def get_inbox(conn: psycopg.Connection, provider: str, txn_id: str) -> InboxRow | None:
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            f"select {_INBOX} from payment_inbox where provider = %s and provider_txn_id = %s", (provider, txn_id)
+        ).fetchone()
+
+
+def finish_inbox(
+    conn: psycopg.Connection, inbox_id: int, status: str, response: dict[str, Any], reason: str | None = None,
+    account: str | None = None, amount: int | None = None, currency: str | None = None,
+    paid_at: datetime | None = None, payer: str | None = None, contract_id: int | None = None,
+) -> None:  # fmt: skip
+    conn.execute(
+        """update payment_inbox set status = %s, response = %s, reason = %s, account = %s, amount = %s,
+                  currency = %s, paid_at = %s, payer = %s, contract_id = %s
+           where id = %s""",
+        (status, Jsonb(response), reason, account, amount, currency, paid_at, payer, contract_id, inbox_id),
+    )
+
+
+def contract_by_account(conn: psycopg.Connection, account: str) -> tuple[int, str] | None:
+    """(contract id, currency) of an account number."""
+    row = conn.execute("select id, currency from contracts where account_number = %s", (account,)).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def insert_unmatched(conn: psycopg.Connection, inbox_id: int) -> None:
+    conn.execute("insert into unmatched_payments (inbox_id) values (%s)", (inbox_id,))
+
+
+def audit(conn: psycopg.Connection, actor: str, action: str, inbox_id: int | None, detail: dict[str, Any]) -> None:
+    conn.execute(
+        "insert into payment_audit (actor, action, inbox_id, detail) values (%s, %s, %s, %s)",
+        (actor, action, inbox_id, Jsonb(detail)),
+    )
+
+
+def insert_validation(conn: psycopg.Connection, provider: str, raw: bytes, code: str, reason: str | None) -> None:
+    conn.execute(
+        "insert into payment_validations (provider, raw, result_code, reason) values (%s, %s, %s, %s)",
+        (provider, raw, code, reason),
+    )
+
+
+def recent_inbox(conn: psycopg.Connection, limit: int = 100, status: str | None = None) -> list[InboxRow]:
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            f"""select {_INBOX} from payment_inbox where %(status)s::text is null or status = %(status)s
+                order by id desc limit %(limit)s""",
+            {"status": status, "limit": limit},
+        ).fetchall()

@@ -1,0 +1,116 @@
+"""Intake of one provider callback: stored raw, then matched and credited exactly once.
+
+The (provider, transaction id) pair is unique in ``payment_inbox``. A repeat — sequential or
+concurrent — waits for the first copy's transaction, then answers with that copy's stored
+response and credits nothing. The caller owns the transaction (the HTTP request).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from backoffice.credit import service as credit
+from backoffice.payments import repository
+from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
+from backoffice.registry.service import is_valid_account_number
+
+log = logging.getLogger(__name__)
+
+# (status, reason, provider code, inbox id, tokens) -> the response body, stored and repeated to duplicates
+Answer = Callable[[str, str | None, str, int, list[str]], dict[str, Any]]
+
+
+@dataclass
+class Outcome:
+    status: str  # credited | unmatched | rejected | pending | failed
+    response: dict[str, Any]
+    inbox_id: int
+    duplicate: bool = False
+    reason: str | None = None
+    tokens: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _account_problem(conn: psycopg.Connection, account: str) -> str | None:
+    if not account:
+        return "no account number"
+    if not is_valid_account_number(account):
+        return f"account number {account!r} fails its check digit (a typo?)"
+    if repository.contract_by_account(conn, account) is None:
+        return f"no contract has account number {account!r}"
+    return None
+
+
+def validate(conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected) -> Rejected | None:
+    """M-Pesa validation: is this payment acceptable before the money moves? (Logged, never credited.)"""
+    problem: Rejected | None = parsed if isinstance(parsed, Rejected) else None
+    if isinstance(parsed, PaymentEvent) and (why := _account_problem(conn, parsed.account)):
+        problem = Rejected(why, C2B_INVALID_ACCOUNT, parsed.txn_id)
+    repository.insert_validation(
+        conn, provider, raw, problem.code if problem else "0", problem.reason if problem else None
+    )
+    return problem
+
+
+def intake(
+    conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected, answer: Answer,
+    secret_key: str,
+) -> Outcome:  # fmt: skip
+    txn = parsed.txn_id if isinstance(parsed, PaymentEvent) else parsed.txn_id
+    if isinstance(parsed, Rejected) and txn is None:
+        txn = f"unreadable-{uuid.uuid4()}"  # kept with its reason all the same
+    assert txn is not None
+    inbox_id = repository.insert_inbox(conn, provider, txn, raw)
+    if inbox_id is None:
+        first = repository.get_inbox(conn, provider, txn)
+        assert first is not None
+        log.info("payment duplicate provider=%s txn=%s first=%s status=%s", provider, txn, first.id, first.status)
+        return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
+
+    if isinstance(parsed, Rejected):
+        response = answer("rejected", parsed.reason, parsed.code, inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "rejected", response, parsed.reason)
+        log.info("payment rejected provider=%s txn=%s reason=%s", provider, txn, parsed.reason)
+        return Outcome("rejected", response, inbox_id, reason=parsed.reason)
+
+    e = parsed
+    fields: dict[str, Any] = {
+        "account": e.account, "amount": e.amount, "currency": e.currency, "paid_at": e.paid_at, "payer": e.payer,
+    }  # fmt: skip
+    if e.status == "PENDING":
+        response = answer("pending", None, "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "pending", response, **fields)
+        return Outcome("pending", response, inbox_id)
+    if e.status == "FAILED":
+        response = answer("failed", "the provider reports the payment failed", "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "failed", response, "provider reported FAILED", **fields)
+        return Outcome("failed", response, inbox_id)
+
+    problem = _account_problem(conn, e.account)
+    if problem:
+        response = answer("unmatched", problem, "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "unmatched", response, problem, **fields)
+        repository.insert_unmatched(conn, inbox_id)
+        repository.audit(conn, "system", "unmatched", inbox_id, {"reason": problem})
+        log.info("payment unmatched provider=%s txn=%s reason=%s", provider, txn, problem)
+        return Outcome("unmatched", response, inbox_id, reason=problem)
+    found = repository.contract_by_account(conn, e.account)
+    assert found is not None
+    contract_id, currency = found
+    if currency != e.currency:
+        why = f"wrong currency {e.currency}: account {e.account} is in {currency}"
+        response = answer("rejected", why, "C2B00013", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
+        return Outcome("rejected", response, inbox_id, reason=why)
+
+    credited = credit.apply_payment(conn, contract_id, e.amount, e.paid_at.date(), secret_key, inbox_id)
+    response = answer("credited", None, "0", inbox_id, [str(t["token"]) for t in credited.tokens])
+    repository.finish_inbox(conn, inbox_id, "credited", response, contract_id=contract_id, **fields)
+    log.info("payment credited provider=%s txn=%s contract=%s days=%s tokens=%s", provider, txn, contract_id,
+             credited.days_added, len(credited.tokens))  # fmt: skip
+    return Outcome("credited", response, inbox_id, tokens=list(credited.tokens))

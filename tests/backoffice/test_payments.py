@@ -1,0 +1,359 @@
+"""The money loop over real servers: M-Pesa / MoMo / signed webhook intake through a running HTTP
+server, crediting exactly once, OpenPAYGO tokens with row-locked counts, SMS and MQTT delivery."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+import uvicorn
+from openpaygo import TokenType, decode_token
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from backoffice import crypto
+from backoffice.config import Settings
+from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
+from backoffice.delivery.main import MqttLink
+from backoffice.main import create_app
+from backoffice.payments.providers import sign
+from backoffice.registry import repository as registry
+from backoffice.registry.schemas import NewContract
+from backoffice.registry.service import register_unit, sign_contract
+from ingest.protocol import topic
+from tests.helpers import free_port, wait_for
+
+SHORTCODE = "600638"
+WEBHOOK_SECRET = "wing-test-secret"
+
+
+@dataclass
+class Account:
+    number: str
+    contract_id: int
+    unit_id: int
+    serial: str
+    key: str
+    starting_code: int
+    phone: str
+
+
+def _products(conn: psycopg.Connection) -> tuple[int, int]:
+    asset = registry.insert_product(
+        conn, code="SHS-A", name="SHS asset finance", business_model="asset_finance", currency="KES",
+        hardware_cost=3_000_000, deposit_amount=200_000, instalment_amount=150_000, instalment_count=12,
+        instalment_period_days=30, lighting_global_certified=True,
+    )  # fmt: skip
+    flexible = registry.insert_product(
+        conn, code="LAMP", name="Lamp flexible", business_model="flexible", currency="KES", hardware_cost=450_000,
+        deposit_amount=50_000, price_per_day=3_500, price_to_own=900_000, contract_days=365, deposit_days=7,
+    )  # fmt: skip
+    return asset, flexible
+
+
+def _accounts(conn: psycopg.Connection, settings: Settings, product_id: int, n: int, prefix: str) -> list[Account]:
+    out = []
+    for i in range(n):
+        phone = f"2547{random.randrange(10_000_000, 99_999_999)}"
+        customer = registry.insert_customer(conn, f"Customer {prefix}{i}", phone, "Kisumu", "Kisumu", None, None)
+        serial = f"{prefix}{i:05d}"
+        unit = register_unit(conn, settings.secret_key, serial, product_id)
+        contract = sign_contract(conn, NewContract(customer, unit, product_id, date(2026, 11, 1)))
+        row = conn.execute(
+            "select u.openpaygo_key_enc, u.starting_code, c.account_number from units u join contracts c"
+            " on c.unit_id = u.id where u.id = %s",
+            (unit,),
+        ).fetchone()
+        assert row is not None
+        key = crypto.decrypt(settings.secret_key, row[0])
+        out.append(Account(row[2], contract, unit, serial, key, row[1], phone))
+    conn.commit()
+    return out
+
+
+@pytest.fixture
+def money_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"mpesa_shortcodes": SHORTCODE, "webhook_secrets": {"wing": WEBHOOK_SECRET}})
+
+
+@pytest.fixture
+def server(money_settings: Settings) -> Iterator[str]:
+    """The back-office app served over real HTTP by uvicorn, in a thread of this test process."""
+    port = free_port()
+    config = uvicorn.Config(create_app(money_settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    wait_for(lambda: srv.started, timeout=30, what="the HTTP server")
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def confirmation(account: str, amount: str, txn: str | None = None, shortcode: str = SHORTCODE) -> dict[str, str]:
+    return {
+        "TransactionType": "Pay Bill", "TransID": txn or uuid.uuid4().hex[:10].upper(),
+        "TransTime": "20261122063845", "TransAmount": amount, "BusinessShortCode": shortcode,
+        "BillRefNumber": account, "InvoiceNumber": "", "OrgAccountBalance": "", "ThirdPartyTransID": "",
+        "MSISDN": "2547 ***** 126", "FirstName": "NICHOLAS", "MiddleName": "", "LastName": "",
+    }  # fmt: skip
+
+
+class Device:
+    """The device side of OpenPAYGO: the official decoder with its count and used counts."""
+
+    def __init__(self, acct: Account, count: int = 1) -> None:
+        self.acct, self.count, self.used = acct, count, [count]
+        self.days = 0.0
+        self.unlocked = False
+
+    def enter(self, token: str) -> bool:
+        value, kind, count, used = decode_token(
+            token=token, secret_key=self.acct.key, count=self.count, used_counts=self.used,
+            starting_code=self.acct.starting_code,
+        )  # fmt: skip
+        if kind == TokenType.ADD_TIME and value is not None:
+            self.days += value
+        elif kind == TokenType.DISABLE_PAYG:
+            self.unlocked = True
+        else:
+            return False
+        self.count = max(self.count, count)
+        self.used = used
+        return True
+
+
+def _counts(conn: psycopg.Connection, sql: str, *args: object) -> int:
+    row = conn.execute(sql, args).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_mpesa_confirmation_to_unlocked_device_over_mqtt_and_sms(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    settings = money_settings
+    _, flexible = _products(conn)
+    acct = _accounts(conn, settings, flexible, 1, "LMP")[0]
+
+    # 500 KES deposit (7 days) + 350 KES at 35 KES/day (10 days) + 20 KES kept for later.
+    reply = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "870.00"))
+    assert reply.json() == {"ResultCode": 0, "ResultDesc": "Success"}
+
+    # The unit's side: subscribed to its command topic on the real broker, acknowledging.
+    received: list[dict[str, object]] = []
+    device_client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{acct.serial}",
+                                protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        command = json.loads(msg.payload)
+        received.append(command)
+        ack = json.dumps({"outbox_id": command["outbox_id"]})
+        client.publish(topic(acct.serial, "cmd/ack", settings.mqtt_topic_root), ack, qos=1)
+
+    device_client.on_message = on_message
+    device_client.connect("127.0.0.1", settings.mqtt_port)
+    device_client.subscribe(topic(acct.serial, "cmd", settings.mqtt_topic_root), qos=1)
+    device_client.loop_start()
+    link = MqttLink(settings, f"delivery-test-{uuid.uuid4().hex[:6]}")
+    link.start()
+    try:
+        time.sleep(0.5)  # both subscriptions are in place
+        conn.autocommit = True
+        with conn.transaction():
+            assert dispatch_once(conn, DevSmsGateway(), link.publish) == 2  # one SMS, one command
+        wait_for(lambda: len(received) == 1 and not link.acks.empty(), timeout=10, what="the command and its ack")
+        serial, payload = link.acks.get()
+        with conn.transaction():
+            assert handle_ack(conn, serial, payload)
+    finally:
+        link.stop()
+        device_client.loop_stop()
+        device_client.disconnect()
+
+    device = Device(acct)
+    assert device.enter(str(received[0]["token"]))
+    assert device.days == 17  # exactly what was paid for
+    sms = conn.execute("select to_number, body from sms_messages").fetchall()
+    token = str(received[0]["token"])
+    assert sms == [(acct.phone, sms[0][1])] and f"{token[:3]} {token[3:6]} {token[6:]}" in sms[0][1]
+    states = dict(conn.execute("select channel, state from outbox").fetchall())
+    assert states == {"sms": "acked", "mqtt": "acked"}
+    paid, granted = conn.execute(
+        "select paid_total, days_granted from contracts where id = %s", (acct.contract_id,)
+    ).fetchone() or (0, 0)
+    assert (paid, granted) == (87_000, 17)  # the 20 KES remainder is kept in the balance
+
+    # The next 15 KES completes a day with the kept 20 KES: one more day, nothing lost.
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "15"))
+    tokens = conn.execute("select token, value_days from tokens order by count").fetchall()
+    assert [d for _, d in tokens] == [17, 1]
+    assert device.enter(tokens[1][0]) and device.days == 18
+    ledger = conn.execute(
+        "select type, amount from ledger_entries where contract_id = %s and status = 'completed' order by id",
+        (acct.contract_id,),
+    ).fetchall()
+    assert ledger == [("deposit", 50_000), ("payment", 37_000), ("payment", 1_500)]
+
+
+def test_same_confirmation_ten_times_concurrently_credits_once(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "SHS")[0]
+    body = confirmation(acct.number, "3500.00", txn="RKTQDM7W6S")  # deposit + one instalment
+    with ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(lambda _: httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=body),
+                                range(10)))  # fmt: skip
+    assert {r.status_code for r in replies} == {200}
+    assert len({r.text for r in replies}) == 1
+    assert sum(r.headers.get("x-duplicate") == "true" for r in replies) == 9
+    assert _counts(conn, "select count(*) from payment_inbox") == 1
+    assert _counts(conn, "select count(*) from tokens") == 1
+    assert _counts(conn, "select count(*) from ledger_entries where status = 'completed'") == 2  # deposit + payment
+    assert _counts(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 350_000
+    token = conn.execute("select token from tokens").fetchone()
+    assert token and Device(acct).enter(token[0])
+
+
+def test_two_hundred_units_paying_at_once(money_settings: Settings, conn: psycopg.Connection, server: str) -> None:
+    _, flexible = _products(conn)
+    accounts = _accounts(conn, money_settings, flexible, 200, "BULK")
+
+    def pay(acct: Account) -> httpx.Response:
+        return httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "605"),
+                          timeout=60)  # fmt: skip
+
+    with ThreadPoolExecutor(40) as pool:
+        replies = list(pool.map(pay, accounts))
+    assert all(r.json()["ResultCode"] == 0 for r in replies)
+    rows = conn.execute("select unit_id, token, count from tokens").fetchall()
+    assert len(rows) == 200 and len({u for u, _, _ in rows}) == 200
+    by_unit = {u: (t, c) for u, t, c in rows}
+    for acct in accounts:
+        token, count = by_unit[acct.unit_id]
+        device = Device(acct)
+        assert device.enter(token) and device.days == 7 + 3  # deposit days + 105 KES at 35/day
+        assert device.count == count
+
+
+def test_twenty_payments_for_one_unit_at_once(money_settings: Settings, conn: psycopg.Connection, server: str) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "ONE")[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500"))  # deposit
+
+    def pay(i: int) -> httpx.Response:
+        return httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "70"))
+
+    with ThreadPoolExecutor(20) as pool:
+        list(pool.map(pay, range(20)))
+    tokens = conn.execute("select token, count, value_days from tokens order by id").fetchall()
+    counts = [c for _, c, _ in tokens]
+    assert len(tokens) == 21 and counts == sorted(counts) and len(set(counts)) == 21  # issue order = count order
+    assert sum(d for _, _, d in tokens) == 7 + 20 * 2
+
+    in_order = Device(acct)
+    assert all(in_order.enter(t) for t, _, _ in tokens) and in_order.days == 47
+    # Older ADD_TIME tokens may be entered out of order within the device's window of 16 counts.
+    shuffled = Device(acct)
+    rng = random.Random(3)
+    for start in range(0, len(tokens), 8):
+        block = tokens[start : start + 8]
+        rng.shuffle(block)
+        assert all(shuffled.enter(t) for t, _, _ in block)
+    assert shuffled.days == 47
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "reason"),
+    [
+        (b"{not json", "C2B00016", "malformed JSON"),
+        (json.dumps(confirmation("VALID", "0")).encode(), "C2B00013", "must be positive"),
+        (json.dumps(confirmation("VALID", "-50")).encode(), "C2B00013", "must be positive"),
+        (json.dumps(confirmation("VALID", "10.001")).encode(), "C2B00013", "more decimals than KES"),
+        (json.dumps(confirmation("VALID", "10", shortcode="999999")).encode(), "C2B00015", "not ours"),
+    ],
+    ids=["malformed-json", "zero", "negative", "three-decimals", "unknown-shortcode"],
+)
+def test_bad_mpesa_input_is_kept_with_its_reason_and_credits_nothing(
+    money_settings: Settings, conn: psycopg.Connection, server: str, body: bytes, code: str, reason: str
+) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "BAD")[0]
+    body = body.replace(b"VALID", acct.number.encode())
+    reply = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", content=body,
+                       headers={"content-type": "application/json"})  # fmt: skip
+    assert reply.json()["ResultCode"] == code and reason in reply.json()["ResultDesc"]
+    kept = conn.execute("select status, reason, raw from payment_inbox").fetchall()
+    assert len(kept) == 1 and kept[0][0] == "rejected" and reason in kept[0][1] and bytes(kept[0][2]) == body
+    assert _counts(conn, "select count(*) from tokens") == 0
+    assert _counts(conn, "select count(*) from ledger_entries where status = 'completed'") == 0
+
+
+def test_signed_webhook_wrong_currency_and_bad_signature(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "WNG")[0]
+
+    def send(payload: dict[str, object], secret: str = WEBHOOK_SECRET) -> httpx.Response:
+        raw = json.dumps(payload).encode()
+        return httpx.post(f"{server}/payments/webhook/wing", content=raw,
+                          headers={"X-Signature": sign(secret, raw), "content-type": "application/json"})  # fmt: skip
+
+    good = {"transaction_id": "W-1", "account": acct.number, "amount": "2000.00", "currency": "KES",
+            "paid_at": "2026-11-22T09:00:00+07:00"}  # fmt: skip
+    forged = send(good | {"transaction_id": "W-0"}, secret="not-the-secret")
+    assert forged.status_code == 400 and "X-Signature" in forged.json()["reason"]
+    usd = send(good | {"transaction_id": "W-2", "currency": "USD", "amount": "20.00"})
+    assert usd.status_code == 400 and "wrong currency USD" in usd.json()["reason"]
+    assert _counts(conn, "select count(*) from tokens") == 0
+    ok = send(good)
+    assert ok.status_code == 200 and ok.json()["status"] == "credited" and len(ok.json()["tokens"]) == 1
+    again = send(good)
+    assert again.json() == ok.json() and again.headers["x-duplicate"] == "true"
+    statuses = sorted(r[0] for r in conn.execute("select status from payment_inbox").fetchall())
+    assert statuses == ["credited", "rejected", "rejected"]
+    assert Device(acct).enter(ok.json()["tokens"][0])
+
+
+def test_validation_and_unmatched_account(money_settings: Settings, conn: psycopg.Connection, server: str) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "VAL")[0]
+    url = f"{server}/payments/mpesa/c2b/validation"
+    accepted = httpx.post(url, json=confirmation(acct.number, "100")).json()
+    assert accepted == {"ResultCode": "0", "ResultDesc": "Accepted"}
+    typo = acct.number[:-1] + str((int(acct.number[-1]) + 1) % 10)
+    assert httpx.post(url, json=confirmation(typo, "100")).json()["ResultCode"] == "C2B00012"
+    assert _counts(conn, "select count(*) from payment_inbox") == 0  # validation moves no money
+
+    # Money that arrives for an account nobody has goes to finance's queue, with the reason.
+    reply = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(typo, "100"))
+    assert reply.json()["ResultCode"] == 0
+    row = conn.execute(
+        "select i.status, i.reason, u.state from payment_inbox i join unmatched_payments u on u.inbox_id = i.id"
+    ).fetchone()
+    assert row is not None and row[0] == "unmatched" and "check digit" in row[1] and row[2] == "open"
+    listed = httpx.get(f"{server}/api/payments", params={"status": "unmatched"}).json()
+    assert [p["account"] for p in listed] == [typo]
+
+
+def test_payoff_issues_disable_payg(money_settings: Settings, conn: psycopg.Connection, server: str) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "OWN")[0]
+    total = "20000.00"  # 2,000 deposit + 12 x 1,500
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, total))
+    kinds = conn.execute("select token_type from tokens").fetchall()
+    assert kinds == [("disable_payg",)]
+    assert conn.execute("select state from contracts where id = %s", (acct.contract_id,)).fetchone() == ("paid_off",)
+    device = Device(acct)
+    assert device.enter(conn.execute("select token from tokens").fetchone()[0]) and device.unlocked  # type: ignore[index]
