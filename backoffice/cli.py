@@ -38,6 +38,7 @@ ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=Tr
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
 sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger of expected and received payments.", no_args_is_help=True)
+payments_app = typer.Typer(help="Mobile-money payments.", no_args_is_help=True)
 delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
@@ -47,6 +48,7 @@ app.add_typer(sim_app, name="sim")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(delivery_app, name="delivery")
+app.add_typer(payments_app, name="payments")
 
 
 def _settings() -> Settings:
@@ -186,6 +188,54 @@ def api_run(port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT
     settings = _settings()
     _setup_logging(settings)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port or settings.api_port, log_level="warning")
+
+
+@payments_app.command("simulate")
+def payments_simulate(
+    rate: Annotated[float, typer.Option(help="payments started per second")] = 5,
+    count: Annotated[int, typer.Option(help="payments to send")] = 100,
+    url: Annotated[str, typer.Option(help="the platform (default: the local web app)")] = "",
+    duplicates: Annotated[float, typer.Option(help="share of confirmations sent twice")] = 0.05,
+    typos: Annotated[float, typer.Option(help="share with a mistyped account number")] = 0.03,
+    late: Annotated[float, typer.Option(help="share whose confirmation comes late")] = 0.05,
+    reversals: Annotated[float, typer.Option(help="share reversed afterwards (needs --webhook-provider)")] = 0.0,
+    momo: Annotated[float, typer.Option(help="share sent as MTN MoMo callbacks")] = 0.0,
+    webhook_provider: Annotated[
+        str, typer.Option(help="provider name in PAYGO_WEBHOOK_SECRETS used to send reversals")
+    ] = "",
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+) -> None:
+    """Send realistic M-Pesa (and MoMo) callbacks for the database's active accounts, with
+    duplicates, typos, late confirmations and reversals, and report the answer times."""
+    from backoffice.db import connect
+    from backoffice.money import to_decimal
+    from backoffice.payments import repository
+    from backoffice.payments.simulator import Faults, Payer, Simulator
+
+    settings = _settings()
+    with connect(settings, "simulator") as conn:
+        accounts = repository.active_accounts(conn)
+    if not accounts:
+        err_console.print("[red]no active contracts[/]: seed some with 'paygo db seed-demo'")
+        raise typer.Exit(1)
+    payers = [Payer(a, str(to_decimal(amount, cur))) for a, cur, amount in accounts]
+    faults = Faults(duplicates, typos, late, reversals, momo)
+    secret = settings.webhook_secrets.get(webhook_provider) if webhook_provider else None
+    sim = Simulator(url or f"http://127.0.0.1:{settings.api_port}", payers,
+                    settings.mpesa_shortcodes.split(",")[0].strip(), faults, webhook_provider or None, secret,
+                    seed=seed)  # fmt: skip
+    from rich.progress import Progress
+
+    with Progress(console=err_console) as progress:
+        task = progress.add_task("payments", total=count)
+        result = asyncio.run(sim.run(rate, count, lambda n: progress.update(task, completed=n)))
+    p50, p99 = result.percentile(50), result.percentile(99)
+    console.print(f"sent {result.sent} payments in {result.elapsed:.1f} s: {result.by_kind}")
+    if p50 is not None and p99 is not None:
+        console.print(f"confirmation answered in p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    if result.errors:
+        err_console.print(f"[red]{len(result.errors)} errors[/], first: {result.errors[0]}")
+        raise typer.Exit(1)
 
 
 @delivery_app.command("run")

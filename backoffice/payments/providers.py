@@ -40,7 +40,8 @@ class PaymentEvent:
     paid_at: datetime
     payer: str | None = None
     status: str = "SUCCESSFUL"  # MoMo: SUCCESSFUL, FAILED or PENDING
-    reverses: str | None = None  # a reversal names the provider transaction it undoes
+    reverses: str | None = None  # a reversal names the provider transaction it undoes …
+    reverses_provider: str | None = None  # … and that transaction's provider (default: the same)
 
 
 class Rejected(Exception):
@@ -134,7 +135,8 @@ def sign(secret: str, raw: bytes) -> str:
 def parse_webhook(raw: bytes, provider: str, signature: str | None, secrets: dict[str, str]) -> PaymentEvent:
     """The generic signed webhook (Wing, ABA and others, through a small relay of theirs):
     ``{"transaction_id", "account", "amount": "12.50", "currency", "paid_at": ISO 8601, "payer",
-    "reverses": optional transaction id}`` with header ``X-Signature: <hex HMAC-SHA256>``."""
+    "reverses": the transaction id a reversal undoes, "reverses_provider": its provider}``
+    with header ``X-Signature: <hex HMAC-SHA256>``."""
     secret = secrets.get(provider)
     if secret is None:
         raise Rejected(f"unknown provider {provider!r}")
@@ -164,4 +166,5 @@ def parse_webhook(raw: bytes, provider: str, signature: str | None, secrets: dic
         paid_at=paid_at.astimezone(UTC),
         payer=str(body.get("payer") or "") or None,
         reverses=str(body["reverses"]) if body.get("reverses") else None,
+        reverses_provider=str(body["reverses_provider"]) if body.get("reverses_provider") else None,
     )

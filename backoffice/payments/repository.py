@@ -93,3 +93,27 @@ def recent_inbox(conn: psycopg.Connection, limit: int = 100, status: str | None 
                 order by id desc limit %(limit)s""",
             {"status": status, "limit": limit},
         ).fetchall()
+
+
+def lock_inbox(conn: psycopg.Connection, provider: str, txn_id: str) -> InboxRow | None:
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            f"select {_INBOX} from payment_inbox where provider = %s and provider_txn_id = %s for update",
+            (provider, txn_id),
+        ).fetchone()
+
+
+def set_status(conn: psycopg.Connection, inbox_id: int, status: str, reason: str | None) -> None:
+    conn.execute("update payment_inbox set status = %s, reason = %s where id = %s", (status, reason, inbox_id))
+
+
+def active_accounts(conn: psycopg.Connection, limit: int = 100_000) -> list[tuple[str, str, int]]:
+    """(account number, currency, a typical payment in minor units) of active contracts."""
+    rows = conn.execute(
+        """select c.account_number, c.currency,
+                  coalesce(p.instalment_amount, p.price_per_day * 10, 10000)
+           from contracts c join products p on p.id = c.product_id
+           where c.state = 'active' order by c.id limit %s""",
+        (limit,),
+    ).fetchall()
+    return [(str(a), str(c), int(m)) for a, c, m in rows]

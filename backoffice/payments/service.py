@@ -91,6 +91,9 @@ def intake(
         repository.finish_inbox(conn, inbox_id, "failed", response, "provider reported FAILED", **fields)
         return Outcome("failed", response, inbox_id)
 
+    if e.reverses:
+        return _reverse(conn, provider, inbox_id, e, fields, answer, secret_key)
+
     problem = _account_problem(conn, e.account)
     if problem:
         response = answer("unmatched", problem, "0", inbox_id, [])
@@ -114,3 +117,31 @@ def intake(
     log.info("payment credited provider=%s txn=%s contract=%s days=%s tokens=%s", provider, txn, contract_id,
              credited.days_added, len(credited.tokens))  # fmt: skip
     return Outcome("credited", response, inbox_id, tokens=list(credited.tokens))
+
+
+def _reverse(
+    conn: psycopg.Connection, provider: str, inbox_id: int, e: PaymentEvent, fields: dict[str, Any], answer: Answer,
+    secret_key: str,
+) -> Outcome:  # fmt: skip
+    """Undo a credited payment: a compensating ledger entry and less credit (the next token is smaller)."""
+    assert e.reverses is not None
+    original_provider = e.reverses_provider or provider
+    original = repository.lock_inbox(conn, original_provider, e.reverses)
+    why = None
+    if original is None or original.status not in ("credited", "unmatched"):
+        state = "unknown" if original is None else original.status
+        why = f"reverses {original_provider}/{e.reverses}, which is {state}"
+    elif original.amount != e.amount or original.currency != e.currency:
+        why = f"reversal of {e.amount} {e.currency} does not match the original {original.amount} {original.currency}"
+    if why or original is None:
+        response = answer("rejected", why, "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
+        return Outcome("rejected", response, inbox_id, reason=why)
+    note = f"reversal of {original_provider}/{e.reverses}"
+    if original.contract_id is not None and original.status == "credited":
+        credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
+    repository.set_status(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
+    repository.audit(conn, "system", "reversal", original.id, {"by": f"{provider}/{e.txn_id}", "amount": e.amount})
+    response = answer("credited", None, "0", inbox_id, [])
+    repository.finish_inbox(conn, inbox_id, "credited", response, note, contract_id=original.contract_id, **fields)
+    return Outcome("credited", response, inbox_id, reason=note)

@@ -357,3 +357,58 @@ def test_payoff_issues_disable_payg(money_settings: Settings, conn: psycopg.Conn
     assert conn.execute("select state from contracts where id = %s", (acct.contract_id,)).fetchone() == ("paid_off",)
     device = Device(acct)
     assert device.enter(conn.execute("select token from tokens").fetchone()[0]) and device.unlocked  # type: ignore[index]
+
+
+def _webhook(server: str, payload: dict[str, object]) -> httpx.Response:
+    raw = json.dumps(payload).encode()
+    return httpx.post(f"{server}/payments/webhook/wing", content=raw,
+                      headers={"X-Signature": sign(WEBHOOK_SECRET, raw), "content-type": "application/json"})  # fmt: skip
+
+
+def test_reversal_takes_back_credit_and_the_next_token_is_smaller(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "REV")[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500", txn="DEP1"))
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350", txn="PAY1"))
+    reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "reverses_provider": "mpesa",
+                "account": acct.number, "amount": "350", "currency": "KES", "paid_at": "2026-11-22T10:00:00+03:00"}  # fmt: skip
+    assert _webhook(server, reversal).json()["status"] == "credited"
+    assert _webhook(server, reversal | {"transaction_id": "REV-AGAIN"}).status_code == 400  # already reversed
+    assert conn.execute("select status from payment_inbox where provider_txn_id = 'PAY1'").fetchone() == ("reversed",)
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "525", txn="PAY2"))
+    days = [d for (d,) in conn.execute("select value_days from tokens order by count").fetchall()]
+    assert days == [7, 10, 5]  # 525 KES would buy 15 days; 10 of them were already issued for the reversed 350
+    ledger = conn.execute(
+        "select sum(amount) from ledger_entries where contract_id = %s and status = 'completed'", (acct.contract_id,)
+    ).fetchone()
+    assert ledger == (50_000 + 35_000 - 35_000 + 52_500,)
+
+
+def test_provider_simulator_with_faults_keeps_the_books_straight(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    import asyncio
+
+    from backoffice.payments.simulator import Faults, Payer, Simulator
+
+    _, flexible = _products(conn)
+    accounts = _accounts(conn, money_settings, flexible, 10, "SIM")
+    payers = [Payer(a.number, "605.00") for a in accounts]
+    faults = Faults(duplicate=0.3, typo=0.2, late=0.2, reversal=0.2, late_seconds=0.5)
+    sim = Simulator(server, payers, SHORTCODE, faults, "wing", WEBHOOK_SECRET, seed=5)
+    result = asyncio.run(sim.run(rate=50, count=40))
+    assert not result.errors and result.sent == 40
+    assert result.by_kind.get("duplicate") and result.by_kind.get("typo") and result.by_kind.get("reversed")
+    status = dict(conn.execute("select status, count(*) from payment_inbox where provider = 'mpesa' group by 1"))
+    assert sum(status.values()) == 40  # one inbox row per payment, whatever the duplicates
+    assert status.get("unmatched", 0) + _counts(
+        conn, "select count(*) from payment_inbox i join unmatched_payments u on u.inbox_id = i.id "
+        "where i.status = 'reversed'")  == result.by_kind["typo"]  # fmt: skip
+    assert status.get("reversed", 0) == result.by_kind["reversed"]
+    for acct in accounts:  # credit and ledger agree, unit by unit
+        paid = _counts(conn, "select paid_total from contracts where id = %s", acct.contract_id)
+        booked = _counts(conn, "select coalesce(sum(amount), 0) from ledger_entries where contract_id = %s "
+                         "and status = 'completed'", acct.contract_id)  # fmt: skip
+        assert paid == booked
