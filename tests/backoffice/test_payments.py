@@ -109,6 +109,13 @@ def confirmation(account: str, amount: str, txn: str | None = None, shortcode: s
     }  # fmt: skip
 
 
+def _webhook(server: str, payload: dict[str, object], secret: str = WEBHOOK_SECRET) -> httpx.Response:
+    """A payment event on the signed generic webhook of provider "wing"."""
+    raw = json.dumps(payload).encode()
+    headers = {"X-Signature": sign(secret, raw), "content-type": "application/json"}
+    return httpx.post(f"{server}/payments/webhook/wing", content=raw, headers=headers)
+
+
 class Device:
     """The device side of OpenPAYGO: the official decoder with its count and used counts."""
 
@@ -306,9 +313,7 @@ def test_signed_webhook_wrong_currency_and_bad_signature(
     acct = _accounts(conn, money_settings, asset, 1, "WNG")[0]
 
     def send(payload: dict[str, object], secret: str = WEBHOOK_SECRET) -> httpx.Response:
-        raw = json.dumps(payload).encode()
-        return httpx.post(f"{server}/payments/webhook/wing", content=raw,
-                          headers={"X-Signature": sign(secret, raw), "content-type": "application/json"})  # fmt: skip
+        return _webhook(server, payload, secret)
 
     good = {"transaction_id": "W-1", "account": acct.number, "amount": "2000.00", "currency": "KES",
             "paid_at": "2026-11-22T09:00:00+07:00"}  # fmt: skip
@@ -359,12 +364,6 @@ def test_payoff_issues_disable_payg(money_settings: Settings, conn: psycopg.Conn
     assert device.enter(conn.execute("select token from tokens").fetchone()[0]) and device.unlocked  # type: ignore[index]
 
 
-def _webhook(server: str, payload: dict[str, object]) -> httpx.Response:
-    raw = json.dumps(payload).encode()
-    return httpx.post(f"{server}/payments/webhook/wing", content=raw,
-                      headers={"X-Signature": sign(WEBHOOK_SECRET, raw), "content-type": "application/json"})  # fmt: skip
-
-
 def test_reversal_takes_back_credit_and_the_next_token_is_smaller(
     money_settings: Settings, conn: psycopg.Connection, server: str
 ) -> None:
@@ -372,8 +371,8 @@ def test_reversal_takes_back_credit_and_the_next_token_is_smaller(
     acct = _accounts(conn, money_settings, flexible, 1, "REV")[0]
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500", txn="DEP1"))
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350", txn="PAY1"))
-    reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "reverses_provider": "mpesa",
-                "account": acct.number, "amount": "350", "currency": "KES", "paid_at": "2026-11-22T10:00:00+03:00"}  # fmt: skip
+    reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "reverses_provider": "mpesa", "amount": "350",
+                "account": acct.number, "currency": "KES", "paid_at": "2026-11-22T10:00:00+03:00"}  # fmt: skip
     assert _webhook(server, reversal).json()["status"] == "credited"
     assert _webhook(server, reversal | {"transaction_id": "REV-AGAIN"}).status_code == 400  # already reversed
     assert conn.execute("select status from payment_inbox where provider_txn_id = 'PAY1'").fetchone() == ("reversed",)
