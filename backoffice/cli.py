@@ -179,15 +179,17 @@ def ingest_run(
 
 
 @api_app.command("run")
-def api_run(port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0) -> None:
-    """Serve the back-office API and call-centre pages on 127.0.0.1."""
+def api_run(
+    port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0,
+    workers: Annotated[int, typer.Option(help="server processes (one per core is a good start)")] = 1,
+) -> None:
+    """Serve the back-office API, the payment callbacks and the call-centre pages on 127.0.0.1."""
     import uvicorn
-
-    from backoffice.main import create_app
 
     settings = _settings()
     _setup_logging(settings)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port or settings.api_port, log_level="warning")
+    uvicorn.run("backoffice.main:create_app", factory=True, host="127.0.0.1", port=port or settings.api_port,
+                workers=workers, log_level="warning")  # fmt: skip
 
 
 @payments_app.command("simulate")

@@ -67,23 +67,24 @@ def insert_token(
     conn: psycopg.Connection, unit_id: int, contract_id: int, inbox_id: int | None, token_type: str, days: int,
     count: int, token: str,
 ) -> int:  # fmt: skip
-    conn.execute("update units set token_count = %s where id = %s", (count, unit_id))
     row = conn.execute(
-        """insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token)
-           values (%s, %s, %s, %s, %s, %s, %s) returning id""",
-        (unit_id, contract_id, inbox_id, token_type, days, count, token),
-    ).fetchone()
+        """with counted as (update units set token_count = %(count)s where id = %(unit)s)
+           insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token)
+           values (%(unit)s, %(contract)s, %(inbox)s, %(type)s, %(days)s, %(count)s, %(token)s) returning id""",
+        {"count": count, "unit": unit_id, "contract": contract_id, "inbox": inbox_id, "type": token_type,
+         "days": days, "token": token},
+    ).fetchone()  # fmt: skip
     assert row is not None
     return int(row[0])
 
 
-def insert_outbox(conn: psycopg.Connection, channel: str, token_id: int, recipient: str, body: str) -> int:
-    row = conn.execute(
-        "insert into outbox (channel, token_id, recipient, body) values (%s, %s, %s, %s) returning id",
-        (channel, token_id, recipient, body),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+def insert_outbox(conn: psycopg.Connection, token_id: int, deliveries: list[tuple[str, str, str]]) -> None:
+    """Deliveries of a token: (channel, recipient, body) each, in one round trip."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into outbox (channel, token_id, recipient, body) values (%s, %s, %s, %s)",
+            [(channel, token_id, recipient, body) for channel, recipient, body in deliveries],
+        )
 
 
 @dataclass

@@ -69,11 +69,12 @@ def _issue(
     a.token_count = count
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
     what = "unlocks it for good" if kind == TokenType.DISABLE_PAYG else f"adds {days} day{'s' * (days != 1)}"
+    command = {"type": "token", "token": token, "token_type": name, "days": days, "count": count}
+    deliveries = [("mqtt", a.serial, json.dumps(command))]
     if a.phone:
         sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
-        repository.insert_outbox(conn, "sms", token_id, a.phone, sms)
-    command = {"type": "token", "token": token, "token_type": name, "days": days, "count": count}
-    repository.insert_outbox(conn, "mqtt", token_id, a.serial, json.dumps(command))
+        deliveries.append(("sms", a.phone, sms))
+    repository.insert_outbox(conn, token_id, deliveries)
     return {"token": token, "token_type": name, "days": days, "count": count}
 
 

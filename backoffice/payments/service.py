@@ -36,20 +36,20 @@ class Outcome:
     tokens: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _account_problem(conn: psycopg.Connection, account: str) -> str | None:
+def _match(conn: psycopg.Connection, account: str) -> tuple[int, str] | str:
+    """(contract id, currency) of the account, or why there is none."""
     if not account:
         return "no account number"
     if not is_valid_account_number(account):
         return f"account number {account!r} fails its check digit (a typo?)"
-    if repository.contract_by_account(conn, account) is None:
-        return f"no contract has account number {account!r}"
-    return None
+    found = repository.contract_by_account(conn, account)
+    return found if found is not None else f"no contract has account number {account!r}"
 
 
 def validate(conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected) -> Rejected | None:
     """M-Pesa validation: is this payment acceptable before the money moves? (Logged, never credited.)"""
     problem: Rejected | None = parsed if isinstance(parsed, Rejected) else None
-    if isinstance(parsed, PaymentEvent) and (why := _account_problem(conn, parsed.account)):
+    if isinstance(parsed, PaymentEvent) and isinstance(why := _match(conn, parsed.account), str):
         problem = Rejected(why, C2B_INVALID_ACCOUNT, parsed.txn_id)
     repository.insert_validation(
         conn, provider, raw, problem.code if problem else "0", problem.reason if problem else None
@@ -94,17 +94,16 @@ def intake(
     if e.reverses:
         return _reverse(conn, provider, inbox_id, e, fields, answer, secret_key)
 
-    problem = _account_problem(conn, e.account)
-    if problem:
+    match = _match(conn, e.account)
+    if isinstance(match, str):
+        problem = match
         response = answer("unmatched", problem, "0", inbox_id, [])
         repository.finish_inbox(conn, inbox_id, "unmatched", response, problem, **fields)
         repository.insert_unmatched(conn, inbox_id)
         repository.audit(conn, "system", "unmatched", inbox_id, {"reason": problem})
         log.info("payment unmatched provider=%s txn=%s reason=%s", provider, txn, problem)
         return Outcome("unmatched", response, inbox_id, reason=problem)
-    found = repository.contract_by_account(conn, e.account)
-    assert found is not None
-    contract_id, currency = found
+    contract_id, currency = match
     if currency != e.currency:
         why = f"wrong currency {e.currency}: account {e.account} is in {currency}"
         response = answer("rejected", why, "C2B00013", inbox_id, [])
