@@ -240,6 +240,36 @@ def payments_simulate(
         raise typer.Exit(1)
 
 
+@payments_app.command("import-statement")
+def payments_import_statement(
+    statement: Annotated[Path, typer.Argument(help="the provider's statement CSV", exists=True, dir_okay=False)],
+    provider: Annotated[str, typer.Option(help="whose statement: mpesa, momo or a webhook provider")],
+    actor: Annotated[str, typer.Option(help="who in finance runs the reconciliation (audit trail)")],
+) -> None:
+    """Reconcile a provider statement: create the payments that never arrived by callback and list
+    every difference (amount, account, rejected callbacks, callbacks missing from the statement).
+    Bad lines are reported by number and skipped; the rest is kept. Exits 1 if anything differs."""
+    from backoffice.db import connect
+    from backoffice.payments.statement import import_statement
+
+    settings = _settings()
+    with connect(settings, "reconcile") as conn, conn.transaction():
+        report = import_statement(conn, provider, statement, actor, settings.secret_key)
+    console.print(f"{report.rows} statement rows: {report.matched} matched, {len(report.created)} created")
+    for title, items in (
+        ("created", report.created),
+        ("differences", report.mismatches),
+        ("not on the statement", report.missing_from_statement),
+        ("bad lines", report.errors),
+    ):
+        if items:
+            console.print(f"[bold]{title}[/] ({len(items)}):")
+            for item in items:
+                console.print(f"  {item}", highlight=False)
+    if report.mismatches or report.missing_from_statement or report.errors:
+        raise typer.Exit(1)
+
+
 @delivery_app.command("run")
 def delivery_run(
     interval: Annotated[float, typer.Option(help="seconds between outbox polls")] = 1.0,

@@ -13,6 +13,7 @@ from backoffice.config import Settings, get_settings
 from backoffice.db import make_pool
 from backoffice.delivery import api as delivery_api
 from backoffice.payments import api as payments_api
+from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
 from backoffice.registry import pages as registry_pages
 from kpi import api as kpi_api
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_api.router)
     app.include_router(registry_pages.router)
     app.include_router(payments_api.router)
+    app.include_router(payments_pages.router)
     app.include_router(delivery_api.router)
     app.include_router(kpi_api.router)
     app.include_router(kpi_pages.router)

@@ -7,12 +7,16 @@ Each endpoint reads the raw body, lets the provider's adapter parse it, and hand
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from backoffice.deps import DbConn, SettingsDep
+from backoffice.money import MoneyError, to_minor
 from backoffice.payments import providers, repository, service
 from backoffice.payments.providers import PaymentEvent, Rejected
 
@@ -104,3 +108,72 @@ def _shortcodes(settings: Any) -> set[str]:
 def recent_payments(conn: DbConn, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The payment inbox, newest first (``status``: credited, unmatched, rejected, pending, failed)."""
     return [asdict(r) for r in repository.recent_inbox(conn, min(max(limit, 1), 1000), status)]
+
+
+class ManualPayment(BaseModel):
+    """A payment finance staff enter by hand (cash at an agent, a bank transfer)."""
+
+    reference: str = Field(min_length=1, max_length=64, description="receipt or bank reference: the idempotency key")
+    account: str
+    amount: Decimal = Field(description="decimal amount in the currency, e.g. 1500.00")
+    currency: str = Field(min_length=3, max_length=3)
+    paid_at: datetime | None = None
+    entered_by: str = Field(min_length=1)
+
+
+@router.post("/api/payments/manual")
+def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep) -> JSONResponse:
+    raw = payment.model_dump_json().encode()
+    parsed: PaymentEvent | Rejected
+    try:
+        if payment.amount <= 0:
+            raise Rejected(f"amount {payment.amount} must be positive", txn_id=payment.reference)
+        amount = to_minor(payment.amount, payment.currency)
+        paid_at = payment.paid_at or datetime.now(UTC)
+        if paid_at.tzinfo is None:
+            raise Rejected("paid_at needs a time zone offset", txn_id=payment.reference)
+        parsed = PaymentEvent("manual", payment.reference, payment.account.strip(), amount,
+                              payment.currency.upper(), paid_at.astimezone(UTC), payer=payment.entered_by)  # fmt: skip
+    except MoneyError as err:
+        parsed = Rejected(str(err), txn_id=payment.reference)
+    except Rejected as err:
+        parsed = err
+    with conn.transaction():
+        outcome = service.intake(conn, "manual", raw, parsed, _plain_answer, settings.secret_key)
+        repository.audit(conn, payment.entered_by, "manual-entry", outcome.inbox_id, {"reference": payment.reference})
+    return _reply(outcome)
+
+
+@router.get("/api/unmatched")
+def list_unmatched(conn: DbConn, state: str | None = "open") -> list[dict[str, Any]]:
+    """Money that matched no account, for finance to assign or refund."""
+    return [asdict(u) for u in repository.unmatched(conn, state)]
+
+
+class Resolution(BaseModel):
+    actor: str = Field(min_length=1, description="who in finance decided")
+    account: str | None = Field(default=None, description="the contract's account number (assign)")
+    note: str | None = None
+
+
+@router.post("/api/unmatched/{unmatched_id}/assign")
+def assign(unmatched_id: int, body: Resolution, conn: DbConn, settings: SettingsDep) -> dict[str, Any]:
+    if not body.account:
+        raise HTTPException(422, "give the account number to credit")
+    try:
+        with conn.transaction():
+            credited = service.assign_unmatched(conn, unmatched_id, body.account, body.actor, settings.secret_key,
+                                                body.note)  # fmt: skip
+    except service.ResolutionError as err:
+        raise HTTPException(409, str(err)) from None
+    return {"status": "assigned", "days_added": credited.days_added, "tokens": [t["token"] for t in credited.tokens]}
+
+
+@router.post("/api/unmatched/{unmatched_id}/refund")
+def refund(unmatched_id: int, body: Resolution, conn: DbConn) -> dict[str, Any]:
+    try:
+        with conn.transaction():
+            service.refund_unmatched(conn, unmatched_id, body.actor, body.note or "refunded")
+    except service.ResolutionError as err:
+        raise HTTPException(409, str(err)) from None
+    return {"status": "refunded"}

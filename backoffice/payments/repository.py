@@ -105,8 +105,13 @@ def lock_inbox(conn: psycopg.Connection, provider: str, txn_id: str) -> InboxRow
         ).fetchone()
 
 
-def set_status(conn: psycopg.Connection, inbox_id: int, status: str, reason: str | None) -> None:
-    conn.execute("update payment_inbox set status = %s, reason = %s where id = %s", (status, reason, inbox_id))
+def set_status(
+    conn: psycopg.Connection, inbox_id: int, status: str, reason: str | None, contract_id: int | None = None
+) -> None:
+    conn.execute(
+        "update payment_inbox set status = %s, reason = %s, contract_id = coalesce(%s, contract_id) where id = %s",
+        (status, reason, contract_id, inbox_id),
+    )
 
 
 def active_accounts(conn: psycopg.Connection, limit: int = 100_000) -> list[tuple[str, str, int]]:
@@ -119,3 +124,52 @@ def active_accounts(conn: psycopg.Connection, limit: int = 100_000) -> list[tupl
         (limit,),
     ).fetchall()
     return [(str(a), str(c), int(m)) for a, c, m in rows]
+
+
+@dataclass
+class Unmatched:
+    id: int
+    inbox_id: int
+    state: str
+    provider: str
+    provider_txn_id: str
+    account: str | None
+    amount: int | None
+    currency: str | None
+    paid_at: datetime | None
+    reason: str | None
+
+
+def unmatched(
+    conn: psycopg.Connection, state: str | None = "open", for_update_id: int | None = None
+) -> list[Unmatched]:
+    with conn.cursor(row_factory=class_row(Unmatched)) as cur:
+        return cur.execute(
+            """select u.id, u.inbox_id, u.state, i.provider, i.provider_txn_id, i.account, i.amount, i.currency,
+                      i.paid_at, i.reason
+               from unmatched_payments u join payment_inbox i on i.id = u.inbox_id
+               where (%(state)s::text is null or u.state = %(state)s) and (%(id)s::bigint is null or u.id = %(id)s)
+               order by u.id
+               """
+            + ("for update of u, i" if for_update_id is not None else ""),
+            {"state": state, "id": for_update_id},
+        ).fetchall()
+
+
+def resolve_unmatched(
+    conn: psycopg.Connection, unmatched_id: int, state: str, actor: str, contract_id: int | None, note: str | None
+) -> None:
+    conn.execute(
+        """update unmatched_payments set state = %s, resolved_by = %s, resolved_at = now(), contract_id = %s,
+                  note = %s where id = %s""",
+        (state, actor, contract_id, note, unmatched_id),
+    )
+
+
+def inbox_between(conn: psycopg.Connection, provider: str, start: datetime, end: datetime) -> list[InboxRow]:
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        return cur.execute(
+            f"""select {_INBOX} from payment_inbox
+                where provider = %s and paid_at >= %s and paid_at <= %s and status <> 'rejected'""",
+            (provider, start, end),
+        ).fetchall()

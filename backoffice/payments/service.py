@@ -144,3 +144,41 @@ def _reverse(
     response = answer("credited", None, "0", inbox_id, [])
     repository.finish_inbox(conn, inbox_id, "credited", response, note, contract_id=original.contract_id, **fields)
     return Outcome("credited", response, inbox_id, reason=note)
+
+
+class ResolutionError(ValueError):
+    """A finance action that cannot be done as asked (the message says why)."""
+
+
+def assign_unmatched(
+    conn: psycopg.Connection, unmatched_id: int, account: str, actor: str, secret_key: str, note: str | None = None
+) -> credit.Credited:
+    """Finance assigns money that matched no account to a contract: it is credited now."""
+    rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
+    if not rows:
+        raise ResolutionError(f"no unmatched payment {unmatched_id}")
+    u = rows[0]
+    if u.state != "open":
+        raise ResolutionError(f"unmatched payment {unmatched_id} is already {u.state}")
+    match = _match(conn, account)
+    if isinstance(match, str):
+        raise ResolutionError(match)
+    contract_id, currency = match
+    if currency != u.currency or u.amount is None or u.paid_at is None:
+        raise ResolutionError(f"the payment is in {u.currency}, account {account} in {currency}")
+    credited = credit.apply_payment(conn, contract_id, u.amount, u.paid_at.date(), secret_key, u.inbox_id)
+    repository.resolve_unmatched(conn, unmatched_id, "assigned", actor, contract_id, note)
+    repository.set_status(conn, u.inbox_id, "credited", f"assigned to {account} by {actor}", contract_id)
+    repository.audit(conn, actor, "assign", u.inbox_id, {"account": account, "note": note})
+    return credited
+
+
+def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: str, note: str) -> None:
+    """Finance sends the money back (outside the platform) and closes the item."""
+    rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
+    if not rows:
+        raise ResolutionError(f"no unmatched payment {unmatched_id}")
+    if rows[0].state != "open":
+        raise ResolutionError(f"unmatched payment {unmatched_id} is already {rows[0].state}")
+    repository.resolve_unmatched(conn, unmatched_id, "refunded", actor, None, note)
+    repository.audit(conn, actor, "refund", rows[0].inbox_id, {"note": note})

@@ -4,7 +4,10 @@ server, crediting exactly once, OpenPAYGO tokens with row-locked counts, SMS and
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -411,3 +415,68 @@ def test_provider_simulator_with_faults_keeps_the_books_straight(
         booked = _counts(conn, "select coalesce(sum(amount), 0) from ledger_entries where contract_id = %s "
                          "and status = 'completed'", acct.contract_id)  # fmt: skip
         assert paid == booked
+
+
+def test_manual_entry_and_finance_resolving_unmatched_money(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "FIN")[0]
+    manual = {"reference": "BANK-77", "account": acct.number, "amount": "500.00", "currency": "KES",
+              "paid_at": "2026-11-20T12:00:00+03:00", "entered_by": "alice"}  # fmt: skip
+    first = httpx.post(f"{server}/api/payments/manual", json=manual)
+    assert first.status_code == 200 and first.json()["status"] == "credited"
+    assert httpx.post(f"{server}/api/payments/manual", json=manual).json() == first.json()  # entered twice: once
+    bad = httpx.post(f"{server}/api/payments/manual", json=manual | {"reference": "BANK-78", "amount": "1.234"})
+    assert bad.status_code == 400 and "more decimals" in bad.json()["reason"]
+
+    # 70 KES for an account nobody has: finance assigns it to the right contract.
+    typo = acct.number[:-1] + str((int(acct.number[-1]) + 3) % 10)
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(typo, "70", txn="LOST1"))
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(typo, "35", txn="LOST2"))
+    queue = httpx.get(f"{server}/api/unmatched").json()
+    assert [u["provider_txn_id"] for u in queue] == ["LOST1", "LOST2"]
+    assigned = httpx.post(
+        f"{server}/api/unmatched/{queue[0]['id']}/assign", json={"actor": "bob", "account": acct.number}
+    )
+    assert assigned.status_code == 200 and assigned.json()["days_added"] == 2
+    again = httpx.post(f"{server}/api/unmatched/{queue[0]['id']}/assign", json={"actor": "bob", "account": acct.number})
+    assert again.status_code == 409 and "already assigned" in again.json()["detail"]
+    refunded = httpx.post(
+        f"{server}/api/unmatched/{queue[1]['id']}/refund", json={"actor": "bob", "note": "wrong number"}
+    )
+    assert refunded.status_code == 200 and httpx.get(f"{server}/api/unmatched").json() == []
+    trail = conn.execute("select actor, action from payment_audit order by id").fetchall()
+    assert ("bob", "assign") in trail and ("bob", "refund") in trail and ("alice", "manual-entry") in trail
+    assert _counts(conn, "select days_granted from contracts where id = %s", acct.contract_id) == 7 + 2
+    page = httpx.get(f"{server}/payments")
+    assert page.status_code == 200 and "BANK-77" in page.text and "LOST2" in page.text and "Nothing waiting" in page.text
+
+
+def test_statement_reconciliation(
+    money_settings: Settings, conn: psycopg.Connection, server: str, tmp_path: Path
+) -> None:
+    _, flexible = _products(conn)
+    a, b = _accounts(conn, money_settings, flexible, 2, "REC")
+    for txn, acct, amount in (("T1", a, "500"), ("T2", b, "500"), ("T3", a, "70")):
+        httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, amount, txn=txn))
+    statement = tmp_path / "mpesa.csv"
+    statement.write_text(
+        "Transaction_ID,Paid_At,Account,Amount,Currency\n"
+        f"T1,2026-11-22T06:38:45,{a.number},500.00,KES\n"  # matches
+        f"T2,2026-11-22T06:38:45,{b.number},550.00,KES\n"  # a different amount
+        f"T4,2026-11-22T07:00:00,{b.number},105.00,KES\n"  # never arrived by callback
+        "T5,yesterday,12345678,10,KES\n"  # a bad line
+    )  # T3 is not on the statement
+    env = {"PAYGO_DATABASE_URL": money_settings.database_url, "PAYGO_ENVIRONMENT": "test"}
+    done = subprocess.run([sys.executable, "-m", "backoffice.cli", "payments", "import-statement", str(statement),
+                           "--provider", "mpesa", "--actor", "carol"], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # differences found
+    out = done.stdout
+    assert "4 statement rows: 1 matched, 1 created" in out
+    assert "T4: credited" in out
+    assert "T2: amount 550.00 KES on the statement, 500.00 KES received" in out
+    assert "T3: 70.00 KES" in out and "not on the statement" in out
+    assert "line 5:" in out and "yesterday" in out
+    assert _counts(conn, "select days_granted from contracts where id = %s", b.contract_id) == 7 + 3  # T4 credited
