@@ -39,6 +39,8 @@ api_app = typer.Typer(help="The back-office web application (API and call-centre
 sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger of expected and received payments.", no_args_is_help=True)
 payments_app = typer.Typer(help="Mobile-money payments.", no_args_is_help=True)
+worker_app = typer.Typer(help="Celery workers for background jobs (KPI snapshots, MoMo polling).", no_args_is_help=True)
+beat_app = typer.Typer(help="The Celery beat scheduler (backoffice/schedule.py).", no_args_is_help=True)
 delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
@@ -49,6 +51,8 @@ app.add_typer(kpi_app, name="kpi")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(payments_app, name="payments")
+app.add_typer(worker_app, name="worker")
+app.add_typer(beat_app, name="beat")
 
 
 def _settings() -> Settings:
@@ -268,6 +272,28 @@ def payments_import_statement(
                 console.print(f"  {item}", highlight=False)
     if report.mismatches or report.missing_from_statement or report.errors:
         raise typer.Exit(1)
+
+
+@worker_app.command("run")
+def worker_run(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Run a Celery worker, one task at a time; Ctrl-C stops it. Run more workers for more parallelism.
+
+    A worker killed during a task leaves no partial result (every task is one transaction), and the
+    task is handed out again after PAYGO_TASK_VISIBILITY_TIMEOUT seconds.
+    """
+    from backoffice.worker import app as celery
+
+    celery.worker_main(["worker", "--pool", "solo", "--loglevel", loglevel, "--hostname", "paygo@%h"])
+
+
+@beat_app.command("run")
+def beat_run(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Send the tasks of backoffice/schedule.py on time. Run exactly one beat."""
+    from backoffice.worker import app as celery
+
+    state = celery.conf.paygo_settings.home / "celerybeat-schedule"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", "--loglevel", loglevel, "--schedule", str(state)])
 
 
 @delivery_app.command("run")

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     mpesa_currency: str = "KES"
     momo_currencies: str = "UGX,RWF,XOF"
     webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    # MTN MoMo Collections API, for polling requests that are still PENDING (the callback is never retried).
+    momo_base_url: str = "https://sandbox.momodeveloper.mtn.com"
+    momo_subscription_key: str = ""
+    momo_api_user: str = ""
+    momo_api_key: str = ""
+    momo_target_environment: str = "sandbox"
 
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY

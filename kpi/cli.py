@@ -156,27 +156,3 @@ def snapshot_cmd(
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
-
-
-@app.command("worker")
-def worker_cmd(
-    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
-) -> None:
-    """Run a Celery worker for the scheduled jobs (KPI snapshots), one task at a time; Ctrl-C stops it.
-
-    Run more workers for more parallelism. A worker killed during a task leaves no partial snapshot,
-    and the task is handed out again (after PAYGO_TASK_VISIBILITY_TIMEOUT seconds).
-    """
-    from kpi.worker import app as celery
-
-    celery.worker_main(["worker", "--pool", "solo", "--loglevel", loglevel, "--hostname", "kpi@%h"])
-
-
-@app.command("beat")
-def beat_cmd(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
-    """Run the Celery beat scheduler: sends the tasks of kpi/schedule.py on time. Run exactly one."""
-    from kpi.worker import app as celery
-
-    state = celery.conf.paygo_settings.home / "celerybeat-schedule"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    celery.start(["beat", "--loglevel", loglevel, "--schedule", str(state)])

@@ -8,8 +8,8 @@ from typing import Any
 
 from backoffice.config import Settings
 from backoffice.db import connect
+from backoffice.worker import app
 from kpi.service import take_snapshots
-from kpi.worker import app
 
 log = logging.getLogger(__name__)
 

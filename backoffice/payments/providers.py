@@ -103,11 +103,13 @@ def parse_mpesa_c2b(raw: bytes, shortcodes: set[str], currency: str = "KES") -> 
 
 
 def parse_momo_callback(raw: bytes, reference_id: str | None, currencies: set[str]) -> PaymentEvent:
-    """An MTN MoMo request-to-pay result (callback or poll answer)."""
+    """An MTN MoMo request-to-pay result (callback or poll answer). The key is our X-Reference-Id of
+    the request (in the callback URL we gave, or the poll's path): the provider's
+    financialTransactionId only exists once the payment succeeded."""
     body = _json(raw)
-    txn = str(body.get("financialTransactionId") or reference_id or body.get("externalId") or "").strip()
+    txn = str(reference_id or body.get("financialTransactionId") or "").strip()
     if not txn:
-        raise Rejected("neither financialTransactionId nor a reference id")
+        raise Rejected("no reference id (callback URL) and no financialTransactionId")
     currency = str(body.get("currency") or "").upper()
     if currency not in currencies:
         raise Rejected(f"currency {currency!r} is not one we collect ({', '.join(sorted(currencies))})", txn_id=txn)

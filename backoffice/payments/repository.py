@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -173,3 +173,12 @@ def inbox_between(conn: psycopg.Connection, provider: str, start: datetime, end:
                 where provider = %s and paid_at >= %s and paid_at <= %s and status <> 'rejected'""",
             (provider, start, end),
         ).fetchall()
+
+
+def pending_references(conn: psycopg.Connection, provider: str, older_than: timedelta) -> list[str]:
+    rows = conn.execute(
+        """select provider_txn_id from payment_inbox
+           where provider = %s and status = 'pending' and received_at <= now() - %s order by id""",
+        (provider, older_than),
+    ).fetchall()
+    return [str(r[0]) for r in rows]

@@ -67,10 +67,15 @@ def intake(
     assert txn is not None
     inbox_id = repository.insert_inbox(conn, provider, txn, raw)
     if inbox_id is None:
-        first = repository.get_inbox(conn, provider, txn)
+        first = repository.lock_inbox(conn, provider, txn)
         assert first is not None
-        log.info("payment duplicate provider=%s txn=%s first=%s status=%s", provider, txn, first.id, first.status)
-        return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
+        settles = isinstance(parsed, PaymentEvent) and parsed.status != "PENDING"
+        if not (first.status == "pending" and settles):
+            log.info("payment duplicate provider=%s txn=%s first=%s status=%s", provider, txn, first.id, first.status)
+            return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
+        # A MoMo request that was PENDING now has its result (a late callback or the poll job).
+        inbox_id = first.id
+        repository.audit(conn, "system", "settled", inbox_id, {"raw": raw.decode("utf-8", "replace")[:2000]})
 
     if isinstance(parsed, Rejected):
         response = answer("rejected", parsed.reason, parsed.code, inbox_id, [])

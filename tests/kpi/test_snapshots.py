@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from backoffice.config import Settings
 from backoffice.main import create_app
 from backoffice.money import to_minor
+from backoffice.worker import make_celery
 from kpi import repository
 from kpi.service import take_snapshots
-from kpi.worker import make_celery
 from tests.helpers import wait_for
 
 from .test_examples import EXAMPLES, assert_close
@@ -180,7 +180,7 @@ def celery_settings(settings: Settings) -> Iterator[Settings]:
 
 
 def _worker(settings: Settings) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*PAYGO, "kpi", "worker", "--loglevel", "WARNING"],
+    return subprocess.Popen([*PAYGO, "worker", "run", "--loglevel", "WARNING"],
                             env=_env(settings, PAYGO_TASK_VISIBILITY_TIMEOUT="5"))  # fmt: skip
 
 
@@ -213,23 +213,6 @@ def test_celery_worker_killed_mid_task_leaves_nothing_partial_and_the_task_runs_
             if proc and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
-
-
-def test_beat_schedule_is_one_file_with_crontabs_and_expiry() -> None:
-    from celery.schedules import crontab
-
-    from kpi import schedule
-
-    source = Path(schedule.__file__).read_text()
-    for name, entry in schedule.BEAT_SCHEDULE.items():
-        assert isinstance(entry["schedule"], crontab), name
-        assert entry["options"]["expires"] > 0, name
-        assert f'"{name}"' in source and source.split(f'"{name}"')[0].rstrip().splitlines()[-1].lstrip().startswith("#")
-    tasks = {e["task"] for e in schedule.BEAT_SCHEDULE.values()}
-    import kpi.tasks  # noqa: F401  (registers the tasks)
-    from kpi.worker import app
-
-    assert tasks <= set(app.tasks)
 
 
 def test_kpi_page_api_and_csv_export(settings: Settings, conn: psycopg.Connection) -> None:

@@ -14,6 +14,13 @@ from celery.schedules import crontab
 HOUR = 3600
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Every 5 minutes: ask MTN MoMo about requests still PENDING. Its callback is sent once and never
+    # retried, so this is how a missed one is found; customers wait for their token meanwhile.
+    "payments-poll-momo-pending": {
+        "task": "payments.poll_momo_pending",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
     # Daily at 01:30: yesterday's KPIs (overall and per product), once the day's late mobile-money
     # confirmations have landed; the call centre and the KPI page read these in the morning.
     "kpi-daily-snapshot": {

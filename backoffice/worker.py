@@ -1,8 +1,8 @@
-"""The Celery application of the platform's scheduled jobs: Redis broker, the tasks of kpi/tasks.py,
-the beat schedule of kpi/schedule.py.
+"""The Celery application of the platform's background jobs: Redis broker, the tasks of every
+package (kpi/tasks.py, backoffice/payments/tasks.py), the one beat schedule (backoffice/schedule.py).
 
-    celery -A kpi.worker worker      (or: paygo kpi worker)
-    celery -A kpi.worker beat        (or: paygo kpi beat)
+    celery -A backoffice.worker worker      (or: paygo worker run)
+    celery -A backoffice.worker beat        (or: paygo beat run)
 """
 
 from __future__ import annotations
@@ -10,11 +10,16 @@ from __future__ import annotations
 from celery import Celery
 
 from backoffice.config import Settings, load_settings
-from kpi.schedule import BEAT_SCHEDULE
+from backoffice.schedule import BEAT_SCHEDULE
 
 
 def make_celery(settings: Settings) -> Celery:
-    celery = Celery("paygo", broker=settings.redis_url, backend=settings.redis_url, include=["kpi.tasks"])
+    celery = Celery(
+        "paygo",
+        broker=settings.redis_url,
+        backend=settings.redis_url,
+        include=["kpi.tasks", "backoffice.payments.tasks"],
+    )
     celery.conf.update(
         # A task is acknowledged when it has finished, not when it starts: if the worker is killed
         # the broker hands the task out again (after the visibility timeout), and the snapshot,
