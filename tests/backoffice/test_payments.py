@@ -27,8 +27,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from backoffice import crypto
 from backoffice.config import Settings
+from backoffice.credit.service import apply_payment
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
 from backoffice.delivery.main import MqttLink
+from backoffice.ledger.export import export
 from backoffice.main import create_app
 from backoffice.payments.providers import sign
 from backoffice.registry import repository as registry
@@ -536,3 +538,41 @@ def test_momo_pending_then_settled_by_poll_or_late_callback(
         assert days == [5, 5]
     finally:
         fake.should_exit = True
+
+
+def test_call_centre_resends_a_token_and_lists_a_contracts_tokens(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "RSN")[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "605"))
+    tokens = httpx.get(f"{server}/api/contracts/{acct.number}/tokens").json()
+    assert [(t["token_type"], t["value_days"]) for t in tokens] == [("add_time", 10)]
+    conn.autocommit = True
+    with conn.transaction():
+        dispatch_once(conn, DevSmsGateway(), lambda serial, payload: None)
+    resent = httpx.post(f"{server}/api/tokens/{tokens[0]['id']}/resend")
+    assert resent.status_code == 200 and resent.json()["deliveries_queued"] == 2
+    with conn.transaction():
+        assert dispatch_once(conn, DevSmsGateway(), lambda serial, payload: None) == 2
+    sms = httpx.get(f"{server}/api/sms", params={"to": acct.phone}).json()
+    assert len(sms) == 2 and sms[0]["body"] == sms[1]["body"] and tokens[0]["token"][:3] in sms[0]["body"]
+    assert httpx.post(f"{server}/api/tokens/999999/resend").status_code == 404
+    assert httpx.get(f"{server}/api/contracts/00000000/tokens").status_code == 404
+
+
+def test_ledger_export_as_of(money_settings: Settings, conn: psycopg.Connection, tmp_path: Path) -> None:
+    asset, _ = _products(conn)
+    acct = _accounts(conn, money_settings, asset, 1, "EXP")[0]
+    apply_payment(conn, acct.contract_id, 200_000, date(2026, 11, 1), money_settings.secret_key)
+    apply_payment(conn, acct.contract_id, 150_000, date(2026, 12, 1), money_settings.secret_key)
+    conn.commit()
+    ledger, products = export(conn, tmp_path, as_of=date(2026, 11, 15))
+    rows = ledger.read_text().splitlines()
+    assert rows[0] == "date,customer_id,receipt_id,amount,currency,status,type,product_type"
+    completed = [r for r in rows if ",completed," in r]
+    expected = [r for r in rows if ",expected," in r]
+    assert completed == [f"2026-11-01,{r.split(',')[1]},{acct.number},2000.00,KES,completed,deposit,SHS-A"
+                         for r in completed]  # fmt: skip
+    assert len(expected) == 13  # the whole schedule: deposit + 12 instalments, whatever the as-of date
+    assert "SHS-A,asset_finance,30000.00" in products.read_text()
