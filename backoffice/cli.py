@@ -433,6 +433,10 @@ def demo(
         children.append(("ingest", _spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"], logs)))
         children.append(("api", _spawn("api", ["api", "run"], logs)))
         children.append(("sim", _spawn("sim", ["sim", "run", "--units", str(units), "--speed", str(speed)], logs)))
+        children.append(("delivery", _spawn("delivery", ["delivery", "run"], logs)))
+        # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up.
+        paying = ["payments", "simulate", "--rate", "0.5", "--count", "100000", "--seed", str(int(time.time()))]
+        children.append(("payments", _spawn("payments", paying, logs)))
         url = f"http://127.0.0.1:{settings.api_port}/"
         console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {logs}")
         console.print("Ctrl-C stops everything the demo started.")

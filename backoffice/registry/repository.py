@@ -159,3 +159,17 @@ def counts(conn: psycopg.Connection) -> dict[str, int]:
     ).fetchone()
     assert row is not None
     return dict(zip(("units", "contracts", "telemetry", "rejects", "ledger_entries"), row, strict=True))
+
+
+def set_contract_state(conn: psycopg.Connection, account_number: str, new: str, allowed_from: tuple[str, ...]) -> str:
+    """Move a contract to ``new``; returns the state it was in. LookupError / ValueError say why not."""
+    row = conn.execute("select state from contracts where account_number = %s for update", (account_number,)).fetchone()
+    if row is None:
+        raise LookupError(f"no contract with account number {account_number!r}")
+    old = str(row[0])
+    if old not in allowed_from:
+        raise ValueError(
+            f"contract {account_number} is {old}; only {', '.join(allowed_from)} contracts can become {new}"
+        )
+    conn.execute("update contracts set state = %s where account_number = %s", (new, account_number))
+    return old

@@ -576,3 +576,33 @@ def test_ledger_export_as_of(money_settings: Settings, conn: psycopg.Connection,
                          for r in completed]  # fmt: skip
     assert len(expected) == 13  # the whole schedule: deposit + 12 instalments, whatever the as-of date
     assert "SHS-A,asset_finance,30000.00" in products.read_text()
+
+
+def test_more_than_995_days_become_several_tokens(money_settings: Settings, conn: psycopg.Connection) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "BIG")[0]
+    conn.execute("update products set price_to_own = null")  # fee-for-service: no payoff to stop at
+    credited = apply_payment(
+        conn, acct.contract_id, 50_000 + 3_500 * 1_200, date(2026, 11, 2), money_settings.secret_key
+    )
+    conn.commit()
+    assert [t["days"] for t in credited.tokens] == [995, 212]  # 7 deposit days + 1,200 bought
+    device = Device(acct)
+    assert all(device.enter(str(t["token"])) for t in credited.tokens) and device.days == 1_207
+
+
+def test_ended_contract_keeps_payments_but_buys_no_light(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    _, flexible = _products(conn)
+    acct = _accounts(conn, money_settings, flexible, 1, "END")[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500"))
+    url = f"{server}/api/contracts/{acct.number}/state"
+    ended = httpx.post(url, json={"state": "repossessed", "actor": "dave", "note": "stopped paying in March"})
+    assert ended.status_code == 200 and ended.json()["from"] == "active"
+    assert httpx.post(url, json={"state": "written_off", "actor": "dave"}).status_code == 409
+    assert httpx.post(url, json={"state": "active", "actor": "dave"}).status_code == 422
+    late = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350"))
+    assert late.json()["ResultCode"] == 0
+    assert _counts(conn, "select count(*) from tokens") == 1  # the deposit's only
+    assert _counts(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 85_000
