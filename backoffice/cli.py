@@ -39,6 +39,7 @@ api_app = typer.Typer(help="The back-office web application (API and call-centre
 sim_app = typer.Typer(help="Simulated units (firmware_sim).", no_args_is_help=True)
 ledger_app = typer.Typer(help="The ledger of expected and received payments.", no_args_is_help=True)
 payments_app = typer.Typer(help="Mobile-money payments.", no_args_is_help=True)
+devices_app = typer.Typer(help="Device credentials on the MQTT broker.", no_args_is_help=True)
 worker_app = typer.Typer(help="Celery workers for background jobs (KPI snapshots, MoMo polling).", no_args_is_help=True)
 beat_app = typer.Typer(help="The Celery beat scheduler (backoffice/schedule.py).", no_args_is_help=True)
 delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
@@ -51,6 +52,7 @@ app.add_typer(kpi_app, name="kpi")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(delivery_app, name="delivery")
 app.add_typer(payments_app, name="payments")
+app.add_typer(devices_app, name="devices")
 app.add_typer(worker_app, name="worker")
 app.add_typer(beat_app, name="beat")
 
@@ -272,6 +274,25 @@ def payments_import_statement(
                 console.print(f"  {item}", highlight=False)
     if report.mismatches or report.missing_from_statement or report.errors:
         raise typer.Exit(1)
+
+
+@devices_app.command("provision")
+def devices_provision(
+    serial: Annotated[list[str] | None, typer.Option("--serial", help="only these units (repeatable)")] = None,
+) -> None:
+    """Give units without MQTT credentials their own (username = serial), rewrite the broker's password
+    file and make the broker re-read it; connected units stay connected."""
+    from backoffice.db import connect
+    from backoffice.devices import service
+    from backoffice.stack import Mosquitto
+
+    settings = _settings()
+    broker = Mosquitto(settings)
+    with connect(settings, "devices") as conn, conn.transaction():
+        issued = service.provision(conn, settings.secret_key, serial)
+        total = service.write_password_file(conn, broker.password_file)
+    broker.reload()
+    console.print(f"provisioned {len(issued)} unit(s); the broker now knows {total} unit(s)")
 
 
 @worker_app.command("run")

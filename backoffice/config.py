@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_port: Port = Field(default=16379, ge=1, le=65535)
     api_port: Port = Field(default=18000, ge=1, le=65535)
     device_api_port: Port = Field(default=18001, ge=1, le=65535)
+    # The broker's device-facing listener: every unit logs in with its own credentials and the ACL
+    # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
+    device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
 
     # Where the platform's processes connect. Left unset, they point at the local stack.
     database_url: str = ""

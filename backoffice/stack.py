@@ -235,15 +235,20 @@ class Service:
         if pid is not None:
             _terminate(pid)
 
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port the server listens on, with the setting that moves it."""
+        return [(self.port, self.setting)]
+
     def _check_port_free(self) -> None:
-        if not _port_open(self.port):
-            return
-        owner = _port_owner(self.port)
-        who = f" (pid {owner.pid}, {owner.name()})" if owner else ""
-        raise StackError(
-            f"port {self.port} for {self.name} is already in use by another program{who}; "
-            f"choose another port with {self.setting}=<port>, e.g. {self.setting}={self.port + 1}"
-        )
+        for port, setting in self.ports():
+            if not _port_open(port):
+                continue
+            owner = _port_owner(port)
+            who = f" (pid {owner.pid}, {owner.name()})" if owner else ""
+            raise StackError(
+                f"port {port} for {self.name} is already in use by another program{who}; "
+                f"choose another port with {setting}=<port>, e.g. {setting}={port + 1}"
+            )
 
     def up(self) -> bool:
         """Start the server if it is not running; True when it was started now."""
@@ -426,6 +431,17 @@ class Postgres(Service):
             super()._stop()
 
 
+def device_acl(root: str) -> str:
+    """ACL of the device listener. ``%u`` is the username, i.e. the unit's serial, so one set of
+    patterns confines every unit to its own topics. The ``+/`` lines accept one prefix in front of
+    the root, which tests and brokers shared by several platforms use."""
+    own = [("write", "telemetry"), ("write", "events"), ("write", "status"), ("write", "cmd/ack"), ("read", "cmd")]
+    lines = ["# written by 'paygo stack up' / 'paygo devices provision'"]
+    for prefix in ("", "+/"):
+        lines += [f"pattern {access} {prefix}{root}/%u/{kind}" for access, kind in own]
+    return "\n".join(lines) + "\n"
+
+
 class Mosquitto(Service):
     name = "mosquitto"
     setting = "PAYGO_MQTT_PORT"
@@ -476,11 +492,34 @@ class Mosquitto(Service):
             "persistent_client_expiration 14d",
             "message_size_limit 262144",
             f"include_dir {extra}",
+            # Each listener has its own authentication: services inside, units outside.
+            "per_listener_settings true",
             "",
+            "# The platform's services (ingest, delivery); loopback only in the local stack.",
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            "",
+            "# Units: their own username (the serial) and password; the ACL keeps each to its own topics.",
+            f"listener {self.settings.device_mqtt_port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            f"acl_file {self.acl_file}",
         ]
+        if not self.password_file.exists():
+            self.password_file.touch(mode=0o600)
+        self.acl_file.write_text(device_acl(self.settings.mqtt_topic_root))
         self.conf_file.write_text("\n".join(lines) + "\n")
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.port, self.setting), (self.settings.device_mqtt_port, "PAYGO_DEVICE_MQTT_PORT")]
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "devices.passwd"
+
+    @property
+    def acl_file(self) -> Path:
+        return self.dir / "devices.acl"
 
     def _start(self) -> None:
         binary = _which("mosquitto")

@@ -33,7 +33,7 @@ def _telemetry_rows(port: int) -> int:
 @pytest.mark.slow
 def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "paygo-home"
-    ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API")}
+    ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API", "DEVICE_MQTT")}
     env = {**os.environ, "PAYGO_HOME": str(home), **{f"PAYGO_{k}_PORT": str(v) for k, v in ports.items()}}
     demo = subprocess.Popen(
         [sys.executable, "-m", "backoffice.cli", "demo", "--units", "12"],

@@ -15,7 +15,9 @@ from tests.helpers import free_port
 
 
 def _own_settings(home: Path):  # type: ignore[no-untyped-def]
-    return load_settings(home=home, pg_port=free_port(), mqtt_port=free_port(), redis_port=free_port())
+    return load_settings(
+        home=home, pg_port=free_port(), mqtt_port=free_port(), redis_port=free_port(), device_mqtt_port=free_port()
+    )
 
 
 def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
@@ -68,6 +70,7 @@ def test_a_taken_port_names_the_port_and_the_setting(tmp_path: Path) -> None:
             "PAYGO_PG_PORT": str(settings.pg_port),
             "PAYGO_MQTT_PORT": str(settings.mqtt_port),
             "PAYGO_REDIS_PORT": str(settings.redis_port),
+            "PAYGO_DEVICE_MQTT_PORT": str(settings.device_mqtt_port),
         }
         cli = subprocess.run(
             [sys.executable, "-m", "backoffice.cli", "stack", "up"],

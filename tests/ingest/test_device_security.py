@@ -1,0 +1,149 @@
+"""Device security on the real broker: every unit logs in with its own credentials on the device
+listener, and the ACL keeps it to its own topics — a message forged for another unit never reaches
+the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from backoffice.config import Settings
+from backoffice.devices import service as devices
+from backoffice.registry import repository, service
+from backoffice.stack import Mosquitto
+from ingest import protocol
+from ingest.consumer import IngestWorker
+from ingest.protocol import Reading
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def provisioned(settings: Settings, conn: psycopg.Connection) -> dict[str, str]:
+    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
+                                        price_per_day=3500)  # fmt: skip
+    installed = datetime.now(UTC) - timedelta(days=30)
+    for serial in ("UNIT-A", "UNIT-B"):
+        service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
+    passwords = devices.provision(conn, settings.secret_key)
+    broker = Mosquitto(settings)
+    assert devices.write_password_file(conn, broker.password_file) == 2
+    conn.commit()
+    broker.reload()  # SIGHUP: re-read the password file without a restart
+    time.sleep(0.5)
+    return passwords
+
+
+@pytest.fixture
+def worker(settings: Settings, provisioned: dict[str, str]) -> Iterator[IngestWorker]:
+    w = IngestWorker(settings, f"sec-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}", flush_seconds=0.05,
+                     session_expiry_s=5)  # fmt: skip
+    t = threading.Thread(target=w.run, name="ingest-worker")
+    t.start()
+    assert w.wait_connected(30)
+    time.sleep(0.3)
+    yield w
+    w.stop()
+    t.join(30)
+
+
+class Device:
+    """A unit's MQTT v5 connection on the device listener, recording the broker's answers."""
+
+    def __init__(self, settings: Settings, serial: str, password: str) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{serial}-{uuid.uuid4().hex[:6]}",
+                                  protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+        self.client.username_pw_set(serial, password)
+        self.connack: ReasonCode | None = None
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.subacks: list[ReasonCode] = []
+        self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
+        self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.extend(rcs)
+        self.client.connect("127.0.0.1", settings.device_mqtt_port)
+        self.client.loop_start()
+        wait_for(lambda: self.connack is not None, timeout=10, what="CONNACK")
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1)
+        wait_for(lambda: info.mid in self.pubacks, timeout=10, what="PUBACK")
+        return self.pubacks[info.mid]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _count(conn: psycopg.Connection, sql: str, *args: object) -> int:
+    conn.rollback()
+    row = conn.execute(sql, args).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_unit_a_cannot_publish_as_unit_b(
+    settings: Settings, conn: psycopg.Connection, provisioned: dict[str, str], worker: IngestWorker
+) -> None:
+    root = settings.mqtt_topic_root
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    a = Device(settings, "UNIT-A", provisioned["UNIT-A"])
+    try:
+        assert not a.connack.is_failure  # type: ignore[union-attr]
+        forged = a.publish(protocol.topic("UNIT-B", "telemetry", root),
+                           protocol.encode_telemetry("UNIT-B", [Reading(seq=1, ts=t0, soc=0.1)]))  # fmt: skip
+        assert forged.is_failure and forged.getName() == "Not authorized"
+        own = a.publish(protocol.topic("UNIT-A", "telemetry", root),
+                        protocol.encode_telemetry("UNIT-A", [Reading(seq=1, ts=t0, soc=0.9)]))  # fmt: skip
+        assert not own.is_failure
+        # A may ask for B's commands, but the broker delivers it only its own (read access is checked
+        # message by message).
+        received: list[str] = []
+        a.client.on_message = lambda c, u, msg: received.append(msg.topic)
+        a.client.subscribe(protocol.topic("UNIT-B", "cmd", root), qos=1)
+        a.client.subscribe(protocol.topic("UNIT-A", "cmd", root), qos=1)
+        wait_for(lambda: len(a.subacks) == 2, timeout=10, what="SUBACKs")
+        platform = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        platform.connect(settings.mqtt_host, settings.mqtt_port)  # the services' listener
+        platform.loop_start()
+        for serial in ("UNIT-B", "UNIT-A"):
+            platform.publish(protocol.topic(serial, "cmd", root), b'{"type": "token"}', qos=1).wait_for_publish(10)
+        platform.loop_stop()
+        platform.disconnect()
+        wait_for(lambda: bool(received), timeout=10, what="A's own command")
+        time.sleep(0.5)
+        assert received == [protocol.topic("UNIT-A", "cmd", root)]
+    finally:
+        a.close()
+
+    # A's own reading arrives; nothing for B, not even a dead letter: the broker dropped it.
+    wait_for(lambda: _count(conn, "select count(*) from telemetry") == 1, timeout=20, what="A's reading")
+    time.sleep(0.5)
+    by_unit = conn.execute(
+        "select u.serial, count(*) from telemetry t join units u on u.id = t.unit_id group by 1"
+    ).fetchall()
+    assert by_unit == [("UNIT-A", 1)]
+    assert _count(conn, "select count(*) from ingest_rejects") == 0
+
+
+def test_wrong_password_or_unknown_unit_is_refused(settings: Settings, provisioned: dict[str, str]) -> None:
+    for user, password in (("UNIT-A", "not-the-password"), ("UNIT-Z", "whatever"), ("UNIT-A", provisioned["UNIT-B"])):
+        device = Device(settings, user, password)
+        device.close()
+        assert device.connack is not None and device.connack.is_failure, (user, device.connack)
+
+
+def test_password_file_holds_hashes_only(
+    settings: Settings, conn: psycopg.Connection, provisioned: dict[str, str]
+) -> None:
+    text = Mosquitto(settings).password_file.read_text()
+    assert all(p not in text for p in provisioned.values())
+    assert all(line.split(":", 1)[1].startswith("$7$101$") for line in text.splitlines())
+    assert devices.password(conn, settings.secret_key, "UNIT-A") == provisioned["UNIT-A"]
+    assert devices.provision(conn, settings.secret_key) == {}  # already provisioned: nothing new
