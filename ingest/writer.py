@@ -51,6 +51,10 @@ _COLS = ", ".join(COLUMNS)
 ReadingRow = tuple[object, ...]
 
 
+LOW_SOC = 0.2  # below this state of charge a battery is "low" (deep discharge wears lead-acid fast)
+REPORT_HOURS = 1 / 3  # the nominal interval between reports (20 minutes)
+
+
 def _ensure_stage(conn: psycopg.Connection) -> None:
     # A temporary table lives as long as the connection; "on commit delete rows" empties it
     # after each batch, so every batch starts with an empty stage.
@@ -69,8 +73,34 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
             copy.set_types(_TYPES)
             for row in rows:
                 copy.write_row(row)
-        cur.execute(f"insert into telemetry ({_COLS}) select {_COLS} from telemetry_stage on conflict do nothing")
-        inserted = cur.rowcount
+        # Readings new to the table, and their daily rollup, in one statement: a resent backlog
+        # (store-and-forward) adds nothing twice, late readings update their own day.
+        cur.execute(
+            f"""with new as (
+                    insert into telemetry ({_COLS}) select {_COLS} from telemetry_stage on conflict do nothing
+                    returning unit_id, ts, batt_v, soc, batt_temp_c, pv_wh, load_wh
+                ), daily as (
+                    insert into telemetry_daily as d (unit_id, day, energy_in_wh, energy_out_wh, min_batt_v,
+                                                      max_batt_v, hours_low_soc, max_batt_temp_c, reports)
+                    select unit_id, (ts at time zone 'UTC')::date, coalesce(sum(pv_wh), 0),
+                           coalesce(sum(load_wh), 0), min(batt_v), max(batt_v),
+                           count(*) filter (where soc < %(low)s) * %(hours)s, max(batt_temp_c), count(*)
+                      from new group by 1, 2
+                    on conflict (unit_id, day) do update set
+                        energy_in_wh = d.energy_in_wh + excluded.energy_in_wh,
+                        energy_out_wh = d.energy_out_wh + excluded.energy_out_wh,
+                        min_batt_v = least(d.min_batt_v, excluded.min_batt_v),
+                        max_batt_v = greatest(d.max_batt_v, excluded.max_batt_v),
+                        hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
+                        max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
+                        reports = d.reports + excluded.reports
+                    returning 1
+                )
+                select (select count(*) from new), (select count(*) from daily)""",
+            {"low": LOW_SOC, "hours": REPORT_HOURS},
+        )
+        row = cur.fetchone()
+        inserted = int(row[0]) if row else 0
         # Keep the newest reading per unit for the look-up pages; an older (late) reading
         # never overwrites a newer one.
         cur.execute(

@@ -48,6 +48,15 @@ def test_resent_readings_add_nothing_and_late_readings_do_not_overwrite_latest(
     # A reading days late is stored but the newest stays the newest.
     assert writer.write_readings(conn, [_row(unit, t - timedelta(days=4), 0, 0.1)]) == 1
     assert conn.execute("select seq from unit_latest").fetchone() == (11,)
+    # The daily rollup counted every reading once, the late one on its own day.
+    days = conn.execute(
+        "select day, reports, energy_in_wh, energy_out_wh, min_batt_v, hours_low_soc from telemetry_daily order by day"
+    ).fetchall()
+    assert sum(d[1] for d in days) == 12
+    late_day = (t - timedelta(days=4)).date()
+    assert days[0][0] == late_day and days[0][1] == 1 and days[0][5] == pytest.approx(1 / 3)  # soc 0.1: low
+    assert sum(d[2] for d in days) == pytest.approx(12 * 5.0) and sum(d[3] for d in days) == pytest.approx(12 * 2.0)
+    assert all(d[4] == pytest.approx(12.8) for d in days)
     # Binary COPY kept every column's value and type.
     stored = conn.execute("select batt_v, batt_a, credit_s, locked, rssi, fw from telemetry where seq = 3").fetchone()
     assert stored is not None
