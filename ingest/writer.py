@@ -99,8 +99,8 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
                 select (select count(*) from new), (select count(*) from daily)""",
             {"low": LOW_SOC, "hours": REPORT_HOURS},
         )
-        row = cur.fetchone()
-        inserted = int(row[0]) if row else 0
+        counts = cur.fetchone()
+        inserted = int(counts[0]) if counts else 0
         # Keep the newest reading per unit for the look-up pages; an older (late) reading
         # never overwrites a newer one.
         cur.execute(
