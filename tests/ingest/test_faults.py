@@ -1,0 +1,143 @@
+"""Faults with real processes: an ingest worker killed with SIGKILL in the middle of a stream, and
+the broker restarted while readings wait for a worker. Nothing is lost and nothing is stored twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from backoffice.config import Settings
+from backoffice.registry import repository, service
+from backoffice.stack import Mosquitto
+from ingest import protocol
+from ingest.protocol import Reading
+from tests.helpers import wait_for
+
+UNITS = [f"F{i:03d}" for i in range(20)]
+# Readings 20 minutes apart, up to 300 per unit, all in the past (and the same timestamps on every
+# call: a reading sent again is the same reading).
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=5)
+
+
+@pytest.fixture
+def units(settings: Settings, conn: psycopg.Connection) -> None:
+    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
+                                        price_per_day=3500)  # fmt: skip
+    installed = datetime.now(UTC) - timedelta(days=30)
+    for serial in UNITS:
+        service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
+    conn.commit()
+
+
+def _worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
+           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", "ingest", "run", "--worker-id", worker_id,
+                             "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
+
+
+@pytest.fixture
+def publisher(settings: Settings) -> Iterator[mqtt.Client]:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
+                         protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+    client.max_inflight_messages_set(200)
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.loop_start()
+    yield client
+    client.loop_stop()
+    client.disconnect()
+
+
+def _messages(settings: Settings, start: int, count: int) -> list[tuple[str, bytes]]:
+    t0 = T0
+    out = []
+    for n in range(start, start + count):
+        serial = UNITS[n % len(UNITS)]
+        seq = n // len(UNITS) + 1
+        reading = Reading(seq=seq, ts=t0 + timedelta(minutes=20 * seq), soc=0.5, batt_v=12.7)
+        out.append((protocol.topic(serial, "telemetry", settings.mqtt_topic_root),
+                    protocol.encode_telemetry(serial, [reading])))  # fmt: skip
+    return out
+
+
+def _publish(client: mqtt.Client, messages: list[tuple[str, bytes]]) -> None:
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(30)
+
+
+def _count(conn: psycopg.Connection) -> int:
+    conn.rollback()
+    row = conn.execute("select count(*) from telemetry").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def test_worker_killed_mid_stream_loses_nothing(
+    settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
+) -> None:
+    worker_id = f"kill-{uuid.uuid4().hex[:6]}"
+    first = _worker(settings, worker_id)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
+                 what="the worker's first reading")  # fmt: skip
+        stream = _messages(settings, 1, 5999)
+
+        def steady() -> None:  # about 2,000 messages a second, so the kill lands mid-stream
+            for i in range(0, len(stream), 100):
+                _publish(publisher, stream[i : i + 100])
+                time.sleep(0.05)
+
+        sender = threading.Thread(target=steady)
+        sender.start()
+        wait_for(lambda: _count(conn) >= 500, timeout=60, what="some readings committed")
+        first.send_signal(signal.SIGKILL)  # batches received, some not yet committed or acknowledged
+        first.wait(10)
+        sender.join(120)
+        assert _count(conn) < 6000, "the worker finished before it could be killed"
+        second = _worker(settings, worker_id)  # the same id: its persistent session and queue
+        wait_for(lambda: _count(conn) == 6000, timeout=120, what="every reading after the restart")
+        distinct = conn.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
+        assert distinct == (6000,)
+        assert conn.execute("select sum(reports) from telemetry_daily").fetchone() == (6000,)  # counted once
+    finally:
+        _stop(first)
+        if second is not None:
+            _stop(second)
+
+
+def test_broker_restart_keeps_queued_readings(
+    settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
+) -> None:
+    worker_id = f"brk-{uuid.uuid4().hex[:6]}"
+    worker = _worker(settings, worker_id)
+    try:
+        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
+                 what="the worker's first reading")  # fmt: skip
+        _stop(worker)  # away: its session stays on the broker
+        _publish(publisher, _messages(settings, 1, 499))
+        broker = Mosquitto(settings)
+        broker.down()  # a clean stop writes the persistence file
+        broker.up()
+        worker = _worker(settings, worker_id)
+        wait_for(lambda: _count(conn) == 500, timeout=120, what="the readings queued across the restart")
+    finally:
+        _stop(worker)
