@@ -63,6 +63,7 @@ class RawMessage:
 class Batch:
     rows: list[writer.ReadingRow] = field(default_factory=list)
     rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
+    presence: list[tuple[int, bool, datetime]] = field(default_factory=list)  # (unit, online, at)
 
 
 class UnitDirectory:
@@ -97,13 +98,16 @@ def to_batch(
         serial: str | None = None
         try:
             serial, kind = protocol.parse_topic(m.topic, root)
-            if kind != "telemetry":
+            if kind not in ("telemetry", "status"):
                 raise ProtocolError(f"unexpected topic kind {kind!r}")
-            msg = protocol.parse_telemetry(m.payload, serial)
             unit = lookup(serial)
             if unit is None:
                 raise ProtocolError(f"unknown serial {serial!r}")
             unit_id, created_at = unit
+            if kind == "status":
+                batch.presence.append((unit_id, protocol.parse_status(m.payload), m.received_at))
+                continue
+            msg = protocol.parse_telemetry(m.payload, serial)
             rows = []
             for i, r in enumerate(msg.readings):
                 if r.ts > now + MAX_FUTURE:
@@ -171,7 +175,10 @@ class IngestWorker:
         if getattr(rc, "is_failure", False):
             log.error("mqtt connect refused: %s", rc)
             return
-        client.subscribe(protocol.shared_subscription(self.group, "telemetry", self.settings.mqtt_topic_root), qos=1)
+        root = self.settings.mqtt_topic_root
+        client.subscribe(
+            [(protocol.shared_subscription(self.group, kind, root), 1) for kind in ("telemetry", "status")]
+        )
         self._connected.set()
         log.info(
             "mqtt connected client_id=%s session_present=%s", self.client_id, getattr(flags, "session_present", None)
@@ -232,6 +239,7 @@ class IngestWorker:
                 )
                 inserted = writer.write_readings(conn, batch.rows)
                 writer.write_rejects(conn, batch.rejects)
+                writer.write_presence(conn, batch.presence)
                 conn.commit()
                 BATCH_SECONDS.observe(time.perf_counter() - started)
                 BATCH_SIZE.observe(len(messages))

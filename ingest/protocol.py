@@ -100,3 +100,11 @@ def encode_telemetry(serial: str, readings: list[Reading]) -> bytes:
 
 def utc_iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
+
+
+def parse_status(payload: bytes) -> bool:
+    """A unit's status message: ``online`` (sent on connect) or ``offline`` (its last will)."""
+    text = payload.strip().lower()
+    if text in (b"online", b"offline"):
+        return text == b"online"
+    raise ProtocolError(f"status {payload[:40]!r} is neither 'online' nor 'offline'")

@@ -119,6 +119,19 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
     return inserted
 
 
+def write_presence(conn: psycopg.Connection, rows: Sequence[tuple[int, bool, datetime]]) -> None:
+    """Online/offline per unit; an older announcement (redelivered late) never overrides a newer one."""
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into unit_presence (unit_id, online, changed_at) values (%s, %s, %s)
+               on conflict (unit_id) do update set online = excluded.online, changed_at = excluded.changed_at
+               where excluded.changed_at >= unit_presence.changed_at""",
+            rows,
+        )
+
+
 def write_rejects(conn: psycopg.Connection, rejects: Sequence[tuple[datetime, str, str | None, str, bytes]]) -> None:
     """Store refused messages (received_at, topic, serial, reason, raw payload) as dead letters."""
     if not rejects:

@@ -124,13 +124,15 @@ def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[
 _UNIT_SUMMARY = """
     select u.serial, p.code as product_code, u.state, cu.name as customer_name,
            c.account_number, u.latitude, u.longitude, l.ts as last_ts,
-           l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked
+           l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked,
+           pr.online, pr.changed_at as online_since
       from units u
       join products p on p.id = u.product_id
       left join lateral (select * from contracts c where c.unit_id = u.id
                           order by c.signed_on desc limit 1) c on true
       left join customers cu on cu.id = c.customer_id
       left join unit_latest l on l.unit_id = u.id
+      left join unit_presence pr on pr.unit_id = u.id
 """
 
 

@@ -40,6 +40,8 @@ class UnitSummary:
     soc: float | None
     credit_s: int | None
     locked: bool | None
+    online: bool | None  # from the unit's status topic and last will; None: never announced
+    online_since: datetime | None
 
 
 @dataclass(frozen=True)

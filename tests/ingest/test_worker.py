@@ -131,3 +131,38 @@ def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Sett
         settings.mqtt_topic_root,
     )
     assert batch.rows == [] and "topic outside" in batch.rejects[0][3]
+
+
+def test_online_and_offline_from_the_status_topic_and_the_last_will(
+    settings: Settings, conn: psycopg.Connection, worker: IngestWorker
+) -> None:
+    root = settings.mqtt_topic_root
+    status = protocol.topic("W2", "status", root)
+    unit = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="W2-link", protocol=MQTTProtocolVersion.MQTTv5)
+    unit.will_set(status, b"offline", qos=1, retain=True)
+    unit.connect(settings.mqtt_host, settings.mqtt_port, keepalive=5)
+    unit.loop_start()
+    unit.publish(status, b"online", qos=1, retain=True).wait_for_publish(10)
+
+    def presence() -> tuple[bool, ...] | None:
+        conn.rollback()
+        row = conn.execute(
+            "select p.online from unit_presence p join units u on u.id = p.unit_id where u.serial = 'W2'"
+        ).fetchone()
+        return None if row is None else tuple(row)
+
+    wait_for(lambda: presence() == (True,), timeout=20, what="W2 online")
+    unit.loop_stop()
+    unit.socket().close()  # the GSM link drops: no DISCONNECT, so the broker publishes the last will
+    wait_for(lambda: presence() == (False,), timeout=30, what="W2 offline by its last will")
+    summary = repository.get_unit(conn, "W2")
+    assert summary is not None and summary.online is False and summary.online_since is not None
+    # A status message that is neither is a dead letter like any other bad message.
+    bad = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    bad.connect(settings.mqtt_host, settings.mqtt_port)
+    bad.loop_start()
+    bad.publish(protocol.topic("W1", "status", root), b"sleepy", qos=1).wait_for_publish(10)
+    bad.loop_stop()
+    bad.disconnect()
+    wait_for(lambda: _count(conn, "select count(*) from ingest_rejects where reason like 'status%'") == 1, timeout=20,
+             what="the dead letter")  # fmt: skip
