@@ -1,0 +1,295 @@
+"""Ingest benchmark (issue 3): drain a broker backlog of queued QoS 1 readings.
+
+In one run, on the same broker and PostgreSQL, each against its own backlog of N one-reading
+messages (a topic root of its own):
+  raw     a paho subscriber that acknowledges and writes nothing (the MQTT ceiling);
+  naive   one INSERT and one commit per message (measured over its first --naive-seconds);
+  copy    binary COPY of N rows straight into the table (the database ceiling, no MQTT);
+  ours 1  `paygo ingest run`, one worker;
+  ours 2  two workers sharing the subscription.
+The drain rate counts from the first committed reading to the last. The peak memory of each
+worker process is its VmHWM.
+
+    .venv/bin/python bench/ingest_bench.py [--readings 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from rich.console import Console
+from rich.table import Table
+
+from backoffice.config import Settings, load_settings
+from backoffice.migrate import migrate
+from backoffice.stack import Stack
+from ingest import protocol, writer
+from ingest.protocol import Reading
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "paygo_bench_ingest"
+UNITS = 10_000
+console = Console()
+
+
+def prepare(settings: Settings) -> Settings:
+    Stack(settings).up()
+    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {DB} with (force)")
+        conn.execute(f"create database {DB}")
+    bench = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
+    with psycopg.connect(bench.database_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("insert into products (code, name, business_model, currency) values ('P', 'p', 'flexible', 'KES')")
+        conn.execute(
+            """insert into units (serial, product_id, created_at)
+               select 'B' || lpad(i::text, 6, '0'), (select id from products), now() - interval '60 days'
+               from generate_series(1, %s) i""",
+            (UNITS,),
+        )
+        conn.execute("select telemetry_ensure_partitions(now() - interval '30 days', now() + interval '7 days')")
+    return bench
+
+
+def messages(root: str, n: int, start: datetime) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        serial = f"B{i % UNITS + 1:06d}"
+        seq = i // UNITS + 1
+        reading = Reading(seq=seq, ts=start + timedelta(minutes=20 * seq), batt_v=12.7, soc=0.6, pv_wh=4.0, load_wh=2.5)
+        out.append((protocol.topic(serial, "telemetry", root), protocol.encode_telemetry(serial, [reading])))
+    return out
+
+
+def client(settings: Settings, client_id: str, clean: bool = True) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
+    c.max_inflight_messages_set(1000)
+    c.max_queued_messages_set(0)
+    return c
+
+
+def publish_all(settings: Settings, msgs: list[tuple[str, bytes]]) -> float:
+    pub = client(settings, f"pub-{uuid.uuid4().hex[:6]}")
+    pub.connect(settings.mqtt_host, settings.mqtt_port)
+    pub.loop_start()
+    start = time.perf_counter()
+    infos = [pub.publish(t, p, qos=1) for t, p in msgs]
+    for info in infos:
+        info.wait_for_publish(60)
+    elapsed = time.perf_counter() - start
+    pub.loop_stop()
+    pub.disconnect()
+    return elapsed
+
+
+def session(settings: Settings, client_id: str, topic: str) -> mqtt.Client:
+    """A persistent session subscribed to ``topic`` (QoS 1), so the broker queues for it while away."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    c = client(settings, client_id)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+    c.loop_start()
+    c.subscribe(topic, qos=1)
+    time.sleep(0.5)
+    return c
+
+
+def count(conn: psycopg.Connection, root_units: int = 0) -> int:
+    row = conn.execute("select count(*) from telemetry").fetchone()
+    return int(row[0]) if row else 0
+
+
+def raw_drain(settings: Settings, n: int) -> float:
+    root = f"raw-{uuid.uuid4().hex[:6]}/paygo/v1/units"
+    cid = f"raw-{uuid.uuid4().hex[:6]}"
+    filt = f"{root}/+/telemetry"
+    session(settings, cid, filt).disconnect()
+    publish_all(settings, messages(root, n, datetime.now(UTC) - timedelta(days=20)))
+    got = [0, 0.0, 0.0]
+    done = threading.Event()
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        if got[0] == 0:
+            got[1] = time.perf_counter()
+        got[0] += 1
+        if got[0] >= n:
+            got[2] = time.perf_counter()
+            done.set()
+
+    c = client(settings, cid)
+    c.on_message = on_message
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+    c.loop_start()
+    done.wait(600)
+    c.loop_stop()
+    c.disconnect()
+    return n / (got[2] - got[1])
+
+
+def naive(settings: Settings, n: int, seconds: float) -> float:
+    """One INSERT and commit per message, straight from the subscriber callback."""
+    root = f"naive-{uuid.uuid4().hex[:6]}/paygo/v1/units"
+    cid = f"naive-{uuid.uuid4().hex[:6]}"
+    session(settings, cid, f"{root}/+/telemetry").disconnect()
+    publish_all(settings, messages(root, n, datetime.now(UTC) - timedelta(days=25)))
+    conn = psycopg.connect(settings.database_url)
+    ids = dict(conn.execute("select serial, id from units").fetchall())
+    conn.commit()
+    state = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        serial, _ = protocol.parse_topic(msg.topic, root)
+        m = protocol.parse_telemetry(msg.payload, serial)
+        for r in m.readings:
+            conn.execute(
+                "insert into telemetry (unit_id, ts, seq, batt_v, soc, pv_wh, load_wh)"
+                " values (%s, %s, %s, %s, %s, %s, %s) on conflict do nothing",
+                (ids[serial], r.ts, r.seq, r.batt_v, r.soc, r.pv_wh, r.load_wh),
+            )
+        conn.commit()
+        if not state["n"]:
+            state["first"] = time.perf_counter()
+        state["n"] += 1
+        state["last"] = time.perf_counter()
+
+    c = client(settings, cid)
+    c.on_message = on_message
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+    c.loop_start()
+    time.sleep(seconds)
+    c.loop_stop()
+    c.disconnect()
+    conn.close()
+    # The rest of its backlog is dropped with the session.
+    cleaner = client(settings, cid)
+    cleaner.connect(settings.mqtt_host, settings.mqtt_port, clean_start=True)
+    cleaner.disconnect()
+    return state["n"] / max(state["last"] - state["first"], 1e-9)
+
+
+def copy_ceiling(settings: Settings, n: int) -> float:
+    start = datetime.now(UTC) - timedelta(days=28)
+    rows = [
+        (i % UNITS + 1, start + timedelta(minutes=20 * (i // UNITS + 1)), i // UNITS + 1, datetime.now(UTC), 12.7, None,
+         0.6, None, None, None, 4.0, 2.5, None, None, None, None)
+        for i in range(n)
+    ]  # fmt: skip
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute("delete from telemetry")
+        conn.execute("delete from telemetry_daily")
+        conn.commit()
+        t = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"copy telemetry ({writer._COLS}) from stdin (format binary)") as copy:
+            copy.set_types(writer._TYPES)
+            for r in rows:
+                copy.write_row(r)
+        conn.commit()
+        rate = n / (time.perf_counter() - t)
+        conn.execute("delete from telemetry")
+        conn.commit()
+    return rate
+
+
+def ours(settings: Settings, n: int, workers: int) -> tuple[float, float]:
+    root = f"ours{workers}-{uuid.uuid4().hex[:6]}/paygo/v1/units"
+    env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_MQTT_TOPIC_ROOT": root,
+           "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    ids = [f"bench-{workers}-{i}-{uuid.uuid4().hex[:4]}" for i in range(workers)]
+
+    def start(worker_id: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([str(ROOT / ".venv" / "bin" / "paygo"), "ingest", "run", "--worker-id", worker_id],
+                                env=env)  # fmt: skip
+
+    # Create the workers' sessions on the broker, then stop them: the backlog queues for them.
+    procs = [start(w) for w in ids]
+    time.sleep(4)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("delete from telemetry")
+        conn.execute("delete from telemetry_daily")
+        publish_all(settings, messages(root, n, datetime.now(UTC) - timedelta(days=20)))
+        procs = [start(w) for w in ids]
+        first = last = 0.0
+        while True:
+            c = count(conn)
+            now = time.perf_counter()
+            if c and not first:
+                first = now
+            if c >= n:
+                last = now
+                break
+            time.sleep(0.05)
+        peak = 0.0
+        for p in procs:
+            status = Path(f"/proc/{p.pid}/status").read_text()
+            peak = max(peak, int(next(x.split()[1] for x in status.splitlines() if x.startswith("VmHWM:"))) / 1e3)
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
+    return n / (last - first), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--naive-seconds", type=float, default=20)
+    args = parser.parse_args()
+    n = args.readings
+    with console.status("preparing the database …"):
+        settings = prepare(load_settings())
+    results: dict[str, tuple[float, float | None]] = {}
+    with console.status("raw subscriber …"):
+        results["raw paho subscriber (writes nothing)"] = (raw_drain(settings, n), None)
+    with console.status("naive ingest …"):
+        results[f"naive: INSERT + commit per message ({args.naive_seconds:.0f} s)"] = (
+            naive(settings, n, args.naive_seconds), None)  # fmt: skip
+    with console.status("COPY ceiling …"):
+        results["COPY ceiling (no MQTT)"] = (copy_ceiling(settings, n), None)
+    with console.status("ours, 1 worker …"):
+        results["ours, 1 worker"] = ours(settings, n, 1)
+    with console.status("ours, 2 workers …"):
+        results["ours, 2 workers"] = ours(settings, n, 2)
+    table = Table(title=f"backlog drain: {n:,} queued one-reading messages, QoS 1, {UNITS:,} units")
+    table.add_column("run")
+    table.add_column("readings/s", justify="right")
+    table.add_column("worker peak RSS MB", justify="right")
+    for name, (rate, rss) in results.items():
+        table.add_row(name, f"{rate:,.0f}", "" if rss is None else f"{rss:.0f}")
+    console.print(table)
+    raw = results["raw paho subscriber (writes nothing)"][0]
+    one = results["ours, 1 worker"][0]
+    naive_rate = next(v[0] for k, v in results.items() if k.startswith("naive"))
+    console.print(f"ours (1 worker) / raw subscriber: {one / raw:.2f} (target >= 0.85); "
+                  f"/ naive: {one / naive_rate:.1f}x (target >= 10x)")  # fmt: skip
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
