@@ -86,9 +86,10 @@ def publish_all(settings: Settings, msgs: list[tuple[str, bytes]]) -> float:
     pub.connect(settings.mqtt_host, settings.mqtt_port)
     pub.loop_start()
     start = time.perf_counter()
-    infos = [pub.publish(t, p, qos=1) for t, p in msgs]
-    for info in infos:
-        info.wait_for_publish(60)
+    for i in range(0, len(msgs), 30_000):  # message ids are 16-bit: keep fewer than 65,535 outstanding
+        infos = [pub.publish(t, p, qos=1) for t, p in msgs[i : i + 30_000]]
+        for info in infos:
+            info.wait_for_publish(120)
     elapsed = time.perf_counter() - start
     pub.loop_stop()
     pub.disconnect()

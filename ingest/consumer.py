@@ -192,6 +192,11 @@ class IngestWorker:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         RECEIVED.inc()
         item = RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC))
+        try:
+            self._queue.put_nowait(item)  # the common case, without the timed wait's overhead
+            return
+        except queue.Full:
+            pass
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.5)
@@ -271,6 +276,11 @@ class IngestWorker:
         batch = [first]
         deadline = time.monotonic() + self.flush_seconds
         while len(batch) < self.batch_size:
+            try:  # take what is already waiting without a timed wait per message
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
