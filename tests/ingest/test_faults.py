@@ -141,3 +141,31 @@ def test_broker_restart_keeps_queued_readings(
         wait_for(lambda: _count(conn) == 500, timeout=120, what="the readings queued across the restart")
     finally:
         _stop(worker)
+
+
+def test_postgres_restart_mid_stream_loses_nothing(
+    settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
+) -> None:
+    from backoffice.stack import Postgres
+
+    worker = _worker(settings, f"pg-{uuid.uuid4().hex[:6]}")
+    try:
+        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
+                 what="the worker's first reading")  # fmt: skip
+        conn.close()
+        stream = _messages(settings, 1, 3999)
+        sender = threading.Thread(target=lambda: [_publish(publisher, stream[i : i + 100]) or time.sleep(0.05)
+                                                  for i in range(0, len(stream), 100)])  # fmt: skip
+        sender.start()
+        time.sleep(0.5)
+        database = Postgres(settings)
+        database.down()  # the worker's batches fail; it keeps the messages unacknowledged and retries
+        time.sleep(2)
+        database.up()
+        sender.join(120)
+        with psycopg.connect(settings.database_url) as again:
+            wait_for(lambda: _count(again) == 4000, timeout=120, what="every reading after the database came back")
+            distinct = again.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
+            assert distinct == (4000,)
+    finally:
+        _stop(worker)
