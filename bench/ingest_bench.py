@@ -29,6 +29,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from rich.console import Console
 from rich.table import Table
 
@@ -74,7 +76,7 @@ def messages(root: str, n: int, start: datetime) -> list[tuple[str, bytes]]:
     return out
 
 
-def client(settings: Settings, client_id: str, clean: bool = True) -> mqtt.Client:
+def client(settings: Settings, client_id: str) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
@@ -98,20 +100,25 @@ def publish_all(settings: Settings, msgs: list[tuple[str, bytes]]) -> float:
 
 def session(settings: Settings, client_id: str, topic: str) -> mqtt.Client:
     """A persistent session subscribed to ``topic`` (QoS 1), so the broker queues for it while away."""
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    c = client(settings, client_id)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
-    c.loop_start()
+    c = resume(settings, client_id, None)
     c.subscribe(topic, qos=1)
     time.sleep(0.5)
     return c
 
 
-def count(conn: psycopg.Connection, root_units: int = 0) -> int:
+def resume(settings: Settings, client_id: str, on_message: object) -> mqtt.Client:
+    """Connect with the client id's persistent session (one hour) and start its network loop."""
+    c = client(settings, client_id)
+    if on_message is not None:
+        c.on_message = on_message  # type: ignore[assignment]
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
+    c.loop_start()
+    return c
+
+
+def count(conn: psycopg.Connection) -> int:
     row = conn.execute("select count(*) from telemetry").fetchone()
     return int(row[0]) if row else 0
 
@@ -133,15 +140,7 @@ def raw_drain(settings: Settings, n: int) -> float:
             got[2] = time.perf_counter()
             done.set()
 
-    c = client(settings, cid)
-    c.on_message = on_message
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
-    c.loop_start()
+    c = resume(settings, cid, on_message)
     done.wait(600)
     c.loop_stop()
     c.disconnect()
@@ -174,15 +173,7 @@ def naive(settings: Settings, n: int, seconds: float) -> float:
         state["n"] += 1
         state["last"] = time.perf_counter()
 
-    c = client(settings, cid)
-    c.on_message = on_message
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    c.connect(settings.mqtt_host, settings.mqtt_port, clean_start=False, properties=props)
-    c.loop_start()
+    c = resume(settings, cid, on_message)
     time.sleep(seconds)
     c.loop_stop()
     c.disconnect()
