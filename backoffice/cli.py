@@ -184,6 +184,19 @@ def ingest_run(
     run_worker(settings, worker_id or default_worker_id(), metrics_port or None, batch_size, flush_ms / 1000)
 
 
+@ingest_app.command("device-api")
+def ingest_device_api(port: Annotated[int, typer.Option(help="port (default PAYGO_DEVICE_API_PORT)")] = 0) -> None:
+    """Serve OpenPAYGO Metrics (POST /dd) for units that report over HTTP, on 127.0.0.1."""
+    import uvicorn
+
+    from ingest.device_api import create_device_app
+
+    settings = _settings()
+    _setup_logging(settings)
+    uvicorn.run(create_device_app(settings), host="127.0.0.1", port=port or settings.device_api_port,
+                log_level="warning")  # fmt: skip
+
+
 @api_app.command("run")
 def api_run(
     port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0,

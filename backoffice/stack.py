@@ -433,12 +433,18 @@ class Postgres(Service):
 
 def device_acl(root: str) -> str:
     """ACL of the device listener. ``%u`` is the username, i.e. the unit's serial, so one set of
-    patterns confines every unit to its own topics. The ``+/`` lines accept one prefix in front of
-    the root, which tests and brokers shared by several platforms use."""
+    patterns confines every unit to its own topics. Written for the protocol's root and for one
+    prefix level in front of it (tests and brokers shared by several platforms use one), plus
+    ``root`` when it is neither."""
+    from ingest.protocol import TOPIC_ROOT
+
     own = [("write", "telemetry"), ("write", "events"), ("write", "status"), ("write", "cmd/ack"), ("read", "cmd")]
-    lines = ["# written by 'paygo stack up' / 'paygo devices provision'"]
-    for prefix in ("", "+/"):
-        lines += [f"pattern {access} {prefix}{root}/%u/{kind}" for access, kind in own]
+    roots = [TOPIC_ROOT, f"+/{TOPIC_ROOT}"]
+    if root != TOPIC_ROOT and root.partition("/")[2] != TOPIC_ROOT:
+        roots.append(root)
+    lines = ["# written by 'paygo stack up'"]
+    for r in roots:
+        lines += [f"pattern {access} {r}/%u/{kind}" for access, kind in own]
     return "\n".join(lines) + "\n"
 
 

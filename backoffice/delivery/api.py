@@ -31,7 +31,8 @@ def contract_tokens(account_number: str, conn: DbConn) -> list[dict[str, Any]]:
 @router.post("/tokens/{token_id}/resend")
 def resend(token_id: int, conn: DbConn) -> dict[str, Any]:
     """Send a token again (SMS and unit command), e.g. when a customer lost the message."""
-    queued = repository.requeue_token(conn, token_id)
+    with conn.transaction():  # committed before the answer: the dispatcher may look at once
+        queued = repository.requeue_token(conn, token_id)
     if not queued:
         raise HTTPException(404, f"no token {token_id} with deliveries to repeat")
     return {"token_id": token_id, "deliveries_queued": queued}

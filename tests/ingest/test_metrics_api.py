@@ -1,0 +1,107 @@
+"""OpenPAYGO Metrics over HTTP (POST /dd): signed with the unit's key, replay-protected, stored by the
+same writer as MQTT telemetry, answered with the tokens waiting for the unit."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from openpaygo import MetricsRequestHandler, decode_token
+
+from backoffice import crypto
+from backoffice.config import Settings
+from backoffice.credit.service import apply_payment
+from backoffice.registry import repository, service
+from backoffice.registry.schemas import NewContract
+from ingest.device_api import create_device_app
+from ingest.metrics import DATA_FORMATS
+
+
+@pytest.fixture
+def unit(settings: Settings, conn: psycopg.Connection) -> tuple[str, str, int]:
+    product = repository.insert_product(conn, code="L", name="l", business_model="flexible", currency="KES",
+                                        price_per_day=3_500, deposit_amount=0)  # fmt: skip
+    customer = repository.insert_customer(conn, "Zawadi", "254700000001", "Kisumu", "Kisumu", 0.0, 34.7)
+    unit_id = service.register_unit(conn, settings.secret_key, "DD-1", product,
+                                    installed_at=datetime.now(UTC) - timedelta(days=10))  # fmt: skip
+    contract = service.sign_contract(conn, NewContract(customer, unit_id, product, date.today()))
+    row = conn.execute("select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)).fetchone()
+    assert row is not None
+    conn.commit()
+    return crypto.decrypt(settings.secret_key, row[0]), "DD-1", contract
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_device_app(settings)) as c:
+        yield c
+
+
+def _request(key: str, count: int, steps: int = 3, condensed: bool = False) -> bytes:
+    req = MetricsRequestHandler("DD-1", data_format=DATA_FORMATS[1], secret_key=key, auth_method="ra")
+    req.set_request_count(count)
+    now = int(time.time())
+    req.set_timestamp(now)
+    req.set_data({"token_count": 1, "firmware_version": "2.1"})
+    start = now - 1200 * steps
+    step = {"batt_v": 12.6, "soc": 0.5, "pv_wh": 6.0, "load_wh": 2.0, "batt_temp_c": 31.0}
+    if condensed:  # positional steps; the first is dated by the request's timestamp
+        req.set_historical_data([step])
+    else:
+        req.set_historical_data([step | {"timestamp": start + 1200 * i} for i in range(steps)])
+    payload = req.get_condensed_request_payload() if condensed else req.get_simple_request_payload()
+    return payload.encode() if isinstance(payload, str) else payload
+
+
+def _count(conn: psycopg.Connection, sql: str) -> int:
+    conn.rollback()
+    row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_signed_request_stored_replay_refused(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    body = _request(key, count=1)
+    ok = client.post("/dd", content=body)
+    assert ok.status_code == 200, ok.text
+    assert _count(conn, "select count(*) from telemetry") == 3
+    assert _count(conn, "select sum(reports) from telemetry_daily") == 3  # the same path as MQTT
+    replay = client.post("/dd", content=body)
+    assert replay.status_code == 403 and "not above the last" in replay.json()["error"]
+    older = client.post("/dd", content=_request(key, count=1, steps=1))
+    assert older.status_code == 403
+    forged = client.post("/dd", content=_request("00" * 16, count=5))
+    assert forged.status_code == 403
+    assert client.post("/dd", content=b"{not json").status_code == 400
+    assert _count(conn, "select count(*) from ingest_rejects where topic = 'http:/dd'") == 4
+    assert _count(conn, "select count(*) from telemetry") == 3  # nothing from the refused ones
+    time.sleep(1.1)  # timestamps are whole seconds and must increase too
+    newer = client.post("/dd", content=_request(key, count=2, steps=1))
+    assert newer.status_code == 200
+
+
+def test_condensed_request_gets_the_waiting_tokens(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, serial, contract = unit
+    credited = apply_payment(conn, contract, 3_500 * 4, date.today(), settings.secret_key)
+    conn.commit()
+    answer = client.post("/dd", content=_request(key, count=7, condensed=True))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    tokens = body.get("tkl") or body.get("token_list")
+    assert tokens and str(tokens[0]).zfill(9) == credited.tokens[0]["token"]
+    assert "a" in body or "auth" in body  # the answer is signed with the unit's key
+    start = conn.execute("select starting_code from units where serial = %s", (serial,)).fetchone()
+    assert start is not None
+    value, _, _, _ = decode_token(token=str(tokens[0]).zfill(9), secret_key=key, count=1, used_counts=[1],
+                                  starting_code=start[0])  # fmt: skip
+    assert value == 4
+    assert json.loads(answer.text)  # plain JSON
