@@ -438,7 +438,8 @@ def device_acl(root: str) -> str:
     ``root`` when it is neither."""
     from ingest.protocol import TOPIC_ROOT
 
-    own = [("write", "telemetry"), ("write", "events"), ("write", "status"), ("write", "cmd/ack"), ("read", "cmd")]
+    own = [("write", "telemetry"), ("write", "events"), ("write", "status"), ("write", "metrics"),
+           ("write", "cmd/ack"), ("read", "cmd")]  # fmt: skip
     roots = [TOPIC_ROOT, f"+/{TOPIC_ROOT}"]
     if root != TOPIC_ROOT and root.partition("/")[2] != TOPIC_ROOT:
         roots.append(root)

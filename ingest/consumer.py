@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.registry.repository import unit_ids_by_serial
-from ingest import protocol, writer
+from ingest import metrics, protocol, writer
 from ingest.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Batch:
     rows: list[writer.ReadingRow] = field(default_factory=list)
     rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
     presence: list[tuple[int, bool, datetime]] = field(default_factory=list)  # (unit, online, at)
+    metrics: list[bytes] = field(default_factory=list)  # OpenPAYGO Metrics bodies, checked with the unit's key
 
 
 class UnitDirectory:
@@ -98,8 +99,11 @@ def to_batch(
         serial: str | None = None
         try:
             serial, kind = protocol.parse_topic(m.topic, root)
-            if kind not in ("telemetry", "status"):
+            if kind not in ("telemetry", "status", "metrics"):
                 raise ProtocolError(f"unexpected topic kind {kind!r}")
+            if kind == "metrics":
+                batch.metrics.append(m.payload)  # authenticated and stored like POST /dd
+                continue
             unit = lookup(serial)
             if unit is None:
                 raise ProtocolError(f"unknown serial {serial!r}")
@@ -177,7 +181,7 @@ class IngestWorker:
             return
         root = self.settings.mqtt_topic_root
         client.subscribe(
-            [(protocol.shared_subscription(self.group, kind, root), 1) for kind in ("telemetry", "status")]
+            [(protocol.shared_subscription(self.group, kind, root), 1) for kind in ("telemetry", "status", "metrics")]
         )
         self._connected.set()
         log.info(
@@ -245,6 +249,16 @@ class IngestWorker:
                 inserted = writer.write_readings(conn, batch.rows)
                 writer.write_rejects(conn, batch.rejects)
                 writer.write_presence(conn, batch.presence)
+                for body in batch.metrics:
+                    try:
+                        with conn.transaction():  # a savepoint: one bad body never fails the batch
+                            metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
+                    except psycopg.OperationalError:
+                        raise
+                    except Exception as err:  # noqa: BLE001 - a poison message must not stop the worker
+                        writer.write_rejects(
+                            conn, [(datetime.now(UTC), "metrics", None, f"unprocessable: {err}", body)]
+                        )
                 conn.commit()
                 BATCH_SECONDS.observe(time.perf_counter() - started)
                 BATCH_SIZE.observe(len(messages))

@@ -18,7 +18,8 @@ PROTOCOL_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_READINGS_PER_MESSAGE = 500
 
-Kind = Literal["telemetry", "events", "cmd", "cmd/ack", "status"]
+# "metrics": an OpenPAYGO Metrics request body, for units whose firmware speaks that instead of ours.
+Kind = Literal["telemetry", "events", "cmd", "cmd/ack", "status", "metrics"]
 
 
 # ``root`` is TOPIC_ROOT in production; tests (and a broker shared by several platforms) put a

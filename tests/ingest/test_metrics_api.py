@@ -105,3 +105,38 @@ def test_condensed_request_gets_the_waiting_tokens(
                                   starting_code=start[0])  # fmt: skip
     assert value == 4
     assert json.loads(answer.text)  # plain JSON
+
+
+def test_the_same_body_over_mqtt(settings: Settings, conn: psycopg.Connection, unit: tuple[str, str, int]) -> None:
+    import threading
+    import uuid
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    from ingest import protocol
+    from ingest.consumer import IngestWorker
+    from tests.helpers import wait_for
+
+    key, serial, _ = unit
+    worker = IngestWorker(settings, f"m-{uuid.uuid4().hex[:6]}", group=f"g{uuid.uuid4().hex[:6]}", flush_seconds=0.05,
+                          session_expiry_s=5)  # fmt: skip
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert worker.wait_connected(30)
+        time.sleep(0.3)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        pub.connect(settings.mqtt_host, settings.mqtt_port)
+        pub.loop_start()
+        where = protocol.topic(serial, "metrics", settings.mqtt_topic_root)
+        body = _request(key, count=3)
+        for payload in (body, body, b"\xff not json"):  # the second is a replay
+            pub.publish(where, payload, qos=1).wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+        wait_for(lambda: _count(conn, "select count(*) from ingest_rejects") == 2, timeout=20, what="two dead letters")
+        assert _count(conn, "select count(*) from telemetry") == 3
+    finally:
+        worker.stop()
+        thread.join(30)
