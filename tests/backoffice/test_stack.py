@@ -1,9 +1,11 @@
 """The local stack on a home and ports of its own, so the shared test stack is left alone."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -15,13 +17,29 @@ from tests.helpers import free_port
 
 
 def _own_settings(home: Path):  # type: ignore[no-untyped-def]
-    return load_settings(
-        home=home, pg_port=free_port(), mqtt_port=free_port(), redis_port=free_port(), device_mqtt_port=free_port()
-    )
+    ports = {"pg_port": free_port(), "mqtt_port": free_port(), "redis_port": free_port(),
+             "device_mqtt_port": free_port()}  # fmt: skip
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "ports").write_text(json.dumps(ports))  # for the clean-up in own_home
+    return load_settings(home=home, **ports)
 
 
-def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
-    stack = Stack(_own_settings(tmp_path / "home"))
+def _own_settings_from(ports_file: Path):  # type: ignore[no-untyped-def]
+    return load_settings(home=ports_file.parent, **json.loads(ports_file.read_text()))
+
+
+@pytest.fixture
+def own_home(tmp_path: Path) -> Iterator[Path]:
+    """A home of its own; whatever a test started there is stopped afterwards, even if it failed."""
+    home = tmp_path / "home"
+    yield home
+    settings_file = home / "ports"
+    if settings_file.exists():
+        Stack(_own_settings_from(settings_file)).down()
+
+
+def test_up_is_idempotent_and_down_leaves_no_process(own_home: Path) -> None:
+    stack = Stack(_own_settings(own_home))
     assert stack.up() == ["postgres", "mosquitto", "redis"]
     pids = [s.pid for s in stack.status()]
     assert all(pid is not None and psutil.pid_exists(pid) for pid in pids)
@@ -39,8 +57,8 @@ def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
     assert {s.state for s in stack.status()} == {"stopped"}
 
 
-def test_a_stale_pid_file_is_recovered(tmp_path: Path) -> None:
-    redis = Redis(_own_settings(tmp_path / "home"))
+def test_a_stale_pid_file_is_recovered(own_home: Path) -> None:
+    redis = Redis(_own_settings(own_home))
     redis.dir.mkdir(parents=True)
     # A pid that belongs to a live process that is not redis (pid reuse after a crash).
     redis.pid_file.write_text(f"{os.getpid()}\n")
@@ -52,8 +70,8 @@ def test_a_stale_pid_file_is_recovered(tmp_path: Path) -> None:
         redis.down()
 
 
-def test_a_taken_port_names_the_port_and_the_setting(tmp_path: Path) -> None:
-    settings = _own_settings(tmp_path / "home")
+def test_a_taken_port_names_the_port_and_the_setting(own_home: Path) -> None:
+    settings = _own_settings(own_home)
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", settings.redis_port))
         squatter.listen()
@@ -66,7 +84,7 @@ def test_a_taken_port_names_the_port_and_the_setting(tmp_path: Path) -> None:
 
         env = {
             **os.environ,
-            "PAYGO_HOME": str(tmp_path / "home"),
+            "PAYGO_HOME": str(own_home),
             "PAYGO_PG_PORT": str(settings.pg_port),
             "PAYGO_MQTT_PORT": str(settings.mqtt_port),
             "PAYGO_REDIS_PORT": str(settings.redis_port),
