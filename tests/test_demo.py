@@ -54,8 +54,11 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         assert _telemetry_rows(ports["PG"]) > rows
         page = httpx.get(f"http://127.0.0.1:{ports['API']}/", timeout=10)
         assert page.status_code == 200 and "SHS000001" in page.text
+        kpi = httpx.get(f"http://127.0.0.1:{ports['API']}/kpi", timeout=10)
+        assert kpi.status_code == 200 and "Portfolio KPIs" in kpi.text and "No KPI snapshot yet" not in kpi.text
+        assert httpx.get(f"http://127.0.0.1:{ports['API']}/payments", timeout=10).status_code == 200
         children = psutil.Process(demo.pid).children(recursive=True)
-        assert len(children) >= 3  # ingest worker, API server, simulated units
+        assert len(children) >= 5  # ingest worker, API server, simulated units, delivery, payments
     finally:
         demo.send_signal(signal.SIGINT)
         out, _ = demo.communicate(timeout=90)
