@@ -360,6 +360,9 @@ def sim_run(
         typer.Option(help="start the simulated clock this many days back; it runs at real speed once it catches up"),
     ] = 30,
     duration: Annotated[float, typer.Option(help="stop after this many real seconds (0: until Ctrl-C)")] = 0,
+    device_login: Annotated[
+        bool, typer.Option(help="each unit logs in with its own credentials on the device listener")
+    ] = True,
 ) -> None:
     """Simulate installed units: each connects to the broker and reports every 20 simulated minutes."""
     from backoffice.db import connect
@@ -370,13 +373,25 @@ def sim_run(
 
     settings = _settings()
     _setup_logging(settings)
+    from backoffice.devices import service as devices
+
     with connect(settings, "sim") as conn:
         rows = installed_units(conn, units)
+        passwords = {r.serial: devices.password(conn, settings.secret_key, r.serial) for r in rows}
     if not rows:
         raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first")
     specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
     clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
-    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root)
+    if device_login:
+        missing = [s for s, p in passwords.items() if p is None]
+        if missing:
+            raise typer.BadParameter(f"{len(missing)} unit(s) have no MQTT credentials (e.g. {missing[0]}); "
+                                     "run 'paygo devices provision' first, or use --no-device-login")  # fmt: skip
+        credentials = {s: p for s, p in passwords.items() if p is not None}
+        cfg = FleetConfig(settings.mqtt_host, settings.device_mqtt_port, topic_root=settings.mqtt_topic_root,
+                          credentials=credentials)  # fmt: skip
+    else:
+        cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root)
     stats = FleetStats()
 
     async def main() -> None:
@@ -457,6 +472,13 @@ def demo(
             if demo_data.seed(conn, settings.secret_key, units):
                 console.print(f"[green]seeded[/] a demo company with {units} customers and units")
             conn.commit()
+        with connect(settings, "devices") as conn, conn.transaction():
+            from backoffice.devices import service as devices
+            from backoffice.stack import Mosquitto
+
+            devices.provision(conn, settings.secret_key)  # units log in as themselves
+            devices.write_password_file(conn, Mosquitto(settings).password_file)
+        Mosquitto(settings).reload()
         with connect(settings, "kpi") as conn, conn.transaction():
             from kpi.service import take_snapshots
 

@@ -30,6 +30,9 @@ class FleetConfig:
     username: str | None = None
     password: str | None = None
     topic_root: str = protocol.TOPIC_ROOT
+    # serial -> password: each unit logs in as itself on the device listener (the broker's ACL
+    # then holds it to its own topics). Without it every unit uses username/password above.
+    credentials: dict[str, str] | None = None
 
 
 @dataclass
@@ -67,8 +70,8 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
                 cfg.host,
                 cfg.port,
                 identifier=f"unit-{serial}",
-                username=cfg.username,
-                password=cfg.password,
+                username=serial if cfg.credentials else cfg.username,
+                password=cfg.credentials[serial] if cfg.credentials else cfg.password,
                 will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True),
                 keepalive=60,
             ) as client:

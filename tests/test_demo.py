@@ -59,6 +59,10 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         assert httpx.get(f"http://127.0.0.1:{ports['API']}/payments", timeout=10).status_code == 200
         children = psutil.Process(demo.pid).children(recursive=True)
         assert len(children) >= 5  # ingest worker, API server, simulated units, delivery, payments
+        # The simulated units log in as themselves on the broker's device listener.
+        device_links = [c for p in children for c in p.net_connections(kind="tcp")
+                        if c.raddr and c.raddr.port == ports["DEVICE_MQTT"]]  # fmt: skip
+        assert len(device_links) >= 12
     finally:
         demo.send_signal(signal.SIGINT)
         out, _ = demo.communicate(timeout=90)
