@@ -373,11 +373,17 @@ def sim_run(
 
     settings = _settings()
     _setup_logging(settings)
+    from backoffice import crypto
     from backoffice.devices import service as devices
+    from backoffice.registry.repository import unit_keys
 
     with connect(settings, "sim") as conn:
         rows = installed_units(conn, units)
         passwords = {r.serial: devices.password(conn, settings.secret_key, r.serial) for r in rows}
+        keys = {
+            s: (crypto.decrypt(settings.secret_key, k), c)
+            for s, (k, c) in unit_keys(conn, [r.serial for r in rows]).items()
+        }
     if not rows:
         raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first")
     specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
@@ -389,9 +395,9 @@ def sim_run(
                                      "run 'paygo devices provision' first, or use --no-device-login")  # fmt: skip
         credentials = {s: p for s, p in passwords.items() if p is not None}
         cfg = FleetConfig(settings.mqtt_host, settings.device_mqtt_port, topic_root=settings.mqtt_topic_root,
-                          credentials=credentials)  # fmt: skip
+                          credentials=credentials, keys=keys)  # fmt: skip
     else:
-        cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root)
+        cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys)
     stats = FleetStats()
 
     async def main() -> None:
@@ -406,7 +412,7 @@ def sim_run(
             while not fleet.done():
                 live.update(
                     f"simulated {clock.now():%Y-%m-%d %H:%M} UTC · units {stats.units} · online {stats.online} · "
-                    f"readings sent {stats.readings_sent} · locked {stats.locked}"
+                    f"readings sent {stats.readings_sent} · locked {stats.locked} · tokens {stats.tokens_accepted}"
                 )
                 await asyncio.sleep(0.5)
         await fleet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections import deque
@@ -13,6 +14,7 @@ from datetime import timedelta
 import aiomqtt
 
 from firmware_sim.clock import SimClock
+from firmware_sim.keypad import Keypad
 from firmware_sim.unit import SimUnit, UnitSpec
 from ingest import protocol
 from ingest.protocol import Reading
@@ -33,6 +35,8 @@ class FleetConfig:
     # serial -> password: each unit logs in as itself on the device listener (the broker's ACL
     # then holds it to its own topics). Without it every unit uses username/password above.
     credentials: dict[str, str] | None = None
+    # serial -> (OpenPAYGO key, starting code): the unit takes token commands from its cmd topic.
+    keys: dict[str, tuple[str, int]] | None = None
 
 
 @dataclass
@@ -43,6 +47,7 @@ class FleetStats:
     messages_sent: int = 0
     locked: int = 0
     dropped: int = 0
+    tokens_accepted: int = 0
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
@@ -64,6 +69,7 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
     next_ts = unit.now + cfg.interval * rng.random()
     backoff = 1.0
     was_locked = unit.locked
+    keypad = Keypad(*cfg.keys[serial]) if cfg.keys and serial in cfg.keys else None
     while not stop.is_set():
         try:
             async with aiomqtt.Client(
@@ -78,6 +84,10 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
                 await client.publish(status_topic, b"online", qos=1, retain=True)
                 stats.online += 1
                 backoff = 1.0
+                commands = None
+                if keypad is not None:
+                    await client.subscribe(protocol.topic(serial, "cmd", cfg.topic_root), qos=1)
+                    commands = asyncio.create_task(_take_commands(client, unit, keypad, cfg, stats), name="cmd")
                 try:
                     while True:
                         if await _sleep_or_stop(stop, clock.real_seconds_until(next_ts)):
@@ -99,11 +109,29 @@ async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: Flee
                         stats.messages_sent += 1
                 finally:
                     stats.online -= 1
+                    if commands is not None:
+                        commands.cancel()
         except aiomqtt.MqttError as err:
             log.debug("unit %s link down: %s", serial, err)
             if await _sleep_or_stop(stop, backoff * (0.5 + rng.random())):
                 return
             backoff = min(backoff * 2, 60.0)
+
+
+async def _take_commands(client: aiomqtt.Client, unit: SimUnit, keypad: Keypad, cfg: FleetConfig,
+                         stats: FleetStats) -> None:  # fmt: skip
+    """Token commands from the platform: entered like a keypad token, acknowledged on cmd/ack."""
+    ack_topic = protocol.topic(unit.spec.serial, "cmd/ack", cfg.topic_root)
+    async for message in client.messages:
+        try:
+            command = json.loads(bytes(message.payload))
+            token = str(command["token"])
+        except (ValueError, KeyError, TypeError):
+            continue  # not a command this firmware knows
+        accepted, unit.credit_s = keypad.enter(token, unit.credit_s)
+        stats.tokens_accepted += accepted
+        reply = {"outbox_id": command.get("outbox_id"), "accepted": accepted}
+        await client.publish(ack_topic, json.dumps(reply), qos=1)
 
 
 async def run_fleet(

@@ -175,3 +175,13 @@ def set_contract_state(conn: psycopg.Connection, account_number: str, new: str, 
         )
     conn.execute("update contracts set state = %s where account_number = %s", (new, account_number))
     return old
+
+
+def unit_keys(conn: psycopg.Connection, serials: list[str]) -> dict[str, tuple[bytes, int]]:
+    """serial -> (encrypted OpenPAYGO key, starting code), for the simulated firmware."""
+    rows = conn.execute(
+        "select serial, openpaygo_key_enc, starting_code from units where serial = any(%s) "
+        "and openpaygo_key_enc is not null",
+        (serials,),
+    ).fetchall()
+    return {str(s): (bytes(k), int(c)) for s, k, c in rows}

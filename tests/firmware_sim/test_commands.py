@@ -1,0 +1,85 @@
+"""The simulated firmware takes token commands: the platform's dispatcher sends a paid token over
+MQTT, the unit enters it like a keypad token, its credit grows, and its acknowledgement closes the
+delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+from openpaygo import TokenType, generate_token
+
+from backoffice import crypto
+from backoffice.config import Settings
+from backoffice.credit.service import apply_payment
+from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
+from backoffice.delivery.main import MqttLink
+from backoffice.registry import repository, service
+from backoffice.registry.schemas import NewContract
+from firmware_sim.clock import SimClock
+from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
+from firmware_sim.keypad import UNLOCKED_FOREVER, Keypad
+from firmware_sim.unit import UnitSpec
+from tests.helpers import wait_for
+
+
+def test_keypad_accepts_each_token_once_and_unlocks_for_good() -> None:
+    key, start = "a29ab82edc5fbbc41ec9530f6dac86b1", 123456789
+    count, add = generate_token(secret_key=key, count=1, value=7, token_type=TokenType.ADD_TIME, starting_code=start)
+    _, unlock = generate_token(secret_key=key, count=count, value=None, token_type=TokenType.DISABLE_PAYG,
+                               starting_code=start)  # fmt: skip
+    pad = Keypad(key, start)
+    ok, credit = pad.enter(str(add).zfill(9), -100.0)  # locked (credit ran out) before the token
+    assert ok and credit == 7 * 86400
+    assert pad.enter(str(add).zfill(9), credit) == (False, credit)  # the same token again
+    assert pad.enter("555000111", credit)[0] is False  # not a token of this unit
+    ok, credit = pad.enter(str(unlock).zfill(9), credit)
+    assert ok and credit == UNLOCKED_FOREVER
+
+
+def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    product = repository.insert_product(conn, code="L", name="l", business_model="flexible", currency="KES",
+                                        price_per_day=3_500, deposit_amount=0)  # fmt: skip
+    customer = repository.insert_customer(conn, "Achieng", "254700000002", "Kisumu", "Kisumu", 0.0, 34.7)
+    unit_id = service.register_unit(conn, settings.secret_key, "CMD-1", product,
+                                    installed_at=datetime.now(UTC) - timedelta(days=5))  # fmt: skip
+    contract = service.sign_contract(conn, NewContract(customer, unit_id, product, date.today()))
+    apply_payment(conn, contract, 3_500 * 10, date.today(), settings.secret_key)
+    row = conn.execute("select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)).fetchone()
+    assert row is not None
+    conn.commit()
+    keys = {"CMD-1": (crypto.decrypt(settings.secret_key, row[0]), int(row[1]))}
+
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, interval=timedelta(hours=6),
+                      topic_root=settings.mqtt_topic_root, keys=keys)  # fmt: skip
+    stats = FleetStats()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    spec = UnitSpec("CMD-1", -0.1, 34.7, 50, 20, "lifepo4")
+    fleet = threading.Thread(target=lambda: loop.run_until_complete(
+        run_fleet([spec], SimClock(datetime.now(UTC), 1.0), cfg, stop, stats, credit_days=0)))  # fmt: skip
+    fleet.start()
+    link = MqttLink(settings, f"delivery-{uuid.uuid4().hex[:6]}")
+    link.start()
+    try:
+        wait_for(lambda: stats.online == 1, timeout=20, what="the unit online")
+        time.sleep(0.5)  # its command subscription is in place
+        conn.autocommit = True
+        with conn.transaction():
+            assert dispatch_once(conn, DevSmsGateway(), link.publish) == 2  # SMS and the unit's command
+        wait_for(lambda: not link.acks.empty(), timeout=20, what="the unit's acknowledgement")
+        serial, payload = link.acks.get()
+        with conn.transaction():
+            assert handle_ack(conn, serial, payload)
+        assert stats.tokens_accepted == 1
+        assert conn.execute("select state from outbox where channel = 'mqtt'").fetchone() == ("acked",)
+    finally:
+        link.stop()
+        loop.call_soon_threadsafe(stop.set)
+        fleet.join(30)
