@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test demo stack-down clean
+.PHONY: install lint test demo stack-down clean browser
 
 install: $(VENV)/.installed
 
@@ -25,8 +25,15 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest
+
+# The page tests drive Debian's chromium through Playwright (never a browser download).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "the browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; fi; }
 
 demo: install
 	$(BIN)/paygo demo
