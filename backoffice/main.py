@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from backoffice.config import Settings, get_settings
 from backoffice.db import make_pool
 from backoffice.delivery import api as delivery_api
+from backoffice.delivery import pages as delivery_pages
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_api.router)
     app.include_router(payments_pages.router)
     app.include_router(delivery_api.router)
+    app.include_router(delivery_pages.router)
     app.include_router(kpi_api.router)
     app.include_router(kpi_pages.router)
     return app

@@ -1,5 +1,6 @@
 """The call-centre pages in a real browser (Debian's chromium through Playwright): a unit found by
-account number, the KPI charts drawn, the payments page, and not one request leaving the machine."""
+account number, its contract's token sent again, the KPI charts drawn, the payments page, and not
+one request leaving the machine."""
 
 from __future__ import annotations
 
@@ -61,6 +62,14 @@ def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:
         rows = page.locator("tbody tr")
         assert rows.count() == 1 and serial in rows.first.inner_text()
 
+        # The call centre opens the contract and sends its deposit token again.
+        page.click(f"text={account}")
+        page.wait_for_url(f"**/contracts/{account}")
+        assert page.locator("tbody tr").count() == 1
+        page.click("text=Resend")
+        page.wait_for_url("**resent=*")
+        assert "on its way again" in page.inner_text("main")
+
         page.click("text=KPIs")
         page.wait_for_url("**/kpi")
         assert "Portfolio KPIs" in page.inner_text("h1")
@@ -72,3 +81,9 @@ def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:
         assert "Unmatched money" in page.inner_text("main")
         browser.close()
     assert outside == []  # every asset is served by the app itself
+    queued = conn.execute(
+        "select count(*) from outbox o join tokens t on t.id = o.token_id join contracts c on c.id = t.contract_id "
+        "where c.account_number = %s",
+        (account,),
+    ).fetchone()
+    assert queued == (4,)  # the deposit token's SMS and command, and both again

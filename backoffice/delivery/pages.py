@@ -1,0 +1,38 @@
+"""The call centre's token view of one contract, with a button to send a token again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from backoffice.credit import repository as credit
+from backoffice.delivery import repository
+from backoffice.deps import DbConn
+from backoffice.templating import templates
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/contracts/{account_number}", response_class=HTMLResponse)
+def contract_page(account_number: str, request: Request, conn: DbConn, resent: int | None = None) -> HTMLResponse:
+    contract_id = credit.contract_id_by_account(conn, account_number)
+    if contract_id is None:
+        raise HTTPException(404, f"no contract with account number {account_number!r}; search for it on the units page")
+    return templates.TemplateResponse(
+        request,
+        "contract.html",
+        {"account": account_number, "tokens": credit.tokens_of_contract(conn, contract_id), "resent": resent,
+         "now": datetime.now(UTC)},
+    )  # fmt: skip
+
+
+@router.post("/contracts/{account_number}/tokens/{token_id}/resend")
+def resend_from_page(account_number: str, token_id: int, conn: DbConn) -> RedirectResponse:
+    """The call centre's button: the token goes out again by SMS and to the unit."""
+    with conn.transaction():
+        queued = repository.requeue_token(conn, token_id)
+    if not queued:
+        raise HTTPException(404, f"no token {token_id} with deliveries to repeat")
+    return RedirectResponse(f"/contracts/{account_number}?resent={token_id}", status_code=303)
