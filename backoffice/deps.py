@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from psycopg_pool import ConnectionPool
 
 from backoffice.config import Settings
+from backoffice.db import make_pool
 
 
 def get_settings(request: Request) -> Settings:
@@ -23,5 +25,25 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def pool_lifespan(settings: Settings, application_name: str) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """An app's lifespan: a connection pool on ``app.state.pool`` for as long as the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = make_pool(settings, application_name, min_size=1, max_size=10)
+        try:
+            yield
+        finally:
+            app.state.pool.close()
+
+    return lifespan
+
+
 DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+# The request body as bytes, exactly as sent (callbacks are stored raw and signatures cover the bytes).
+RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

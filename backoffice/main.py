@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from backoffice.config import Settings, get_settings
-from backoffice.db import make_pool
 from backoffice.delivery import api as delivery_api
 from backoffice.delivery import pages as delivery_pages
+from backoffice.deps import pool_lifespan
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -24,17 +22,10 @@ from kpi import pages as kpi_pages
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = make_pool(settings, "api", min_size=1, max_size=10)
-        try:
-            yield
-        finally:
-            app.state.pool.close()
-
     # No /docs or /redoc: they load their scripts from a CDN, and every page here must work
     # offline on a slow link. The schema stays at /openapi.json.
-    app = FastAPI(title="PAYGO back office", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="PAYGO back office", version="0.1.0", lifespan=pool_lifespan(settings, "api"),
+                  docs_url=None, redoc_url=None)  # fmt: skip
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 

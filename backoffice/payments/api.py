@@ -9,28 +9,22 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backoffice.deps import DbConn, SettingsDep
+from backoffice.deps import DbConn, RawBody, SettingsDep
 from backoffice.money import MoneyError, to_minor
 from backoffice.payments import providers, repository, service
 from backoffice.payments.providers import PaymentEvent, Rejected
 
 router = APIRouter(tags=["payments"])
 
-
-async def _raw_body(request: Request) -> bytes:
-    return await request.body()
-
-
 # The endpoints are plain functions (FastAPI runs them in its thread pool): their database calls
 # block, and a repeated callback waits on the first copy's row lock, so they must not run on the
 # event loop.
-RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 def _mpesa_confirmation_answer(status: str, reason: str | None, code: str, _: int, __: list[str]) -> dict[str, Any]:
