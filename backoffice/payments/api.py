@@ -33,11 +33,6 @@ def _mpesa_confirmation_answer(status: str, reason: str | None, code: str, _: in
     return {"ResultCode": 0, "ResultDesc": "Success"}  # always, for anything we keep (Daraja's contract)
 
 
-def _plain_answer(status: str, reason: str | None, code: str, inbox_id: int, tokens: list[str]) -> dict[str, Any]:
-    return {"status": status, "payment": inbox_id, **({"reason": reason} if reason else {}),
-            **({"tokens": tokens} if tokens else {})}  # fmt: skip
-
-
 def _parse(parse: Any, *args: Any) -> PaymentEvent | Rejected:
     try:
         event: PaymentEvent = parse(*args)
@@ -77,7 +72,7 @@ def momo_callback(
     currencies = {c.strip().upper() for c in settings.momo_currencies.split(",") if c.strip()}
     parsed = _parse(providers.parse_momo_callback, raw, x_reference_id, currencies)
     with conn.transaction():  # committed before the reply goes out: a provider may retry at once
-        outcome = service.intake(conn, "momo", raw, parsed, _plain_answer, settings.secret_key)
+        outcome = service.intake(conn, "momo", raw, parsed, service.plain_answer, settings.secret_key)
     return _reply(outcome)
 
 
@@ -89,7 +84,7 @@ def webhook(
     if isinstance(parsed, Rejected) and provider not in settings.webhook_secrets:
         return JSONResponse({"status": "rejected", "reason": parsed.reason}, status_code=404)
     with conn.transaction():  # committed before the reply goes out: a provider may retry at once
-        outcome = service.intake(conn, provider, raw, parsed, _plain_answer, settings.secret_key)
+        outcome = service.intake(conn, provider, raw, parsed, service.plain_answer, settings.secret_key)
     return _reply(outcome)
 
 
@@ -139,7 +134,7 @@ def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep) 
     except Rejected as err:
         parsed = err
     with conn.transaction():
-        outcome = service.intake(conn, "manual", raw, parsed, _plain_answer, settings.secret_key)
+        outcome = service.intake(conn, "manual", raw, parsed, service.plain_answer, settings.secret_key)
         repository.audit(conn, payment.entered_by, "manual-entry", outcome.inbox_id, {"reference": payment.reference})
     return _reply(outcome)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import psycopg
@@ -59,11 +58,6 @@ class PollReport:
     errors: int = 0
 
 
-def _answer(status: str, reason: str | None, code: str, inbox_id: int, tokens: list[str]) -> dict[str, Any]:
-    return {"status": status, "payment": inbox_id, **({"reason": reason} if reason else {}),
-            **({"tokens": tokens} if tokens else {})}  # fmt: skip
-
-
 def poll_pending(
     conn: psycopg.Connection, client: MomoClient, settings: Settings, older_than: timedelta = timedelta(minutes=1)
 ) -> PollReport:
@@ -86,7 +80,7 @@ def poll_pending(
         except providers.Rejected as err:
             parsed = err
         with conn.transaction():
-            outcome = service.intake(conn, "momo", raw, parsed, _answer, settings.secret_key)
+            outcome = service.intake(conn, "momo", raw, parsed, service.plain_answer, settings.secret_key)
         if outcome.status == "pending":
             report.still_pending += 1
         else:

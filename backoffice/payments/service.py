@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 Answer = Callable[[str, str | None, str, int, list[str]], dict[str, Any]]
 
 
+def plain_answer(status: str, reason: str | None, code: str, inbox_id: int, tokens: list[str]) -> dict[str, Any]:
+    """The JSON answer of every intake that is not M-Pesa's (MoMo, webhooks, manual, statement, polls)."""
+    return {"status": status, "payment": inbox_id, **({"reason": reason} if reason else {}),
+            **({"tokens": tokens} if tokens else {})}  # fmt: skip
+
+
 @dataclass
 class Outcome:
     status: str  # credited | unmatched | rejected | pending | failed

@@ -34,10 +34,6 @@ class StatementReport:
     errors: list[str] = field(default_factory=list)  # "line N: why"
 
 
-def _answer(status: str, reason: str | None, code: str, inbox_id: int, tokens: list[str]) -> dict[str, object]:
-    return {"status": status, "source": "statement", **({"reason": reason} if reason else {})}
-
-
 def import_statement(
     conn: psycopg.Connection, provider: str, path: Path, actor: str, secret_key: str
 ) -> StatementReport:
@@ -76,7 +72,7 @@ def import_statement(
         if existing is None:
             event = PaymentEvent(provider, txn, v["account"], amount, currency, paid_at)
             raw_line = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
-            outcome = service.intake(conn, provider, raw_line.encode(), event, _answer, secret_key)
+            outcome = service.intake(conn, provider, raw_line.encode(), event, service.plain_answer, secret_key)
             report.created.append(f"{txn}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
             repository.audit(conn, actor, "statement-created", outcome.inbox_id, {"line": number})
             continue
