@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
 
 
 def free_port() -> int:
@@ -22,3 +27,18 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "cond
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} not reached within {timeout:g} s")
+
+
+@contextmanager
+def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
+    """Serve an ASGI app over real HTTP (uvicorn, in a thread of this process); yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30, what=what)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -4,20 +4,18 @@ one request leaving the machine."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import date
 
 import psycopg
 import pytest
-import uvicorn
 from playwright.sync_api import Request, sync_playwright
 
 from backoffice import demo_data
 from backoffice.config import Settings
 from backoffice.main import create_app
 from kpi.service import take_snapshots
-from tests.helpers import free_port, wait_for
+from tests.helpers import serve
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -29,14 +27,8 @@ def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
     conn.commit()
     with conn.transaction():
         take_snapshots(conn, [date.today().replace(day=1)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=30, what="the web app")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(create_app(settings), "the web app") as url:
+        yield url
 
 
 def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:

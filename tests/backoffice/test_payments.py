@@ -8,7 +8,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-import uvicorn
 from openpaygo import TokenType, decode_token
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -37,7 +35,7 @@ from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
 from backoffice.registry.service import register_unit, sign_contract
 from ingest.protocol import topic
-from tests.helpers import free_port, wait_for
+from tests.helpers import serve, wait_for
 
 SHORTCODE = "600638"
 WEBHOOK_SECRET = "wing-test-secret"
@@ -95,15 +93,8 @@ def money_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def server(money_settings: Settings) -> Iterator[str]:
     """The back-office app served over real HTTP by uvicorn, in a thread of this test process."""
-    port = free_port()
-    config = uvicorn.Config(create_app(money_settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: srv.started, timeout=30, what="the HTTP server")
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve(create_app(money_settings)) as url:
+        yield url
 
 
 def confirmation(account: str, amount: str, txn: str | None = None, shortcode: str = SHORTCODE) -> dict[str, str]:
@@ -511,13 +502,8 @@ def test_momo_pending_then_settled_by_poll_or_late_callback(
             raise HTTPException(404)
         return answers[ref]
 
-    port = free_port()
-    fake = uvicorn.Server(uvicorn.Config(mtn, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=fake.run, daemon=True).start()
-    wait_for(lambda: fake.started, timeout=30, what="the stand-in MoMo API")
-    settings = money_settings.model_copy(update={"momo_base_url": f"http://127.0.0.1:{port}",
-                                                 "momo_subscription_key": "sub-key"})  # fmt: skip
-    try:
+    with serve(mtn, "the stand-in MoMo API") as mtn_url:
+        settings = money_settings.model_copy(update={"momo_base_url": mtn_url, "momo_subscription_key": "sub-key"})
         body = {"amount": "5000", "currency": "UGX", "externalId": acct.number, "status": "PENDING",
                 "payer": {"partyIdType": "MSISDN", "partyId": "256700000001"}}  # fmt: skip
         for ref in ("REF-A", "REF-B"):
@@ -536,8 +522,6 @@ def test_momo_pending_then_settled_by_poll_or_late_callback(
         assert again.headers.get("x-duplicate") == "true"
         days = [d for (d,) in conn.execute("select value_days from tokens order by count").fetchall()]
         assert days == [5, 5]
-    finally:
-        fake.should_exit = True
 
 
 def test_call_centre_resends_a_token_and_lists_a_contracts_tokens(
