@@ -473,7 +473,7 @@ def _kpis(p: Portfolio, day: _Day, d: int, in_segment: Bool) -> dict[str, Any]:
         "ebitda_breakeven": None if company.ebitda is None else bool(company.ebitda > 0),
         "average_maintenance_cost": _ratio(Fraction(_sum(day.maintenance, in_segment), unit_scale), n),
         "standards_compliance": _ratio(int(p.certified[p.product_of_unit[a]].sum()), n),
-        "fx_exposure": fx_exposure(p),
+        "fx_exposure": fx_exposure(p.company, p.fx_rates),
     }
 
 
@@ -505,9 +505,10 @@ def compute_day(
     ]  # fmt: skip
 
 
-def fx_exposure(portfolio: Portfolio) -> dict[str, float | None] | None:
-    """Per currency |A - (L + E)| / E, and the total in the reporting currency (SPEC.md §3)."""
-    sheet = portfolio.company.balance_sheet
+def fx_exposure(company: Company, fx_rates: dict[str, Decimal]) -> dict[str, float | None] | None:
+    """Per currency |A - (L + E)| / E, and the total in the reporting currency (SPEC.md §3).
+    Company data only (no ledger), so the tests' reference engine uses this one too."""
+    sheet = company.balance_sheet
     if not sheet:
         return None
     out: dict[str, float | None] = {}
@@ -518,7 +519,7 @@ def fx_exposure(portfolio: Portfolio) -> dict[str, float | None] | None:
         a, liab, eq = (Fraction(e[k]) for k in ("assets", "liabilities", "equity"))
         nop = a - (liab + eq)
         out[cur] = None if eq == 0 else float(abs(nop) / eq)
-        rate = Fraction(portfolio.fx_rates[cur])
+        rate = Fraction(fx_rates[cur])
         nop_total += abs(nop) * rate
         equity_total += eq * rate
     out["total"] = _ratio(nop_total, equity_total)

@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kpi.engine import fx_exposure
 from kpi.inputs import (
     Company,
     InputError,
@@ -321,29 +322,9 @@ def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_typ
             "ebitda_breakeven": None if company.ebitda is None else bool(company.ebitda > 0),
             "average_maintenance_cost": _ratio(money(maintenance), n),
             "standards_compliance": _ratio(sum(1 for u in active if u.product.certified), n),
-            "fx_exposure": fx_exposure(portfolio),
+            "fx_exposure": fx_exposure(portfolio.company, portfolio.fx_rates),  # company data: shared code
         },
     }
-
-
-def fx_exposure(portfolio: Portfolio) -> dict[str, float | None] | None:
-    """Per currency |A - (L + E)| / E, and the total in the reporting currency (SPEC.md §3)."""
-    sheet = portfolio.company.balance_sheet
-    if not sheet:
-        return None
-    out: dict[str, float | None] = {}
-    nop_total = Fraction(0)
-    equity_total = Fraction(0)
-    for e in sheet:
-        cur = e["currency"].upper()
-        a, liab, eq = (Fraction(e[k]) for k in ("assets", "liabilities", "equity"))
-        nop = a - (liab + eq)
-        out[cur] = None if eq == 0 else float(abs(nop) / eq)
-        rate = Fraction(portfolio.fx_rates[cur])
-        nop_total += abs(nop) * rate
-        equity_total += eq * rate
-    out["total"] = _ratio(nop_total, equity_total)
-    return out
 
 
 def compute_many(portfolio: Portfolio, as_of: list[date], by_product_type: bool = False) -> list[dict[str, Any]]:
