@@ -42,7 +42,7 @@ from kpi.inputs import (
 PAR_DAYS = (7, 14, 21, 30)
 ACTIVE_WINDOW = 90
 REVENUE_WINDOW = 30
-STRIDE = 1 << 22  # > date.max.toordinal(): key = unit * STRIDE + day orders rows by (unit, day)
+END_OF_TIME = date.max.toordinal()  # "up to" this date is every row
 DEPOSIT, PAYMENT, RETURN = (TYPES.index(t) for t in ("deposit", "payment", "return"))
 NO_DAY = 1 << 40
 MAINTENANCE = [TYPES.index(t) for t in ("maintenance_scheduled", "maintenance_unscheduled")]
@@ -84,7 +84,7 @@ class _DayStream:
         return out.copy()
 
     def total(self) -> Int:
-        return self.between(None, STRIDE)
+        return self.between(None, END_OF_TIME)
 
     def any_in(self, lo: int, hi: int) -> Bool:
         """Per unit: has a row dated in (lo, hi]."""
