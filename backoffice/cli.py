@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.live import Live
 from rich.table import Table
 
 from backoffice.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from firmware_sim.unit import UnitSpec
 from backoffice.stack import Stack, StackError
 from kpi.cli import app as kpi_app
 
@@ -353,7 +357,7 @@ def delivery_run(
 
 @sim_app.command("run")
 def sim_run(
-    units: Annotated[int, typer.Option(help="how many installed units from the database to simulate")] = 50,
+    units: Annotated[int, typer.Option(help="how many units to simulate (installed units from the database)")] = 50,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second (1440 = a day a minute)")] = 1440,
     start_days_ago: Annotated[
         float,
@@ -363,41 +367,69 @@ def sim_run(
     device_login: Annotated[
         bool, typer.Option(help="each unit logs in with its own credentials on the device listener")
     ] = True,
+    scenario_mix: Annotated[
+        str,
+        typer.Option(
+            help="scenario weights, e.g. healthy=70,panel_covered=5 (see 'paygo sim scenarios'); 'healthy' for none"
+        ),  # fmt: skip
+    ] = "healthy",
+    truth: Annotated[
+        Path | None, typer.Option(help="write each unit's true scenario and onset time to this CSV file")
+    ] = None,
+    self_pay: Annotated[
+        bool,
+        typer.Option(
+            "--self-pay/--platform-pay",
+            help="customers pay by themselves (credit typed in), or credit "
+            "comes only from the platform's token commands (as in the demo)",
+        ),  # fmt: skip
+    ] = True,
+    connections: Annotated[
+        int, typer.Option(help="load mode: send for all units over this many shared connections (0: one per unit)")
+    ] = 0,
+    synthetic: Annotated[
+        bool, typer.Option(help="invent the units (serials SIM000001...) instead of reading them from the database")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="random seed of the physics, habits and scenarios")] = 0,
 ) -> None:
-    """Simulate installed units: each connects to the broker and reports every 20 simulated minutes."""
-    from backoffice.db import connect
-    from backoffice.registry.repository import installed_units
+    """Simulate units: each reports every 20 simulated minutes over MQTT, as real firmware does.
+
+    Realistic mode (the default) opens one connection per unit; load mode (--connections N) shares
+    a few connections on the services listener. With --scenario-mix some units get a fault
+    (a covered panel, a failing battery, a GSM outage, ...) at a random time; --truth records
+    which and when, to score alerts against.
+    """
+    import numpy as np
+
+    from firmware_sim import scenarios
     from firmware_sim.clock import SimClock
     from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
-    from firmware_sim.unit import UnitSpec
 
     settings = _settings()
     _setup_logging(settings)
-    from backoffice import crypto
-    from backoffice.devices import service as devices
-    from backoffice.registry.repository import unit_keys
-
-    with connect(settings, "sim") as conn:
-        rows = installed_units(conn, units)
-        passwords = {r.serial: devices.password(conn, settings.secret_key, r.serial) for r in rows}
-        keys = {
-            s: (crypto.decrypt(settings.secret_key, k), c)
-            for s, (k, c) in unit_keys(conn, [r.serial for r in rows]).items()
-        }
-    if not rows:
-        raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first")
-    specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
+    try:
+        weights = scenarios.parse_mix(scenario_mix)
+    except scenarios.MixError as err:
+        raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
+    if connections and device_login and not synthetic:
+        device_login = False  # shared connections publish for many units: only the services listener allows it
+    specs, passwords, keys = _sim_units(settings, units, synthetic)
     clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
-    if device_login:
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
+                      self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
+    if device_login and not synthetic:
         missing = [s for s, p in passwords.items() if p is None]
         if missing:
             raise typer.BadParameter(f"{len(missing)} unit(s) have no MQTT credentials (e.g. {missing[0]}); "
                                      "run 'paygo devices provision' first, or use --no-device-login")  # fmt: skip
         credentials = {s: p for s, p in passwords.items() if p is not None}
-        cfg = FleetConfig(settings.mqtt_host, settings.device_mqtt_port, topic_root=settings.mqtt_topic_root,
-                          credentials=credentials, keys=keys)  # fmt: skip
-    else:
-        cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys)
+        cfg = dataclasses.replace(cfg, port=settings.device_mqtt_port, credentials=credentials)
+    # Scenario onsets fall inside the simulated span up to now (or one real-speed day after it).
+    end = max(datetime.now(UTC), clock.now() + timedelta(days=1))
+    assignment = scenarios.assign(len(specs), weights, clock.now(), end, np.random.default_rng(seed))
+    if truth:
+        scenarios.write_truth(truth, [s.serial for s in specs], assignment)
+        console.print(f"ground truth of {len(specs)} units written to {truth}")
     stats = FleetStats()
 
     async def main() -> None:
@@ -407,17 +439,116 @@ def sim_run(
             loop.add_signal_handler(sig, stop.set)
         if duration:
             loop.call_later(duration, stop.set)
-        fleet = asyncio.create_task(run_fleet(specs, clock, cfg, stop, stats), name="fleet")
+        fleet = asyncio.create_task(run_fleet(specs, clock, cfg, stop, stats, assignment=assignment), name="fleet")
         with Live(console=console, refresh_per_second=2, transient=False) as live:
             while not fleet.done():
                 live.update(
                     f"simulated {clock.now():%Y-%m-%d %H:%M} UTC · units {stats.units} · online {stats.online} · "
-                    f"readings sent {stats.readings_sent} · locked {stats.locked} · tokens {stats.tokens_accepted}"
+                    f"readings sent {stats.readings_sent} · buffered {stats.buffered} · dropped {stats.dropped} · "
+                    f"locked {stats.locked} · tokens {stats.tokens_accepted}"
                 )
                 await asyncio.sleep(0.5)
         await fleet
 
     asyncio.run(main())
+
+
+def _sim_units(
+    settings: Settings, units: int, synthetic: bool
+) -> tuple[list[UnitSpec], dict[str, str | None], dict[str, tuple[str, int]]]:
+    from backoffice import crypto
+    from backoffice.db import connect
+    from backoffice.devices import service as devices
+    from backoffice.registry.repository import installed_units, unit_keys
+    from firmware_sim.unit import UnitSpec
+
+    if synthetic:
+        from firmware_sim.backfill import synthetic_specs
+
+        return synthetic_specs(units), {}, {}
+    with connect(settings, "sim") as conn:
+        rows = installed_units(conn, units)
+        passwords = {r.serial: devices.password(conn, settings.secret_key, r.serial) for r in rows}
+        keys = {
+            s: (crypto.decrypt(settings.secret_key, k), c)
+            for s, (k, c) in unit_keys(conn, [r.serial for r in rows]).items()
+        }
+    if not rows:
+        raise typer.BadParameter("no installed units in the database; run 'paygo db seed-demo' first, or --synthetic")
+    specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
+    return specs, passwords, keys
+
+
+@sim_app.command("backfill")
+def sim_backfill(
+    units: Annotated[int, typer.Option(help="units to give a history (more demo customers are made if needed)")] = 50,
+    days: Annotated[int, typer.Option(help="days of history, ending today at 00:00 UTC")] = 90,
+    scenario_mix: Annotated[
+        str, typer.Option(help="scenario weights, e.g. healthy=70,panel_covered=5 (see 'paygo sim scenarios')")
+    ] = "healthy",
+    truth: Annotated[
+        Path | None, typer.Option(help="write each unit's true scenario and onset time to this CSV file")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the physics, habits, payments and scenarios")] = 0,
+    end: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="the history ends at 00:00 UTC of this day")
+    ] = None,
+) -> None:
+    """Write months of history straight into the database: readings, daily rollups and payments.
+
+    The same physics and firmware as 'paygo sim run'; payments go through the money loop (ledger,
+    tokens), so charts, alerts and KPIs have a consistent past. Each simulated day is committed on
+    its own; a unit that already has readings in the window is refused rather than doubled.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from backoffice.db import connect
+    from backoffice.migrate import migrate
+    from firmware_sim import scenarios
+    from firmware_sim.backfill import BackfillError, backfill
+
+    settings = _settings()
+    _setup_logging(settings)
+    try:
+        weights = scenarios.parse_mix(scenario_mix)
+    except scenarios.MixError as err:
+        raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
+    with connect(settings, "backfill") as conn:
+        conn.autocommit = True
+        migrate(conn)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]  # fmt: skip
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("simulated days", total=days, rate="")
+            t0 = time.perf_counter()
+
+            def show(day: int, readings: int) -> None:
+                rate = readings / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task, completed=day, rate=f"{readings:,} readings · {rate:,.0f}/s")
+
+            try:
+                result, sim = backfill(conn, settings.secret_key, units, days, seed=seed, mix=weights, progress=show,
+                                       end=end.replace(tzinfo=UTC) if end else None)  # fmt: skip
+            except BackfillError as err:
+                err_console.print(str(err))
+                raise typer.Exit(1) from None
+    if truth:
+        scenarios.write_truth(truth, sim.serials, sim.assignment)
+        console.print(f"ground truth of {result.units} units written to {truth}")
+    console.print(
+        f"{result.units} units × {result.days} days: {result.readings:,} readings, {result.payments:,} payments, "
+        f"{result.tokens:,} tokens in {result.seconds:.1f} s ({result.rate:,.0f} readings/s)"
+    )
+
+
+@sim_app.command("scenarios")
+def sim_scenarios() -> None:
+    """List the scenarios that --scenario-mix can give units, and the default mix."""
+    from firmware_sim.scenarios import DEFAULT_MIX, SCENARIOS
+
+    for name, what in SCENARIOS.items():
+        console.print(f"[bold]{name}[/bold]: {what}")
+    console.print(f"\ndefault mix for a realistic fleet: {DEFAULT_MIX}")
 
 
 # --------------------------------------------------------------------------- demo
@@ -494,7 +625,8 @@ def demo(
         logs.mkdir(parents=True, exist_ok=True)
         children.append(("ingest", _spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"], logs)))
         children.append(("api", _spawn("api", ["api", "run"], logs)))
-        children.append(("sim", _spawn("sim", ["sim", "run", "--units", str(units), "--speed", str(speed)], logs)))
+        sim = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay"]
+        children.append(("sim", _spawn("sim", sim, logs)))
         children.append(("delivery", _spawn("delivery", ["delivery", "run"], logs)))
         # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up.
         paying = ["payments", "simulate", "--rate", "0.5", "--count", "100000", "--seed", str(int(time.time()))]

@@ -123,20 +123,36 @@ def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_see
     """Seed the demo company in the caller's transaction unless products exist; returns units created."""
     if conn.execute("select 1 from products limit 1").fetchone():
         return 0
-    rng = random.Random(rng_seed)
-    product_ids = [repository.insert_product(conn, **p) for p in PRODUCTS]
+    for p in PRODUCTS:
+        repository.insert_product(conn, **p)
     now = datetime.now(UTC)
-    for i in range(1, customers + 1):
+    return add_customers(conn, secret_key, customers, random.Random(rng_seed), now - timedelta(days=400),
+                         now - timedelta(days=45))  # fmt: skip
+
+
+def add_customers(
+    conn: psycopg.Connection, secret_key: str, count: int, rng: random.Random, installed_from: datetime,
+    installed_to: datetime,
+) -> int:  # fmt: skip
+    """More customers of the demo company, each with a unit installed between the two times and a
+    signed contract whose deposit is paid (in the caller's transaction); returns how many."""
+    products = {code: pid for pid, code in conn.execute("select id, code from products")}
+    product_ids = [products[p["code"]] for p in PRODUCTS if p["code"] in products]
+    if not product_ids:
+        raise ValueError("the demo products are missing: seed the demo company first ('paygo db seed-demo')")
+    first = int(conn.execute("select count(*) from units where serial like 'SHS%'").fetchone()[0])  # type: ignore[index]
+    span = (installed_to - installed_from).total_seconds()
+    for i in range(first + 1, first + count + 1):
         village, district, lat, lon = rng.choice(VILLAGES)
         lat += rng.uniform(-0.15, 0.15)
         lon += rng.uniform(-0.15, 0.15)
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         phone = f"2547{rng.randrange(10_000_000, 99_999_999)}"
         customer_id = repository.insert_customer(conn, name, phone, village, district, lat, lon)
-        product_id = rng.choices(product_ids, weights=[6, 2, 3])[0]
-        installed = now - timedelta(days=rng.randint(45, 400))
+        product_id = rng.choices(product_ids, weights=[6, 2, 3][: len(product_ids)])[0]
+        installed = installed_from + timedelta(seconds=rng.uniform(0, span))
         unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
         signed: date = installed.date()
         new = NewContract(customer_id, unit_id, product_id, signed)
         service.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
-    return customers
+    return count

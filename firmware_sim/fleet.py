@@ -1,4 +1,14 @@
-"""The fleet runner: many simulated units, one MQTT connection each, on an accelerated clock."""
+"""The fleet runner: the engine's units on an accelerated clock, talking MQTT like real firmware.
+
+Realistic mode gives every unit its own MQTT connection (its own credentials on the device
+listener when given), a retained ``online`` status and an ``offline`` last will, a token command
+subscription, a bounded store-and-forward buffer while its GSM link is down, and reconnects with
+jittered exponential back-off. Load mode multiplexes many units over a few connections on the
+services listener, for benchmarks that need more units than sockets.
+
+One task steps the physics of the whole fleet on the simulated clock (``engine.FleetSim``); each
+unit's task only sends what its unit reported.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +17,33 @@ import contextlib
 import json
 import logging
 import random
+import socket
 from collections import deque
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiomqtt
+import numpy as np
 
+from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
-from firmware_sim.keypad import Keypad
-from firmware_sim.unit import SimUnit, UnitSpec
+from firmware_sim.engine import INTERVAL, FleetSim
+from firmware_sim.keypad import UNLOCKED_FOREVER, Entry, Keypad
+from firmware_sim.unit import UnitSpec
 from ingest import protocol
 from ingest.protocol import Reading
 
 log = logging.getLogger(__name__)
 
-BUFFER_LIMIT = 500  # readings kept while the GSM link is down (oldest dropped first)
+BUFFER_LIMIT = 1000  # readings kept while the GSM link is down (~14 days at 20 minutes), oldest dropped first
 
 
 @dataclass
 class FleetConfig:
     host: str
     port: int
-    interval: timedelta = timedelta(minutes=20)
+    interval: timedelta = INTERVAL
     username: str | None = None
     password: str | None = None
     topic_root: str = protocol.TOPIC_ROOT
@@ -37,6 +52,13 @@ class FleetConfig:
     credentials: dict[str, str] | None = None
     # serial -> (OpenPAYGO key, starting code): the unit takes token commands from its cmd topic.
     keys: dict[str, tuple[str, int]] | None = None
+    buffer_limit: int = BUFFER_LIMIT
+    # True: the simulated customers pay by themselves (credit as if they typed the token). False:
+    # credit comes only from the platform's token commands (the demo, where payments are simulated).
+    self_pay: bool = True
+    # Load mode: this many shared connections instead of one per unit (0: one per unit).
+    connections: int = 0
+    seed: int = 0
 
 
 @dataclass
@@ -47,7 +69,35 @@ class FleetStats:
     messages_sent: int = 0
     locked: int = 0
     dropped: int = 0
+    buffered: int = 0
     tokens_accepted: int = 0
+    events_sent: int = 0
+
+
+@dataclass
+class UnitLink:
+    """What one unit's firmware keeps between reports: its send buffer and its pending events."""
+
+    serial: str
+    limit: int
+    buffer: deque[Reading] = field(default_factory=deque)
+    events: list[protocol.DeviceEvent] = field(default_factory=list)
+    dropped: int = 0  # readings lost to a full buffer, reported with the next flush
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def keep(self, reading: Reading) -> bool:
+        """Buffer a reading; False when the oldest had to be dropped to make room."""
+        self.buffer.append(reading)
+        if len(self.buffer) > self.limit:
+            self.buffer.popleft()
+            self.dropped += 1
+            return False
+        return True
+
+    def batches(self) -> list[list[Reading]]:
+        items = list(self.buffer)
+        size = protocol.MAX_READINGS_PER_MESSAGE
+        return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
@@ -59,79 +109,128 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def run_unit(unit: SimUnit, clock: SimClock, cfg: FleetConfig, stats: FleetStats, stop: asyncio.Event) -> None:
-    serial = unit.spec.serial
+async def _flush(client: aiomqtt.Client, link: UnitLink, cfg: FleetConfig, stats: FleetStats) -> None:
+    """Send the buffer oldest first; each batch leaves the buffer only once the broker has it."""
+    serial = link.serial
+    if link.dropped:
+        link.events.append(_event("buffer_overflow", {"dropped": link.dropped}))
+        link.dropped = 0
+    while link.events:
+        batch_ev = link.events[: protocol.MAX_EVENTS_PER_MESSAGE]
+        await client.publish(protocol.topic(serial, "events", cfg.topic_root),
+                             protocol.encode_events(serial, batch_ev), qos=1)  # fmt: skip
+        del link.events[: len(batch_ev)]
+        stats.events_sent += len(batch_ev)
+    for batch in link.batches():
+        await client.publish(protocol.topic(serial, "telemetry", cfg.topic_root),
+                             protocol.encode_telemetry(serial, batch), qos=1)  # fmt: skip
+        for _ in batch:
+            link.buffer.popleft()
+        stats.readings_sent += len(batch)
+        stats.messages_sent += 1
+        stats.buffered -= len(batch)
+
+
+def _drop_link(client: aiomqtt.Client) -> None:
+    """The GSM link dies: the socket closes without a DISCONNECT, so the broker sends the last will."""
+    sock = client._client.socket()  # noqa: SLF001 - the only way to lose a link the way a modem does
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stats: FleetStats, stop: asyncio.Event,
+                   keypad: Keypad | None) -> None:  # fmt: skip
+    serial = link.serial
     status_topic = protocol.topic(serial, "status", cfg.topic_root)
-    telemetry_topic = protocol.topic(serial, "telemetry", cfg.topic_root)
-    buffer: deque[Reading] = deque()
-    rng = random.Random(serial)
-    # Stagger the first report over one interval so the fleet does not report in lock-step.
-    next_ts = unit.now + cfg.interval * rng.random()
+    rng = random.Random(f"{serial}:{cfg.seed}")
     backoff = 1.0
-    was_locked = unit.locked
-    keypad = Keypad(*cfg.keys[serial]) if cfg.keys and serial in cfg.keys else None
     while not stop.is_set():
+        if not sim.link_up[i]:  # no GSM coverage: wait for it (readings pile up in the buffer)
+            link.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(link.wake.wait(), timeout=1.0)
+            continue
         try:
             async with aiomqtt.Client(
-                cfg.host,
-                cfg.port,
-                identifier=f"unit-{serial}",
+                cfg.host, cfg.port, identifier=f"unit-{serial}",
                 username=serial if cfg.credentials else cfg.username,
                 password=cfg.credentials[serial] if cfg.credentials else cfg.password,
-                will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True),
-                keepalive=60,
-            ) as client:
+                will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True), keepalive=60,
+            ) as client:  # fmt: skip
                 await client.publish(status_topic, b"online", qos=1, retain=True)
                 stats.online += 1
                 backoff = 1.0
                 commands = None
                 if keypad is not None:
                     await client.subscribe(protocol.topic(serial, "cmd", cfg.topic_root), qos=1)
-                    commands = asyncio.create_task(_take_commands(client, unit, keypad, cfg, stats), name="cmd")
+                    commands = asyncio.create_task(_take_commands(client, i, sim, link, keypad, cfg, stats))
                 try:
-                    while True:
-                        if await _sleep_or_stop(stop, clock.real_seconds_until(next_ts)):
-                            await client.publish(status_topic, b"offline", qos=1, retain=True)
-                            return
-                        buffer.append(unit.report(next_ts))
-                        next_ts += cfg.interval
-                        if len(buffer) > BUFFER_LIMIT:
-                            buffer.popleft()
-                            stats.dropped += 1
-                        if unit.locked != was_locked:
-                            stats.locked += 1 if unit.locked else -1
-                            was_locked = unit.locked
-                        batch = list(buffer)
-                        await client.publish(telemetry_topic, protocol.encode_telemetry(serial, batch), qos=1)
-                        for _ in batch:
-                            buffer.popleft()
-                        stats.readings_sent += len(batch)
-                        stats.messages_sent += 1
+                    while not stop.is_set():
+                        if not sim.link_up[i]:
+                            _drop_link(client)
+                            break
+                        await _flush(client, link, cfg, stats)
+                        link.wake.clear()
+                        if link.buffer:
+                            continue
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(link.wake.wait(), timeout=1.0)
+                    else:
+                        await client.publish(status_topic, b"offline", qos=1, retain=True)
                 finally:
                     stats.online -= 1
                     if commands is not None:
                         commands.cancel()
         except aiomqtt.MqttError as err:
             log.debug("unit %s link down: %s", serial, err)
+            if not sim.link_up[i]:
+                continue
             if await _sleep_or_stop(stop, backoff * (0.5 + rng.random())):
                 return
             backoff = min(backoff * 2, 60.0)
 
 
-async def _take_commands(client: aiomqtt.Client, unit: SimUnit, keypad: Keypad, cfg: FleetConfig,
-                         stats: FleetStats) -> None:  # fmt: skip
+async def _take_commands(client: aiomqtt.Client, i: int, sim: FleetSim, link: UnitLink, keypad: Keypad,
+                         cfg: FleetConfig, stats: FleetStats) -> None:  # fmt: skip
     """Token commands from the platform: entered like a keypad token, acknowledged on cmd/ack."""
-    ack_topic = protocol.topic(unit.spec.serial, "cmd/ack", cfg.topic_root)
+    ack_topic = protocol.topic(link.serial, "cmd/ack", cfg.topic_root)
     async for message in client.messages:
         try:
             command = json.loads(bytes(message.payload))
             token = str(command["token"])
         except (ValueError, KeyError, TypeError):
             continue  # not a command this firmware knows
-        accepted, unit.credit_s = keypad.enter(token, unit.credit_s)
+        entry, credit = keypad.enter(token, float(sim.credit_s[i]), sim.now.timestamp())
+        accepted = entry is Entry.ACCEPTED
+        if accepted:
+            if credit == UNLOCKED_FOREVER:
+                sim.unlock_forever(i)
+            else:
+                sim.credit_s[i] = credit
         stats.tokens_accepted += accepted
+        link.events.append(_event("token", {"result": str(entry), "count": keypad.count}, sim.now))
         reply = {"outbox_id": command.get("outbox_id"), "accepted": accepted}
         await client.publish(ack_topic, json.dumps(reply), qos=1)
+
+
+async def _shared_connection(n: int, links: list[UnitLink], cfg: FleetConfig, stats: FleetStats,
+                             stop: asyncio.Event, sim: FleetSim, members: list[int]) -> None:  # fmt: skip
+    """Load mode: one connection sends for many units (on the services listener)."""
+    wake = asyncio.Event()
+    for i in members:
+        links[i].wake = wake
+    async with aiomqtt.Client(cfg.host, cfg.port, identifier=f"sim-load-{cfg.seed}-{n}", username=cfg.username,
+                              password=cfg.password, max_queued_outgoing_messages=0) as client:  # fmt: skip
+        stats.online += len(members)
+        while not stop.is_set():
+            wake.clear()
+            sends = [_flush(client, links[i], cfg, stats) for i in members if links[i].buffer and sim.link_up[i]]
+            if sends:
+                await asyncio.gather(*sends)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+        stats.online -= len(members)
 
 
 async def run_fleet(
@@ -141,11 +240,52 @@ async def run_fleet(
     stop: asyncio.Event,
     stats: FleetStats | None = None,
     credit_days: float = 30.0,
+    assignment: scenarios.Assignment | None = None,
 ) -> FleetStats:
     stats = stats or FleetStats()
     stats.units = len(specs)
-    units = [SimUnit(s, clock.now(), credit_s=credit_days * 86400 * (0.3 + random.random())) for s in specs]
+    rng = np.random.default_rng(cfg.seed)
+    sim = FleetSim(specs, clock.now(), seed=cfg.seed, credit_days=credit_days * rng.uniform(0.3, 1.3, len(specs)),
+                   interval=cfg.interval, assignment=assignment, payers=cfg.self_pay)  # fmt: skip
+    links = [UnitLink(s.serial, cfg.buffer_limit) for s in specs]
+    for ev in sim.boot_events():
+        links[ev.idx].events.append(_event(ev.kind, ev.detail, ev.ts))
     async with asyncio.TaskGroup() as tg:
-        for u in units:
-            tg.create_task(run_unit(u, clock, cfg, stats, stop), name=f"unit-{u.spec.serial}")
+        tg.create_task(_tick(sim, links, clock, stats, stop), name="physics")
+        if cfg.connections:
+            for n in range(cfg.connections):
+                members = list(range(n, len(specs), cfg.connections))
+                tg.create_task(_shared_connection(n, links, cfg, stats, stop, sim, members), name=f"conn-{n}")
+        else:
+            for i, s in enumerate(specs):
+                keypad = Keypad(*cfg.keys[s.serial]) if cfg.keys and s.serial in cfg.keys else None
+                tg.create_task(run_unit(i, links[i], sim, cfg, stats, stop, keypad), name=f"unit-{s.serial}")
     return stats
+
+
+def _event(kind: str, detail: dict[str, Any], ts: datetime | None = None) -> protocol.DeviceEvent:
+    return protocol.DeviceEvent.model_validate({"kind": kind, "ts": ts or datetime.now(UTC), "detail": detail})
+
+
+async def _tick(sim: FleetSim, links: list[UnitLink], clock: SimClock, stats: FleetStats, stop: asyncio.Event) -> None:
+    """Step the whole fleet's physics as the simulated clock moves; hand each unit its reports."""
+    step = timedelta(seconds=sim.step_s)
+    while not stop.is_set():
+        for reports, events, payments in sim.advance_to(clock.now()):
+            for p in payments:
+                sim.add_credit(p.idx, p.days)  # the customer paid and typed the token
+            for ev in events:
+                links[ev.idx].events.append(_event(ev.kind, ev.detail, ev.ts))
+            if reports is None:
+                continue
+            for j, i in enumerate(reports.idx):
+                link = links[i]
+                if link.keep(reports.reading(j)):
+                    stats.buffered += 1
+                else:
+                    stats.dropped += 1
+                link.wake.set()
+        sim.link_up = scenarios.link_up(sim.assignment, sim.now.timestamp())
+        stats.locked = int(sim.locked.sum())
+        if await _sleep_or_stop(stop, clock.real_seconds_until(sim.now + step)):
+            return

@@ -7,7 +7,7 @@ module and the ingest workers parse them with it, so both always speak the same 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -79,17 +79,24 @@ class TelemetryMessage(BaseModel):
     readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)
 
 
-def parse_telemetry(payload: bytes, topic_serial: str) -> TelemetryMessage:
-    """Validate a telemetry payload published on the topic of ``topic_serial``."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], payload: bytes) -> M:
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
-        msg = TelemetryMessage.model_validate_json(payload)
+        return model.model_validate_json(payload)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         kind = "invalid JSON" if first["type"] == "json_invalid" else "schema violation"
         raise ProtocolError(f"{kind}: {where}: {first['msg']}" if where else f"{kind}: {first['msg']}") from None
+
+
+def parse_telemetry(payload: bytes, topic_serial: str) -> TelemetryMessage:
+    """Validate a telemetry payload published on the topic of ``topic_serial``."""
+    msg = _parse(TelemetryMessage, payload)
     if msg.serial != topic_serial:
         raise ProtocolError(f"serial {msg.serial!r} in payload differs from topic serial {topic_serial!r}")
     return msg
@@ -97,6 +104,42 @@ def parse_telemetry(payload: bytes, topic_serial: str) -> TelemetryMessage:
 
 def encode_telemetry(serial: str, readings: list[Reading]) -> bytes:
     return TelemetryMessage(serial=serial, readings=readings).model_dump_json(exclude_none=True).encode()
+
+
+EventKind = Literal["boot", "token", "tamper", "lvd", "reconnect", "buffer_overflow"]
+MAX_EVENTS_PER_MESSAGE = 100
+
+
+class DeviceEvent(BaseModel):
+    """Something the firmware noticed: it booted, a token was entered (``result``: accepted,
+    already_used, invalid, blocked), the enclosure was opened, the low-voltage disconnect tripped or
+    released, or readings were lost to a full store-and-forward buffer (``dropped``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: EventKind
+    ts: AwareDatetime
+    detail: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=16)
+
+
+class EventMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = PROTOCOL_VERSION
+    serial: str = Field(min_length=1, max_length=64)
+    events: list[DeviceEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_MESSAGE)
+
+
+def encode_events(serial: str, events: list[DeviceEvent]) -> bytes:
+    return EventMessage(serial=serial, events=events).model_dump_json().encode()
+
+
+def parse_events(payload: bytes, topic_serial: str) -> EventMessage:
+    """Validate an events payload published on the topic of ``topic_serial``."""
+    msg = _parse(EventMessage, payload)
+    if msg.serial != topic_serial:
+        raise ProtocolError(f"serial {msg.serial!r} in payload differs from topic serial {topic_serial!r}")
+    return msg
 
 
 def utc_iso(ts: datetime) -> str:

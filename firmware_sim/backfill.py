@@ -1,0 +1,326 @@
+"""History backfill: months of a fleet's life written straight into the database in minutes.
+
+The same engine as the live fleet (physics, firmware credit, scenarios, customers paying) runs over
+the window day by day. Each simulated day is one transaction:
+
+- the customers' payments go through the money loop's service layer (``credit.apply_payment``:
+  ledger rows, tokens, deliveries), and the days each payment buys become the unit's credit, so
+  telemetry, ledger and KPIs tell one story; the deliveries are kept in state ``history`` so the
+  dispatcher never sends them now;
+- the readings go in by one binary COPY built with numpy (no Python object per reading), with
+  ``received_at`` late for readings that waited out a GSM outage, and none for a unit that has
+  gone silent;
+- the daily rollups (``telemetry_daily``) of that day are computed from the same arrays.
+
+Units come from the database (the oldest installed first); when there are fewer than asked, more
+demo customers with installed units are created.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import psycopg
+
+from backoffice import demo_data
+from backoffice.credit.service import apply_payment
+from firmware_sim import scenarios
+from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
+from firmware_sim.unit import UnitSpec
+from ingest.writer import LOW_SOC, REPORT_HOURS, ensure_partitions
+
+PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
+TELEMETRY_COLS = ("unit_id", "ts", "seq", "received_at", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w",
+                  "pv_wh", "load_wh", "credit_s", "locked", "rssi", "fw")  # fmt: skip
+DAILY_COLS = ("unit_id", "day", "energy_in_wh", "energy_out_wh", "min_batt_v", "max_batt_v", "hours_low_soc",
+              "max_batt_temp_c", "reports")  # fmt: skip
+
+
+class BackfillError(RuntimeError):
+    pass
+
+
+def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
+    """Units that exist only in the simulator (load tests): the demo company's kits and villages."""
+    rng = random.Random(seed)
+    kits = [(int(str(p["panel_wp"])), float(str(p["battery_ah"])), str(p["battery_chemistry"]))
+            for p in demo_data.PRODUCTS]  # fmt: skip
+    out = []
+    for i in range(1, n + 1):
+        _, _, lat, lon = rng.choice(demo_data.VILLAGES)
+        wp, ah, chem = rng.choices(kits, weights=[6, 2, 3])[0]
+        out.append(UnitSpec(f"SIM{i:06d}", lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.15, 0.15),
+                            wp, ah, chem))  # fmt: skip
+    return out
+
+
+def binary_copy(columns: list[tuple[str, np.ndarray]], n: int) -> bytes:
+    """PostgreSQL's binary COPY format for fixed-width columns, built as one numpy record array.
+
+    Each column is (a big-endian numpy type, the values); a text column is given as ``S<k>`` bytes
+    of one length. NULLs are not supported (the backfill has none).
+    """
+    fields: list[tuple[str, str]] = [("nfields", ">i2")]
+    for k, (kind, _) in enumerate(columns):
+        fields += [(f"len{k}", ">i4"), (f"val{k}", kind)]
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["nfields"] = len(columns)
+    for k, (kind, values) in enumerate(columns):
+        rows[f"len{k}"] = np.dtype(kind).itemsize
+        rows[f"val{k}"] = values
+    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
+
+
+def _pg_ts(seconds: np.ndarray) -> np.ndarray:
+    return (np.round(seconds * 1_000_000) - PG_EPOCH_US).astype(np.int64)
+
+
+@dataclass
+class Contracts:
+    unit_id: np.ndarray
+    contract_id: list[int | None]
+    # What buying one day costs, in minor units, and the smallest payment the contract takes.
+    per_day: np.ndarray
+    minimum: np.ndarray
+    installed_s: np.ndarray
+
+
+@dataclass
+class Result:
+    units: int
+    days: int
+    readings: int
+    payments: int
+    tokens: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.seconds if self.seconds else 0.0
+
+
+def load_units(conn: psycopg.Connection, secret_key: str, n: int, start: datetime) -> tuple[list[UnitSpec], Contracts]:
+    have = int(conn.execute("select count(*) from units where state = 'installed'").fetchone()[0])  # type: ignore[index]
+    if have < n:
+        demo_data.seed(conn, secret_key, customers=0)
+        before = conn.execute("select coalesce(max(id), 0) from outbox").fetchone()[0]  # type: ignore[index]
+        demo_data.add_customers(conn, secret_key, n - have, random.Random(n), start - timedelta(days=60),
+                                start - timedelta(days=1))  # fmt: skip
+        # Their deposit tokens belong to the history too: dated at signing, never sent now.
+        conn.execute(
+            """with t as (update tokens t set created_at = c.signed_on from contracts c
+                           where c.id = t.contract_id
+                             and t.id in (select token_id from outbox where id > %(before)s)
+                       returning t.id, t.created_at)
+               update outbox o set state = 'history', created_at = t.created_at, sent_at = t.created_at
+                 from t where t.id = o.token_id and o.state = 'pending'""",
+            {"before": before},
+        )
+    rows = conn.execute(
+        """select u.id, u.serial, coalesce(u.latitude, 11.55), coalesce(u.longitude, 104.92), p.panel_wp,
+                  p.battery_ah::float8, p.battery_chemistry, coalesce(u.installed_at, %s), c.id,
+                  p.business_model, p.price_per_day, p.instalment_amount, p.instalment_period_days
+             from units u join products p on p.id = u.product_id
+             left join lateral (select id from contracts c where c.unit_id = u.id and c.state = 'active'
+                                 order by c.signed_on desc limit 1) c on true
+            where u.state = 'installed' order by u.installed_at nulls first, u.id limit %s""",
+        (start, n),
+    ).fetchall()
+    specs = [UnitSpec(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    per_day, minimum = [], []
+    for r in rows:
+        if r[9] == "asset_finance" and r[11]:
+            per_day.append(r[11] / (r[12] or 7))
+            minimum.append(r[11])
+        else:
+            per_day.append(r[10] or 0)
+            minimum.append(r[10] or 0)
+    return specs, Contracts(
+        unit_id=np.array([r[0] for r in rows], np.int64),
+        contract_id=[r[8] for r in rows],
+        per_day=np.array(per_day, float),
+        minimum=np.array(minimum, float),
+        installed_s=np.array([r[7].timestamp() for r in rows], float),
+    )
+
+
+def backfill(
+    conn: psycopg.Connection,
+    secret_key: str,
+    units: int,
+    days: int,
+    *,
+    end: datetime | None = None,
+    seed: int = 0,
+    mix: dict[str, float] | None = None,
+    progress: Callable[[int, int], None] = lambda day, readings: None,
+) -> tuple[Result, FleetSim]:
+    """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC)."""
+    import time
+
+    t0 = time.perf_counter()
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = end - timedelta(days=days)
+    with conn.transaction():
+        specs, contracts = load_units(conn, secret_key, units, start)
+    ids = contracts.unit_id
+    clash = conn.execute("select count(*) from telemetry where unit_id = any(%s) and ts >= %s and ts < %s",
+                         (ids.tolist(), start, end)).fetchone()  # fmt: skip
+    if clash and clash[0]:
+        raise BackfillError(f"{clash[0]} readings of these units already lie between {start:%Y-%m-%d} and "
+                            f"{end:%Y-%m-%d}; backfill writes a history once: use a fresh database "
+                            "('paygo stack down', remove .paygo) or an earlier --end")  # fmt: skip
+    with conn.transaction():
+        ensure_partitions(conn, start, end + timedelta(days=1))
+    rng = np.random.default_rng(seed)
+    assignment = scenarios.assign(len(specs), mix or {"healthy": 1.0}, start, end, rng)
+    sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
+    back_at = scenarios.link_back_at(assignment)
+    result = Result(len(specs), days, 0, 0, 0, 0.0)
+    for d in range(days):
+        day_end = start + timedelta(days=d + 1)
+        day: list[Reports] = []
+        with conn.transaction():
+            for reports, _events, payments in sim.advance_to(day_end):
+                for p in payments:
+                    result.tokens += _pay(conn, secret_key, sim, contracts, p.idx, p.days, p.ts)
+                    result.payments += 1
+                if reports is not None:
+                    day.append(reports)
+            result.readings += _write_day(conn, day, contracts, assignment, back_at)
+        progress(d + 1, result.readings)
+    _write_latest(conn, sim, contracts, assignment)
+    result.seconds = time.perf_counter() - t0
+    return result, sim
+
+
+def _pay(conn: psycopg.Connection, secret_key: str, sim: FleetSim, c: Contracts, i: int, days: int,
+         when: datetime) -> int:  # fmt: skip
+    contract = c.contract_id[i]
+    if contract is None or c.per_day[i] <= 0 or when.timestamp() < c.installed_s[i]:
+        return 0
+    amount = int(max(c.minimum[i], round(days * c.per_day[i] / c.minimum[i]) * c.minimum[i]))
+    credited = apply_payment(conn, contract, amount, when.date(), secret_key)
+    sim.add_credit(i, credited.days_added)
+    if credited.paid_off:
+        sim.unlock_forever(i)
+    if credited.tokens:
+        # Issued back then, and entered by the simulated customer: dated so, and never sent now.
+        counts = [int(str(t["count"])) for t in credited.tokens]
+        conn.execute(
+            """with t as (update tokens set created_at = %(when)s
+                           where contract_id = %(contract)s and count = any(%(counts)s) returning id)
+               update outbox set state = 'history', created_at = %(when)s, sent_at = %(when)s
+                where token_id in (select id from t) and state = 'pending'""",
+            {"when": when, "contract": contract, "counts": counts},
+        )
+    return len(credited.tokens)
+
+
+def _write_day(conn: psycopg.Connection, day: list[Reports], c: Contracts, a: scenarios.Assignment,
+               back_at: np.ndarray) -> int:  # fmt: skip
+    if not day:
+        return 0
+    idx = np.concatenate([r.idx for r in day])
+    ts_s = np.concatenate([np.full(len(r.idx), r.ts.timestamp()) for r in day])
+    # Readings before installation, and those of a unit gone silent for good, never arrive.
+    keep = ts_s >= c.installed_s[idx]
+    keep &= ~(a.mask("migrates")[idx] & (ts_s >= a.onset[idx]))
+    received = ts_s + 2.0
+    waited = np.isfinite(back_at[idx]) & (ts_s >= a.onset[idx]) & (ts_s < back_at[idx])
+    received = np.where(waited, back_at[idx] + 60.0, received)
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(r, name) for r in day])[keep]
+
+    idx, ts_s, received = idx[keep], ts_s[keep], received[keep]
+    n = len(idx)
+    if not n:
+        return 0
+    unit_id = c.unit_id[idx]
+    batt_v, soc, temp = cat("batt_v"), cat("soc"), cat("batt_temp_c")
+    pv_wh, load_wh = cat("pv_wh"), cat("load_wh")
+    fw = FIRMWARE_VERSION.encode()
+    payload = binary_copy(
+        [
+            (">i8", unit_id), (">i8", _pg_ts(ts_s)), (">i8", cat("seq")), (">i8", _pg_ts(received)),
+            (">f4", batt_v), (">f4", cat("batt_a")), (">f4", soc), (">f4", temp), (">f4", cat("pv_v")),
+            (">f4", cat("pv_w")), (">f4", pv_wh), (">f4", load_wh), (">i8", cat("credit_s")), ("?", cat("locked")),
+            (">i2", cat("rssi")), (f"S{len(fw)}", np.full(n, fw)),
+        ],
+        n,
+    )  # fmt: skip
+    with conn.cursor() as cur:
+        with cur.copy(f"copy telemetry ({', '.join(TELEMETRY_COLS)}) from stdin (format binary)") as cp:
+            cp.write(payload)
+        _write_daily(cur, unit_id, ts_s, batt_v, soc, temp, pv_wh, load_wh)
+    return n
+
+
+def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, batt_v: np.ndarray, soc: np.ndarray,
+                 temp: np.ndarray, pv_wh: np.ndarray, load_wh: np.ndarray) -> None:  # fmt: skip
+    """The day's rollups, as the ingest writer keeps them (same low-charge threshold and hours)."""
+    day = (ts_s // 86400).astype(np.int64)
+    keys, inv = np.unique(np.stack([unit_id, day]), axis=1, return_inverse=True)
+    inv = inv.ravel()
+    m = keys.shape[1]
+    f32 = np.float32
+
+    def reduce(fn: np.ufunc, values: np.ndarray, init: float) -> np.ndarray:
+        out = np.full(m, init, np.float64)
+        fn.at(out, inv, values.astype(f32).astype(np.float64))
+        return out
+
+    energy_in = np.bincount(inv, weights=pv_wh.astype(f32).astype(np.float64), minlength=m)
+    energy_out = np.bincount(inv, weights=load_wh.astype(f32).astype(np.float64), minlength=m)
+    low = np.bincount(inv, weights=(soc.astype(f32) < LOW_SOC).astype(float), minlength=m) * REPORT_HOURS
+    reports = np.bincount(inv, minlength=m)
+    pg_day = keys[1] - 10957  # days since 2000-01-01
+    payload = binary_copy(
+        [
+            (">i8", keys[0]), (">i4", pg_day), (">f8", energy_in), (">f8", energy_out),
+            (">f4", reduce(np.minimum, batt_v, np.inf)), (">f4", reduce(np.maximum, batt_v, -np.inf)),
+            (">f4", low), (">f4", reduce(np.maximum, temp, -np.inf)), (">i4", reports),
+        ],
+        m,
+    )  # fmt: skip
+    # Merged like the ingest writer does, in case live readings of these days were already rolled up.
+    cur.execute("create temp table if not exists daily_stage (like telemetry_daily) on commit delete rows")
+    with cur.copy(f"copy daily_stage ({', '.join(DAILY_COLS)}) from stdin (format binary)") as cp:
+        cp.write(payload)
+    cur.execute(
+        """insert into telemetry_daily as d select * from daily_stage
+           on conflict (unit_id, day) do update set
+               energy_in_wh = d.energy_in_wh + excluded.energy_in_wh,
+               energy_out_wh = d.energy_out_wh + excluded.energy_out_wh,
+               min_batt_v = least(d.min_batt_v, excluded.min_batt_v),
+               max_batt_v = greatest(d.max_batt_v, excluded.max_batt_v),
+               hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
+               max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
+               reports = d.reports + excluded.reports"""
+    )
+
+
+def _write_latest(conn: psycopg.Connection, sim: FleetSim, c: Contracts, a: scenarios.Assignment) -> None:
+    """Each unit's newest backfilled reading, for the look-up pages (a newer live one is kept)."""
+    with conn.transaction():
+        conn.execute(
+            """insert into unit_latest (unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w, credit_s,
+                                        locked, rssi, fw)
+               select distinct on (unit_id) unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w,
+                      credit_s, locked, rssi, fw
+                 from telemetry where unit_id = any(%s) and ts >= %s
+                order by unit_id, ts desc, seq desc
+               on conflict (unit_id) do update set
+                   ts = excluded.ts, seq = excluded.seq, received_at = excluded.received_at,
+                   batt_v = excluded.batt_v, soc = excluded.soc, batt_temp_c = excluded.batt_temp_c,
+                   pv_w = excluded.pv_w, credit_s = excluded.credit_s, locked = excluded.locked,
+                   rssi = excluded.rssi, fw = excluded.fw
+               where excluded.ts > unit_latest.ts""",
+            (c.unit_id.tolist(), sim.now - timedelta(days=2)),
+        )
