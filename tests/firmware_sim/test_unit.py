@@ -50,7 +50,7 @@ def test_energy_balance_holds_for_every_unit_and_scenario() -> None:
     energy, summing what the units *report* (rounded readings), for every scenario at once."""
     n = 4 * len(scenarios.NAMES)
     rng = np.random.default_rng(3)
-    mix = {name: 1.0 for name in scenarios.NAMES}
+    mix = dict.fromkeys(scenarios.NAMES, 1.0)
     a = scenarios.assign(n, mix, START, START + timedelta(days=20), rng)
     sim = FleetSim(_specs(n), START, seed=3, credit_days=10, assignment=a)
     stored0 = sim.physics.stored_wh.copy()
