@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+from backoffice.config import Settings
 
 
 def free_port() -> int:
@@ -42,3 +47,18 @@ def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def ingest_worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
+    """``paygo ingest run`` as its own process, on the test's database and topic root."""
+    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
+           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", "ingest", "run", "--worker-id", worker_id,
+                             "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the worker commits and acknowledges what it holds), then wait for it."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(30)

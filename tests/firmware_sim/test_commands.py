@@ -11,7 +11,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
-from openpaygo import TokenType, generate_token
 
 from backoffice import crypto
 from backoffice.config import Settings
@@ -22,23 +21,8 @@ from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
-from firmware_sim.keypad import UNLOCKED_FOREVER, Keypad
 from firmware_sim.unit import UnitSpec
 from tests.helpers import wait_for
-
-
-def test_keypad_accepts_each_token_once_and_unlocks_for_good() -> None:
-    key, start = "a29ab82edc5fbbc41ec9530f6dac86b1", 123456789
-    count, add = generate_token(secret_key=key, count=1, value=7, token_type=TokenType.ADD_TIME, starting_code=start)
-    _, unlock = generate_token(secret_key=key, count=count, value=None, token_type=TokenType.DISABLE_PAYG,
-                               starting_code=start)  # fmt: skip
-    pad = Keypad(key, start)
-    ok, credit = pad.enter(str(add).zfill(9), -100.0)  # locked (credit ran out) before the token
-    assert ok and credit == 7 * 86400
-    assert pad.enter(str(add).zfill(9), credit) == (False, credit)  # the same token again
-    assert pad.enter("555000111", credit)[0] is False  # not a token of this unit
-    ok, credit = pad.enter(str(unlock).zfill(9), credit)
-    assert ok and credit == UNLOCKED_FOREVER
 
 
 def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
@@ -57,7 +41,7 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     keys = {"CMD-1": (crypto.decrypt(settings.secret_key, row[0]), int(row[1]))}
 
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, interval=timedelta(hours=6),
-                      topic_root=settings.mqtt_topic_root, keys=keys)  # fmt: skip
+                      topic_root=settings.mqtt_topic_root, keys=keys, self_pay=False)  # fmt: skip
     stats = FleetStats()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

@@ -3,10 +3,8 @@ the broker restarted while readings wait for a worker. Nothing is lost and nothi
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +21,7 @@ from backoffice.registry import repository, service
 from backoffice.stack import Mosquitto
 from ingest import protocol
 from ingest.protocol import Reading
-from tests.helpers import wait_for
+from tests.helpers import ingest_worker, stop_process, wait_for
 
 UNITS = [f"F{i:03d}" for i in range(20)]
 # Readings 20 minutes apart, up to 300 per unit, all in the past (and the same timestamps on every
@@ -39,13 +37,6 @@ def units(settings: Settings, conn: psycopg.Connection) -> None:
     for serial in UNITS:
         service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
     conn.commit()
-
-
-def _worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
-           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", "ingest", "run", "--worker-id", worker_id,
-                             "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
 
 
 @pytest.fixture
@@ -84,17 +75,11 @@ def _count(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-
-
 def test_worker_killed_mid_stream_loses_nothing(
     settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
 ) -> None:
     worker_id = f"kill-{uuid.uuid4().hex[:6]}"
-    first = _worker(settings, worker_id)
+    first = ingest_worker(settings, worker_id)
     second: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
@@ -113,34 +98,34 @@ def test_worker_killed_mid_stream_loses_nothing(
         first.wait(10)
         sender.join(120)
         assert _count(conn) < 6000, "the worker finished before it could be killed"
-        second = _worker(settings, worker_id)  # the same id: its persistent session and queue
+        second = ingest_worker(settings, worker_id)  # the same id: its persistent session and queue
         wait_for(lambda: _count(conn) == 6000, timeout=120, what="every reading after the restart")
         distinct = conn.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
         assert distinct == (6000,)
         assert conn.execute("select sum(reports) from telemetry_daily").fetchone() == (6000,)  # counted once
     finally:
-        _stop(first)
+        stop_process(first)
         if second is not None:
-            _stop(second)
+            stop_process(second)
 
 
 def test_broker_restart_keeps_queued_readings(
     settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
 ) -> None:
     worker_id = f"brk-{uuid.uuid4().hex[:6]}"
-    worker = _worker(settings, worker_id)
+    worker = ingest_worker(settings, worker_id)
     try:
         wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
                  what="the worker's first reading")  # fmt: skip
-        _stop(worker)  # away: its session stays on the broker
+        stop_process(worker)  # away: its session stays on the broker
         _publish(publisher, _messages(settings, 1, 499))
         broker = Mosquitto(settings)
         broker.down()  # a clean stop writes the persistence file
         broker.up()
-        worker = _worker(settings, worker_id)
+        worker = ingest_worker(settings, worker_id)
         wait_for(lambda: _count(conn) == 500, timeout=120, what="the readings queued across the restart")
     finally:
-        _stop(worker)
+        stop_process(worker)
 
 
 def test_postgres_restart_mid_stream_loses_nothing(
@@ -148,7 +133,7 @@ def test_postgres_restart_mid_stream_loses_nothing(
 ) -> None:
     from backoffice.stack import Postgres
 
-    worker = _worker(settings, f"pg-{uuid.uuid4().hex[:6]}")
+    worker = ingest_worker(settings, f"pg-{uuid.uuid4().hex[:6]}")
     try:
         wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
                  what="the worker's first reading")  # fmt: skip
@@ -168,4 +153,4 @@ def test_postgres_restart_mid_stream_loses_nothing(
             distinct = again.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
             assert distinct == (4000,)
     finally:
-        _stop(worker)
+        stop_process(worker)

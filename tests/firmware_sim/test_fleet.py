@@ -1,0 +1,162 @@
+"""A short fleet run against the real broker and an ingest worker: every reading the units send
+arrives exactly once, a GSM outage is bridged by the store-and-forward buffer, a full buffer drops
+its oldest readings and says how many, and a unit that loses its link is marked offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import paho.mqtt.publish as publish
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from backoffice.config import Settings
+from backoffice.registry import repository, service
+from firmware_sim import scenarios
+from firmware_sim.clock import SimClock
+from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
+from firmware_sim.unit import UnitSpec
+from ingest import protocol
+from tests.helpers import ingest_worker, stop_process, wait_for
+
+SPEED = 7200.0  # two simulated hours per real second: a reading every 0.17 s per unit
+N = 16
+
+
+@pytest.fixture
+def specs(settings: Settings, conn: psycopg.Connection) -> list[UnitSpec]:
+    product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
+                                        price_per_day=3500)  # fmt: skip
+    installed = datetime.now(UTC) - timedelta(days=30)
+    out = []
+    for i in range(N):
+        serial = f"FL{i:03d}"
+        service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
+        out.append(UnitSpec(serial, -1.0 + 0.1 * i, 36.0, 50, 20, "lifepo4"))
+    conn.commit()
+    return out
+
+
+@pytest.fixture
+def events(settings: Settings) -> Iterator[list[dict[str, object]]]:
+    """Every event message the units publish (the platform does not store events yet)."""
+    seen: list[dict[str, object]] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ev-{uuid.uuid4().hex[:8]}")
+    client.on_message = lambda c, u, m: seen.extend(
+        {"serial": m.topic.split("/")[-2], **e} for e in json.loads(m.payload)["events"]
+    )
+    client.connect(settings.mqtt_host, settings.mqtt_port)
+    client.subscribe(f"{settings.mqtt_topic_root}/+/events", qos=1)
+    client.loop_start()
+    yield seen
+    client.loop_stop()
+    client.disconnect()
+
+
+def _run(settings: Settings, specs: list[UnitSpec], a: scenarios.Assignment, clock: SimClock, seconds: float,
+         buffer_limit: int) -> FleetStats:  # fmt: skip
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root,
+                      buffer_limit=buffer_limit, self_pay=True)  # fmt: skip
+    stats = FleetStats()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(
+        run_fleet(specs, clock, cfg, stop, stats, credit_days=30, assignment=a)))  # fmt: skip
+    thread.start()
+    try:
+        wait_for(lambda: stats.online >= len(specs) - int(a.mask("migrates").sum()), timeout=30, what="units online")
+        threading.Event().wait(seconds)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+    assert not thread.is_alive()
+    return stats
+
+
+def _wait_until_subscribed(settings: Settings, conn: psycopg.Connection, serial: str) -> None:
+    """Until the worker's shared subscription exists the broker keeps nothing for it: probe with a
+    status message until one is stored."""
+    status = protocol.topic(serial, "status", settings.mqtt_topic_root)
+
+    def stored() -> bool:
+        publish.single(status, b"offline", qos=1, hostname=settings.mqtt_host, port=settings.mqtt_port)
+        conn.rollback()
+        return conn.execute("select 1 from unit_presence").fetchone() is not None
+
+    wait_for(stored, timeout=60, what="the ingest worker subscribed")
+
+
+def _rows(conn: psycopg.Connection) -> dict[str, list[int]]:
+    conn.rollback()
+    seqs: dict[str, list[int]] = {}
+    for serial, seq in conn.execute(
+        "select u.serial, t.seq from telemetry t join units u on u.id = t.unit_id order by 1, 2"
+    ):
+        seqs.setdefault(serial, []).append(seq)
+    return seqs
+
+
+def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
+    settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec], events: list[dict[str, object]]
+) -> None:
+    clock = SimClock(datetime.now(UTC) - timedelta(days=3), SPEED)
+    t0 = clock.now().timestamp()
+    a = scenarios.Assignment.healthy(N)
+    outage, overflow, gone = [1, 2], 3, 4
+    for i in outage:  # 3 simulated hours without GSM: 9 readings wait in the buffer
+        a.kind[i], a.onset[i], a.duration_s[i] = scenarios.NAMES.index("gsm_outage"), t0 + 3 * 3600, 3 * 3600
+    # 30 simulated hours without GSM: 90 readings for a buffer of 40 (made short for this unit alone
+    # by giving every unit the same bound; the others never fill it).
+    a.kind[overflow], a.onset[overflow], a.duration_s[overflow] = (
+        scenarios.NAMES.index("gsm_outage"),
+        t0 + 3600,
+        30 * 3600,
+    )
+    a.kind[gone], a.onset[gone], a.duration_s[gone] = scenarios.NAMES.index("migrates"), t0 + 4 * 3600, 86400 * 90
+
+    worker = ingest_worker(settings, f"fleet-{uuid.uuid4().hex[:6]}")
+    try:
+        _wait_until_subscribed(settings, conn, specs[-1].serial)
+        stats = _run(settings, specs, a, clock, seconds=25, buffer_limit=40)
+        wait_for(lambda: sum(len(v) for v in _rows(conn).values()) >= stats.readings_sent, timeout=60,
+                 what=f"{stats.readings_sent} readings in the database")  # fmt: skip
+    finally:
+        stop_process(worker)
+    rows = _rows(conn)
+    assert sum(len(v) for v in rows.values()) == stats.readings_sent
+    assert stats.readings_sent > N * 40
+    for i, spec in enumerate(specs):
+        seqs = rows[spec.serial]
+        assert len(seqs) == len(set(seqs)), f"{spec.serial}: a reading stored twice"
+        if i == overflow:
+            continue
+        if i == gone:  # silent after its onset: what it sent before is all there, in order
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 20
+            continue
+        assert seqs == list(range(1, seqs[-1] + 1)), f"{spec.serial}: a reading lost"
+    # The overflowing unit lost its oldest readings, only those, and said how many.
+    seqs = rows[specs[overflow].serial]
+    missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
+    assert len(missing) >= 40
+    assert stats.dropped > len(missing)  # the unit that moved away keeps filling its buffer too
+    assert missing == list(range(missing[0], missing[0] + len(missing)))  # one run: the oldest of the outage
+    wait_for(lambda: any(e["kind"] == "buffer_overflow" for e in events), timeout=10, what="the overflow event")
+    told = [e for e in events if e["kind"] == "buffer_overflow"]
+    assert [(e["serial"], e["detail"]) for e in told] == [(specs[overflow].serial, {"dropped": len(missing)})]
+    assert {e["serial"] for e in events if e["kind"] == "boot"} == {s.serial for s in specs}
+    # The unit that moved away lost its link without a goodbye: the broker published its last will
+    # then, long before the others announced they were going offline at the end of the run.
+    conn.rollback()
+    changed = dict(conn.execute("select u.serial, p.changed_at from unit_presence p join units u on u.id = p.unit_id"
+                                " where not p.online").fetchall())  # fmt: skip
+    assert set(changed) == {s.serial for s in specs}
+    others = min(v for k, v in changed.items() if k != specs[gone].serial)
+    assert changed[specs[gone].serial] < others - timedelta(seconds=10)
+    assert protocol.MAX_READINGS_PER_MESSAGE >= 40  # the flush after the outage fits one message
