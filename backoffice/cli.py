@@ -450,7 +450,18 @@ def sim_run(
                 await asyncio.sleep(0.5)
         await fleet
 
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per unit in realistic mode
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, len(specs) + 256)), hard))
+    started = time.monotonic()
     asyncio.run(main())
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    console.print(
+        f"ran {time.monotonic() - started:.1f} s: units {stats.units}, most online {stats.most_online}, "
+        f"readings sent {stats.readings_sent}, messages {stats.messages_sent}, dropped {stats.dropped}, "
+        f"cpu {cpu.ru_utime + cpu.ru_stime:.1f} s, largest lag of the physics {stats.max_lag_s:.0f} simulated s"
+    )
 
 
 def _sim_units(
@@ -513,8 +524,8 @@ def sim_backfill(
         weights = scenarios.parse_mix(scenario_mix)
     except scenarios.MixError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
-    with connect(settings, "backfill") as conn:
-        conn.autocommit = True
+    with connect(settings, "backfill") as conn, connect(settings, "backfill-writer") as writer:
+        conn.autocommit = writer.autocommit = True
         migrate(conn)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]  # fmt: skip
@@ -528,7 +539,7 @@ def sim_backfill(
 
             try:
                 result, sim = backfill(conn, settings.secret_key, units, days, seed=seed, mix=weights, progress=show,
-                                       end=end.replace(tzinfo=UTC) if end else None)  # fmt: skip
+                                       end=end.replace(tzinfo=UTC) if end else None, writer=writer)  # fmt: skip
             except BackfillError as err:
                 err_console.print(str(err))
                 raise typer.Exit(1) from None

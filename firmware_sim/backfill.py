@@ -18,7 +18,10 @@ demo customers with installed units are created.
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -159,10 +162,14 @@ def backfill(
     seed: int = 0,
     mix: dict[str, float] | None = None,
     progress: Callable[[int, int], None] = lambda day, readings: None,
+    writer: psycopg.Connection | None = None,
 ) -> tuple[Result, FleetSim]:
-    """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC)."""
-    import time
+    """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC).
 
+    With ``writer`` (a second autocommit connection) the readings of one day are written by a
+    thread while the next day is simulated and paid for, so PostgreSQL and Python each keep a core
+    busy; each day's readings and rollups are one transaction there, its payments one here.
+    """
     t0 = time.perf_counter()
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
@@ -182,21 +189,67 @@ def backfill(
     sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
     back_at = scenarios.link_back_at(assignment)
     result = Result(len(specs), days, 0, 0, 0, 0.0)
-    for d in range(days):
-        day_end = start + timedelta(days=d + 1)
-        day: list[Reports] = []
-        with conn.transaction():
-            for reports, _events, payments in sim.advance_to(day_end):
-                for p in payments:
-                    result.tokens += _pay(conn, secret_key, sim, contracts, p.idx, p.days, p.ts)
-                    result.payments += 1
-                if reports is not None:
-                    day.append(reports)
-            result.readings += _write_day(conn, day, contracts, assignment, back_at)
-        progress(d + 1, result.readings)
-    _write_latest(conn, sim, contracts, assignment)
+    latest: dict[str, np.ndarray] | None = None
+    out = _Writer(writer) if writer is not None else None
+    try:
+        for d in range(days):
+            day_end = start + timedelta(days=d + 1)
+            day: list[Reports] = []
+            with conn.transaction():
+                for reports, _events, payments in sim.advance_to(day_end):
+                    for p in payments:
+                        result.tokens += _pay(conn, secret_key, sim, contracts, p.idx, p.days, p.ts)
+                        result.payments += 1
+                    if reports is not None:
+                        day.append(reports)
+            rows = _day_rows(day, contracts, assignment, back_at)
+            if rows is not None:
+                result.readings += len(rows["unit_id"])
+                latest = _newest(latest, rows)
+                if out is not None:
+                    out.put(rows)
+                else:
+                    with conn.transaction():
+                        _write_rows(conn, rows)
+            progress(d + 1, result.readings)
+    finally:
+        if out is not None:
+            out.close()
+    if latest is not None:
+        _write_latest(conn, latest)
     result.seconds = time.perf_counter() - t0
     return result, sim
+
+
+class _Writer:
+    """A thread that writes each day's rows on its own connection, one day behind the simulation."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.queue: queue.Queue[dict[str, np.ndarray] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="backfill-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (rows := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    with self.conn.transaction():
+                        _write_rows(self.conn, rows)
+                except BaseException as err:  # handed to the simulating thread, which raises it
+                    self.error = err
+
+    def put(self, rows: dict[str, np.ndarray]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(rows)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _pay(conn: psycopg.Connection, secret_key: str, sim: FleetSim, c: Contracts, i: int, days: int,
@@ -222,44 +275,52 @@ def _pay(conn: psycopg.Connection, secret_key: str, sim: FleetSim, c: Contracts,
     return len(credited.tokens)
 
 
-def _write_day(conn: psycopg.Connection, day: list[Reports], c: Contracts, a: scenarios.Assignment,
-               back_at: np.ndarray) -> int:  # fmt: skip
+def _day_rows(
+    day: list[Reports], c: Contracts, a: scenarios.Assignment, back_at: np.ndarray
+) -> dict[str, np.ndarray] | None:
+    """One simulated day's readings as columns, without those that never reached the platform."""
     if not day:
-        return 0
+        return None
     idx = np.concatenate([r.idx for r in day])
     ts_s = np.concatenate([np.full(len(r.idx), r.ts.timestamp()) for r in day])
     # Readings before installation, and those of a unit gone silent for good, never arrive.
     keep = ts_s >= c.installed_s[idx]
     keep &= ~(a.mask("migrates")[idx] & (ts_s >= a.onset[idx]))
+    if not keep.any():
+        return None
     received = ts_s + 2.0
     waited = np.isfinite(back_at[idx]) & (ts_s >= a.onset[idx]) & (ts_s < back_at[idx])
     received = np.where(waited, back_at[idx] + 60.0, received)
+    rows = {"unit_id": c.unit_id[idx][keep], "ts": ts_s[keep], "received_at": received[keep]}
+    for name in ("seq", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w", "pv_wh", "load_wh", "credit_s",
+                 "locked", "rssi"):  # fmt: skip
+        rows[name] = np.concatenate([getattr(r, name) for r in day])[keep]
+    return rows
 
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(r, name) for r in day])[keep]
 
-    idx, ts_s, received = idx[keep], ts_s[keep], received[keep]
-    n = len(idx)
-    if not n:
-        return 0
-    unit_id = c.unit_id[idx]
-    batt_v, soc, temp = cat("batt_v"), cat("soc"), cat("batt_temp_c")
-    pv_wh, load_wh = cat("pv_wh"), cat("load_wh")
+def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = TELEMETRY_COLS) -> bytes:
     fw = FIRMWARE_VERSION.encode()
-    payload = binary_copy(
-        [
-            (">i8", unit_id), (">i8", _pg_ts(ts_s)), (">i8", cat("seq")), (">i8", _pg_ts(received)),
-            (">f4", batt_v), (">f4", cat("batt_a")), (">f4", soc), (">f4", temp), (">f4", cat("pv_v")),
-            (">f4", cat("pv_w")), (">f4", pv_wh), (">f4", load_wh), (">i8", cat("credit_s")), ("?", cat("locked")),
-            (">i2", cat("rssi")), (f"S{len(fw)}", np.full(n, fw)),
-        ],
-        n,
-    )  # fmt: skip
+    n = len(rows["unit_id"])
+    types = {"unit_id": ">i8", "ts": ">i8", "seq": ">i8", "received_at": ">i8", "credit_s": ">i8", "locked": "?",
+             "rssi": ">i2", "fw": f"S{len(fw)}"}  # fmt: skip
+    values = {**rows, "ts": _pg_ts(rows["ts"]), "received_at": _pg_ts(rows["received_at"]), "fw": np.full(n, fw)}
+    return binary_copy([(types.get(name, ">f4"), values[name]) for name in columns], n)
+
+
+def _write_rows(conn: psycopg.Connection, rows: dict[str, np.ndarray]) -> None:
     with conn.cursor() as cur:
         with cur.copy(f"copy telemetry ({', '.join(TELEMETRY_COLS)}) from stdin (format binary)") as cp:
-            cp.write(payload)
-        _write_daily(cur, unit_id, ts_s, batt_v, soc, temp, pv_wh, load_wh)
-    return n
+            cp.write(_telemetry_payload(rows))
+        _write_daily(cur, rows["unit_id"], rows["ts"], rows["batt_v"], rows["soc"], rows["batt_temp_c"],
+                     rows["pv_wh"], rows["load_wh"])  # fmt: skip
+
+
+def _newest(latest: dict[str, np.ndarray] | None, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each unit's newest reading so far (rows come in time order, so the last of a unit wins)."""
+    merged = rows if latest is None else {k: np.concatenate([latest[k], rows[k]]) for k in rows}
+    order = np.lexsort((merged["seq"], merged["ts"], merged["unit_id"]))
+    last = order[np.r_[merged["unit_id"][order][1:] != merged["unit_id"][order][:-1], True]]
+    return {k: v[last] for k, v in merged.items()}
 
 
 def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, batt_v: np.ndarray, soc: np.ndarray,
@@ -306,21 +367,22 @@ def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, bat
     )
 
 
-def _write_latest(conn: psycopg.Connection, sim: FleetSim, c: Contracts, a: scenarios.Assignment) -> None:
+LATEST_COLS = ("unit_id", "ts", "seq", "received_at", "batt_v", "soc", "batt_temp_c", "pv_w", "credit_s", "locked",
+               "rssi", "fw")  # fmt: skip
+
+
+def _write_latest(conn: psycopg.Connection, latest: dict[str, np.ndarray]) -> None:
     """Each unit's newest backfilled reading, for the look-up pages (a newer live one is kept)."""
-    with conn.transaction():
-        conn.execute(
-            """insert into unit_latest (unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w, credit_s,
-                                        locked, rssi, fw)
-               select distinct on (unit_id) unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w,
-                      credit_s, locked, rssi, fw
-                 from telemetry where unit_id = any(%s) and ts >= %s
-                order by unit_id, ts desc, seq desc
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("create temp table if not exists latest_stage (like unit_latest) on commit drop")
+        with cur.copy(f"copy latest_stage ({', '.join(LATEST_COLS)}) from stdin (format binary)") as cp:
+            cp.write(_telemetry_payload(latest, LATEST_COLS))
+        cur.execute(
+            f"""insert into unit_latest ({", ".join(LATEST_COLS)}) select {", ".join(LATEST_COLS)} from latest_stage
                on conflict (unit_id) do update set
                    ts = excluded.ts, seq = excluded.seq, received_at = excluded.received_at,
                    batt_v = excluded.batt_v, soc = excluded.soc, batt_temp_c = excluded.batt_temp_c,
                    pv_w = excluded.pv_w, credit_s = excluded.credit_s, locked = excluded.locked,
                    rssi = excluded.rssi, fw = excluded.fw
-               where excluded.ts > unit_latest.ts""",
-            (c.unit_id.tolist(), sim.now - timedelta(days=2)),
+               where excluded.ts > unit_latest.ts"""
         )

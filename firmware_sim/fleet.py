@@ -72,6 +72,9 @@ class FleetStats:
     buffered: int = 0
     tokens_accepted: int = 0
     events_sent: int = 0
+    most_online: int = 0
+    sim_time: datetime | None = None  # how far the physics has got (behind the clock when overloaded)
+    max_lag_s: float = 0.0  # the largest lag of the physics behind the simulated clock, simulated seconds
 
 
 @dataclass
@@ -287,5 +290,8 @@ async def _tick(sim: FleetSim, links: list[UnitLink], clock: SimClock, stats: Fl
                 link.wake.set()
         sim.link_up = scenarios.link_up(sim.assignment, sim.now.timestamp())
         stats.locked = int(sim.locked.sum())
+        stats.sim_time = sim.now
+        stats.most_online = max(stats.most_online, stats.online)
+        stats.max_lag_s = max(stats.max_lag_s, (clock.now() - sim.now).total_seconds() - sim.step_s)
         if await _sleep_or_stop(stop, clock.real_seconds_until(sim.now + step)):
             return

@@ -15,7 +15,7 @@ def lock_unit(
     row = conn.execute(
         """select u.id, u.openpaygo_key_enc, u.created_at, m.last_request_count, m.last_request_timestamp
            from units u left join metrics_state m on m.unit_id = u.id where u.serial = %s
-           for update of u""",
+           for no key update of u""",
         (serial,),
     ).fetchone()
     if row is None:

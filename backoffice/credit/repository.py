@@ -36,7 +36,9 @@ class CreditAccount:
 
 def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
     """The contract and its unit, row-locked until the transaction ends: payments for one unit are
-    credited one after the other, so token counts advance without gaps or reuse."""
+    credited one after the other, so token counts advance without gaps or reuse. ``no key update``:
+    the lock that updating non-key columns needs, which leaves the key-share locks of foreign-key
+    checks alone, so readings written for the unit meanwhile neither wait nor deadlock with it."""
     with conn.cursor(row_factory=class_row(CreditAccount)) as cur:
         row = cur.execute(
             """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
@@ -48,7 +50,7 @@ def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
                join products p on p.id = c.product_id
                join customers cu on cu.id = c.customer_id
                where c.id = %s
-               for update of c, u""",
+               for no key update of c, u""",
             (contract_id,),
         ).fetchone()
     if row is None:

@@ -40,7 +40,8 @@ def test_backfill_writes_a_consistent_history(settings: Settings, conn: psycopg.
     with conn.transaction():
         demo_data.seed(conn, settings.secret_key, customers=6)
     mix = {"healthy": 1.0, "gsm_outage": 1.0, "migrates": 1.0}
-    result, sim = backfill(conn, settings.secret_key, units=10, days=6, end=END, seed=4, mix=mix)
+    with psycopg.connect(settings.database_url, autocommit=True) as writer:  # days written by a second thread
+        result, sim = backfill(conn, settings.secret_key, units=10, days=6, end=END, seed=4, mix=mix, writer=writer)
     assert result.units == 10  # 6 seeded, 4 more demo customers made
     start = END - timedelta(days=6)
 
@@ -65,6 +66,11 @@ def test_backfill_writes_a_consistent_history(settings: Settings, conn: psycopg.
             assert last.timestamp() < a.onset[i]
         if a.mask("gsm_outage")[i] and a.onset[i] < END.timestamp() - 86400:
             assert delay > 3600  # readings that waited out the outage arrived late
+    # The look-up pages see each unit's newest reading.
+    assert conn.execute(
+        """select count(*) from unit_latest l
+             join (select unit_id, max(ts) ts from telemetry group by 1) t using (unit_id) where t.ts = l.ts"""
+    ).fetchone()[0] == len(rows)
     # The rollups are those the ingest writer would have made from the same rows.
     expected = conn.execute(
         """select unit_id, (ts at time zone 'UTC')::date, sum(pv_wh), sum(load_wh), min(batt_v), max(batt_v),
