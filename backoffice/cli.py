@@ -524,8 +524,7 @@ def sim_backfill(
         weights = scenarios.parse_mix(scenario_mix)
     except scenarios.MixError as err:
         raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
-    with connect(settings, "backfill") as conn, connect(settings, "backfill-writer") as writer:
-        conn.autocommit = writer.autocommit = True
+    with connect(settings, "backfill", autocommit=True) as conn:
         migrate(conn)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]  # fmt: skip
@@ -539,7 +538,8 @@ def sim_backfill(
 
             try:
                 result, sim = backfill(conn, settings.secret_key, units, days, seed=seed, mix=weights, progress=show,
-                                       end=end.replace(tzinfo=UTC) if end else None, writer=writer)  # fmt: skip
+                                       end=end.replace(tzinfo=UTC) if end else None,
+                                       connect=lambda: connect(settings, "backfill", autocommit=True))  # fmt: skip
             except BackfillError as err:
                 err_console.print(str(err))
                 raise typer.Exit(1) from None

@@ -25,22 +25,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import psycopg
 
 from backoffice import demo_data
-from backoffice.credit.service import apply_payment
+from backoffice.credit import repository as credit_repository
+from backoffice.credit import service as credit
 from firmware_sim import scenarios
 from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
-from ingest.writer import LOW_SOC, REPORT_HOURS, ensure_partitions
+from ingest.writer import COLUMNS, LOW_SOC, REPORT_HOURS, ensure_partitions
 
 PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
-TELEMETRY_COLS = ("unit_id", "ts", "seq", "received_at", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w",
-                  "pv_wh", "load_wh", "credit_s", "locked", "rssi", "fw")  # fmt: skip
+TELEMETRY_COLS = COLUMNS
 DAILY_COLS = ("unit_id", "day", "energy_in_wh", "energy_out_wh", "min_batt_v", "max_batt_v", "hours_low_soc",
               "max_batt_temp_c", "reports")  # fmt: skip
+
+
+Columns = dict[str, np.ndarray]
 
 
 class BackfillError(RuntimeError):
@@ -61,7 +65,7 @@ def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
     return out
 
 
-def binary_copy(columns: list[tuple[str, np.ndarray]], n: int) -> bytes:
+def binary_copy(columns: list[tuple[str, np.ndarray]], n: int) -> memoryview:
     """PostgreSQL's binary COPY format for fixed-width columns, built as one numpy record array.
 
     Each column is (a big-endian numpy type, the values); a text column is given as ``S<k>`` bytes
@@ -70,13 +74,17 @@ def binary_copy(columns: list[tuple[str, np.ndarray]], n: int) -> bytes:
     fields: list[tuple[str, str]] = [("nfields", ">i2")]
     for k, (kind, _) in enumerate(columns):
         fields += [(f"len{k}", ">i4"), (f"val{k}", kind)]
-    rows = np.empty(n, dtype=np.dtype(fields))
+    dtype = np.dtype(fields)
+    # Header (signature, flags, no extension), the rows written in place, and the trailer.
+    out = np.empty(19 + n * dtype.itemsize + 2, np.uint8)
+    out[:19] = np.frombuffer(b"PGCOPY\n\xff\r\n\x00" + bytes(8), np.uint8)
+    out[-2:] = 0xFF  # -1 as a 16-bit field count: the end
+    rows = out[19:-2].view(dtype)
     rows["nfields"] = len(columns)
     for k, (kind, values) in enumerate(columns):
         rows[f"len{k}"] = np.dtype(kind).itemsize
         rows[f"val{k}"] = values
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
+    return memoryview(out.data)
 
 
 def _pg_ts(seconds: np.ndarray) -> np.ndarray:
@@ -152,6 +160,16 @@ def load_units(conn: psycopg.Connection, secret_key: str, n: int, start: datetim
     )
 
 
+@dataclass
+class PaymentJob:
+    """A payment decided in the simulation, for the credit service to record."""
+
+    contract_id: int
+    amount: int
+    when: datetime
+    expected: credit.Decision
+
+
 def backfill(
     conn: psycopg.Connection,
     secret_key: str,
@@ -162,19 +180,22 @@ def backfill(
     seed: int = 0,
     mix: dict[str, float] | None = None,
     progress: Callable[[int, int], None] = lambda day, readings: None,
-    writer: psycopg.Connection | None = None,
+    connect: Callable[[], psycopg.Connection] | None = None,
 ) -> tuple[Result, FleetSim]:
     """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC).
 
-    With ``writer`` (a second autocommit connection) the readings of one day are written by a
-    thread while the next day is simulated and paid for, so PostgreSQL and Python each keep a core
-    busy; each day's readings and rollups are one transaction there, its payments one here.
+    A payment's days are decided in the simulation by the credit service's own rule
+    (``credit.decide``) on a copy of each contract's totals, and the unit gets them at once; the
+    service then records the payment (``credit.apply_payment``) and must grant exactly those days.
+    With ``connect`` (which opens autocommit connections) that recording, and the writing of each
+    day's readings, run on threads of their own while the next day is simulated; each day's
+    payments are one transaction, and each day's readings with their rollups another.
     """
-    t0 = time.perf_counter()
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     with conn.transaction():
         specs, contracts = load_units(conn, secret_key, units, start)
+    t0 = time.perf_counter()  # the history itself, without making demo customers
     ids = contracts.unit_id
     clash = conn.execute("select count(*) from telemetry where unit_id = any(%s) and ts >= %s and ts < %s",
                          (ids.tolist(), start, end)).fetchone()  # fmt: skip
@@ -184,95 +205,118 @@ def backfill(
                             "('paygo stack down', remove .paygo) or an earlier --end")  # fmt: skip
     with conn.transaction():
         ensure_partitions(conn, start, end + timedelta(days=1))
+    mirror = credit_repository.accounts(conn, [c for c in contracts.contract_id if c is not None])
     rng = np.random.default_rng(seed)
     assignment = scenarios.assign(len(specs), mix or {"healthy": 1.0}, start, end, rng)
     sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
     back_at = scenarios.link_back_at(assignment)
     result = Result(len(specs), days, 0, 0, 0, 0.0)
-    latest: dict[str, np.ndarray] | None = None
-    out = _Writer(writer) if writer is not None else None
+    latest: Columns | None = None
+    threaded = connect is not None
+    payer = _Worker(connect() if connect else conn, lambda c, jobs: _record_payments(c, secret_key, jobs, result))
+    writer = _Worker(connect() if connect else conn, _write_rows)
     try:
         for d in range(days):
-            day_end = start + timedelta(days=d + 1)
             day: list[Reports] = []
-            with conn.transaction():
-                for reports, _events, payments in sim.advance_to(day_end):
-                    for p in payments:
-                        result.tokens += _pay(conn, secret_key, sim, contracts, p.idx, p.days, p.ts)
-                        result.payments += 1
-                    if reports is not None:
-                        day.append(reports)
+            jobs: list[PaymentJob] = []
+            for reports, _events, payments in sim.advance_to(start + timedelta(days=d + 1)):
+                for p in payments:
+                    job = _decide(sim, contracts, mirror, p.idx, p.days, p.ts)
+                    if job is not None:
+                        jobs.append(job)
+                if reports is not None:
+                    day.append(reports)
+            result.payments += len(jobs)
+            payer.put(jobs, threaded)
             rows = _day_rows(day, contracts, assignment, back_at)
             if rows is not None:
                 result.readings += len(rows["unit_id"])
                 latest = _newest(latest, rows)
-                if out is not None:
-                    out.put(rows)
-                else:
-                    with conn.transaction():
-                        _write_rows(conn, rows)
+                writer.put(rows, threaded)
             progress(d + 1, result.readings)
     finally:
-        if out is not None:
-            out.close()
+        try:
+            payer.close()
+            writer.close()
+        finally:
+            if threaded:
+                payer.conn.close()
+                writer.conn.close()
     if latest is not None:
         _write_latest(conn, latest)
     result.seconds = time.perf_counter() - t0
     return result, sim
 
 
-class _Writer:
-    """A thread that writes each day's rows on its own connection, one day behind the simulation."""
+def _decide(sim: FleetSim, c: Contracts, mirror: dict[int, credit_repository.CreditAccount], i: int, days: int,
+            when: datetime) -> PaymentJob | None:  # fmt: skip
+    """The customer pays for about ``days`` days (whole instalments); the unit gets what that buys."""
+    contract = c.contract_id[i]
+    if contract is None or contract not in mirror or c.per_day[i] <= 0 or when.timestamp() < c.installed_s[i]:
+        return None
+    amount = int(max(c.minimum[i], round(days * c.per_day[i] / c.minimum[i]) * c.minimum[i]))
+    a = mirror[contract]
+    decision = credit.decide(a, amount)
+    a.paid_total, a.days_granted, a.state = decision.paid_total, decision.days_granted, decision.state
+    sim.add_credit(i, sum(decision.add_days))
+    if decision.paid_off:
+        sim.unlock_forever(i)
+    return PaymentJob(contract, amount, when, decision)
 
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
-        self.queue: queue.Queue[dict[str, np.ndarray] | None] = queue.Queue(maxsize=2)
+
+def _record_payments(conn: psycopg.Connection, secret_key: str, jobs: list[PaymentJob], result: Result) -> None:
+    for job in jobs:
+        done = credit.apply_payment(conn, job.contract_id, job.amount, job.when.date(), secret_key,
+                                    history_at=job.when)  # fmt: skip
+        if done.days_added != sum(job.expected.add_days) or done.paid_off != job.expected.paid_off:
+            raise BackfillError(
+                f"the credit service granted contract {job.contract_id} {done.days_added} days (paid off: "
+                f"{done.paid_off}) where the simulation expected {sum(job.expected.add_days)} "
+                f"({job.expected.paid_off}): was the contract changed while the backfill ran?"
+            )
+        result.tokens += len(done.tokens)
+
+
+class _Worker:
+    """Runs ``fn(conn, item)`` for each item in a transaction of its own, on a thread (at most two
+    items behind the caller) or inline; an error is raised to the caller at the next put or close."""
+
+    def __init__(self, conn: psycopg.Connection, fn: Callable[[psycopg.Connection, Any], None]) -> None:
+        self.conn, self.fn = conn, fn
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="backfill-writer", daemon=True)
-        self.thread.start()
+        self.thread: threading.Thread | None = None
+
+    def _do(self, item: Any) -> None:
+        with self.conn.transaction():
+            self.fn(self.conn, item)
 
     def _run(self) -> None:
-        while (rows := self.queue.get()) is not None:
+        while (item := self.queue.get()) is not None:
             if self.error is None:
                 try:
-                    with self.conn.transaction():
-                        _write_rows(self.conn, rows)
+                    self._do(item)
                 except BaseException as err:  # handed to the simulating thread, which raises it
                     self.error = err
 
-    def put(self, rows: dict[str, np.ndarray]) -> None:
+    def put(self, item: Any, threaded: bool) -> None:
         if self.error is not None:
             raise self.error
-        self.queue.put(rows)
+        if not threaded:
+            self._do(item)
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+        self.queue.put(item)
 
     def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+            self.thread = None
         if self.error is not None:
             raise self.error
-
-
-def _pay(conn: psycopg.Connection, secret_key: str, sim: FleetSim, c: Contracts, i: int, days: int,
-         when: datetime) -> int:  # fmt: skip
-    contract = c.contract_id[i]
-    if contract is None or c.per_day[i] <= 0 or when.timestamp() < c.installed_s[i]:
-        return 0
-    amount = int(max(c.minimum[i], round(days * c.per_day[i] / c.minimum[i]) * c.minimum[i]))
-    credited = apply_payment(conn, contract, amount, when.date(), secret_key)
-    sim.add_credit(i, credited.days_added)
-    if credited.paid_off:
-        sim.unlock_forever(i)
-    if credited.tokens:
-        # Issued back then, and entered by the simulated customer: dated so, and never sent now.
-        counts = [int(str(t["count"])) for t in credited.tokens]
-        conn.execute(
-            """with t as (update tokens set created_at = %(when)s
-                           where contract_id = %(contract)s and count = any(%(counts)s) returning id)
-               update outbox set state = 'history', created_at = %(when)s, sent_at = %(when)s
-                where token_id in (select id from t) and state = 'pending'""",
-            {"when": when, "contract": contract, "counts": counts},
-        )
-    return len(credited.tokens)
 
 
 def _day_rows(
@@ -295,10 +339,12 @@ def _day_rows(
     for name in ("seq", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w", "pv_wh", "load_wh", "credit_s",
                  "locked", "rssi"):  # fmt: skip
         rows[name] = np.concatenate([getattr(r, name) for r in day])[keep]
-    return rows
+    # In the primary key's order (unit, time): the index grows at one place per unit, not everywhere.
+    order = np.lexsort((rows["ts"], rows["unit_id"]))
+    return {k: v[order] for k, v in rows.items()}
 
 
-def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = TELEMETRY_COLS) -> bytes:
+def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = TELEMETRY_COLS) -> memoryview:
     fw = FIRMWARE_VERSION.encode()
     n = len(rows["unit_id"])
     types = {"unit_id": ">i8", "ts": ">i8", "seq": ">i8", "received_at": ">i8", "credit_s": ">i8", "locked": "?",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from psycopg.rows import class_row
@@ -34,25 +35,30 @@ class CreditAccount:
     phone: str | None
 
 
-def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
-    """The contract and its unit, row-locked until the transaction ends: payments for one unit are
-    credited one after the other, so token counts advance without gaps or reuse. ``no key update``:
-    the lock that updating non-key columns needs, which leaves the key-share locks of foreign-key
-    checks alone, so readings written for the unit meanwhile neither wait nor deadlock with it."""
-    with conn.cursor(row_factory=class_row(CreditAccount)) as cur:
-        row = cur.execute(
-            """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
+_ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
                       u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
                       p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, cu.phone
                from contracts c
                join units u on u.id = c.unit_id
                join products p on p.id = c.product_id
-               join customers cu on cu.id = c.customer_id
-               where c.id = %s
-               for no key update of c, u""",
-            (contract_id,),
-        ).fetchone()
+               join customers cu on cu.id = c.customer_id"""
+
+
+def accounts(conn: psycopg.Connection, contract_ids: list[int]) -> dict[int, CreditAccount]:
+    """Several contracts' credit terms and totals as they stand (not locked)."""
+    with conn.cursor(row_factory=class_row(CreditAccount)) as cur:
+        rows = cur.execute(_ACCOUNT + " where c.id = any(%s)", (contract_ids,)).fetchall()
+    return {r.contract_id: r for r in rows}
+
+
+def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
+    """The contract and its unit, row-locked until the transaction ends: payments for one unit are
+    credited one after the other, so token counts advance without gaps or reuse. ``no key update``:
+    the lock that updating non-key columns needs, which leaves the key-share locks of foreign-key
+    checks alone, so readings written for the unit meanwhile neither wait nor deadlock with it."""
+    with conn.cursor(row_factory=class_row(CreditAccount)) as cur:
+        row = cur.execute(_ACCOUNT + " where c.id = %s for no key update of c, u", (contract_id,)).fetchone()
     if row is None:
         raise LookupError(f"no contract {contract_id}")
     return row
@@ -67,25 +73,34 @@ def update_credit(conn: psycopg.Connection, contract_id: int, paid_total: int, d
 
 def insert_token(
     conn: psycopg.Connection, unit_id: int, contract_id: int, inbox_id: int | None, token_type: str, days: int,
-    count: int, token: str,
+    count: int, token: str, created_at: datetime | None = None,
 ) -> int:  # fmt: skip
     row = conn.execute(
         """with counted as (update units set token_count = %(count)s where id = %(unit)s)
-           insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token)
-           values (%(unit)s, %(contract)s, %(inbox)s, %(type)s, %(days)s, %(count)s, %(token)s) returning id""",
+           insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token, created_at)
+           values (%(unit)s, %(contract)s, %(inbox)s, %(type)s, %(days)s, %(count)s, %(token)s,
+                   coalesce(%(at)s, now())) returning id""",
         {"count": count, "unit": unit_id, "contract": contract_id, "inbox": inbox_id, "type": token_type,
-         "days": days, "token": token},
+         "days": days, "token": token, "at": created_at},
     ).fetchone()  # fmt: skip
     assert row is not None
     return int(row[0])
 
 
-def insert_outbox(conn: psycopg.Connection, token_id: int, deliveries: list[tuple[str, str, str]]) -> None:
-    """Deliveries of a token: (channel, recipient, body) each, in one round trip."""
+def insert_outbox(
+    conn: psycopg.Connection, token_id: int, deliveries: list[tuple[str, str, str]], history_at: datetime | None = None
+) -> None:
+    """Deliveries of a token: (channel, recipient, body) each, in one round trip. With ``history_at``
+    they are the record of a past delivery (a backfilled history) and are never sent."""
+    state = "pending" if history_at is None else "history"
     with conn.cursor() as cur:
         cur.executemany(
-            "insert into outbox (channel, token_id, recipient, body) values (%s, %s, %s, %s)",
-            [(channel, token_id, recipient, body) for channel, recipient, body in deliveries],
+            """insert into outbox (channel, token_id, recipient, body, state, created_at, sent_at)
+               values (%s, %s, %s, %s, %s, coalesce(%s, now()), %s)""",
+            [
+                (channel, token_id, recipient, body, state, history_at, history_at)
+                for channel, recipient, body in deliveries
+            ],
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 from openpaygo import TokenType, generate_token
@@ -54,8 +54,9 @@ class Credited:
 
 
 def _issue(
-    conn: psycopg.Connection, a: CreditAccount, secret_key: str, inbox_id: int | None, kind: TokenType, days: int
-) -> dict[str, object]:
+    conn: psycopg.Connection, a: CreditAccount, secret_key: str, inbox_id: int | None, kind: TokenType, days: int,
+    history_at: datetime | None = None,
+) -> dict[str, object]:  # fmt: skip
     if a.key_enc is None:
         raise ValueError(f"unit {a.serial} has no OpenPAYGO key")
     key = crypto.decrypt(secret_key, a.key_enc)
@@ -65,7 +66,7 @@ def _issue(
     )
     token = str(token).zfill(9)
     name = TOKEN_NAMES[kind]
-    token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token)
+    token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token, history_at)
     a.token_count = count
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
     what = "unlocks it for good" if kind == TokenType.DISABLE_PAYG else f"adds {days} day{'s' * (days != 1)}"
@@ -74,16 +75,46 @@ def _issue(
     if a.phone:
         sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
         deliveries.append(("sms", a.phone, sms))
-    repository.insert_outbox(conn, token_id, deliveries)
+    repository.insert_outbox(conn, token_id, deliveries, history_at)
     return {"token": token, "token_type": name, "days": days, "count": count}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a payment does to a contract: ADD_TIME tokens of these days (each at most 995), or
+    DISABLE_PAYG when it completes the price; and the contract's totals and state after it."""
+
+    add_days: tuple[int, ...]
+    paid_off: bool
+    paid_total: int
+    days_granted: int
+    state: str
+
+
+def decide(a: CreditAccount, amount: int) -> Decision:
+    """The credit a payment of ``amount`` buys under the contract's terms (no I/O): whole days from
+    the new paid total, the remainder kept for the next payment; ended contracts buy nothing."""
+    after = a.paid_total + amount
+    price = total_price(a)
+    if a.state == "active" and price is not None and after >= price:
+        return Decision((), True, after, a.days_granted, "paid_off")
+    chunks: list[int] = []
+    if a.state == "active":
+        days = target_days(a, after) - a.days_granted
+        while days > 0:
+            chunks.append(min(days, MAX_TOKEN_DAYS))
+            days -= chunks[-1]
+    return Decision(tuple(chunks), False, after, a.days_granted + sum(chunks), a.state)
 
 
 def apply_payment(
     conn: psycopg.Connection, contract_id: int, amount: int, paid_on: date, secret_key: str,
-    inbox_id: int | None = None,
+    inbox_id: int | None = None, history_at: datetime | None = None,
 ) -> Credited:  # fmt: skip
     """Credit ``amount`` (minor units, may be negative for a reversal) in the caller's transaction:
-    ledger rows, new totals, tokens for the days it buys, their SMS and MQTT deliveries."""
+    ledger rows, new totals, tokens for the days it buys, their SMS and MQTT deliveries.
+    ``history_at``: a payment of a backfilled past; its tokens are dated then and its deliveries
+    are kept as history, never sent."""
     a = repository.lock_account(conn, contract_id)
     before, after = a.paid_total, a.paid_total + amount
     deposit = a.deposit_amount or 0
@@ -96,18 +127,13 @@ def apply_payment(
     ledger.insert_entries(conn, contract_id, a.currency, rows)
 
     result = Credited(contract_id, 0, False)
-    price = total_price(a)
-    state, granted = a.state, a.days_granted
-    if state == "active" and price is not None and after >= price:
-        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.DISABLE_PAYG, 0))
-        result.paid_off, state = True, "paid_off"
-    elif state == "active":
-        days = target_days(a, after) - granted
-        while days > 0:
-            chunk = min(days, MAX_TOKEN_DAYS)
-            result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk))
-            days -= chunk
-            granted += chunk
-            result.days_added += chunk
+    decision = decide(a, amount)
+    if decision.paid_off:
+        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.DISABLE_PAYG, 0, history_at))
+        result.paid_off = True
+    for chunk in decision.add_days:
+        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at))
+        result.days_added += chunk
+    state, granted = decision.state, decision.days_granted
     repository.update_credit(conn, contract_id, after, granted, state)
     return result

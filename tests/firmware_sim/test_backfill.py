@@ -40,8 +40,8 @@ def test_backfill_writes_a_consistent_history(settings: Settings, conn: psycopg.
     with conn.transaction():
         demo_data.seed(conn, settings.secret_key, customers=6)
     mix = {"healthy": 1.0, "gsm_outage": 1.0, "migrates": 1.0}
-    with psycopg.connect(settings.database_url, autocommit=True) as writer:  # days written by a second thread
-        result, sim = backfill(conn, settings.secret_key, units=10, days=6, end=END, seed=4, mix=mix, writer=writer)
+    result, sim = backfill(conn, settings.secret_key, units=10, days=6, end=END, seed=4, mix=mix,
+                           connect=lambda: psycopg.connect(settings.database_url, autocommit=True))  # fmt: skip
     assert result.units == 10  # 6 seeded, 4 more demo customers made
     start = END - timedelta(days=6)
 
