@@ -565,6 +565,24 @@ def sim_scenarios() -> None:
 # --------------------------------------------------------------------------- demo
 
 
+def _demo_history(settings: Settings, units: int) -> None:
+    """Two months of history before the live simulation's first day (which starts 30 days back), with
+    the default scenario mix, so charts, alerts and KPIs have a past; the truth goes to a file."""
+    from backoffice.db import connect
+    from firmware_sim import scenarios
+    from firmware_sim.backfill import backfill
+
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
+    with console.status("writing 60 days of history …"), connect(settings, "backfill", autocommit=True) as conn:
+        mix = scenarios.parse_mix(scenarios.DEFAULT_MIX)
+        result, sim = backfill(conn, settings.secret_key, units, 60, end=end, mix=mix,
+                               connect=lambda: connect(settings, "backfill", autocommit=True))  # fmt: skip
+    truth = settings.home_dir / "demo-truth.csv"
+    scenarios.write_truth(truth, sim.serials, sim.assignment)
+    console.print(f"[green]history[/]: {result.readings:,} readings and {result.payments:,} payments over 60 days "
+                  f"(scenarios and onsets: {truth})")  # fmt: skip
+
+
 def _spawn(name: str, args: list[str], logs: Path) -> subprocess.Popen[bytes]:
     out = (logs / f"{name}.log").open("ab")
     # A session of its own: Ctrl-C reaches only the demo, which then stops children in order.
@@ -617,9 +635,11 @@ def demo(
         with connect(settings, "demo", autocommit=True) as conn:
             migrate(conn)
         with connect(settings, "demo") as conn:
-            if demo_data.seed(conn, settings.secret_key, units):
-                console.print(f"[green]seeded[/] a demo company with {units} customers and units")
+            seeded = demo_data.seed(conn, settings.secret_key, units)
             conn.commit()
+        if seeded:
+            console.print(f"[green]seeded[/] a demo company with {units} customers and units")
+            _demo_history(settings, units)
         with connect(settings, "devices") as conn, conn.transaction():
             from backoffice.devices import service as devices
             from backoffice.stack import Mosquitto

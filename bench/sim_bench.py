@@ -157,6 +157,9 @@ def main() -> None:
         t.add_row(f"{n_units:,}", f"{r['online']:,.0f}", f"{r['sent'] / r['ran']:,.0f}", f"{share:.0f}",
                   f"{share / n_units * 1000:.1f}", f"{r['lag']:.0f}")  # fmt: skip
     console.print(t)
+    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:  # the history takes gigabytes: give them back
+        conn.execute(f"drop database if exists {DB} with (force)")
     console.print(f"at {args.speed:g}x a unit reports every {1200 / args.speed:.2f} s; in real time (1x) every "
                   "20 minutes, so these runs carry that many times the real-time load")  # fmt: skip
 
