@@ -48,6 +48,7 @@ MAX_FUTURE = timedelta(hours=1)
 MAX_BEFORE_CREATED = timedelta(days=1)
 # Session kept by the broker while a worker is away (its queue keeps filling meanwhile).
 SESSION_EXPIRY_S = 7 * 24 * 3600
+KINDS: tuple[protocol.Kind, ...] = ("telemetry", "status", "events", "metrics")  # what units publish, taken here
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Batch:
     rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
     presence: list[tuple[int, bool, datetime]] = field(default_factory=list)  # (unit, online, at)
     metrics: list[bytes] = field(default_factory=list)  # OpenPAYGO Metrics bodies, checked with the unit's key
+    events: list[writer.EventRow] = field(default_factory=list)
 
 
 class UnitDirectory:
@@ -99,7 +101,7 @@ def to_batch(
         serial: str | None = None
         try:
             serial, kind = protocol.parse_topic(m.topic, root)
-            if kind not in ("telemetry", "status", "metrics"):
+            if kind not in KINDS:
                 raise ProtocolError(f"unexpected topic kind {kind!r}")
             if kind == "metrics":
                 batch.metrics.append(m.payload)  # authenticated and stored like POST /dd
@@ -110,6 +112,13 @@ def to_batch(
             unit_id, created_at = unit
             if kind == "status":
                 batch.presence.append((unit_id, protocol.parse_status(m.payload), m.received_at))
+                continue
+            if kind == "events":
+                evs = protocol.parse_events(m.payload, serial).events
+                for i, e in enumerate(evs):
+                    if e.ts > now + MAX_FUTURE:
+                        raise ProtocolError(f"event {i} ({e.kind}) has timestamp {e.ts.isoformat()} in the future")
+                batch.events.extend((unit_id, e.ts, e.kind, e.detail, m.received_at) for e in evs)
                 continue
             msg = protocol.parse_telemetry(m.payload, serial)
             rows = []
@@ -180,9 +189,7 @@ class IngestWorker:
             log.error("mqtt connect refused: %s", rc)
             return
         root = self.settings.mqtt_topic_root
-        client.subscribe(
-            [(protocol.shared_subscription(self.group, kind, root), 1) for kind in ("telemetry", "status", "metrics")]
-        )
+        client.subscribe([(protocol.shared_subscription(self.group, kind, root), 1) for kind in KINDS])
         self._connected.set()
         log.info(
             "mqtt connected client_id=%s session_present=%s", self.client_id, getattr(flags, "session_present", None)
@@ -249,6 +256,7 @@ class IngestWorker:
                 inserted = writer.write_readings(conn, batch.rows)
                 writer.write_rejects(conn, batch.rejects)
                 writer.write_presence(conn, batch.presence)
+                writer.write_events(conn, batch.events)
                 for body in batch.metrics:
                     try:
                         with conn.transaction():  # a savepoint: one bad body never fails the batch

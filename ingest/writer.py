@@ -4,10 +4,11 @@ insert-on-conflict into ``telemetry``, so that a resent store-and-forward backlo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 # Column order of a reading row as the consumer builds it.
 COLUMNS = (
@@ -129,6 +130,21 @@ def write_presence(conn: psycopg.Connection, rows: Sequence[tuple[int, bool, dat
                on conflict (unit_id) do update set online = excluded.online, changed_at = excluded.changed_at
                where excluded.changed_at >= unit_presence.changed_at""",
             rows,
+        )
+
+
+EventRow = tuple[int, datetime, str, Mapping[str, object], datetime]  # unit, ts, kind, detail, received
+
+
+def write_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
+    """Device events; one redelivered (same unit, time, kind and detail) is stored once."""
+    if not rows:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into unit_events (unit_id, ts, kind, detail, received_at) values (%s, %s, %s, %s, %s)
+               on conflict do nothing""",
+            [(u, ts, kind, Jsonb(dict(detail)), at) for u, ts, kind, detail, at in rows],
         )
 
 
