@@ -5,9 +5,14 @@ its oldest readings and says how many, and a unit that loses its link is marked 
 from __future__ import annotations
 
 import asyncio
+import csv
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import paho.mqtt.publish as publish
 import psycopg
@@ -144,3 +149,46 @@ def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
     others = min(v for k, v in changed.items() if k != specs[gone].serial)
     assert changed[specs[gone].serial] < others - timedelta(seconds=10)
     assert protocol.MAX_READINGS_PER_MESSAGE >= 40  # the flush after the outage fits one message
+
+
+def test_load_mode_sends_for_many_units_over_few_connections(
+    settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
+) -> None:
+    clock = SimClock(datetime.now(UTC) - timedelta(days=3), SPEED)
+    worker = ingest_worker(settings, f"load-{uuid.uuid4().hex[:6]}")
+    try:
+        _wait_until_subscribed(settings, conn, specs[-1].serial)
+        cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, connections=2)
+        stats = FleetStats()
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(run_fleet(specs, clock, cfg, stop, stats)))
+        thread.start()
+        wait_for(lambda: stats.readings_sent >= 20 * N, timeout=60, what="readings from every unit")
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+        wait_for(lambda: sum(len(v) for v in _rows(conn).values()) >= stats.readings_sent, timeout=60,
+                 what=f"{stats.readings_sent} readings in the database")  # fmt: skip
+    finally:
+        stop_process(worker)
+    rows = _rows(conn)
+    assert stats.most_online == N  # two sockets, every unit's traffic
+    assert sorted(rows) == [s.serial for s in specs]
+    assert all(v == list(range(1, len(v) + 1)) for v in rows.values())
+    assert sum(len(v) for v in rows.values()) == stats.readings_sent
+
+
+def test_sim_run_command_writes_the_ground_truth(settings: Settings, tmp_path: Path) -> None:
+    truth = tmp_path / "truth.csv"
+    env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test",
+           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "backoffice.cli", "sim", "run", "--synthetic", "--no-device-login", "--units", "40",
+         "--duration", "4", "--scenario-mix", "healthy=1,panel_covered=1,gsm_outage=1", "--truth", str(truth)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "most online 40" in done.stdout.replace("\n", " ")
+    lines = list(csv.DictReader(truth.open()))
+    assert len(lines) == 40 and {r["scenario"] for r in lines} == {"healthy", "panel_covered", "gsm_outage"}
+    assert all((r["onset"] == "") == (r["scenario"] == "healthy") for r in lines)
