@@ -7,6 +7,8 @@ defaults point at the project-owned local stack that ``paygo stack up`` starts u
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +22,9 @@ Port = int
 
 class SettingsError(Exception):
     """A setting has a value the platform cannot use; the message names the setting."""
+
+
+SERVICE_ROLES = ("ingest", "delivery")  # MQTT logins of the services, see Settings.service_login
 
 
 class Settings(BaseSettings):
@@ -42,6 +47,9 @@ class Settings(BaseSettings):
     # Where the platform's processes connect. Left unset, they point at the local stack.
     database_url: str = ""
     mqtt_host: str = "127.0.0.1"
+    # One login for every service, when the broker is not the local stack's. Left unset, each
+    # service logs in as its own role (SERVICE_ROLES) with a password derived from the secret key,
+    # and the local broker's ACL gives each role only what it needs (ingest only reads).
     mqtt_username: str = ""
     mqtt_password: str = ""
     redis_url: str = ""
@@ -72,6 +80,14 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET_KEY
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+    def service_login(self, role: str) -> tuple[str, str]:
+        """(username, password) of a platform service on the services listener."""
+        if self.mqtt_username:
+            return self.mqtt_username, self.mqtt_password
+        derived = hmac.new(self.secret_key.encode(), f"mqtt-service:{role}".encode(), hashlib.sha256).hexdigest()
+        return role, derived
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

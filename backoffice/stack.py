@@ -433,20 +433,41 @@ class Postgres(Service):
 
 def device_acl(root: str) -> str:
     """ACL of the device listener. ``%u`` is the username, i.e. the unit's serial, so one set of
-    patterns confines every unit to its own topics. Written for the protocol's root and for one
-    prefix level in front of it (tests and brokers shared by several platforms use one), plus
-    ``root`` when it is neither."""
-    from ingest.protocol import TOPIC_ROOT
-
+    patterns confines every unit to its own topics."""
     own = [("write", "telemetry"), ("write", "events"), ("write", "status"), ("write", "metrics"),
            ("write", "cmd/ack"), ("read", "cmd")]  # fmt: skip
+    lines = ["# written by 'paygo stack up'"]
+    for r in _acl_roots(root):
+        lines += [f"pattern {access} {r}/%u/{kind}" for access, kind in own]
+    return "\n".join(lines) + "\n"
+
+
+def services_acl(root: str) -> str:
+    """ACL of the services listener. Anonymous clients (development tools, tests and benchmarks on
+    the loopback-only local broker) may do anything; production turns them off (deploy/README.md).
+    The ingest role may only read what units publish; the delivery role may only send commands
+    and read their acknowledgements."""
+    roles = {
+        "ingest": [("read", "telemetry"), ("read", "events"), ("read", "status"), ("read", "metrics")],
+        "delivery": [("write", "cmd"), ("read", "cmd/ack")],
+    }
+    lines = ["# written by 'paygo stack up'", "topic readwrite #"]
+    for role, grants in roles.items():
+        lines += ["", f"user {role}"]
+        for r in _acl_roots(root):
+            lines += [f"topic {access} {r}/+/{kind}" for access, kind in grants]
+    return "\n".join(lines) + "\n"
+
+
+def _acl_roots(root: str) -> list[str]:
+    """The protocol's root and one prefix level in front of it (tests and brokers shared by several
+    platforms use one), plus ``root`` when it is neither."""
+    from ingest.protocol import TOPIC_ROOT
+
     roots = [TOPIC_ROOT, f"+/{TOPIC_ROOT}"]
     if root != TOPIC_ROOT and root.partition("/")[2] != TOPIC_ROOT:
         roots.append(root)
-    lines = ["# written by 'paygo stack up'"]
-    for r in roots:
-        lines += [f"pattern {access} {r}/%u/{kind}" for access, kind in own]
-    return "\n".join(lines) + "\n"
+    return roots
 
 
 class Mosquitto(Service):
@@ -502,9 +523,12 @@ class Mosquitto(Service):
             # Each listener has its own authentication: services inside, units outside.
             "per_listener_settings true",
             "",
-            "# The platform's services (ingest, delivery); loopback only in the local stack.",
+            "# The platform's services: each role logs in as itself and the ACL gives it only what it",
+            "# needs. Anonymous (local tools and tests, loopback only) is for development.",
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            f"password_file {self.services_password_file}",
+            f"acl_file {self.services_acl_file}",
             "",
             "# Units: their own username (the serial) and password; the ACL keeps each to its own topics.",
             f"listener {self.settings.device_mqtt_port} 127.0.0.1",
@@ -515,6 +539,8 @@ class Mosquitto(Service):
         if not self.password_file.exists():
             self.password_file.touch(mode=0o600)
         self.acl_file.write_text(device_acl(self.settings.mqtt_topic_root))
+        self.services_acl_file.write_text(services_acl(self.settings.mqtt_topic_root))
+        self._write_services_passwords()
         self.conf_file.write_text("\n".join(lines) + "\n")
 
     def ports(self) -> list[tuple[int, str]]:
@@ -527,6 +553,25 @@ class Mosquitto(Service):
     @property
     def acl_file(self) -> Path:
         return self.dir / "devices.acl"
+
+    @property
+    def services_password_file(self) -> Path:
+        return self.dir / "services.passwd"
+
+    @property
+    def services_acl_file(self) -> Path:
+        return self.dir / "services.acl"
+
+    def _write_services_passwords(self) -> None:
+        from backoffice.config import SERVICE_ROLES
+        from backoffice.devices.service import mosquitto_hash
+
+        logins = dict(self.settings.service_login(role) for role in SERVICE_ROLES)
+        lines = [f"{user}:{mosquitto_hash(password)}" for user, password in logins.items()]
+        tmp = self.services_password_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(self.services_password_file)
 
     def _start(self) -> None:
         binary = _which("mosquitto")

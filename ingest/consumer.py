@@ -222,8 +222,7 @@ class IngestWorker:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
-        if self.settings.mqtt_username:
-            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
+        client.username_pw_set(*self.settings.service_login("ingest"))  # may only read
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -29,8 +29,7 @@ class MqttLink:
         self.acks: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        self.client.username_pw_set(*settings.service_login("delivery"))  # commands out, acks in
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)

@@ -58,7 +58,7 @@ def worker(settings: Settings, provisioned: dict[str, str]) -> Iterator[IngestWo
 class Device:
     """A unit's MQTT v5 connection on the device listener, recording the broker's answers."""
 
-    def __init__(self, settings: Settings, serial: str, password: str) -> None:
+    def __init__(self, settings: Settings, serial: str, password: str, port: int | None = None) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{serial}-{uuid.uuid4().hex[:6]}",
                                   protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
         self.client.username_pw_set(serial, password)
@@ -68,7 +68,7 @@ class Device:
         self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.extend(rcs)
-        self.client.connect("127.0.0.1", settings.device_mqtt_port)
+        self.client.connect("127.0.0.1", port or settings.device_mqtt_port)
         self.client.loop_start()
         wait_for(lambda: self.connack is not None, timeout=10, what="CONNACK")
 
@@ -147,3 +147,31 @@ def test_password_file_holds_hashes_only(
     assert all(line.split(":", 1)[1].startswith("$7$101$") for line in text.splitlines())
     assert devices.password(conn, settings.secret_key, "UNIT-A") == provisioned["UNIT-A"]
     assert devices.provision(conn, settings.secret_key) == {}  # already provisioned: nothing new
+
+
+def test_service_roles_get_only_what_they_need(
+    settings: Settings, conn: psycopg.Connection, provisioned: dict[str, str], worker: IngestWorker
+) -> None:
+    """On the services listener the ingest role only reads and the delivery role only sends
+    commands: a leaked ingest password cannot forge a reading or a token command."""
+    root = settings.mqtt_topic_root
+    reading = protocol.encode_telemetry("UNIT-A", [Reading(seq=7, ts=datetime.now(UTC) - timedelta(hours=1))])
+    ingest = Device(settings, *settings.service_login("ingest"), port=settings.mqtt_port)
+    delivery = Device(settings, *settings.service_login("delivery"), port=settings.mqtt_port)
+    try:
+        assert not ingest.connack.is_failure and not delivery.connack.is_failure  # type: ignore[union-attr]
+        for forger, kind in ((ingest, "telemetry"), (ingest, "cmd"), (delivery, "telemetry"), (delivery, "status")):
+            answer = forger.publish(protocol.topic("UNIT-A", kind, root), reading)
+            assert answer.is_failure and answer.getName() == "Not authorized", (kind, answer)
+        assert not delivery.publish(protocol.topic("UNIT-A", "cmd", root), b'{"type": "token"}').is_failure
+    finally:
+        ingest.close()
+        delivery.close()
+    wrong = Device(settings, "ingest", "not-the-password", port=settings.mqtt_port)
+    wrong.close()
+    assert wrong.connack is not None and wrong.connack.is_failure
+    time.sleep(1.0)  # the worker (logged in as ingest) would have stored a forged reading by now
+    assert _count(conn, "select count(*) from telemetry") == 0
+    assert _count(conn, "select count(*) from ingest_rejects") == 0
+    text = Mosquitto(settings).services_password_file.read_text()
+    assert settings.service_login("ingest")[1] not in text and text.startswith("ingest:$7$")
