@@ -81,7 +81,6 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-
     def service_login(self, role: str) -> tuple[str, str]:
         """(username, password) of a platform service on the services listener."""
         if self.mqtt_username:
