@@ -7,8 +7,8 @@ messages (a topic root of its own):
   copy    binary COPY of N rows straight into the table (the database ceiling, no MQTT);
   ours 1  `paygo ingest run`, one worker;
   ours 2  two workers sharing the subscription.
-The drain rate counts from the first committed reading to the last. The peak memory of each
-worker process is its VmHWM.
+The drain rate counts from the first committed reading to the last. The peak memory of a worker
+is the VmHWM of its two processes (network side and database side) added up.
 
     .venv/bin/python bench/ingest_bench.py [--readings 200000]
 """
@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import psutil
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -208,6 +209,11 @@ def copy_ceiling(settings: Settings, n: int) -> float:
     return rate
 
 
+def _vm_hwm_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x.split()[1] for x in status.splitlines() if x.startswith("VmHWM:"))) / 1e3
+
+
 def ours(settings: Settings, n: int, workers: int) -> tuple[float, float]:
     root = f"ours{workers}-{uuid.uuid4().hex[:6]}/paygo/v1/units"
     env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_MQTT_TOPIC_ROOT": root,
@@ -241,8 +247,9 @@ def ours(settings: Settings, n: int, workers: int) -> tuple[float, float]:
             time.sleep(0.05)
         peak = 0.0
         for p in procs:
-            status = Path(f"/proc/{p.pid}/status").read_text()
-            peak = max(peak, int(next(x.split()[1] for x in status.splitlines() if x.startswith("VmHWM:"))) / 1e3)
+            # A worker is two processes (network side, database side): their peaks added up.
+            pids = [p.pid, *(c.pid for c in psutil.Process(p.pid).children(recursive=True))]
+            peak = max(peak, sum(_vm_hwm_mb(pid) for pid in pids))
             p.send_signal(signal.SIGTERM)
             p.wait(30)
     return n / (last - first), peak

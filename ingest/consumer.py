@@ -8,16 +8,19 @@ redelivers what was not acknowledged and the (unit, ts, seq) key drops the dupli
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import queue
-import random
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -27,9 +30,8 @@ from paho.mqtt.properties import Properties
 from prometheus_client import Counter, Gauge, Histogram
 
 from backoffice.config import Settings
-from backoffice.db import connect
 from backoffice.registry.repository import unit_ids_by_serial
-from ingest import metrics, protocol, writer
+from ingest import protocol, writer
 from ingest.protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -198,8 +200,8 @@ class IngestWorker:
         self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max_pending)
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._conn: psycopg.Connection | None = None
-        self._directory = UnitDirectory()
+        self._db_pipe: Connection | None = None
+        self._db_process: subprocess.Popen[bytes] | None = None
         self.committed_readings = 0
 
     # ---- MQTT side (paho's network thread)
@@ -250,64 +252,61 @@ class IngestWorker:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         return client
 
-    # ---- database side (main thread)
-
-    def _db(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings, "ingest")
-            self._directory.load(self._conn)
-            self._conn.commit()
-        return self._conn
+    # ---- database side: a process of its own (ingest/dbside.py), driven from the main thread
 
     def _commit(self, messages: list[RawMessage]) -> None:
-        """Write one batch in one transaction; retry with back-off until the database takes it."""
-        delay = 0.5
-        while True:
+        """Have the database process write one batch in one transaction; return once committed.
+        It retries while the database is away; stopping meanwhile raises OperationalError."""
+        if self._db_pipe is None:
+            raise RuntimeError("the worker's database process is not running")
+        self._db_pipe.send([(m.topic, m.payload, m.received_at) for m in messages])
+        told = False
+        try:
+            while not self._db_pipe.poll(0.2):
+                if self._stop.is_set() and not told:  # a batch retrying against an absent database gives up
+                    self._db_pipe.send("stop")  # (sent from this thread only: never mid-message)
+                    told = True
+            reply = self._db_pipe.recv()
+        except EOFError:
+            raise RuntimeError("the worker's database process died") from None
+        if reply[0] == "down":
+            raise psycopg.OperationalError("database unavailable while stopping")
+        if reply[0] == "error":
+            raise RuntimeError(f"the worker's database process failed: {reply[1]}")
+        _, inserted, rejected, seconds = reply
+        BATCH_SECONDS.observe(seconds)
+        BATCH_SIZE.observe(len(messages))
+        READINGS.inc(inserted)
+        REJECTED.inc(rejected)
+        self.committed_readings += inserted
+
+    def _start_db_side(self) -> None:
+        """``python -m ingest.dbside`` on one end of a socket pair: a fresh interpreter that imports
+        only what writing needs (not this process's command line), given our settings first."""
+        here, there = socket.socketpair()
+        self._db_process = subprocess.Popen([sys.executable, "-m", "ingest.dbside", str(there.fileno())],
+                                            pass_fds=[there.fileno()])  # fmt: skip
+        there.close()
+        self._db_pipe = Connection(here.detach())
+        self._db_pipe.send(self.settings)
+        try:
+            ready = self._db_pipe.recv()  # connected to the database (it waits for it if need be)
+        except EOFError:
+            ready = None
+        if ready != "ready":
+            raise RuntimeError("the worker's database process did not start")
+
+    def _stop_db_side(self) -> None:
+        if self._db_pipe is not None:
+            with contextlib.suppress(OSError):
+                self._db_pipe.send(None)
+            self._db_pipe.close()
+        if self._db_process is not None:
             try:
-                conn = self._db()
-                started = time.perf_counter()
-                batch = to_batch(
-                    messages,
-                    functools.partial(self._directory.lookup, conn=conn),
-                    datetime.now(UTC),
-                    self.settings.mqtt_topic_root,
-                )
-                inserted = writer.write_readings(conn, batch.rows)
-                writer.write_rejects(conn, batch.rejects)
-                writer.write_presence(conn, batch.presence)
-                writer.write_events(conn, batch.events)
-                for body in batch.metrics:
-                    try:
-                        with conn.transaction():  # a savepoint: one bad body never fails the batch
-                            metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
-                    except psycopg.OperationalError:
-                        raise
-                    except Exception as err:  # noqa: BLE001 - a poison message must not stop the worker
-                        writer.write_rejects(
-                            conn, [(datetime.now(UTC), "metrics", None, f"unprocessable: {err}", body)]
-                        )
-                conn.commit()
-                BATCH_SECONDS.observe(time.perf_counter() - started)
-                BATCH_SIZE.observe(len(messages))
-                READINGS.inc(inserted)
-                REJECTED.inc(len(batch.rejects))
-                self.committed_readings += inserted
-                for r in batch.rejects:
-                    log.warning("rejected topic=%s reason=%s", r[1], r[3])
-                return
-            except psycopg.OperationalError as err:
-                log.warning(
-                    "database unavailable (%s); retrying batch of %d in %.1fs",
-                    str(err).strip().splitlines()[0],
-                    len(messages),
-                    delay,
-                )
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-                if self._stop.wait(delay):
-                    raise
-                delay = min(delay * 2, 10.0) * (0.8 + 0.4 * random.random())
+                self._db_process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._db_process.kill()
+                self._db_process.wait()
 
     def _next_batch(self) -> list[RawMessage]:
         try:
@@ -342,7 +341,7 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = 1000
-        self._db()
+        self._start_db_side()
         client.connect_async(
             self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False, properties=props
         )
@@ -362,6 +361,5 @@ class IngestWorker:
         finally:
             client.disconnect()
             client.loop_stop()
-            if self._conn is not None:
-                self._conn.close()
+            self._stop_db_side()
             log.info("ingest worker %s stopped after %d readings", self.worker_id, self.committed_readings)

@@ -15,10 +15,6 @@ import psycopg
 import typer
 from rich.console import Console
 
-from kpi import report
-from kpi.engine import compute_many, distributions, load_portfolio
-from kpi.inputs import InputError
-
 app = typer.Typer(
     help="Portfolio KPIs (PAR, ARPU, churn, …) exactly as kpi/SPEC.md defines them.", no_args_is_help=True
 )
@@ -87,6 +83,10 @@ def compute_cmd(
 
     Bad input exits with status 1, lists every problem with its file and line, and writes nothing.
     """
+    from kpi import report  # numpy and Arrow load here, not with every paygo command
+    from kpi.engine import compute_many, distributions, load_portfolio
+    from kpi.inputs import InputError
+
     dates = sorted({_parse_date(d) for d in as_of})
     try:
         portfolio = load_portfolio(ledger, products, company, type_map)
@@ -131,6 +131,7 @@ def snapshot_cmd(
     """
     from backoffice.config import load_settings
     from backoffice.db import connect
+    from kpi.inputs import InputError
     from kpi.service import take_snapshots
 
     dates = sorted({_parse_date(d) for d in as_of}) if as_of else [_yesterday()]
