@@ -407,10 +407,7 @@ def sim_run(
 
     settings = _settings()
     _setup_logging(settings)
-    try:
-        weights = scenarios.parse_mix(scenario_mix)
-    except scenarios.MixError as err:
-        raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
+    weights = _scenario_mix(scenario_mix)
     if connections and device_login and not synthetic:
         device_login = False  # shared connections publish for many units: only the services listener allows it
     specs, passwords, keys = _sim_units(settings, units, synthetic)
@@ -462,6 +459,15 @@ def sim_run(
         f"readings sent {stats.readings_sent}, messages {stats.messages_sent}, dropped {stats.dropped}, "
         f"cpu {cpu.ru_utime + cpu.ru_stime:.1f} s, largest lag of the physics {stats.max_lag_s:.0f} simulated s"
     )
+
+
+def _scenario_mix(text: str) -> dict[str, float]:
+    from firmware_sim import scenarios
+
+    try:
+        return scenarios.parse_mix(text)
+    except scenarios.MixError as err:
+        raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
 
 
 def _sim_units(
@@ -520,10 +526,7 @@ def sim_backfill(
 
     settings = _settings()
     _setup_logging(settings)
-    try:
-        weights = scenarios.parse_mix(scenario_mix)
-    except scenarios.MixError as err:
-        raise typer.BadParameter(str(err), param_hint="--scenario-mix") from None
+    weights = _scenario_mix(scenario_mix)
     with connect(settings, "backfill", autocommit=True) as conn:
         migrate(conn)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -36,7 +36,7 @@ from backoffice.credit import service as credit
 from firmware_sim import scenarios
 from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
-from ingest.writer import COLUMNS, LOW_SOC, REPORT_HOURS, ensure_partitions
+from ingest.writer import COLUMNS, DAILY_MERGE, LOW_SOC, REPORT_HOURS, ensure_partitions
 
 PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 TELEMETRY_COLS = COLUMNS
@@ -400,17 +400,7 @@ def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, bat
     cur.execute("create temp table if not exists daily_stage (like telemetry_daily) on commit delete rows")
     with cur.copy(f"copy daily_stage ({', '.join(DAILY_COLS)}) from stdin (format binary)") as cp:
         cp.write(payload)
-    cur.execute(
-        """insert into telemetry_daily as d select * from daily_stage
-           on conflict (unit_id, day) do update set
-               energy_in_wh = d.energy_in_wh + excluded.energy_in_wh,
-               energy_out_wh = d.energy_out_wh + excluded.energy_out_wh,
-               min_batt_v = least(d.min_batt_v, excluded.min_batt_v),
-               max_batt_v = greatest(d.max_batt_v, excluded.max_batt_v),
-               hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
-               max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
-               reports = d.reports + excluded.reports"""
-    )
+    cur.execute(f"insert into telemetry_daily as d select * from daily_stage {DAILY_MERGE}")
 
 
 LATEST_COLS = ("unit_id", "ts", "seq", "received_at", "batt_v", "soc", "batt_temp_c", "pv_w", "credit_s", "locked",

@@ -52,6 +52,15 @@ _COLS = ", ".join(COLUMNS)
 ReadingRow = tuple[object, ...]
 
 
+# How a day's new rollup rows merge into those already there (insert ... as d ... on conflict).
+DAILY_MERGE = """on conflict (unit_id, day) do update set
+    energy_in_wh = d.energy_in_wh + excluded.energy_in_wh,
+    energy_out_wh = d.energy_out_wh + excluded.energy_out_wh,
+    min_batt_v = least(d.min_batt_v, excluded.min_batt_v),
+    max_batt_v = greatest(d.max_batt_v, excluded.max_batt_v),
+    hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
+    max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
+    reports = d.reports + excluded.reports"""
 LOW_SOC = 0.2  # below this state of charge a battery is "low" (deep discharge wears lead-acid fast)
 REPORT_HOURS = 1 / 3  # the nominal interval between reports (20 minutes)
 
@@ -87,14 +96,7 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
                            coalesce(sum(load_wh), 0), min(batt_v), max(batt_v),
                            count(*) filter (where soc < %(low)s) * %(hours)s, max(batt_temp_c), count(*)
                       from new group by 1, 2
-                    on conflict (unit_id, day) do update set
-                        energy_in_wh = d.energy_in_wh + excluded.energy_in_wh,
-                        energy_out_wh = d.energy_out_wh + excluded.energy_out_wh,
-                        min_batt_v = least(d.min_batt_v, excluded.min_batt_v),
-                        max_batt_v = greatest(d.max_batt_v, excluded.max_batt_v),
-                        hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
-                        max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
-                        reports = d.reports + excluded.reports
+                    {DAILY_MERGE}
                     returning 1
                 )
                 select (select count(*) from new), (select count(*) from daily)""",
