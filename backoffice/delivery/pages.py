@@ -1,4 +1,5 @@
-"""The call centre's token view of one contract, with a button to send a token again."""
+"""The call centre's view of one contract: its tokens (with a button to send one again) and what its
+unit last reported happening to it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from backoffice.credit import repository as credit
 from backoffice.delivery import repository
 from backoffice.deps import DbConn
+from backoffice.registry import repository as registry
 from backoffice.templating import templates
 
 router = APIRouter(tags=["pages"])
@@ -24,7 +26,7 @@ def contract_page(account_number: str, request: Request, conn: DbConn, resent: i
         request,
         "contract.html",
         {"account": account_number, "tokens": credit.tokens_of_contract(conn, contract_id), "resent": resent,
-         "now": datetime.now(UTC)},
+         "events": registry.recent_events(conn, contract_id), "now": datetime.now(UTC)},
     )  # fmt: skip
 
 

@@ -185,3 +185,15 @@ def unit_keys(conn: psycopg.Connection, serials: list[str]) -> dict[str, tuple[b
         (serials,),
     ).fetchall()
     return {str(s): (bytes(k), int(c)) for s, k, c in rows}
+
+
+def recent_events(
+    conn: psycopg.Connection, contract_id: int, limit: int = 20
+) -> list[tuple[datetime, str, dict[str, object]]]:
+    """What the contract's unit last reported happening to it (boot, tokens, tamper, LVD, ...)."""
+    rows = conn.execute(
+        """select e.ts, e.kind, e.detail from unit_events e join contracts c on c.unit_id = e.unit_id
+            where c.id = %s order by e.ts desc limit %s""",
+        (contract_id, limit),
+    ).fetchall()
+    return [(ts, kind, detail) for ts, kind, detail in rows]

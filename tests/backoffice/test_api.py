@@ -49,3 +49,18 @@ def test_account_numbers_catch_a_typo() -> None:
     assert not is_valid_account_number(typo)
     swapped = good[:2] + good[3] + good[2] + good[4:]
     assert swapped == good or not is_valid_account_number(swapped)
+
+
+def test_contract_page_shows_what_the_unit_reported(client: TestClient, conn: psycopg.Connection) -> None:
+    unit = client.get("/api/units").json()[0]
+    conn.execute(
+        """insert into unit_events (unit_id, ts, kind, detail, received_at)
+           select id, '2026-01-02 03:04+00', 'tamper', '{"source": "enclosure switch"}', now() from units
+            where serial = %s""",
+        (unit["serial"],),
+    )
+    conn.commit()
+    page = client.get(f"/contracts/{unit['account_number']}").text
+    assert "2026-01-02 03:04" in page and "tamper" in page and "source: enclosure switch" in page
+    other = client.get("/api/units").json()[1]
+    assert "No event from this unit yet." in client.get(f"/contracts/{other['account_number']}").text
