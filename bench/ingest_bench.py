@@ -36,8 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backoffice.config import Settings, load_settings
-from backoffice.migrate import migrate
-from backoffice.stack import Stack
+from backoffice.stack import fresh_database
 from ingest import protocol, writer
 from ingest.protocol import Reading
 
@@ -48,14 +47,8 @@ console = Console()
 
 
 def prepare(settings: Settings) -> Settings:
-    Stack(settings).up()
-    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    bench = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
+    bench = fresh_database(settings, DB)
     with psycopg.connect(bench.database_url, autocommit=True) as conn:
-        migrate(conn)
         conn.execute("insert into products (code, name, business_model, currency) values ('P', 'p', 'flexible', 'KES')")
         conn.execute(
             """insert into units (serial, product_id, created_at)

@@ -26,12 +26,11 @@ from rich.table import Table
 
 from backoffice.config import load_settings
 from backoffice.db import connect
-from backoffice.migrate import migrate
 from backoffice.payments.simulator import Payer, Result, Simulator
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
 from backoffice.registry.service import register_unit, sign_contract
-from backoffice.stack import Stack
+from backoffice.stack import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "paygo_bench_payments"
@@ -40,15 +39,8 @@ console = Console()
 
 def prepare(accounts: int) -> tuple[str, list[Payer]]:
     settings = load_settings()
-    Stack(settings).up()
-    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    url = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"
-    bench = settings.model_copy(update={"database_url": url})
-    with connect(bench, "bench", autocommit=True) as conn:
-        migrate(conn)
+    bench = fresh_database(settings, DB)
+    url = bench.database_url
     with connect(bench, "bench") as conn:
         product = registry.insert_product(
             conn, code="LAMP", name="Lamp", business_model="flexible", currency="KES", hardware_cost=450_000,

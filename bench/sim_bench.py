@@ -29,26 +29,13 @@ from rich.console import Console
 from rich.table import Table
 
 from backoffice.config import Settings, load_settings
-from backoffice.migrate import migrate
-from backoffice.stack import Stack
+from backoffice.stack import drop_database, fresh_database
 from firmware_sim.backfill import synthetic_specs
 from firmware_sim.engine import FleetSim
 from ingest import writer
 
 DB = "paygo_bench_sim"
 console = Console()
-
-
-def prepare(settings: Settings) -> Settings:
-    Stack(settings).up()
-    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {DB} with (force)")
-        conn.execute(f"create database {DB}")
-    bench = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
-    with psycopg.connect(bench.database_url, autocommit=True) as conn:
-        migrate(conn)
-    return bench
 
 
 def _cli(settings: Settings, *args: str, timeout: float = 7200) -> tuple[str, float]:
@@ -128,7 +115,7 @@ def main() -> None:
     parser.add_argument("--skip-backfill", action="store_true")
     args = parser.parse_args()
     with console.status("preparing the database …"):
-        settings = prepare(load_settings())
+        settings = fresh_database(load_settings(), DB)
 
     if not args.skip_backfill:
         with console.status(f"backfill: {args.units:,} units × {args.days} days …"):
@@ -157,9 +144,7 @@ def main() -> None:
         t.add_row(f"{n_units:,}", f"{r['online']:,.0f}", f"{r['sent'] / r['ran']:,.0f}", f"{share:.0f}",
                   f"{share / n_units * 1000:.1f}", f"{r['lag']:.0f}")  # fmt: skip
     console.print(t)
-    admin = f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:  # the history takes gigabytes: give them back
-        conn.execute(f"drop database if exists {DB} with (force)")
+    drop_database(settings, DB)  # the history takes gigabytes: give them back
     console.print(f"at {args.speed:g}x a unit reports every {1200 / args.speed:.2f} s; in real time (1x) every "
                   "20 minutes, so these runs carry that many times the real-time load")  # fmt: skip
 

@@ -36,7 +36,7 @@ from backoffice.credit import service as credit
 from firmware_sim import scenarios
 from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
-from ingest.writer import COLUMNS, DAILY_MERGE, LOW_SOC, REPORT_HOURS, ensure_partitions
+from ingest.writer import COLUMNS, DAILY_MERGE, LATEST_COLUMNS, LATEST_MERGE, LOW_SOC, REPORT_HOURS, ensure_partitions
 
 PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
 TELEMETRY_COLS = COLUMNS
@@ -403,22 +403,11 @@ def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, bat
     cur.execute(f"insert into telemetry_daily as d select * from daily_stage {DAILY_MERGE}")
 
 
-LATEST_COLS = ("unit_id", "ts", "seq", "received_at", "batt_v", "soc", "batt_temp_c", "pv_w", "credit_s", "locked",
-               "rssi", "fw")  # fmt: skip
-
-
 def _write_latest(conn: psycopg.Connection, latest: dict[str, np.ndarray]) -> None:
     """Each unit's newest backfilled reading, for the look-up pages (a newer live one is kept)."""
+    cols = ", ".join(LATEST_COLUMNS)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("create temp table if not exists latest_stage (like unit_latest) on commit drop")
-        with cur.copy(f"copy latest_stage ({', '.join(LATEST_COLS)}) from stdin (format binary)") as cp:
-            cp.write(_telemetry_payload(latest, LATEST_COLS))
-        cur.execute(
-            f"""insert into unit_latest ({", ".join(LATEST_COLS)}) select {", ".join(LATEST_COLS)} from latest_stage
-               on conflict (unit_id) do update set
-                   ts = excluded.ts, seq = excluded.seq, received_at = excluded.received_at,
-                   batt_v = excluded.batt_v, soc = excluded.soc, batt_temp_c = excluded.batt_temp_c,
-                   pv_w = excluded.pv_w, credit_s = excluded.credit_s, locked = excluded.locked,
-                   rssi = excluded.rssi, fw = excluded.fw
-               where excluded.ts > unit_latest.ts"""
-        )
+        with cur.copy(f"copy latest_stage ({cols}) from stdin (format binary)") as cp:
+            cp.write(_telemetry_payload(latest, LATEST_COLUMNS))
+        cur.execute(f"insert into unit_latest ({cols}) select {cols} from latest_stage {LATEST_MERGE}")

@@ -61,6 +61,15 @@ DAILY_MERGE = """on conflict (unit_id, day) do update set
     hours_low_soc = d.hours_low_soc + excluded.hours_low_soc,
     max_batt_temp_c = greatest(d.max_batt_temp_c, excluded.max_batt_temp_c),
     reports = d.reports + excluded.reports"""
+# The newest reading of each unit (unit_latest): its columns, and how a newer row replaces an older.
+LATEST_COLUMNS = ("unit_id", "ts", "seq", "received_at", "batt_v", "soc", "batt_temp_c", "pv_w", "credit_s", "locked",
+                  "rssi", "fw")  # fmt: skip
+_LATEST = ", ".join(LATEST_COLUMNS)
+LATEST_MERGE = (
+    "on conflict (unit_id) do update set "
+    + ", ".join(f"{c} = excluded.{c}" for c in LATEST_COLUMNS[1:])
+    + " where excluded.ts > unit_latest.ts"
+)
 LOW_SOC = 0.2  # below this state of charge a battery is "low" (deep discharge wears lead-acid fast)
 REPORT_HOURS = 1 / 3  # the nominal interval between reports (20 minutes)
 
@@ -107,17 +116,8 @@ def write_readings(conn: psycopg.Connection, rows: Sequence[ReadingRow]) -> int:
         # Keep the newest reading per unit for the look-up pages; an older (late) reading
         # never overwrites a newer one.
         cur.execute(
-            """insert into unit_latest (unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c, pv_w,
-                                        credit_s, locked, rssi, fw)
-               select distinct on (unit_id) unit_id, ts, seq, received_at, batt_v, soc, batt_temp_c,
-                      pv_w, credit_s, locked, rssi, fw
-                 from telemetry_stage order by unit_id, ts desc, seq desc
-               on conflict (unit_id) do update set
-                   ts = excluded.ts, seq = excluded.seq, received_at = excluded.received_at,
-                   batt_v = excluded.batt_v, soc = excluded.soc, batt_temp_c = excluded.batt_temp_c,
-                   pv_w = excluded.pv_w, credit_s = excluded.credit_s, locked = excluded.locked,
-                   rssi = excluded.rssi, fw = excluded.fw
-               where excluded.ts > unit_latest.ts"""
+            f"""insert into unit_latest ({_LATEST}) select distinct on (unit_id) {_LATEST}
+                  from telemetry_stage order by unit_id, ts desc, seq desc {LATEST_MERGE}"""
         )
     return inserted
 
