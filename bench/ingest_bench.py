@@ -275,13 +275,13 @@ def live(settings: Settings, rate: int, seconds: float) -> tuple[float, float, i
     each batch's commit against the publish time carried in each reading."""
     import multiprocessing
 
-    from ingest.consumer import IngestWorker, RawMessage
+    from ingest.consumer import IngestWorker, Received
 
     root = f"live-{uuid.uuid4().hex[:6]}/paygo/v1/units"
     latencies: list[float] = []
 
     class TimedWorker(IngestWorker):
-        def _commit(self, messages: list[RawMessage]) -> None:
+        def _commit(self, messages: list[Received]) -> None:
             super()._commit(messages)
             done = datetime.now(UTC)
             for m in messages:

@@ -19,8 +19,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -63,6 +64,16 @@ class RawMessage:
     topic: str
     payload: bytes
     received_at: datetime
+
+
+class Received(NamedTuple):
+    """A message as the network thread hands it over (``at``: when it arrived, epoch seconds)."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes | bytearray  # paho's type; it gives bytes
+    at: float
 
 
 @dataclass
@@ -195,9 +206,10 @@ class IngestWorker:
         self.flush_seconds = flush_seconds
         self.group = group
         self.session_expiry_s = session_expiry_s
-        # Mosquitto 2.0 does not enforce our Receive Maximum, so this queue is the bound: when it
-        # is full the network thread blocks and the broker's TCP window fills up.
-        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max_pending)
+        # Mosquitto 2.0 does not enforce our Receive Maximum, so we bound this queue ourselves:
+        # past max_pending the network thread waits and the broker's TCP window fills up.
+        self._queue: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self.max_pending = max_pending
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._db_pipe: Connection | None = None
@@ -223,19 +235,10 @@ class IngestWorker:
             log.warning("mqtt disconnected: %s; paho reconnects", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        RECEIVED.inc()
-        item = RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), datetime.now(UTC))
-        try:
-            self._queue.put_nowait(item)  # the common case, without the timed wait's overhead
-            return
-        except queue.Full:
-            pass
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        # As little as possible here: this thread's time per message is the worker's ceiling.
+        self._queue.put(Received(msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+        while self._queue.qsize() > self.max_pending and not self._stop.is_set():
+            time.sleep(0.01)
 
     def _make_client(self) -> mqtt.Client:
         client = mqtt.Client(
@@ -254,12 +257,12 @@ class IngestWorker:
 
     # ---- database side: a process of its own (ingest/dbside.py), driven from the main thread
 
-    def _commit(self, messages: list[RawMessage]) -> None:
+    def _commit(self, messages: list[Received]) -> None:
         """Have the database process write one batch in one transaction; return once committed.
         It retries while the database is away; stopping meanwhile raises OperationalError."""
         if self._db_pipe is None:
             raise RuntimeError("the worker's database process is not running")
-        self._db_pipe.send([(m.topic, m.payload, m.received_at) for m in messages])
+        self._db_pipe.send([(m.topic, m.payload, m.at) for m in messages])
         told = False
         try:
             while not self._db_pipe.poll(0.2):
@@ -308,7 +311,7 @@ class IngestWorker:
                 self._db_process.kill()
                 self._db_process.wait()
 
-    def _next_batch(self) -> list[RawMessage]:
+    def _next_batch(self) -> list[Received]:
         try:
             first = self._queue.get(timeout=0.5)
         except queue.Empty:
@@ -350,6 +353,7 @@ class IngestWorker:
         try:
             while not self._stop.is_set():
                 messages = self._next_batch()
+                RECEIVED.inc(len(messages))
                 QUEUE_DEPTH.set(self._queue.qsize())
                 if not messages:
                     continue
