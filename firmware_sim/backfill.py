@@ -39,7 +39,6 @@ from firmware_sim.unit import UnitSpec
 from ingest.writer import COLUMNS, DAILY_MERGE, LATEST_COLUMNS, LATEST_MERGE, LOW_SOC, REPORT_HOURS, ensure_partitions
 
 PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
-TELEMETRY_COLS = COLUMNS
 DAILY_COLS = ("unit_id", "day", "energy_in_wh", "energy_out_wh", "min_batt_v", "max_batt_v", "hours_low_soc",
               "max_batt_temp_c", "reports")  # fmt: skip
 
@@ -344,7 +343,7 @@ def _day_rows(
     return {k: v[order] for k, v in rows.items()}
 
 
-def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = TELEMETRY_COLS) -> memoryview:
+def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = COLUMNS) -> memoryview:
     fw = FIRMWARE_VERSION.encode()
     n = len(rows["unit_id"])
     types = {"unit_id": ">i8", "ts": ">i8", "seq": ">i8", "received_at": ">i8", "credit_s": ">i8", "locked": "?",
@@ -355,7 +354,7 @@ def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = T
 
 def _write_rows(conn: psycopg.Connection, rows: dict[str, np.ndarray]) -> None:
     with conn.cursor() as cur:
-        with cur.copy(f"copy telemetry ({', '.join(TELEMETRY_COLS)}) from stdin (format binary)") as cp:
+        with cur.copy(f"copy telemetry ({', '.join(COLUMNS)}) from stdin (format binary)") as cp:
             cp.write(_telemetry_payload(rows))
         _write_daily(cur, rows["unit_id"], rows["ts"], rows["batt_v"], rows["soc"], rows["batt_temp_c"],
                      rows["pv_wh"], rows["load_wh"])  # fmt: skip

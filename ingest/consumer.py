@@ -59,8 +59,8 @@ KINDS: tuple[protocol.Kind, ...] = ("telemetry", "status", "events", "metrics") 
 
 @dataclass(frozen=True)
 class RawMessage:
-    mid: int
-    qos: int
+    """A message as the database side parses it."""
+
     topic: str
     payload: bytes
     received_at: datetime

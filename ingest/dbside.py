@@ -143,9 +143,7 @@ def main(fd: int) -> None:
             break
         if item == "stop":
             continue  # the parent is stopping; its None follows
-        messages = [
-            RawMessage(0, 0, topic, bytes(payload), datetime.fromtimestamp(at, UTC)) for topic, payload, at in item
-        ]
+        messages = [RawMessage(topic, bytes(payload), datetime.fromtimestamp(at, UTC)) for topic, payload, at in item]
         try:
             reply: tuple[Any, ...] = ("ok", *side.commit(messages))
         except Stopping:

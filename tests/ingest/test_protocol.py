@@ -61,8 +61,8 @@ def test_events_round_trip_and_bad_events_say_why() -> None:
     future = protocol.encode_events("SHS1", [protocol.DeviceEvent(kind="boot", ts=datetime(2099, 1, 1, tzinfo=UTC))])
     unknown = json.dumps({"v": 1, "serial": "SHS1", "events": [{"kind": "exploded", "ts": "2024-06-01T12:00:00Z"}]})
     now = datetime(2024, 6, 2, tzinfo=UTC)
-    msgs = [RawMessage(i, 1, f"paygo/v1/units/SHS1/{t}", p, now) for i, (t, p) in enumerate(
-        [("events", good), ("events", future), ("events", unknown.encode()), ("events", b"{")])]  # fmt: skip
+    msgs = [RawMessage(f"paygo/v1/units/SHS1/{t}", p, now) for t, p in
+        [("events", good), ("events", future), ("events", unknown.encode()), ("events", b"{")]]  # fmt: skip
     batch = to_batch(msgs, lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)), now)
     assert [(e[2], e[3]) for e in batch.events] == [("tamper", {}), ("buffer_overflow", {"dropped": 7})]
     reasons = [r[3] for r in batch.rejects]

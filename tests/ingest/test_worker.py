@@ -125,7 +125,7 @@ def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Sett
 
     raw = json.dumps({"v": 1, "serial": "W1", "readings": [{"seq": 1, "ts": "2024-01-01T00:00:00Z"}]}).encode()
     batch = to_batch(
-        [RawMessage(1, 1, "elsewhere/W1/telemetry", raw, datetime.now(UTC))],
+        [RawMessage("elsewhere/W1/telemetry", raw, datetime.now(UTC))],
         lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)),
         datetime.now(UTC),
         settings.mqtt_topic_root,
