@@ -12,33 +12,23 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
-from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
 from backoffice.delivery.main import MqttLink
-from backoffice.registry import repository, service
-from backoffice.registry.schemas import NewContract
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
 from firmware_sim.unit import UnitSpec
-from tests.helpers import wait_for
+from tests.helpers import lamp_contract, wait_for
 
 
 def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     settings: Settings, conn: psycopg.Connection
 ) -> None:
-    product = repository.insert_product(conn, code="L", name="l", business_model="flexible", currency="KES",
-                                        price_per_day=3_500, deposit_amount=0)  # fmt: skip
-    customer = repository.insert_customer(conn, "Achieng", "254700000002", "Kisumu", "Kisumu", 0.0, 34.7)
-    unit_id = service.register_unit(conn, settings.secret_key, "CMD-1", product,
-                                    installed_at=datetime.now(UTC) - timedelta(days=5))  # fmt: skip
-    contract = service.sign_contract(conn, NewContract(customer, unit_id, product, date.today()))
+    contract, key, starting_code = lamp_contract(conn, settings.secret_key, "CMD-1", "Achieng", installed_days_ago=5)
     apply_payment(conn, contract, 3_500 * 10, date.today(), settings.secret_key)
-    row = conn.execute("select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)).fetchone()
-    assert row is not None
     conn.commit()
-    keys = {"CMD-1": (crypto.decrypt(settings.secret_key, row[0]), int(row[1]))}
+    keys = {"CMD-1": (key, starting_code)}
 
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, interval=timedelta(hours=6),
                       topic_root=settings.mqtt_topic_root, keys=keys, self_pay=False)  # fmt: skip

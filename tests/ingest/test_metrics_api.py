@@ -6,34 +6,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from openpaygo import MetricsRequestHandler, decode_token
 
-from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
-from backoffice.registry import repository, service
-from backoffice.registry.schemas import NewContract
 from ingest.device_api import create_device_app
 from ingest.metrics import DATA_FORMATS
+from tests.helpers import lamp_contract
 
 
 @pytest.fixture
 def unit(settings: Settings, conn: psycopg.Connection) -> tuple[str, str, int]:
-    product = repository.insert_product(conn, code="L", name="l", business_model="flexible", currency="KES",
-                                        price_per_day=3_500, deposit_amount=0)  # fmt: skip
-    customer = repository.insert_customer(conn, "Zawadi", "254700000001", "Kisumu", "Kisumu", 0.0, 34.7)
-    unit_id = service.register_unit(conn, settings.secret_key, "DD-1", product,
-                                    installed_at=datetime.now(UTC) - timedelta(days=10))  # fmt: skip
-    contract = service.sign_contract(conn, NewContract(customer, unit_id, product, date.today()))
-    row = conn.execute("select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)).fetchone()
-    assert row is not None
+    contract, key, _ = lamp_contract(conn, settings.secret_key, "DD-1", "Zawadi", installed_days_ago=10)
     conn.commit()
-    return crypto.decrypt(settings.secret_key, row[0]), "DD-1", contract
+    return key, "DD-1", contract
 
 
 @pytest.fixture
