@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     mqtt_username: str = ""
     mqtt_password: str = ""
     redis_url: str = ""
+    # The broker's password file for units and how to make the broker re-read it (``paygo devices
+    # provision``). Left unset, the local stack's: PAYGO_HOME/mosquitto/devices.passwd and a SIGHUP
+    # to the pid in PAYGO_HOME/mosquitto/mosquitto.pid. For a broker run by systemd, for example:
+    # PAYGO_BROKER_RELOAD_COMMAND="systemctl reload mosquitto".
+    broker_password_file: Path | None = None
+    broker_pid_file: Path | None = None
+    broker_reload_command: str = ""
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
 
@@ -105,6 +112,14 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.resolve()
+
+    @property
+    def device_password_file(self) -> Path:
+        return self.broker_password_file or self.home_dir / "mosquitto" / "devices.passwd"
+
+    @property
+    def broker_pid_path(self) -> Path:
+        return self.broker_pid_file or self.home_dir / "mosquitto" / "mosquitto.pid"
 
 
 def _one_line(err: ValidationError) -> str:

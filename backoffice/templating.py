@@ -1,4 +1,5 @@
-"""Jinja2 templates shared by every page module."""
+"""Jinja2 templates of the back office's pages, and the page frame and helpers that other packages' pages
+share (``make_templates``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from fastapi.templating import Jinja2Templates
 
 from backoffice.money import to_decimal
 
-# The back office's own templates, then the KPI package's shared pieces (table and SVG charts).
-templates = Jinja2Templates(
-    directory=[Path(__file__).parent / "templates", Path(__file__).parent.parent / "kpi" / "templates"]
-)
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"  # the pages' stylesheet, served at /static
 
 
 def _ago(ts: datetime | None, now: datetime) -> str:
@@ -38,6 +37,14 @@ def _money(minor: int | None, currency: str | None) -> str:
     return f"{to_decimal(minor, currency):,} {currency}"
 
 
-templates.env.filters["days"] = _days
-templates.env.globals["money"] = _money
-templates.env.globals["ago"] = _ago
+def make_templates(*more: Path) -> Jinja2Templates:
+    """Templates from ``more`` directories (a package's own pages) and then the back office's (the
+    page frame ``base.html``), with the formatting helpers every page uses."""
+    made = Jinja2Templates(directory=[*more, TEMPLATE_DIR])
+    made.env.filters["days"] = _days
+    made.env.globals["money"] = _money
+    made.env.globals["ago"] = _ago
+    return made
+
+
+templates = make_templates()

@@ -35,10 +35,11 @@ from paho.mqtt.properties import Properties
 from rich.console import Console
 from rich.table import Table
 
+import protocol
 from backoffice.config import Settings, load_settings
-from backoffice.stack import fresh_database
-from ingest import protocol, writer
-from ingest.protocol import Reading
+from devtools.stack import fresh_database
+from ingest import writer
+from protocol import Reading
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "paygo_bench_ingest"

@@ -26,11 +26,11 @@ from rich.table import Table
 
 from backoffice.config import load_settings
 from backoffice.db import connect
-from backoffice.payments.simulator import Payer, Result, Simulator
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
 from backoffice.registry.service import register_unit, sign_contract
-from backoffice.stack import fresh_database
+from devtools.mobile_money import Payer, Result, Simulator
+from devtools.stack import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "paygo_bench_payments"

@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from backoffice.config import Settings, load_settings
-from backoffice.stack import drop_database, fresh_database
-from firmware_sim.backfill import synthetic_specs
+from devtools.demo_data import synthetic_specs
+from devtools.stack import drop_database, fresh_database
 from firmware_sim.engine import FleetSim
 from ingest import writer
 
@@ -42,7 +42,7 @@ def _cli(settings: Settings, *args: str, timeout: float = 7200) -> tuple[str, fl
     env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_LOG_LEVEL": "WARNING",
            "COLUMNS": "200"}  # fmt: skip
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "backoffice.cli", *args], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "paygo.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
     if done.returncode:
         raise SystemExit(f"paygo {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")

@@ -15,7 +15,7 @@ import numpy as np
 from firmware_sim import scenarios
 from firmware_sim.physics import CHEMISTRIES, Fleet, Physics
 from firmware_sim.unit import UnitSpec
-from ingest.protocol import Reading
+from protocol import Reading
 
 FIRMWARE_VERSION = "1.1.0"
 STEP = timedelta(minutes=5)

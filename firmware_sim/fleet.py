@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import socket
@@ -26,13 +25,13 @@ from typing import Any
 import aiomqtt
 import numpy as np
 
+import protocol
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
 from firmware_sim.engine import INTERVAL, FleetSim
 from firmware_sim.keypad import UNLOCKED_FOREVER, Entry, Keypad
 from firmware_sim.unit import UnitSpec
-from ingest import protocol
-from ingest.protocol import Reading
+from protocol import Reading
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +199,10 @@ async def _take_commands(client: aiomqtt.Client, i: int, sim: FleetSim, link: Un
     ack_topic = protocol.topic(link.serial, "cmd/ack", cfg.topic_root)
     async for message in client.messages:
         try:
-            command = json.loads(bytes(message.payload))
-            token = str(command["token"])
-        except (ValueError, KeyError, TypeError):
+            command = protocol.parse_command(bytes(message.payload))
+        except protocol.ProtocolError:
             continue  # not a command this firmware knows
-        entry, credit = keypad.enter(token, float(sim.credit_s[i]), sim.now.timestamp())
+        entry, credit = keypad.enter(command.token, float(sim.credit_s[i]), sim.now.timestamp())
         accepted = entry is Entry.ACCEPTED
         if accepted:
             if credit == UNLOCKED_FOREVER:
@@ -213,8 +211,7 @@ async def _take_commands(client: aiomqtt.Client, i: int, sim: FleetSim, link: Un
                 sim.credit_s[i] = credit
         stats.tokens_accepted += accepted
         link.events.append(_event("token", {"result": str(entry), "count": keypad.count}, sim.now))
-        reply = {"outbox_id": command.get("outbox_id"), "accepted": accepted}
-        await client.publish(ack_topic, json.dumps(reply), qos=1)
+        await client.publish(ack_topic, protocol.encode_ack(command.outbox_id, accepted), qos=1)
 
 
 async def _shared_connection(n: int, links: list[UnitLink], cfg: FleetConfig, stats: FleetStats,

@@ -30,10 +30,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import Counter, Gauge, Histogram
 
+import protocol
 from backoffice.config import Settings
 from backoffice.registry.repository import unit_ids_by_serial
-from ingest import protocol, writer
-from ingest.protocol import ProtocolError
+from ingest import writer
+from protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import psycopg
 
 from backoffice.config import Settings
 from backoffice.db import connect
-from ingest import metrics, writer
+from ingest import openpaygo_metrics, writer
 from ingest.consumer import RawMessage, UnitDirectory, to_batch
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class DbSide:
                 for body in batch.metrics:
                     try:
                         with conn.transaction():  # a savepoint: one bad body never fails the batch
-                            metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
+                            openpaygo_metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
                     except psycopg.OperationalError:
                         raise
                     except Exception as err:  # noqa: BLE001 - a poison message must not stop the worker

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from backoffice.config import Settings
 from backoffice.deps import DbConn, RawBody, pool_lifespan
-from ingest import metrics
+from ingest import openpaygo_metrics
 
 
 def create_device_app(settings: Settings) -> FastAPI:
@@ -23,7 +23,7 @@ def create_device_app(settings: Settings) -> FastAPI:
     @app.post("/dd")
     def dd(raw: RawBody, conn: DbConn) -> JSONResponse:
         with conn.transaction():  # committed before the answer
-            answer = metrics.handle(conn, raw, settings.secret_key)
+            answer = openpaygo_metrics.handle(conn, raw, settings.secret_key)
         return JSONResponse(answer.body, status_code=answer.status)
 
     return app

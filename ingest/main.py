@@ -23,7 +23,7 @@ def default_worker_id() -> str:
 def run_worker(
     settings: Settings,
     worker_id: str,
-    metrics_port: int | None = None,
+    prometheus_port: int | None = None,
     batch_size: int = 5000,
     flush_seconds: float = 0.2,
 ) -> None:
@@ -35,7 +35,7 @@ def run_worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
-        log.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+    if prometheus_port:
+        start_http_server(prometheus_port, addr="127.0.0.1")
+        log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", prometheus_port)
     worker.run()

@@ -1,4 +1,5 @@
-"""SQL of the OpenPAYGO Metrics path (the telemetry rows themselves go through ingest/writer.py)."""
+"""SQL of the OpenPAYGO Metrics path and of reading telemetry back (the rows themselves are written by
+ingest/writer.py and ingest/bulk.py)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ def waiting_tokens(conn: psycopg.Connection, unit_id: int) -> list[str]:
         (unit_id,),
     ).fetchall()
     return [str(token) for token, _ in rows]
+
+
+def count_readings(conn: psycopg.Connection, unit_ids: list[int], start: datetime, end: datetime) -> int:
+    """Readings of these units in [start, end)."""
+    row = conn.execute(
+        "select count(*) from telemetry where unit_id = any(%s) and ts >= %s and ts < %s", (unit_ids, start, end)
+    ).fetchone()
+    return int(row[0]) if row else 0

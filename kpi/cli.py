@@ -135,7 +135,7 @@ def snapshot_cmd(
     from kpi.service import take_snapshots
 
     dates = sorted({_parse_date(d) for d in as_of}) if as_of else [_yesterday()]
-    settings = load_settings()  # a bad setting exits 2 with its name (backoffice.cli.main)
+    settings = load_settings()  # a bad setting exits 2 with its name (paygo.cli.main)
     try:
         with connect(settings, "kpi") as conn, conn.transaction():
             results = take_snapshots(conn, dates, company)

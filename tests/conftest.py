@@ -11,7 +11,7 @@ import pytest
 
 from backoffice.config import Settings, load_settings
 from backoffice.migrate import migrate
-from backoffice.stack import Stack
+from devtools.stack import Stack
 
 TEMPLATE_DB = "paygo_test_template"
 

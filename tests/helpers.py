@@ -53,7 +53,7 @@ def ingest_worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]
     """``paygo ingest run`` as its own process, on the test's database and topic root."""
     env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
            "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "backoffice.cli", "ingest", "run", "--worker-id", worker_id,
+    return subprocess.Popen([sys.executable, "-m", "paygo.cli", "ingest", "run", "--worker-id", worker_id,
                              "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
 
 

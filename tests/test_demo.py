@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from backoffice.config import load_settings
-from backoffice.stack import Stack
+from devtools.stack import Stack
 from tests.helpers import free_port
 
 
@@ -39,7 +39,7 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
     ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API", "DEVICE_MQTT")}
     env = {**os.environ, "PAYGO_HOME": str(home), **{f"PAYGO_{k}_PORT": str(v) for k, v in ports.items()}}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "backoffice.cli", "demo", "--units", "12"],
+        [sys.executable, "-m", "paygo.cli", "demo", "--units", "12"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from playwright.sync_api import Request, sync_playwright
 
-from backoffice import demo_data
 from backoffice.config import Settings
-from backoffice.main import create_app
+from devtools import demo_data
 from kpi.service import take_snapshots
+from paygo.web import create_app
 from tests.helpers import serve
 
 pytestmark = pytest.mark.browser

@@ -104,6 +104,25 @@ def insert_outbox(
         )
 
 
+def last_outbox_id(conn: psycopg.Connection) -> int:
+    row = conn.execute("select coalesce(max(id), 0) from outbox").fetchone()
+    return int(row[0]) if row else 0
+
+
+def keep_as_history(conn: psycopg.Connection, after_outbox_id: int) -> None:
+    """Tokens whose deliveries came after ``after_outbox_id`` belong to a backfilled past: dated at the
+    contract's signing, their pending deliveries kept as history and never sent."""
+    conn.execute(
+        """with t as (update tokens t set created_at = c.signed_on from contracts c
+                       where c.id = t.contract_id
+                         and t.id in (select token_id from outbox where id > %(after)s)
+                   returning t.id, t.created_at)
+           update outbox o set state = 'history', created_at = t.created_at, sent_at = t.created_at
+             from t where t.id = o.token_id and o.state = 'pending'""",
+        {"after": after_outbox_id},
+    )
+
+
 @dataclass
 class IssuedToken:
     id: int
@@ -119,8 +138,3 @@ def tokens_of_contract(conn: psycopg.Connection, contract_id: int) -> list[Issue
             "select id, token_type, value_days, count, token from tokens where contract_id = %s order by count",
             (contract_id,),
         ).fetchall()
-
-
-def contract_id_by_account(conn: psycopg.Connection, account_number: str) -> int | None:
-    row = conn.execute("select id from contracts where account_number = %s", (account_number,)).fetchone()
-    return None if row is None else int(row[0])

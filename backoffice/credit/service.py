@@ -9,19 +9,23 @@ paying the whole price issues DISABLE_PAYG and marks the contract paid off.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import psycopg
 from openpaygo import TokenType, generate_token
 
+import protocol
 from backoffice import crypto
 from backoffice.credit import repository
 from backoffice.credit.repository import CreditAccount
 from backoffice.ledger import repository as ledger
 
-TOKEN_NAMES = {TokenType.ADD_TIME: "add_time", TokenType.SET_TIME: "set_time", TokenType.DISABLE_PAYG: "disable_payg"}
+TOKEN_NAMES: dict[TokenType, protocol.TokenKind] = {
+    TokenType.ADD_TIME: "add_time",
+    TokenType.SET_TIME: "set_time",
+    TokenType.DISABLE_PAYG: "disable_payg",
+}
 MAX_TOKEN_DAYS = 995  # OpenPAYGO's largest ADD_TIME value; more days become several tokens
 
 
@@ -70,8 +74,8 @@ def _issue(
     a.token_count = count
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
     what = "unlocks it for good" if kind == TokenType.DISABLE_PAYG else f"adds {days} day{'s' * (days != 1)}"
-    command = {"type": "token", "token": token, "token_type": name, "days": days, "count": count}
-    deliveries = [("mqtt", a.serial, json.dumps(command))]
+    command = protocol.TokenCommand(token=token, token_type=name, days=days, count=count)
+    deliveries = [("mqtt", a.serial, protocol.encode_command(command))]
     if a.phone:
         sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
         deliveries.append(("sms", a.phone, sms))

@@ -9,7 +9,6 @@ answers on ``.../cmd/ack`` with ``{"outbox_id": N}``; after ``max_attempts`` it 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +16,7 @@ from typing import Protocol
 
 import psycopg
 
+import protocol
 from backoffice.delivery import repository
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ def dispatch_once(
                 if row.attempts >= max_attempts:
                     repository.mark_error(conn, row.id, "no acknowledgement", retry_after, give_up=True)
                     continue
-                payload = json.loads(row.body) | {"outbox_id": row.id}
-                publish(row.recipient, json.dumps(payload))
+                command = protocol.parse_command(row.body).model_copy(update={"outbox_id": row.id})
+                publish(row.recipient, protocol.encode_command(command))
                 repository.mark_sent(conn, row.id, final=False, retry_after=retry_after)
         except Exception as err:  # noqa: BLE001 - a failed delivery is retried, never crashes the loop
             log.warning("delivery failed outbox=%s channel=%s error=%s", row.id, row.channel, err)
@@ -65,8 +65,8 @@ def dispatch_once(
 def handle_ack(conn: psycopg.Connection, serial: str, payload: bytes) -> bool:
     """A unit's ``cmd/ack`` message. Malformed acks are ignored (logged), never fatal."""
     try:
-        outbox_id = int(json.loads(payload)["outbox_id"])
-    except (ValueError, KeyError, TypeError) as err:
+        ack = protocol.parse_ack(payload)
+    except protocol.ProtocolError as err:
         log.warning("ignored ack from %s: %s", serial, err)
         return False
-    return repository.mark_acked(conn, outbox_id, serial)
+    return repository.mark_acked(conn, ack.outbox_id, serial)

@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
-from ingest.protocol import ProtocolError, parse_topic, topic
+from protocol import ProtocolError, all_units, parse_topic, topic
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class MqttLink:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
-        client.subscribe(f"{self.settings.mqtt_topic_root}/+/cmd/ack", qos=1)
+        client.subscribe(all_units("cmd/ack", self.settings.mqtt_topic_root), qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -62,12 +62,6 @@ def finish_inbox(
     )
 
 
-def contract_by_account(conn: psycopg.Connection, account: str) -> tuple[int, str] | None:
-    """(contract id, currency) of an account number."""
-    row = conn.execute("select id, currency from contracts where account_number = %s", (account,)).fetchone()
-    return None if row is None else (int(row[0]), str(row[1]))
-
-
 def insert_unmatched(conn: psycopg.Connection, inbox_id: int) -> None:
     conn.execute("insert into unmatched_payments (inbox_id) values (%s)", (inbox_id,))
 

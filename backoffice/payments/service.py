@@ -18,6 +18,7 @@ import psycopg
 from backoffice.credit import service as credit
 from backoffice.payments import repository
 from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
+from backoffice.registry import repository as registry
 from backoffice.registry.service import is_valid_account_number
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ def _match(conn: psycopg.Connection, account: str) -> tuple[int, str] | str:
         return "no account number"
     if not is_valid_account_number(account):
         return f"account number {account!r} fails its check digit (a typo?)"
-    found = repository.contract_by_account(conn, account)
-    return found if found is not None else f"no contract has account number {account!r}"
+    found = registry.contract_by_account(conn, account)
+    return (found.id, found.currency) if found is not None else f"no contract has account number {account!r}"
 
 
 def validate(conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected) -> Rejected | None:

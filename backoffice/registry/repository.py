@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from backoffice.registry.schemas import DemoUnit, Product, UnitSummary
+from backoffice.registry.schemas import ContractRef, InstalledUnit, Product, UnitSummary, UnitTerms
 
 
 def insert_product(conn: psycopg.Connection, **fields: object) -> int:
@@ -109,8 +109,8 @@ def unit_ids_by_serial(conn: psycopg.Connection) -> dict[str, tuple[int, datetim
     return {s: (i, c) for s, i, c in conn.execute("select serial, id, created_at from units")}
 
 
-def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[DemoUnit]:
-    with conn.cursor(row_factory=class_row(DemoUnit)) as cur:
+def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[InstalledUnit]:
+    with conn.cursor(row_factory=class_row(InstalledUnit)) as cur:
         return cur.execute(
             """select u.serial, coalesce(u.latitude, 11.55) as latitude,
                       coalesce(u.longitude, 104.92) as longitude, p.panel_wp,
@@ -119,6 +119,34 @@ def installed_units(conn: psycopg.Connection, limit: int | None = None) -> list[
                 where u.state = 'installed' order by u.serial limit %s""",
             (limit,),
         ).fetchall()
+
+
+def count_installed(conn: psycopg.Connection) -> int:
+    row = conn.execute("select count(*) from units where state = 'installed'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def units_with_terms(conn: psycopg.Connection, installed_by_default: datetime, limit: int) -> list[UnitTerms]:
+    """Installed units, the oldest installation first (``installed_by_default`` where none is known),
+    with their kit and the terms of their newest active contract."""
+    with conn.cursor(row_factory=class_row(UnitTerms)) as cur:
+        return cur.execute(
+            """select u.id as unit_id, u.serial, coalesce(u.latitude, 11.55) as latitude,
+                      coalesce(u.longitude, 104.92) as longitude, p.panel_wp, p.battery_ah::float8 as battery_ah,
+                      p.battery_chemistry, coalesce(u.installed_at, %s) as installed_at, c.id as contract_id,
+                      p.business_model, p.price_per_day, p.instalment_amount, p.instalment_period_days
+                 from units u join products p on p.id = u.product_id
+                 left join lateral (select id from contracts c where c.unit_id = u.id and c.state = 'active'
+                                     order by c.signed_on desc limit 1) c on true
+                where u.state = 'installed' order by u.installed_at nulls first, u.id limit %s""",
+            (installed_by_default, limit),
+        ).fetchall()
+
+
+def contract_by_account(conn: psycopg.Connection, account_number: str) -> ContractRef | None:
+    """The contract of an account number (what customers type when they pay), or None."""
+    with conn.cursor(row_factory=class_row(ContractRef)) as cur:
+        return cur.execute("select id, currency from contracts where account_number = %s", (account_number,)).fetchone()
 
 
 _UNIT_SUMMARY = """

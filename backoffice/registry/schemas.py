@@ -45,8 +45,8 @@ class UnitSummary:
 
 
 @dataclass(frozen=True)
-class DemoUnit:
-    """What a simulated unit needs to know about itself."""
+class InstalledUnit:
+    """Where an installed unit is and the kit it has (panel and battery)."""
 
     serial: str
     latitude: float
@@ -54,6 +54,33 @@ class DemoUnit:
     panel_wp: int
     battery_ah: float
     battery_chemistry: str
+
+
+@dataclass(frozen=True)
+class UnitTerms:
+    """An installed unit, its kit, and the terms of its active contract (if any): what a payment buys."""
+
+    unit_id: int
+    serial: str
+    latitude: float
+    longitude: float
+    panel_wp: int
+    battery_ah: float
+    battery_chemistry: str
+    installed_at: datetime
+    contract_id: int | None
+    business_model: str
+    price_per_day: int | None
+    instalment_amount: int | None
+    instalment_period_days: int | None
+
+
+@dataclass(frozen=True)
+class ContractRef:
+    """A contract found by its account number."""
+
+    id: int
+    currency: str
 
 
 @dataclass(frozen=True)

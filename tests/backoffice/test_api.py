@@ -4,10 +4,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from backoffice import demo_data
 from backoffice.config import Settings
-from backoffice.main import create_app
 from backoffice.registry.service import account_number, is_valid_account_number
+from devtools import demo_data
+from paygo.web import create_app
 
 
 @pytest.fixture

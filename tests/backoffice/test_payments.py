@@ -29,12 +29,12 @@ from backoffice.credit.service import apply_payment
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
 from backoffice.delivery.main import MqttLink
 from backoffice.ledger.export import export
-from backoffice.main import create_app
 from backoffice.payments.providers import sign
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
 from backoffice.registry.service import register_unit, sign_contract
-from ingest.protocol import topic
+from paygo.web import create_app
+from protocol import topic
 from tests.helpers import serve, wait_for
 
 SHORTCODE = "600638"
@@ -387,7 +387,7 @@ def test_provider_simulator_with_faults_keeps_the_books_straight(
 ) -> None:
     import asyncio
 
-    from backoffice.payments.simulator import Faults, Payer, Simulator
+    from devtools.mobile_money import Faults, Payer, Simulator
 
     _, flexible = _products(conn)
     accounts = _accounts(conn, money_settings, flexible, 10, "SIM")
@@ -463,7 +463,7 @@ def test_statement_reconciliation(
         "T5,yesterday,12345678,10,KES\n"  # a bad line
     )  # T3 is not on the statement
     env = {"PAYGO_DATABASE_URL": money_settings.database_url, "PAYGO_ENVIRONMENT": "test"}
-    done = subprocess.run([sys.executable, "-m", "backoffice.cli", "payments", "import-statement", str(statement),
+    done = subprocess.run([sys.executable, "-m", "paygo.cli", "payments", "import-statement", str(statement),
                            "--provider", "mpesa", "--actor", "carol"], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1, done.stderr  # differences found

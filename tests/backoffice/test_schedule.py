@@ -6,8 +6,8 @@ from pathlib import Path
 
 from celery.schedules import crontab
 
-from backoffice import schedule
-from backoffice.worker import app
+from paygo import schedule
+from paygo.celery_app import app
 
 
 def test_every_entry_has_a_crontab_an_expiry_and_a_comment() -> None:

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from backoffice.config import load_settings
-from backoffice.stack import Redis, Stack, StackError
+from devtools.stack import Redis, Stack, StackError
 from tests.helpers import free_port
 
 
@@ -91,7 +91,7 @@ def test_a_taken_port_names_the_port_and_the_setting(own_home: Path) -> None:
             "PAYGO_DEVICE_MQTT_PORT": str(settings.device_mqtt_port),
         }
         cli = subprocess.run(
-            [sys.executable, "-m", "backoffice.cli", "stack", "up"],
+            [sys.executable, "-m", "paygo.cli", "stack", "up"],
             env=env,
             capture_output=True,
             text=True,

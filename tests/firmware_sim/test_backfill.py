@@ -12,10 +12,11 @@ import psycopg
 import pytest
 from openpaygo import decode_token
 
-from backoffice import crypto, demo_data
+from backoffice import crypto
 from backoffice.config import Settings
-from firmware_sim import backfill as bf
-from firmware_sim.backfill import BackfillError, backfill
+from devtools import demo_data
+from ingest import bulk as bf
+from paygo.backfill import BackfillError, backfill
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -26,7 +27,7 @@ def test_binary_copy_round_trips_through_postgres(conn: psycopg.Connection) -> N
     text = np.array([b"abc", b"xyz"])
     payload = bf.binary_copy([(">i8", np.array([1, -2])), (">f4", np.array([0.5, 12.25])),
                               ("?", np.array([True, False])), (">i2", np.array([-90, 7])), ("S3", text),
-                              (">i8", bf._pg_ts(when))], 2)  # fmt: skip
+                              (">i8", bf.pg_ts(when))], 2)  # fmt: skip
     with conn.cursor() as cur, cur.copy("copy t from stdin (format binary)") as cp:
         cp.write(payload)
     assert conn.execute("select * from t order by a").fetchall() == [
@@ -119,7 +120,7 @@ def test_backfill_command_shows_progress_and_writes_the_truth(settings: Settings
     truth = tmp_path / "truth.csv"
     env = {"PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-m", "backoffice.cli", "sim", "backfill", "--units", "5", "--days", "2", "--end",
+        [sys.executable, "-m", "paygo.cli", "sim", "backfill", "--units", "5", "--days", "2", "--end",
          "2026-03-01", "--scenario-mix", "healthy=1,tampered=1", "--truth", str(truth)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -128,6 +129,6 @@ def test_backfill_command_shows_progress_and_writes_the_truth(settings: Settings
     lines = truth.read_text().splitlines()
     assert lines[0] == "serial,scenario,onset,detail" and len(lines) == 6
     assert {line.split(",")[1] for line in lines[1:]} <= {"healthy", "tampered"}
-    bad = subprocess.run([sys.executable, "-m", "backoffice.cli", "sim", "backfill", "--scenario-mix", "dusty=1"],
+    bad = subprocess.run([sys.executable, "-m", "paygo.cli", "sim", "backfill", "--scenario-mix", "dusty=1"],
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2 and "unknown scenario 'dusty'" in bad.stderr

@@ -18,13 +18,13 @@ import paho.mqtt.publish as publish
 import psycopg
 import pytest
 
+import protocol
 from backoffice.config import Settings
 from backoffice.registry import repository, service
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
 from firmware_sim.unit import UnitSpec
-from ingest import protocol
 from tests.helpers import ingest_worker, stop_process, wait_for
 
 SPEED = 7200.0  # two simulated hours per real second: a reading every 0.17 s per unit
@@ -183,7 +183,7 @@ def test_sim_run_command_writes_the_ground_truth(settings: Settings, tmp_path: P
     env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test",
            "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root}  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "backoffice.cli", "sim", "run", "--synthetic", "--no-device-login", "--units", "40",
+        [sys.executable, "-m", "paygo.cli", "sim", "run", "--synthetic", "--no-device-login", "--units", "40",
          "--duration", "4", "--scenario-mix", "healthy=1,panel_covered=1,gsm_outage=1", "--truth", str(truth)],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -16,13 +16,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+import protocol
 from backoffice.config import Settings
 from backoffice.devices import service as devices
 from backoffice.registry import repository, service
-from backoffice.stack import Mosquitto
-from ingest import protocol
+from devtools.stack import Mosquitto
 from ingest.consumer import IngestWorker
-from ingest.protocol import Reading
+from protocol import Reading
 from tests.helpers import wait_for
 
 

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+import protocol
 from backoffice.config import Settings
 from backoffice.registry import repository, service
-from backoffice.stack import Mosquitto
-from ingest import protocol
-from ingest.protocol import Reading
+from devtools.stack import Mosquitto
+from protocol import Reading
 from tests.helpers import ingest_worker, stop_process, wait_for
 
 UNITS = [f"F{i:03d}" for i in range(20)]
@@ -131,7 +131,7 @@ def test_broker_restart_keeps_queued_readings(
 def test_postgres_restart_mid_stream_loses_nothing(
     settings: Settings, conn: psycopg.Connection, units: None, publisher: mqtt.Client
 ) -> None:
-    from backoffice.stack import Postgres
+    from devtools.stack import Postgres
 
     worker = ingest_worker(settings, f"pg-{uuid.uuid4().hex[:6]}")
     try:

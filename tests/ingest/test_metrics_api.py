@@ -16,7 +16,7 @@ from openpaygo import MetricsRequestHandler, decode_token
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from ingest.device_api import create_device_app
-from ingest.metrics import DATA_FORMATS
+from protocol.openpaygo_metrics import DATA_FORMATS
 from tests.helpers import lamp_contract
 
 
@@ -105,7 +105,7 @@ def test_the_same_body_over_mqtt(settings: Settings, conn: psycopg.Connection, u
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-    from ingest import protocol
+    import protocol
     from ingest.consumer import IngestWorker
     from tests.helpers import wait_for
 

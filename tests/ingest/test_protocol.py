@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest import protocol
-from ingest.protocol import ProtocolError, Reading
+import protocol
+from protocol import ProtocolError, Reading
 
 
 def _reading(seq: int = 1) -> Reading:

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+import protocol
 from backoffice.config import Settings
 from backoffice.registry import repository, service
-from ingest import protocol
 from ingest.consumer import IngestWorker
-from ingest.protocol import Reading
+from protocol import Reading
 from tests.helpers import wait_for
 
 SERIALS = ["W1", "W2", "W3"]

@@ -55,7 +55,7 @@ def test_engine_reproduces_example(case: Path) -> None:
 def test_cli_reproduces_every_as_of_of_an_example(example: Path, tmp_path: Path) -> None:
     cases = sorted(example.glob("expected-*.json"))
     ledger, products, company = _inputs(cases[0])
-    args = [sys.executable, "-m", "backoffice.cli", "kpi", "compute", "--ledger", str(ledger),
+    args = [sys.executable, "-m", "paygo.cli", "kpi", "compute", "--ledger", str(ledger),
             "--products", str(products), "--format", "json"]  # fmt: skip
     if company:
         args += ["--company", str(company)]
@@ -74,7 +74,7 @@ def test_cli_reproduces_every_as_of_of_an_example(example: Path, tmp_path: Path)
 def test_html_report_is_self_contained(tmp_path: Path) -> None:
     ledger, products, company = _inputs(next(c for c in CASES if c.parent.name == "medium"))
     out = tmp_path / "kpi.html"
-    args = [sys.executable, "-m", "backoffice.cli", "kpi", "compute", "--ledger", str(ledger), "--products",
+    args = [sys.executable, "-m", "paygo.cli", "kpi", "compute", "--ledger", str(ledger), "--products",
             str(products), "--company", str(company), "--as-of", "2023-03-31", "--as-of", "2024-06-30",
             "--by", "product_type", "--format", "html", "--out", str(out)]  # fmt: skip
     subprocess.run(args, check=True, capture_output=True, timeout=120)

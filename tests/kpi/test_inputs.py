@@ -30,7 +30,7 @@ def _write(tmp: Path, ledger: str, products: str = PRODUCTS) -> tuple[Path, Path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "backoffice.cli", "kpi", "compute", *args],
+    return subprocess.run([sys.executable, "-m", "paygo.cli", "kpi", "compute", *args],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 

@@ -22,16 +22,16 @@ import redis
 from fastapi.testclient import TestClient
 
 from backoffice.config import Settings
-from backoffice.main import create_app
 from backoffice.money import to_minor
-from backoffice.worker import make_celery
 from kpi import repository
 from kpi.service import take_snapshots
+from paygo.celery_app import make_celery
+from paygo.web import create_app
 from tests.helpers import wait_for
 
 from .test_examples import EXAMPLES, assert_close
 
-PAYGO = [sys.executable, "-m", "backoffice.cli"]
+PAYGO = [sys.executable, "-m", "paygo.cli"]
 MEDIUM = EXAMPLES / "medium"
 
 

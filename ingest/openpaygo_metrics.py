@@ -19,17 +19,8 @@ from openpaygo import MetricsResponseHandler
 
 from backoffice import crypto
 from ingest import repository, writer
+from protocol.openpaygo_metrics import DATA_FORMATS, DEFAULT_DATA_FORMAT_ID
 
-# The data formats our units use, by id. Historical steps: battery voltage, state of charge,
-# PV energy and load energy over the step (Wh), battery temperature; one step per 20 minutes.
-DATA_FORMATS: dict[int, dict[str, Any]] = {
-    1: {
-        "id": 1,
-        "data_order": ["token_count", "firmware_version"],
-        "historical_data_order": ["batt_v", "soc", "pv_wh", "load_wh", "batt_temp_c"],
-        "historical_data_interval": 1200,
-    }
-}
 ENDPOINT = "http:/dd"
 
 
@@ -50,7 +41,7 @@ def handle(conn: psycopg.Connection, raw: bytes, secret_key: str) -> Answer:
         request = json.loads(raw)
         if not isinstance(request, dict):
             raise ValueError("expected a JSON object")
-        fmt = DATA_FORMATS.get(int(request.get("df") or request.get("data_format_id") or 1))
+        fmt = DATA_FORMATS.get(int(request.get("df") or request.get("data_format_id") or DEFAULT_DATA_FORMAT_ID))
         if fmt is None:
             raise ValueError("unknown data_format_id")
         handler = MetricsResponseHandler(raw.decode(), data_format=fmt)

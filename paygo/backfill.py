@@ -1,4 +1,5 @@
-"""History backfill: months of a fleet's life written straight into the database in minutes.
+"""History backfill (composition: the simulator's fleet, the money loop's credit service and ingest's
+bulk writer): months of a fleet's life written straight into the database in minutes.
 
 The same engine as the live fleet (physics, firmware credit, scenarios, customers paying) runs over
 the window day by day. Each simulated day is one transaction:
@@ -30,64 +31,20 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from backoffice import demo_data
 from backoffice.credit import repository as credit_repository
 from backoffice.credit import service as credit
+from backoffice.registry import repository as registry
+from devtools import demo_data
 from firmware_sim import scenarios
 from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
-from ingest.writer import COLUMNS, DAILY_MERGE, LATEST_COLUMNS, LATEST_MERGE, LOW_SOC, REPORT_HOURS, ensure_partitions
-
-PG_EPOCH_US = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
-DAILY_COLS = ("unit_id", "day", "energy_in_wh", "energy_out_wh", "min_batt_v", "max_batt_v", "hours_low_soc",
-              "max_batt_temp_c", "reports")  # fmt: skip
-
-
-Columns = dict[str, np.ndarray]
+from ingest import bulk
+from ingest import repository as telemetry
+from ingest.writer import ensure_partitions
 
 
 class BackfillError(RuntimeError):
     pass
-
-
-def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
-    """Units that exist only in the simulator (load tests): the demo company's kits and villages."""
-    rng = random.Random(seed)
-    kits = [(int(str(p["panel_wp"])), float(str(p["battery_ah"])), str(p["battery_chemistry"]))
-            for p in demo_data.PRODUCTS]  # fmt: skip
-    out = []
-    for i in range(1, n + 1):
-        _, _, lat, lon = rng.choice(demo_data.VILLAGES)
-        wp, ah, chem = rng.choices(kits, weights=[6, 2, 3])[0]
-        out.append(UnitSpec(f"SIM{i:06d}", lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.15, 0.15),
-                            wp, ah, chem))  # fmt: skip
-    return out
-
-
-def binary_copy(columns: list[tuple[str, np.ndarray]], n: int) -> memoryview:
-    """PostgreSQL's binary COPY format for fixed-width columns, built as one numpy record array.
-
-    Each column is (a big-endian numpy type, the values); a text column is given as ``S<k>`` bytes
-    of one length. NULLs are not supported (the backfill has none).
-    """
-    fields: list[tuple[str, str]] = [("nfields", ">i2")]
-    for k, (kind, _) in enumerate(columns):
-        fields += [(f"len{k}", ">i4"), (f"val{k}", kind)]
-    dtype = np.dtype(fields)
-    # Header (signature, flags, no extension), the rows written in place, and the trailer.
-    out = np.empty(19 + n * dtype.itemsize + 2, np.uint8)
-    out[:19] = np.frombuffer(b"PGCOPY\n\xff\r\n\x00" + bytes(8), np.uint8)
-    out[-2:] = 0xFF  # -1 as a 16-bit field count: the end
-    rows = out[19:-2].view(dtype)
-    rows["nfields"] = len(columns)
-    for k, (kind, values) in enumerate(columns):
-        rows[f"len{k}"] = np.dtype(kind).itemsize
-        rows[f"val{k}"] = values
-    return memoryview(out.data)
-
-
-def _pg_ts(seconds: np.ndarray) -> np.ndarray:
-    return (np.round(seconds * 1_000_000) - PG_EPOCH_US).astype(np.int64)
 
 
 @dataclass
@@ -115,47 +72,30 @@ class Result:
 
 
 def load_units(conn: psycopg.Connection, secret_key: str, n: int, start: datetime) -> tuple[list[UnitSpec], Contracts]:
-    have = int(conn.execute("select count(*) from units where state = 'installed'").fetchone()[0])  # type: ignore[index]
+    have = registry.count_installed(conn)
     if have < n:
         demo_data.seed(conn, secret_key, customers=0)
-        before = conn.execute("select coalesce(max(id), 0) from outbox").fetchone()[0]  # type: ignore[index]
+        before = credit_repository.last_outbox_id(conn)
         demo_data.add_customers(conn, secret_key, n - have, random.Random(n), start - timedelta(days=60),
                                 start - timedelta(days=1))  # fmt: skip
         # Their deposit tokens belong to the history too: dated at signing, never sent now.
-        conn.execute(
-            """with t as (update tokens t set created_at = c.signed_on from contracts c
-                           where c.id = t.contract_id
-                             and t.id in (select token_id from outbox where id > %(before)s)
-                       returning t.id, t.created_at)
-               update outbox o set state = 'history', created_at = t.created_at, sent_at = t.created_at
-                 from t where t.id = o.token_id and o.state = 'pending'""",
-            {"before": before},
-        )
-    rows = conn.execute(
-        """select u.id, u.serial, coalesce(u.latitude, 11.55), coalesce(u.longitude, 104.92), p.panel_wp,
-                  p.battery_ah::float8, p.battery_chemistry, coalesce(u.installed_at, %s), c.id,
-                  p.business_model, p.price_per_day, p.instalment_amount, p.instalment_period_days
-             from units u join products p on p.id = u.product_id
-             left join lateral (select id from contracts c where c.unit_id = u.id and c.state = 'active'
-                                 order by c.signed_on desc limit 1) c on true
-            where u.state = 'installed' order by u.installed_at nulls first, u.id limit %s""",
-        (start, n),
-    ).fetchall()
-    specs = [UnitSpec(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        credit_repository.keep_as_history(conn, after_outbox_id=before)
+    rows = registry.units_with_terms(conn, start, n)
+    specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
     per_day, minimum = [], []
     for r in rows:
-        if r[9] == "asset_finance" and r[11]:
-            per_day.append(r[11] / (r[12] or 7))
-            minimum.append(r[11])
+        if r.business_model == "asset_finance" and r.instalment_amount:
+            per_day.append(r.instalment_amount / (r.instalment_period_days or 7))
+            minimum.append(r.instalment_amount)
         else:
-            per_day.append(r[10] or 0)
-            minimum.append(r[10] or 0)
+            per_day.append(r.price_per_day or 0)
+            minimum.append(r.price_per_day or 0)
     return specs, Contracts(
-        unit_id=np.array([r[0] for r in rows], np.int64),
-        contract_id=[r[8] for r in rows],
+        unit_id=np.array([r.unit_id for r in rows], np.int64),
+        contract_id=[r.contract_id for r in rows],
         per_day=np.array(per_day, float),
         minimum=np.array(minimum, float),
-        installed_s=np.array([r[7].timestamp() for r in rows], float),
+        installed_s=np.array([r.installed_at.timestamp() for r in rows], float),
     )
 
 
@@ -196,10 +136,9 @@ def backfill(
         specs, contracts = load_units(conn, secret_key, units, start)
     t0 = time.perf_counter()  # the history itself, without making demo customers
     ids = contracts.unit_id
-    clash = conn.execute("select count(*) from telemetry where unit_id = any(%s) and ts >= %s and ts < %s",
-                         (ids.tolist(), start, end)).fetchone()  # fmt: skip
-    if clash and clash[0]:
-        raise BackfillError(f"{clash[0]} readings of these units already lie between {start:%Y-%m-%d} and "
+    clash = telemetry.count_readings(conn, ids.tolist(), start, end)
+    if clash:
+        raise BackfillError(f"{clash} readings of these units already lie between {start:%Y-%m-%d} and "
                             f"{end:%Y-%m-%d}; backfill writes a history once: use a fresh database "
                             "('paygo stack down', remove .paygo) or an earlier --end")  # fmt: skip
     with conn.transaction():
@@ -210,10 +149,10 @@ def backfill(
     sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
     back_at = scenarios.link_back_at(assignment)
     result = Result(len(specs), days, 0, 0, 0, 0.0)
-    latest: Columns | None = None
+    latest: bulk.Columns | None = None
     threaded = connect is not None
     payer = _Worker(connect() if connect else conn, lambda c, jobs: _record_payments(c, secret_key, jobs, result))
-    writer = _Worker(connect() if connect else conn, _write_rows)
+    writer = _Worker(connect() if connect else conn, lambda c, rows: bulk.write_columns(c, rows, FIRMWARE_VERSION))
     try:
         for d in range(days):
             day: list[Reports] = []
@@ -230,7 +169,7 @@ def backfill(
             rows = _day_rows(day, contracts, assignment, back_at)
             if rows is not None:
                 result.readings += len(rows["unit_id"])
-                latest = _newest(latest, rows)
+                latest = bulk.newest(latest, rows)
                 writer.put(rows, threaded)
             progress(d + 1, result.readings)
     finally:
@@ -242,7 +181,8 @@ def backfill(
                 payer.conn.close()
                 writer.conn.close()
     if latest is not None:
-        _write_latest(conn, latest)
+        with conn.transaction():
+            bulk.write_latest(conn, latest, FIRMWARE_VERSION)
     result.seconds = time.perf_counter() - t0
     return result, sim
 
@@ -341,72 +281,3 @@ def _day_rows(
     # In the primary key's order (unit, time): the index grows at one place per unit, not everywhere.
     order = np.lexsort((rows["ts"], rows["unit_id"]))
     return {k: v[order] for k, v in rows.items()}
-
-
-def _telemetry_payload(rows: dict[str, np.ndarray], columns: tuple[str, ...] = COLUMNS) -> memoryview:
-    fw = FIRMWARE_VERSION.encode()
-    n = len(rows["unit_id"])
-    types = {"unit_id": ">i8", "ts": ">i8", "seq": ">i8", "received_at": ">i8", "credit_s": ">i8", "locked": "?",
-             "rssi": ">i2", "fw": f"S{len(fw)}"}  # fmt: skip
-    values = {**rows, "ts": _pg_ts(rows["ts"]), "received_at": _pg_ts(rows["received_at"]), "fw": np.full(n, fw)}
-    return binary_copy([(types.get(name, ">f4"), values[name]) for name in columns], n)
-
-
-def _write_rows(conn: psycopg.Connection, rows: dict[str, np.ndarray]) -> None:
-    with conn.cursor() as cur:
-        with cur.copy(f"copy telemetry ({', '.join(COLUMNS)}) from stdin (format binary)") as cp:
-            cp.write(_telemetry_payload(rows))
-        _write_daily(cur, rows["unit_id"], rows["ts"], rows["batt_v"], rows["soc"], rows["batt_temp_c"],
-                     rows["pv_wh"], rows["load_wh"])  # fmt: skip
-
-
-def _newest(latest: dict[str, np.ndarray] | None, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each unit's newest reading so far (rows come in time order, so the last of a unit wins)."""
-    merged = rows if latest is None else {k: np.concatenate([latest[k], rows[k]]) for k in rows}
-    order = np.lexsort((merged["seq"], merged["ts"], merged["unit_id"]))
-    last = order[np.r_[merged["unit_id"][order][1:] != merged["unit_id"][order][:-1], True]]
-    return {k: v[last] for k, v in merged.items()}
-
-
-def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, batt_v: np.ndarray, soc: np.ndarray,
-                 temp: np.ndarray, pv_wh: np.ndarray, load_wh: np.ndarray) -> None:  # fmt: skip
-    """The day's rollups, as the ingest writer keeps them (same low-charge threshold and hours)."""
-    day = (ts_s // 86400).astype(np.int64)
-    keys, inv = np.unique(np.stack([unit_id, day]), axis=1, return_inverse=True)
-    inv = inv.ravel()
-    m = keys.shape[1]
-    f32 = np.float32
-
-    def reduce(fn: np.ufunc, values: np.ndarray, init: float) -> np.ndarray:
-        out = np.full(m, init, np.float64)
-        fn.at(out, inv, values.astype(f32).astype(np.float64))
-        return out
-
-    energy_in = np.bincount(inv, weights=pv_wh.astype(f32).astype(np.float64), minlength=m)
-    energy_out = np.bincount(inv, weights=load_wh.astype(f32).astype(np.float64), minlength=m)
-    low = np.bincount(inv, weights=(soc.astype(f32) < LOW_SOC).astype(float), minlength=m) * REPORT_HOURS
-    reports = np.bincount(inv, minlength=m)
-    pg_day = keys[1] - 10957  # days since 2000-01-01
-    payload = binary_copy(
-        [
-            (">i8", keys[0]), (">i4", pg_day), (">f8", energy_in), (">f8", energy_out),
-            (">f4", reduce(np.minimum, batt_v, np.inf)), (">f4", reduce(np.maximum, batt_v, -np.inf)),
-            (">f4", low), (">f4", reduce(np.maximum, temp, -np.inf)), (">i4", reports),
-        ],
-        m,
-    )  # fmt: skip
-    # Merged like the ingest writer does, in case live readings of these days were already rolled up.
-    cur.execute("create temp table if not exists daily_stage (like telemetry_daily) on commit delete rows")
-    with cur.copy(f"copy daily_stage ({', '.join(DAILY_COLS)}) from stdin (format binary)") as cp:
-        cp.write(payload)
-    cur.execute(f"insert into telemetry_daily as d select * from daily_stage {DAILY_MERGE}")
-
-
-def _write_latest(conn: psycopg.Connection, latest: dict[str, np.ndarray]) -> None:
-    """Each unit's newest backfilled reading, for the look-up pages (a newer live one is kept)."""
-    cols = ", ".join(LATEST_COLUMNS)
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute("create temp table if not exists latest_stage (like unit_latest) on commit drop")
-        with cur.copy(f"copy latest_stage ({cols}) from stdin (format binary)") as cp:
-            cp.write(_telemetry_payload(latest, LATEST_COLUMNS))
-        cur.execute(f"insert into unit_latest ({cols}) select {cols} from latest_stage {LATEST_MERGE}")

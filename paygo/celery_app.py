@@ -1,8 +1,9 @@
 """The Celery application of the platform's background jobs: Redis broker, the tasks of every
-package (kpi/tasks.py, backoffice/payments/tasks.py), the one beat schedule (backoffice/schedule.py).
+package (each a ``shared_task``: kpi/tasks.py, ingest/tasks.py, backoffice/payments/tasks.py), the one
+beat schedule (paygo/schedule.py).
 
-    celery -A backoffice.worker worker      (or: paygo worker run)
-    celery -A backoffice.worker beat        (or: paygo beat run)
+    celery -A paygo.celery_app worker      (or: paygo worker run)
+    celery -A paygo.celery_app beat        (or: paygo beat run)
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from celery import Celery
 
 from backoffice.config import Settings, load_settings
-from backoffice.schedule import BEAT_SCHEDULE
+from paygo.schedule import BEAT_SCHEDULE
+
+TASK_MODULES = ["kpi.tasks", "ingest.tasks", "backoffice.payments.tasks"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -18,7 +21,7 @@ def make_celery(settings: Settings) -> Celery:
         "paygo",
         broker=settings.redis_url,
         backend=settings.redis_url,
-        include=["kpi.tasks", "backoffice.payments.tasks"],
+        include=TASK_MODULES,
     )
     celery.conf.update(
         # A task is acknowledged when it has finished, not when it starts: if the worker is killed
@@ -43,6 +46,7 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule=BEAT_SCHEDULE,
         worker_hijack_root_logger=False,
     )
+    # The tasks read the settings from here (``current_app.conf.paygo_settings``).
     celery.conf.paygo_settings = settings
     return celery
 

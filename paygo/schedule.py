@@ -21,6 +21,14 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # Mondays at 00:15: telemetry partitions for the next four weeks (plain PostgreSQL; TimescaleDB makes
+    # its own chunks). Four weeks ahead means three missed runs still leave no reading in the default
+    # partition; each run is a few cheap DDL statements.
+    "ingest-ensure-partitions": {
+        "task": "ingest.ensure_partitions",
+        "schedule": crontab(minute=15, hour=0, day_of_week="mon"),
+        "options": {"expires": 24 * HOUR},
+    },
     # Daily at 01:30: yesterday's KPIs (overall and per product), once the day's late mobile-money
     # confirmations have landed; the call centre and the KPI page read these in the morning.
     "kpi-daily-snapshot": {

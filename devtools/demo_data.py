@@ -9,6 +9,7 @@ import psycopg
 
 from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
+from firmware_sim.unit import UnitSpec
 
 PRODUCTS = [
     {
@@ -156,3 +157,17 @@ def add_customers(
         new = NewContract(customer_id, unit_id, product_id, signed)
         service.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
     return count
+
+
+def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
+    """Units that exist only in the simulator (load tests): the demo company's kits and villages."""
+    rng = random.Random(seed)
+    kits = [(int(str(p["panel_wp"])), float(str(p["battery_ah"])), str(p["battery_chemistry"]))
+            for p in PRODUCTS]  # fmt: skip
+    out = []
+    for i in range(1, n + 1):
+        _, _, lat, lon = rng.choice(VILLAGES)
+        wp, ah, chem = rng.choices(kits, weights=[6, 2, 3])[0]
+        out.append(UnitSpec(f"SIM{i:06d}", lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.15, 0.15),
+                            wp, ah, chem))  # fmt: skip
+    return out

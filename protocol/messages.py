@@ -1,7 +1,8 @@
-"""The wire protocol between units and the platform (DESIGN.md §5): topics and message schemas.
+"""Device messages of the wire protocol (DESIGN.md §5): telemetry, events, status, and the token
+commands the platform sends with the units' acknowledgements.
 
-Pure functions only: no broker, no database. ``firmware_sim`` builds its messages with this
-module and the ingest workers parse them with it, so both always speak the same version.
+Pure functions only: no broker, no database. Every producer and consumer (the simulator, ingest,
+credit, delivery) builds and parses messages with this module, so all speak the same version.
 """
 
 from __future__ import annotations
@@ -11,43 +12,13 @@ from typing import Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-TOPIC_ROOT = "paygo/v1/units"
+from protocol.topics import ProtocolError
+
 PROTOCOL_VERSION: Literal[1] = 1
 # A message larger than this is refused before it is parsed (a store-and-forward flush of
 # 500 readings is about 120 kB).
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_READINGS_PER_MESSAGE = 500
-
-# "metrics": an OpenPAYGO Metrics request body, for units whose firmware speaks that instead of ours.
-Kind = Literal["telemetry", "events", "cmd", "cmd/ack", "status", "metrics"]
-
-
-# ``root`` is TOPIC_ROOT in production; tests (and a broker shared by several platforms) put a
-# prefix of their own in front of it so that their traffic never mixes.
-
-
-def topic(serial: str, kind: Kind, root: str = TOPIC_ROOT) -> str:
-    return f"{root}/{serial}/{kind}"
-
-
-def shared_subscription(group: str, kind: Kind, root: str = TOPIC_ROOT) -> str:
-    """The MQTT v5 shared subscription through which a group of workers splits the traffic."""
-    return f"$share/{group}/{root}/+/{kind}"
-
-
-def parse_topic(name: str, root: str = TOPIC_ROOT) -> tuple[str, str]:
-    """Split ``{root}/{serial}/{kind}`` into (serial, kind); ProtocolError otherwise."""
-    prefix = root + "/"
-    if not name.startswith(prefix):
-        raise ProtocolError(f"topic outside {root}: {name}")
-    serial, _, kind = name[len(prefix) :].partition("/")
-    if not serial or not kind:
-        raise ProtocolError(f"topic without serial or kind: {name}")
-    return serial, kind
-
-
-class ProtocolError(ValueError):
-    """A message that does not follow the protocol; str() is the reason stored with the reject."""
 
 
 class Reading(BaseModel):
@@ -152,3 +123,48 @@ def parse_status(payload: bytes) -> bool:
     if text in (b"online", b"offline"):
         return text == b"online"
     raise ProtocolError(f"status {payload[:40]!r} is neither 'online' nor 'offline'")
+
+
+TokenKind = Literal["add_time", "set_time", "disable_payg"]
+
+
+class TokenCommand(BaseModel):
+    """Platform → unit on ``.../cmd``: enter this OpenPAYGO token as if typed on the keypad. The
+    dispatcher adds ``outbox_id``, which the unit echoes in its acknowledgement."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["token"] = "token"
+    token: str = Field(pattern=r"^[0-9]{9,15}$", description="the token's digits, leading zeros kept")
+    token_type: TokenKind
+    days: int = Field(ge=0, le=995)
+    count: int = Field(ge=0)
+    outbox_id: int | None = Field(default=None, ge=1)
+
+
+class CommandAck(BaseModel):
+    """Unit → platform on ``.../cmd/ack``: the command of ``outbox_id`` arrived (and whether the
+    keypad accepted its token)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    outbox_id: int = Field(ge=1)
+    accepted: bool | None = None
+
+
+def encode_command(command: TokenCommand) -> str:
+    return command.model_dump_json(exclude_none=True)
+
+
+def parse_command(payload: bytes | str) -> TokenCommand:
+    """A command as the unit receives it; ProtocolError when it is not one this version knows."""
+    return _parse(TokenCommand, payload.encode() if isinstance(payload, str) else payload)
+
+
+def encode_ack(outbox_id: int | None, accepted: bool) -> bytes:
+    """The unit's answer to a command (``outbox_id`` None: the command carried none)."""
+    return CommandAck.model_construct(outbox_id=outbox_id, accepted=accepted).model_dump_json().encode()
+
+
+def parse_ack(payload: bytes) -> CommandAck:
+    return _parse(CommandAck, payload)

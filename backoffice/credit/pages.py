@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backoffice.credit import repository as credit
-from backoffice.delivery import repository
+from backoffice.delivery import repository as delivery
 from backoffice.deps import DbConn
 from backoffice.registry import repository as registry
 from backoffice.templating import templates
@@ -19,14 +19,14 @@ router = APIRouter(tags=["pages"])
 
 @router.get("/contracts/{account_number}", response_class=HTMLResponse)
 def contract_page(account_number: str, request: Request, conn: DbConn, resent: int | None = None) -> HTMLResponse:
-    contract_id = credit.contract_id_by_account(conn, account_number)
-    if contract_id is None:
+    contract = registry.contract_by_account(conn, account_number)
+    if contract is None:
         raise HTTPException(404, f"no contract with account number {account_number!r}; search for it on the units page")
     return templates.TemplateResponse(
         request,
         "contract.html",
-        {"account": account_number, "tokens": credit.tokens_of_contract(conn, contract_id), "resent": resent,
-         "events": registry.recent_events(conn, contract_id), "now": datetime.now(UTC)},
+        {"account": account_number, "tokens": credit.tokens_of_contract(conn, contract.id), "resent": resent,
+         "events": registry.recent_events(conn, contract.id), "now": datetime.now(UTC)},
     )  # fmt: skip
 
 
@@ -34,7 +34,7 @@ def contract_page(account_number: str, request: Request, conn: DbConn, resent: i
 def resend_from_page(account_number: str, token_id: int, conn: DbConn) -> RedirectResponse:
     """The call centre's button: the token goes out again by SMS and to the unit."""
     with conn.transaction():
-        queued = repository.requeue_token(conn, token_id)
+        queued = delivery.requeue_token(conn, token_id)
     if not queued:
         raise HTTPException(404, f"no token {token_id} with deliveries to repeat")
     return RedirectResponse(f"/contracts/{account_number}?resent={token_id}", status_code=303)

@@ -1,0 +1,156 @@
+"""The local Mosquitto: a listener for the platform's services (each role logs in as itself) and one
+for units (per-unit logins, an ACL that keeps each unit to its own topics), persistence on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import protocol
+from backoffice.config import SERVICE_ROLES
+from backoffice.devices.service import mosquitto_hash
+from devtools.install import which
+from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
+from devtools.server import Service
+
+
+def device_acl(root: str) -> str:
+    """ACL of the device listener. ``%u`` is the username, i.e. the unit's serial, so one set of
+    patterns confines every unit to its own topics."""
+    lines = ["# written by 'paygo stack up'"]
+    lines += [f"pattern {access} {pattern}" for access, pattern in protocol.unit_acl_patterns(root)]
+    return "\n".join(lines) + "\n"
+
+
+def services_acl(root: str) -> str:
+    """ACL of the services listener. Anonymous clients (development tools, tests and benchmarks on
+    the loopback-only local broker) may do anything; production turns them off (deploy/README.md).
+    Each service role gets only its grants (``protocol.SERVICE_GRANTS``)."""
+    lines = ["# written by 'paygo stack up'", "topic readwrite #"]
+    for role in protocol.SERVICE_GRANTS:
+        lines += ["", f"user {role}"]
+        lines += [f"topic {access} {name}" for access, name in protocol.service_acl_topics(role, root)]
+    return "\n".join(lines) + "\n"
+
+
+class Mosquitto(Service):
+    name = "mosquitto"
+    setting = "PAYGO_MQTT_PORT"
+    package = "mosquitto"
+
+    @property
+    def port(self) -> int:
+        return self.settings.mqtt_port
+
+    @property
+    def conf_file(self) -> Path:
+        return self.dir / "mosquitto.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.broker_pid_path
+
+    def pid(self) -> int | None:
+        return read_pid(self.pid_file)
+
+    def running(self) -> bool:
+        return alive(self.pid(), "mosquitto")
+
+    def write_conf(self) -> None:
+        """Generate the broker configuration (persistence on, queues sized for worker outages)."""
+        data = self.dir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        extra = self.dir / "conf.d"
+        extra.mkdir(exist_ok=True)
+        lines = [
+            "# written by 'paygo stack up'; see docs/architecture.md for the reasoning behind the limits",
+            f"pid_file {self.pid_file}",
+            # Keep running as the invoking user when root (the state dir belongs to it).
+            *(["user root"] if is_root() else []),
+            "persistence true",
+            f"persistence_location {data}/",
+            "autosave_interval 60",
+            f"log_dest file {self.log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "connection_messages false",
+            # A persistent ingest session keeps queueing while its worker is away: 10,000 units
+            # at one report per 20 min is ~30,000 messages an hour, so 2,000,000 is ~60 hours.
+            "max_queued_messages 2000000",
+            "max_queued_bytes 0",
+            "max_inflight_messages 1000",
+            "persistent_client_expiration 14d",
+            "message_size_limit 262144",
+            f"include_dir {extra}",
+            # Each listener has its own authentication: services inside, units outside.
+            "per_listener_settings true",
+            "",
+            "# The platform's services: each role logs in as itself and the ACL gives it only what it",
+            "# needs. Anonymous (local tools and tests, loopback only) is for development.",
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"password_file {self.services_password_file}",
+            f"acl_file {self.services_acl_file}",
+            "",
+            "# Units: their own username (the serial) and password; the ACL keeps each to its own topics.",
+            f"listener {self.settings.device_mqtt_port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            f"acl_file {self.acl_file}",
+        ]
+        if not self.password_file.exists():
+            self.password_file.touch(mode=0o600)
+        self.acl_file.write_text(device_acl(self.settings.mqtt_topic_root))
+        self.services_acl_file.write_text(services_acl(self.settings.mqtt_topic_root))
+        self._write_services_passwords()
+        self.conf_file.write_text("\n".join(lines) + "\n")
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.port, self.setting), (self.settings.device_mqtt_port, "PAYGO_DEVICE_MQTT_PORT")]
+
+    @property
+    def password_file(self) -> Path:
+        return self.settings.device_password_file
+
+    @property
+    def acl_file(self) -> Path:
+        return self.dir / "devices.acl"
+
+    @property
+    def services_password_file(self) -> Path:
+        return self.dir / "services.passwd"
+
+    @property
+    def services_acl_file(self) -> Path:
+        return self.dir / "services.acl"
+
+    def _write_services_passwords(self) -> None:
+        logins = dict(self.settings.service_login(role) for role in SERVICE_ROLES)
+        lines = [f"{user}:{mosquitto_hash(password)}" for user, password in logins.items()]
+        tmp = self.services_password_file.with_suffix(".tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(self.services_password_file)
+
+    def _start(self) -> None:
+        binary = which("mosquitto")
+        if binary is None:
+            raise StackError("mosquitto not found; run 'paygo stack up' as root to install it")
+        if self.pid_file.exists():
+            self.pid_file.unlink()
+        self.write_conf()
+        try:
+            run([binary, "-c", str(self.conf_file), "-d"])
+        except subprocess.CalledProcessError as err:
+            tail = self.log_file.read_text()[-800:] if self.log_file.exists() else ""
+            raise StackError(f"mosquitto did not start: {err.stderr.strip()} {tail}") from err
+        wait_until(lambda: self.pid_file.exists(), "mosquitto pid file", timeout=15, log_file=self.log_file)
+
+    def reload(self) -> None:
+        """Re-read the configuration (password file, ACL) without dropping connections."""
+        pid = self.pid()
+        if pid is not None and self.running():
+            os.kill(pid, signal.SIGHUP)

@@ -1,0 +1,193 @@
+"""The local PostgreSQL: a cluster of its own under ``.paygo/postgres`` (run as the ``postgres`` user
+when we are root, as PostgreSQL refuses root), with TimescaleDB when the extension is installed;
+and fresh databases for benchmarks."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from backoffice.config import Settings
+from devtools.install import pg_bindir
+from devtools.process import StackError, alive, is_root, make_traversable, read_pid, run, wait_until
+from devtools.server import Service
+
+log = logging.getLogger(__name__)
+
+# Servers refuse or should not run as root; when we are root they run as this system user.
+PG_OS_USER = "postgres"
+
+
+class Postgres(Service):
+    name = "postgres"
+    setting = "PAYGO_PG_PORT"
+    package = "postgresql"
+
+    @property
+    def port(self) -> int:
+        return self.settings.pg_port
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def user(self) -> str | None:
+        return PG_OS_USER if is_root() else None
+
+    def _bindir(self) -> Path:
+        b = pg_bindir()
+        if b is None:
+            raise StackError("PostgreSQL server binaries not found; run 'paygo stack up' as root to install")
+        return b
+
+    def pid(self) -> int | None:
+        return read_pid(self.data / "postmaster.pid")
+
+    def running(self) -> bool:
+        return alive(self.pid(), "postgres")
+
+    def answers(self) -> bool:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="paygo", dbname="postgres", connect_timeout=2
+        ) as conn:
+            conn.execute("select 1")
+        return True
+
+    def timescaledb_available(self) -> bool:
+        libdir = self._bindir().parent / "lib"
+        return bool(list(libdir.glob("timescaledb*.so")))
+
+    def _initdb(self) -> None:
+        bindir = self._bindir()
+        if self.user:
+            make_traversable(self.dir, self.user)
+            shutil.chown(self.dir, self.user, self.user)
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
+        if self.user:
+            for p in (self.data, self.run_dir):
+                shutil.chown(p, self.user, self.user)
+        run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "paygo",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            user=self.user,
+        )
+        with (self.data / "postgresql.conf").open("a") as f:
+            f.write("\ninclude_if_exists = 'paygo.conf'\n")
+
+    def _write_conf(self) -> None:
+        lines = [
+            "# written by 'paygo stack up' on every start; edit the settings, not this file",
+            "listen_addresses = '127.0.0.1'",
+            f"port = {self.port}",
+            f"unix_socket_directories = '{self.run_dir}'",
+            "max_connections = 200",
+            "shared_buffers = 512MB",
+            "work_mem = 32MB",
+            "maintenance_work_mem = 256MB",
+            "max_wal_size = 4GB",
+            "checkpoint_timeout = 15min",
+            "log_min_duration_statement = 2000",
+        ]
+        if self.timescaledb_available():
+            lines.append("shared_preload_libraries = 'timescaledb'")
+            lines.append("timescaledb.telemetry_level = off")
+        conf = self.data / "paygo.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        if self.user:
+            shutil.chown(conf, self.user, self.user)
+
+    def _start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            if self.data.exists() and any(self.data.iterdir()):
+                raise StackError(f"{self.data} exists but holds no database cluster; move it away")
+            self._initdb()
+        self._write_conf()
+        pidfile = self.data / "postmaster.pid"
+        if pidfile.exists():  # stale: running() already said no live postgres owns it
+            log.warning("removing stale %s", pidfile)
+            pidfile.unlink()
+        log_file = self.log_file
+        if self.user:
+            log_file.touch()
+            shutil.chown(log_file, self.user, self.user)
+        try:
+            run(
+                [str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-l", str(log_file), "-w", "-t", "60", "start"],
+                user=self.user,
+            )
+        except subprocess.CalledProcessError as err:
+            tail = log_file.read_text()[-800:] if log_file.exists() else ""
+            raise StackError(f"PostgreSQL did not start: {err.stderr.strip()} {tail}") from err
+        wait_until(self.answers, "postgres", log_file=log_file)
+        self._ensure_database()
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="paygo", dbname="postgres", autocommit=True
+        ) as conn:
+            if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
+                conn.execute("create database paygo")
+        if self.timescaledb_available():
+            with psycopg.connect(
+                host="127.0.0.1", port=self.port, user="paygo", dbname="paygo", autocommit=True
+            ) as conn:
+                conn.execute("create extension if not exists timescaledb")
+
+    def _stop(self) -> None:
+        try:
+            run(
+                [str(self._bindir() / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop"],
+                user=self.user,
+            )
+        except subprocess.CalledProcessError:
+            super()._stop()
+
+
+def fresh_database(settings: Settings, name: str) -> Settings:
+    """A new, migrated database ``name`` on the local stack (dropped first if it exists), and the
+    settings that point at it: benchmarks run in one of their own."""
+    import psycopg
+
+    from backoffice.migrate import migrate
+    from devtools.stack import Stack
+
+    Stack(settings).up()
+    drop_database(settings, name)
+    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    fresh = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{name}"})
+    with psycopg.connect(fresh.database_url, autocommit=True) as conn:
+        migrate(conn)
+    return fresh
+
+
+def drop_database(settings: Settings, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def admin_url(settings: Settings) -> str:
+    return f"postgresql://paygo@127.0.0.1:{settings.pg_port}/postgres"

@@ -1,0 +1,62 @@
+"""The project-owned local stack: PostgreSQL, Mosquitto and Redis on loopback under ``.paygo/``.
+
+``up`` installs a missing server with apt-get (root on Debian), starts each server on its own
+port, waits until it answers and is idempotent; ``down`` stops them and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+
+from backoffice.config import Settings
+from devtools.install import ensure_installed
+from devtools.mosquitto import Mosquitto
+from devtools.postgres import Postgres, drop_database, fresh_database
+from devtools.process import StackError
+from devtools.redis_server import Redis
+from devtools.server import Service, ServiceStatus
+
+__all__ = ["Mosquitto", "Postgres", "Redis", "Stack", "StackError", "ServiceStatus", "drop_database", "fresh_database"]
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.postgres = Postgres(settings)
+        self.mosquitto = Mosquitto(settings)
+        self.redis = Redis(settings)
+        self.services: list[Service] = [self.postgres, self.mosquitto, self.redis]
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise concurrent up/down calls (a test run and a demo starting together)."""
+        home = self.settings.home_dir
+        home.mkdir(parents=True, exist_ok=True)
+        with (home / "stack.lock").open("w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def up(self) -> list[str]:
+        """Start what is not running; returns the names of the servers started now."""
+        with self._lock():
+            ensure_installed()
+            # Check every port before starting anything, so a clash leaves nothing half-started.
+            for s in self.services:
+                if not s.running():
+                    s._check_port_free()
+            return [s.name for s in self.services if s.up()]
+
+    def down(self, only: list[str] | None = None) -> list[str]:
+        with self._lock():
+            return [s.name for s in reversed(self.services) if (only is None or s.name in only) and s.down()]
+
+    def status(self) -> list[ServiceStatus]:
+        return [s.status() for s in self.services]
+
+    def all_running(self) -> bool:
+        return all(s.running() for s in self.services)

@@ -1,0 +1,103 @@
+"""The live fleet (composition: the simulator's units from the registry's installed units, with their
+OpenPAYGO keys and MQTT credentials), run until stopped while a callback shows its progress."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import resource
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from backoffice import crypto
+from backoffice.config import Settings
+from backoffice.db import connect
+from backoffice.devices import service as devices
+from backoffice.registry.repository import installed_units, unit_keys
+from devtools.demo_data import synthetic_specs
+from firmware_sim import scenarios
+from firmware_sim.clock import SimClock
+from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
+from firmware_sim.unit import UnitSpec
+
+
+class FleetSetupError(ValueError):
+    """The fleet cannot start as asked; the message says what to do."""
+
+
+@dataclass
+class Fleet:
+    specs: list[UnitSpec]
+    clock: SimClock
+    config: FleetConfig
+    assignment: scenarios.Assignment
+
+
+def fleet_units(
+    settings: Settings, units: int, synthetic: bool
+) -> tuple[list[UnitSpec], dict[str, str | None], dict[str, tuple[str, int]]]:
+    """The units to simulate, their MQTT passwords and their (OpenPAYGO key, starting code)."""
+    if synthetic:
+        return synthetic_specs(units), {}, {}
+    with connect(settings, "sim") as conn:
+        rows = installed_units(conn, units)
+        passwords = {r.serial: devices.password(conn, settings.secret_key, r.serial) for r in rows}
+        keys = {
+            s: (crypto.decrypt(settings.secret_key, k), c)
+            for s, (k, c) in unit_keys(conn, [r.serial for r in rows]).items()
+        }
+    if not rows:
+        raise FleetSetupError("no installed units in the database; run 'paygo db seed-demo' first, or --synthetic")
+    specs = [UnitSpec(r.serial, r.latitude, r.longitude, r.panel_wp, r.battery_ah, r.battery_chemistry) for r in rows]
+    return specs, passwords, keys
+
+
+def prepare(
+    settings: Settings, *, units: int, speed: float, start_days_ago: float, device_login: bool,
+    weights: dict[str, float], self_pay: bool, connections: int, synthetic: bool, seed: int,
+) -> Fleet:  # fmt: skip
+    """The fleet, its clock, how it connects and which units get which scenario when."""
+    if connections and device_login and not synthetic:
+        device_login = False  # shared connections publish for many units: only the services listener allows it
+    specs, passwords, keys = fleet_units(settings, units, synthetic)
+    clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
+    cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
+                      self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
+    if device_login and not synthetic:
+        missing = [s for s, p in passwords.items() if p is None]
+        if missing:
+            raise FleetSetupError(f"{len(missing)} unit(s) have no MQTT credentials (e.g. {missing[0]}); "
+                                  "run 'paygo devices provision' first, or use --no-device-login")  # fmt: skip
+        credentials = {s: p for s, p in passwords.items() if p is not None}
+        cfg = dataclasses.replace(cfg, port=settings.device_mqtt_port, credentials=credentials)
+    # Scenario onsets fall inside the simulated span up to now (or one real-speed day after it).
+    end = max(datetime.now(UTC), clock.now() + timedelta(days=1))
+    assignment = scenarios.assign(len(specs), weights, clock.now(), end, np.random.default_rng(seed))
+    return Fleet(specs, clock, cfg, assignment)
+
+
+def run(fleet: Fleet, stats: FleetStats, duration: float, show: Callable[[], None]) -> None:
+    """Run until SIGINT or SIGTERM (or ``duration`` real seconds), calling ``show`` twice a second."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if duration:
+            loop.call_later(duration, stop.set)
+        task = asyncio.create_task(
+            run_fleet(fleet.specs, fleet.clock, fleet.config, stop, stats, assignment=fleet.assignment), name="fleet"
+        )
+        while not task.done():
+            show()
+            await asyncio.sleep(0.5)
+        await task
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per unit in realistic mode
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, len(fleet.specs) + 256)), hard))
+    asyncio.run(main())
