@@ -25,10 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from backoffice.config import load_settings
+from backoffice.contracts.service import sign_contract
 from backoffice.db import connect
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
-from backoffice.registry.service import register_unit, sign_contract
+from backoffice.registry.service import register_unit
 from devtools.mobile_money import Payer, Result, Simulator
 from devtools.stack import fresh_database
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from backoffice.contracts import service as contracts
 from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
 from firmware_sim.unit import UnitSpec
@@ -155,7 +156,7 @@ def add_customers(
         unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
         signed: date = installed.date()
         new = NewContract(customer_id, unit_id, product_id, signed)
-        service.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
+        contracts.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
     return count
 
 

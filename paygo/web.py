@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from backoffice.config import Settings, get_settings
+from backoffice.contracts import api as contracts_api
 from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
 from backoffice.delivery import api as delivery_api
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_pages.router)
     app.include_router(payments_api.router)
     app.include_router(payments_pages.router)
+    app.include_router(contracts_api.router)
     app.include_router(credit_api.router)
     app.include_router(credit_pages.router)
     app.include_router(delivery_api.router)

@@ -72,6 +72,7 @@ def lamp_contract(
     from datetime import UTC, date, datetime, timedelta
 
     from backoffice import crypto
+    from backoffice.contracts import service as contracts
     from backoffice.registry import repository, service
     from backoffice.registry.schemas import NewContract
 
@@ -80,7 +81,7 @@ def lamp_contract(
     buyer = repository.insert_customer(conn, customer, "254700000001", "Kisumu", "Kisumu", 0.0, 34.7)
     unit_id = service.register_unit(conn, secret_key, serial, product,
                                     installed_at=datetime.now(UTC) - timedelta(days=installed_days_ago))  # fmt: skip
-    contract = service.sign_contract(conn, NewContract(buyer, unit_id, product, date.today()))
+    contract = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, date.today()))
     key_enc, starting_code = conn.execute(
         "select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)
     ).fetchone()

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from backoffice.audit import repository as audit
 from backoffice.deps import DbConn, RawBody, SettingsDep
 from backoffice.money import MoneyError, to_minor
 from backoffice.payments import providers, repository, service
@@ -135,7 +136,7 @@ def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep) 
         parsed = err
     with conn.transaction():
         outcome = service.intake(conn, "manual", raw, parsed, service.plain_answer, settings.secret_key)
-        repository.audit(conn, payment.entered_by, "manual-entry", outcome.inbox_id, {"reference": payment.reference})
+        audit.record(conn, payment.entered_by, "manual-entry", outcome.inbox_id, {"reference": payment.reference})
     return _reply(outcome)
 
 

@@ -66,13 +66,6 @@ def insert_unmatched(conn: psycopg.Connection, inbox_id: int) -> None:
     conn.execute("insert into unmatched_payments (inbox_id) values (%s)", (inbox_id,))
 
 
-def audit(conn: psycopg.Connection, actor: str, action: str, inbox_id: int | None, detail: dict[str, Any]) -> None:
-    conn.execute(
-        "insert into payment_audit (actor, action, inbox_id, detail) values (%s, %s, %s, %s)",
-        (actor, action, inbox_id, Jsonb(detail)),
-    )
-
-
 def insert_validation(conn: psycopg.Connection, provider: str, raw: bytes, code: str, reason: str | None) -> None:
     # A validation moves no money: its log line need not wait for the disk (no fsync per validation).
     conn.execute("set local synchronous_commit to off")

@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from backoffice.audit import repository as audit
 from backoffice.credit import service as credit
 from backoffice.payments import repository
 from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
@@ -82,7 +83,7 @@ def intake(
             return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
         # A MoMo request that was PENDING now has its result (a late callback or the poll job).
         inbox_id = first.id
-        repository.audit(conn, "system", "settled", inbox_id, {"raw": raw.decode("utf-8", "replace")[:2000]})
+        audit.record(conn, "system", "settled", inbox_id, {"raw": raw.decode("utf-8", "replace")[:2000]})
 
     if isinstance(parsed, Rejected):
         response = answer("rejected", parsed.reason, parsed.code, inbox_id, [])
@@ -112,7 +113,7 @@ def intake(
         response = answer("unmatched", problem, "0", inbox_id, [])
         repository.finish_inbox(conn, inbox_id, "unmatched", response, problem, **fields)
         repository.insert_unmatched(conn, inbox_id)
-        repository.audit(conn, "system", "unmatched", inbox_id, {"reason": problem})
+        audit.record(conn, "system", "unmatched", inbox_id, {"reason": problem})
         log.info("payment unmatched provider=%s txn=%s reason=%s", provider, txn, problem)
         return Outcome("unmatched", response, inbox_id, reason=problem)
     contract_id, currency = match
@@ -152,7 +153,7 @@ def _reverse(
     if original.contract_id is not None and original.status == "credited":
         credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
     repository.set_status(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
-    repository.audit(conn, "system", "reversal", original.id, {"by": f"{provider}/{e.txn_id}", "amount": e.amount})
+    audit.record(conn, "system", "reversal", original.id, {"by": f"{provider}/{e.txn_id}", "amount": e.amount})
     response = answer("credited", None, "0", inbox_id, [])
     repository.finish_inbox(conn, inbox_id, "credited", response, note, contract_id=original.contract_id, **fields)
     return Outcome("credited", response, inbox_id, reason=note)
@@ -181,7 +182,7 @@ def assign_unmatched(
     credited = credit.apply_payment(conn, contract_id, u.amount, u.paid_at.date(), secret_key, u.inbox_id)
     repository.resolve_unmatched(conn, unmatched_id, "assigned", actor, contract_id, note)
     repository.set_status(conn, u.inbox_id, "credited", f"assigned to {account} by {actor}", contract_id)
-    repository.audit(conn, actor, "assign", u.inbox_id, {"account": account, "note": note})
+    audit.record(conn, actor, "assign", u.inbox_id, {"account": account, "note": note})
     return credited
 
 
@@ -193,4 +194,4 @@ def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: str, no
     if rows[0].state != "open":
         raise ResolutionError(f"unmatched payment {unmatched_id} is already {rows[0].state}")
     repository.resolve_unmatched(conn, unmatched_id, "refunded", actor, None, note)
-    repository.audit(conn, actor, "refund", rows[0].inbox_id, {"note": note})
+    audit.record(conn, actor, "refund", rows[0].inbox_id, {"note": note})

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 
+from backoffice.audit import repository as audit
 from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository, service
 from backoffice.payments.providers import EAT, PaymentEvent
@@ -74,7 +75,7 @@ def import_statement(
             raw_line = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
             outcome = service.intake(conn, provider, raw_line.encode(), event, service.plain_answer, secret_key)
             report.created.append(f"{txn}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
-            repository.audit(conn, actor, "statement-created", outcome.inbox_id, {"line": number})
+            audit.record(conn, actor, "statement-created", outcome.inbox_id, {"line": number})
             continue
         differences = []
         if existing.amount != amount or existing.currency != currency:

@@ -1,18 +1,15 @@
-"""Registry operations: register units, sign contracts (writing the expected schedule)."""
+"""Registry operations: register units with their OpenPAYGO secrets; account numbers with a check digit."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import psycopg
 from stdnum import luhn
 
 from backoffice import crypto
-from backoffice.credit import service as credit
-from backoffice.ledger import repository as ledger
 from backoffice.registry import repository
-from backoffice.registry.schemas import NewContract
 
 
 def account_number(sequence: int) -> str:
@@ -40,29 +37,3 @@ def register_unit(
     return repository.insert_unit(
         conn, serial, product_id, crypto.encrypt(secret_key, key_hex), starting_code, lat, lon, installed_at
     )
-
-
-def sign_contract(
-    conn: psycopg.Connection, new: NewContract, deposit_paid_on: date | None = None, secret_key: str | None = None
-) -> int:
-    """Sign a contract and write its expected ledger rows (the schedule) in the caller's transaction.
-    With ``deposit_paid_on`` the deposit is credited too: it buys the first period, as a token."""
-    product = repository.get_product(conn, new.product_id)
-    number = account_number(repository.next_contract_sequence(conn))
-    contract_id = repository.insert_contract(
-        conn, number, new.customer_id, new.unit_id, new.product_id, product.currency, new.signed_on
-    )
-    rows: list[tuple[date, str, str, int]] = []
-    if product.business_model == "asset_finance":
-        assert product.deposit_amount is not None and product.instalment_amount is not None
-        assert product.instalment_count is not None and product.instalment_period_days is not None
-        rows.append((new.signed_on, "expected", "deposit", product.deposit_amount))
-        for i in range(1, product.instalment_count + 1):
-            due = new.signed_on + timedelta(days=i * product.instalment_period_days)
-            rows.append((due, "expected", "payment", product.instalment_amount))
-    ledger.insert_entries(conn, contract_id, product.currency, rows)
-    if deposit_paid_on is not None and product.deposit_amount:
-        if secret_key is None:
-            raise ValueError("crediting the deposit issues a token: pass the secret key")
-        credit.apply_payment(conn, contract_id, product.deposit_amount, deposit_paid_on, secret_key)
-    return contract_id

@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from backoffice import crypto
 from backoffice.config import Settings
+from backoffice.contracts.service import sign_contract
 from backoffice.credit.service import apply_payment
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
 from backoffice.delivery.main import MqttLink
@@ -32,7 +33,7 @@ from backoffice.ledger.export import export
 from backoffice.payments.providers import sign
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
-from backoffice.registry.service import register_unit, sign_contract
+from backoffice.registry.service import register_unit
 from paygo.web import create_app
 from protocol import topic
 from tests.helpers import serve, wait_for

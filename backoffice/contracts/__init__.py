@@ -1,0 +1,1 @@
+"""Contracts over their life: signed (with the expected schedule and the deposit's credit) and ended."""
