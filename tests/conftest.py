@@ -3,6 +3,7 @@ migrated template per test, and a unique MQTT topic root per test."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +14,8 @@ from backoffice.config import Settings, load_settings
 from backoffice.migrate import migrate
 from devtools.stack import Stack
 
-TEMPLATE_DB = "paygo_test_template"
+# One template per test session: two sessions on one stack (a developer and a helper) never share it.
+TEMPLATE_DB = f"paygo_test_template_{os.getpid()}"
 
 
 def _admin(settings: Settings) -> psycopg.Connection:
