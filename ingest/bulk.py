@@ -104,6 +104,7 @@ def _write_daily(cur: psycopg.Cursor, unit_id: np.ndarray, ts_s: np.ndarray, bat
     )  # fmt: skip
     # Merged like the ingest writer does, in case live readings of these days were already rolled up.
     cur.execute("create temp table if not exists daily_stage (like telemetry_daily) on commit delete rows")
+    cur.execute("truncate daily_stage")  # emptied at commit, but a caller may write twice in one transaction
     with cur.copy(f"copy daily_stage ({', '.join(DAILY_COLS)}) from stdin (format binary)") as cp:
         cp.write(payload)
     cur.execute(f"insert into telemetry_daily as d select * from daily_stage {DAILY_MERGE}")
@@ -115,6 +116,7 @@ def write_latest(conn: psycopg.Connection, latest: Columns, firmware: str) -> No
     cols = ", ".join(LATEST_COLUMNS)
     with conn.cursor() as cur:
         cur.execute("create temp table if not exists latest_stage (like unit_latest) on commit drop")
+        cur.execute("truncate latest_stage")
         with cur.copy(f"copy latest_stage ({cols}) from stdin (format binary)") as cp:
             cp.write(_telemetry_payload(latest, firmware, LATEST_COLUMNS))
         cur.execute(f"insert into unit_latest ({cols}) select {cols} from latest_stage {LATEST_MERGE}")
