@@ -1,16 +1,17 @@
 """The portfolio KPIs of kpi/SPEC.md, computed exactly; one implementation for every entry point.
 
-The ledger arrives as columns (``kpi.columns``). ``build_portfolio`` converts money to the
-reporting currency as integers scaled by ``10**scale``, sorts the rows by (unit, date) and splits
-them into *streams* (scheduled, paid, completed, maintenance, deposits, positive receipts, flexible
-payments), each with a running sum. Any S(u,t), P(u,t) or window sum for every unit at once is
-then one vectorised binary search per stream, so one as-of date over a million units costs a few
-dozen searches, not a pass over the rows.
+The ledger arrives as columns (``kpi.columns``). ``build_from_columns`` converts money to the
+reporting currency as integers scaled by ``10**scale`` and sorts the rows once by date (a stable
+radix sort on 16-bit day offsets). Each kind of row (scheduled, paid, completed, maintenance,
+deposits, positive receipts, flexible payments) is a ``_DayStream``: any unit's sum up to or
+between two dates is one contiguous slice found by binary search and scattered into per-unit
+totals with ``np.add.at``; "up to" sums are cached and extended, so a series of as-of dates in
+order costs little more than one.
 
-The flexible access timeline ``access_end = max(access_end, day) + amount/ppd`` is kept exact by
-measuring it in money (``E = access_end * ppd``, an integer) and unrolled as a running maximum:
-with ``C_j`` the payments up to row j, ``E_j = C_j + max(E_0, max_{i<=j}(day_i*ppd - C_{i-1}))``.
-Only final ratios and means become floats; sums are integers and exact fractions.
+The flexible access timeline is kept exact in money (``E = access_end * ppd``, an integer) and
+swept day by day in date order (``_AccessTimeline``): on day t each paying unit gets
+``E = max(E, t * ppd) + amounts``; several payments on one day commute. Only final ratios and
+means become floats; sums are integers and exact fractions.
 """
 
 from __future__ import annotations
