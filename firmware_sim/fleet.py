@@ -158,9 +158,9 @@ async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stat
                 cfg.host, cfg.port, identifier=f"unit-{serial}",
                 username=serial if cfg.credentials else cfg.username,
                 password=cfg.credentials[serial] if cfg.credentials else cfg.password,
-                will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True), keepalive=60,
+                will=aiomqtt.Will(status_topic, protocol.encode_status(False), qos=1, retain=True), keepalive=60,
             ) as client:  # fmt: skip
-                await client.publish(status_topic, b"online", qos=1, retain=True)
+                await client.publish(status_topic, protocol.encode_status(True), qos=1, retain=True)
                 stats.online += 1
                 backoff = 1.0
                 commands = None
@@ -179,7 +179,7 @@ async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stat
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(link.wake.wait(), timeout=1.0)
                     else:
-                        await client.publish(status_topic, b"offline", qos=1, retain=True)
+                        await client.publish(status_topic, protocol.encode_status(False), qos=1, retain=True)
                 finally:
                     stats.online -= 1
                     if commands is not None:

@@ -117,11 +117,19 @@ def utc_iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
+ONLINE = b"online"  # published retained on connect
+OFFLINE = b"offline"  # the last will, and published on a clean disconnect
+
+
+def encode_status(online: bool) -> bytes:
+    return ONLINE if online else OFFLINE
+
+
 def parse_status(payload: bytes) -> bool:
     """A unit's status message: ``online`` (sent on connect) or ``offline`` (its last will)."""
     text = payload.strip().lower()
-    if text in (b"online", b"offline"):
-        return text == b"online"
+    if text in (ONLINE, OFFLINE):
+        return text == ONLINE
     raise ProtocolError(f"status {payload[:40]!r} is neither 'online' nor 'offline'")
 
 
