@@ -56,17 +56,11 @@ class InstalledUnit:
     battery_chemistry: str
 
 
-@dataclass(frozen=True)
-class UnitTerms:
+@dataclass(frozen=True, kw_only=True)
+class UnitTerms(InstalledUnit):
     """An installed unit, its kit, and the terms of its active contract (if any): what a payment buys."""
 
     unit_id: int
-    serial: str
-    latitude: float
-    longitude: float
-    panel_wp: int
-    battery_ah: float
-    battery_chemistry: str
     installed_at: datetime
     contract_id: int | None
     business_model: str
