@@ -1,5 +1,6 @@
 """Test fixtures over real servers: the local stack (started if needed), a database cloned from a
-migrated template per test, and a unique MQTT topic root per test."""
+migrated template per test, a unique MQTT topic root per test, and the back-office app served over
+HTTP for the money loop's tests. Helpers shared by tests are in tests/support/."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 from backoffice.config import Settings, load_settings
 from backoffice.migrate import migrate
 from devtools.stack import Stack
+from paygo.web import create_app
+from tests.support import serve
+from tests.support.money import SHORTCODE, WEBHOOK_SECRET
 
 # One template per test session: two sessions on one stack (a developer and a helper) never share it.
 TEMPLATE_DB = f"paygo_test_template_{os.getpid()}"
@@ -62,3 +66,16 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
 def conn(settings: Settings) -> Iterator[psycopg.Connection]:
     with psycopg.connect(settings.database_url) as c:
         yield c
+
+
+@pytest.fixture
+def money_settings(settings: Settings) -> Settings:
+    """Settings with our M-Pesa shortcode and the signed webhook's secret for provider "wing"."""
+    return settings.model_copy(update={"mpesa_shortcodes": SHORTCODE, "webhook_secrets": {"wing": WEBHOOK_SECRET}})
+
+
+@pytest.fixture
+def server(money_settings: Settings) -> Iterator[str]:
+    """The back-office app served over real HTTP by uvicorn, in a thread of this test process."""
+    with serve(create_app(money_settings)) as url:
+        yield url

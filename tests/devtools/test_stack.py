@@ -13,7 +13,7 @@ import pytest
 
 from backoffice.config import load_settings
 from devtools.stack import Redis, Stack, StackError
-from tests.helpers import free_port
+from tests.support import free_port
 
 
 def _own_settings(home: Path):  # type: ignore[no-untyped-def]

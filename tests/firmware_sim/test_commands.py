@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +18,7 @@ from backoffice.delivery.main import MqttLink
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
 from firmware_sim.unit import UnitSpec
-from tests.helpers import lamp_contract, wait_for
+from tests.support import Subacks, lamp_contract, wait_for
 
 
 def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
@@ -40,10 +39,14 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
         run_fleet([spec], SimClock(datetime.now(UTC), 1.0), cfg, stop, stats, credit_days=0)))  # fmt: skip
     fleet.start()
     link = MqttLink(settings, f"delivery-{uuid.uuid4().hex[:6]}")
+    link_subscribed = Subacks(link.client)  # the link subscribes to the acks when it connects
     link.start()
     try:
         wait_for(lambda: stats.online == 1, timeout=20, what="the unit online")
-        time.sleep(0.5)  # its command subscription is in place
+        # The unit's command subscription is in place: once online it awaits its SUBACK, and only
+        # then sends what it has buffered (its boot event first).
+        wait_for(lambda: stats.events_sent >= 1, timeout=20, what="the unit subscribed (its boot event sent)")
+        link_subscribed.wait(what="the delivery link's SUBACK for the acks")
         conn.autocommit = True
         with conn.transaction():
             assert dispatch_once(conn, DevSmsGateway(), link.publish) == 2  # SMS and the unit's command

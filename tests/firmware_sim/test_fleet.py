@@ -5,16 +5,10 @@ its oldest readings and says how many, and a unit that loses its link is marked 
 from __future__ import annotations
 
 import asyncio
-import csv
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import paho.mqtt.publish as publish
 import psycopg
 import pytest
 
@@ -25,7 +19,7 @@ from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
 from firmware_sim.unit import UnitSpec
-from tests.helpers import ingest_worker, stop_process, wait_for
+from tests.support import ingest_worker, stop_process, wait_for, wait_worker_subscribed
 
 SPEED = 7200.0  # two simulated hours per real second: a reading every 0.17 s per unit
 N = 16
@@ -57,25 +51,12 @@ def _run(settings: Settings, specs: list[UnitSpec], a: scenarios.Assignment, clo
     thread.start()
     try:
         wait_for(lambda: stats.online >= len(specs) - int(a.mask("migrates").sum()), timeout=30, what="units online")
-        threading.Event().wait(seconds)
+        threading.Event().wait(seconds)  # the run itself (its scenarios play out), not a readiness wait
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(60)
     assert not thread.is_alive()
     return stats
-
-
-def _wait_until_subscribed(settings: Settings, conn: psycopg.Connection, serial: str) -> None:
-    """Until the worker's shared subscription exists the broker keeps nothing for it: probe with a
-    status message until one is stored."""
-    status = protocol.topic(serial, "status", settings.mqtt_topic_root)
-
-    def stored() -> bool:
-        publish.single(status, b"offline", qos=1, hostname=settings.mqtt_host, port=settings.mqtt_port)
-        conn.rollback()
-        return conn.execute("select 1 from unit_presence").fetchone() is not None
-
-    wait_for(stored, timeout=60, what="the ingest worker subscribed")
 
 
 def _rows(conn: psycopg.Connection) -> dict[str, list[int]]:
@@ -108,7 +89,7 @@ def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
 
     worker = ingest_worker(settings, f"fleet-{uuid.uuid4().hex[:6]}")
     try:
-        _wait_until_subscribed(settings, conn, specs[-1].serial)
+        wait_worker_subscribed(settings, conn, specs[-1].serial)
         stats = _run(settings, specs, a, clock, seconds=25, buffer_limit=40)
         wait_for(lambda: sum(len(v) for v in _rows(conn).values()) >= stats.readings_sent, timeout=60,
                  what=f"{stats.readings_sent} readings in the database")  # fmt: skip
@@ -157,7 +138,7 @@ def test_load_mode_sends_for_many_units_over_few_connections(
     clock = SimClock(datetime.now(UTC) - timedelta(days=3), SPEED)
     worker = ingest_worker(settings, f"load-{uuid.uuid4().hex[:6]}")
     try:
-        _wait_until_subscribed(settings, conn, specs[-1].serial)
+        wait_worker_subscribed(settings, conn, specs[-1].serial)
         cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, connections=2)
         stats = FleetStats()
         loop = asyncio.new_event_loop()
@@ -176,19 +157,3 @@ def test_load_mode_sends_for_many_units_over_few_connections(
     assert sorted(rows) == [s.serial for s in specs]
     assert all(v == list(range(1, len(v) + 1)) for v in rows.values())
     assert sum(len(v) for v in rows.values()) == stats.readings_sent
-
-
-def test_sim_run_command_writes_the_ground_truth(settings: Settings, tmp_path: Path) -> None:
-    truth = tmp_path / "truth.csv"
-    env = {**os.environ, "PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test",
-           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "paygo.cli", "sim", "run", "--synthetic", "--no-device-login", "--units", "40",
-         "--duration", "4", "--scenario-mix", "healthy=1,panel_covered=1,gsm_outage=1", "--truth", str(truth)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "most online 40" in done.stdout.replace("\n", " ")
-    lines = list(csv.DictReader(truth.open()))
-    assert len(lines) == 40 and {r["scenario"] for r in lines} == {"healthy", "panel_covered", "gsm_outage"}
-    assert all((r["onset"] == "") == (r["scenario"] == "healthy") for r in lines)

@@ -1,10 +1,9 @@
-"""An ingest worker against the real broker and database."""
+"""The ingest consumer: a worker against the real broker and database, and the batches it makes of
+raw messages (good ones stored, bad ones refused with the reason)."""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,9 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 import protocol
 from backoffice.config import Settings
 from backoffice.registry import repository, service
-from ingest.consumer import IngestWorker
+from ingest.consumer import IngestWorker, RawMessage, to_batch
 from protocol import Reading
-from tests.helpers import wait_for
+from tests.support import count, ingest_worker_thread, wait_for
 
 SERIALS = ["W1", "W2", "W3"]
 
@@ -37,21 +36,9 @@ def units(conn: psycopg.Connection) -> dict[str, int]:
 
 @pytest.fixture
 def worker(settings: Settings, units: dict[str, int]) -> Iterator[IngestWorker]:
-    w = IngestWorker(
-        settings,
-        f"test-{uuid.uuid4().hex[:8]}",
-        group=f"g{uuid.uuid4().hex[:8]}",
-        flush_seconds=0.05,
-        session_expiry_s=5,
-    )
-    t = threading.Thread(target=w.run, name="ingest-worker")
-    t.start()
-    assert w.wait_connected(30)
-    time.sleep(0.3)  # let the subscription settle before publishing
-    yield w
-    w.stop()
-    t.join(30)
-    assert not t.is_alive()
+    """A worker in a thread, yielded once the broker has acknowledged its subscriptions (SUBACK)."""
+    with ingest_worker_thread(settings, "test") as w:
+        yield w
 
 
 @pytest.fixture
@@ -66,13 +53,6 @@ def publisher(settings: Settings) -> Iterator[mqtt.Client]:
     yield c
     c.disconnect()
     c.loop_stop()
-
-
-def _count(conn: psycopg.Connection, sql: str) -> int:
-    conn.rollback()  # see other transactions' commits
-    row = conn.execute(sql).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
@@ -105,9 +85,9 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
     for topic, payload in bad:
         publisher.publish(topic, payload, qos=1).wait_for_publish(10)
 
-    wait_for(lambda: _count(conn, "select count(*) from ingest_rejects") == len(bad))
-    wait_for(lambda: _count(conn, "select count(*) from telemetry") == len(SERIALS) * 40)
-    assert _count(conn, "select count(*) from (select distinct unit_id, seq from telemetry) d") == len(SERIALS) * 40
+    wait_for(lambda: count(conn, "select count(*) from ingest_rejects") == len(bad))
+    wait_for(lambda: count(conn, "select count(*) from telemetry") == len(SERIALS) * 40)
+    assert count(conn, "select count(*) from (select distinct unit_id, seq from telemetry) d") == len(SERIALS) * 40
     rejects = conn.execute("select topic, reason, payload from ingest_rejects order by id").fetchall()
     by_payload = {bytes(p): (t, r) for t, r, p in rejects}
     assert set(by_payload) == {p for _, p in bad}
@@ -121,8 +101,6 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
 
 
 def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Settings) -> None:
-    from ingest.consumer import RawMessage, to_batch
-
     raw = json.dumps({"v": 1, "serial": "W1", "readings": [{"seq": 1, "ts": "2024-01-01T00:00:00Z"}]}).encode()
     batch = to_batch(
         [RawMessage("elsewhere/W1/telemetry", raw, datetime.now(UTC))],
@@ -164,5 +142,22 @@ def test_online_and_offline_from_the_status_topic_and_the_last_will(
     bad.publish(protocol.topic("W1", "status", root), b"sleepy", qos=1).wait_for_publish(10)
     bad.loop_stop()
     bad.disconnect()
-    wait_for(lambda: _count(conn, "select count(*) from ingest_rejects where reason like 'status%'") == 1, timeout=20,
+    wait_for(lambda: count(conn, "select count(*) from ingest_rejects where reason like 'status%'") == 1, timeout=20,
              what="the dead letter")  # fmt: skip
+
+
+def test_events_round_trip_and_bad_events_say_why() -> None:
+    when = datetime(2024, 6, 1, 12, tzinfo=UTC)
+    lost = protocol.DeviceEvent(kind="buffer_overflow", ts=when, detail={"dropped": 7})
+    good = protocol.encode_events("SHS1", [protocol.DeviceEvent(kind="tamper", ts=when), lost])
+    assert [e.kind for e in protocol.parse_events(good, "SHS1").events] == ["tamper", "buffer_overflow"]
+    future = protocol.encode_events("SHS1", [protocol.DeviceEvent(kind="boot", ts=datetime(2099, 1, 1, tzinfo=UTC))])
+    unknown = json.dumps({"v": 1, "serial": "SHS1", "events": [{"kind": "exploded", "ts": "2024-06-01T12:00:00Z"}]})
+    now = datetime(2024, 6, 2, tzinfo=UTC)
+    msgs = [RawMessage(f"paygo/v1/units/SHS1/{t}", p, now) for t, p in
+        [("events", good), ("events", future), ("events", unknown.encode()), ("events", b"{")]]  # fmt: skip
+    batch = to_batch(msgs, lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)), now)
+    assert [(e[2], e[3]) for e in batch.events] == [("tamper", {}), ("buffer_overflow", {"dropped": 7})]
+    reasons = [r[3] for r in batch.rejects]
+    assert len(reasons) == 3 and "in the future" in reasons[0]
+    assert "schema violation: events.0.kind" in reasons[1] and "invalid JSON" in reasons[2]

@@ -21,9 +21,10 @@ from backoffice.config import Settings
 from backoffice.registry import repository, service
 from devtools.stack import Mosquitto
 from protocol import Reading
-from tests.helpers import ingest_worker, stop_process, wait_for
+from tests.support import count, ingest_worker, stop_process, wait_for
 
 UNITS = [f"F{i:03d}" for i in range(20)]
+STORED = "select count(*) from telemetry"
 # Readings 20 minutes apart, up to 300 per unit, all in the past (and the same timestamps on every
 # call: a reading sent again is the same reading).
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=5)
@@ -69,10 +70,11 @@ def _publish(client: mqtt.Client, messages: list[tuple[str, bytes]]) -> None:
         info.wait_for_publish(30)
 
 
-def _count(conn: psycopg.Connection) -> int:
-    conn.rollback()
-    row = conn.execute("select count(*) from telemetry").fetchone()
-    return int(row[0]) if row else 0
+def _wait_subscribed(settings: Settings, conn: psycopg.Connection, publisher: mqtt.Client) -> None:
+    """Until the worker is subscribed: the first reading, sent again until it is stored (the same
+    reading each time, so it is stored once)."""
+    wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and count(conn, STORED) == 1, timeout=60,
+             what="the worker's first reading")  # fmt: skip
 
 
 def test_worker_killed_mid_stream_loses_nothing(
@@ -82,24 +84,23 @@ def test_worker_killed_mid_stream_loses_nothing(
     first = ingest_worker(settings, worker_id)
     second: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
-                 what="the worker's first reading")  # fmt: skip
+        _wait_subscribed(settings, conn, publisher)
         stream = _messages(settings, 1, 5999)
 
         def steady() -> None:  # about 2,000 messages a second, so the kill lands mid-stream
             for i in range(0, len(stream), 100):
                 _publish(publisher, stream[i : i + 100])
-                time.sleep(0.05)
+                time.sleep(0.05)  # pacing the sender (the stream's rate is part of the test), not a wait
 
         sender = threading.Thread(target=steady)
         sender.start()
-        wait_for(lambda: _count(conn) >= 500, timeout=60, what="some readings committed")
+        wait_for(lambda: count(conn, STORED) >= 500, timeout=60, what="some readings committed")
         first.send_signal(signal.SIGKILL)  # batches received, some not yet committed or acknowledged
         first.wait(10)
         sender.join(120)
-        assert _count(conn) < 6000, "the worker finished before it could be killed"
+        assert count(conn, STORED) < 6000, "the worker finished before it could be killed"
         second = ingest_worker(settings, worker_id)  # the same id: its persistent session and queue
-        wait_for(lambda: _count(conn) == 6000, timeout=120, what="every reading after the restart")
+        wait_for(lambda: count(conn, STORED) == 6000, timeout=120, what="every reading after the restart")
         distinct = conn.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
         assert distinct == (6000,)
         assert conn.execute("select sum(reports) from telemetry_daily").fetchone() == (6000,)  # counted once
@@ -115,15 +116,14 @@ def test_broker_restart_keeps_queued_readings(
     worker_id = f"brk-{uuid.uuid4().hex[:6]}"
     worker = ingest_worker(settings, worker_id)
     try:
-        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
-                 what="the worker's first reading")  # fmt: skip
+        _wait_subscribed(settings, conn, publisher)
         stop_process(worker)  # away: its session stays on the broker
         _publish(publisher, _messages(settings, 1, 499))
         broker = Mosquitto(settings)
         broker.down()  # a clean stop writes the persistence file
         broker.up()
         worker = ingest_worker(settings, worker_id)
-        wait_for(lambda: _count(conn) == 500, timeout=120, what="the readings queued across the restart")
+        wait_for(lambda: count(conn, STORED) == 500, timeout=120, what="the readings queued across the restart")
     finally:
         stop_process(worker)
 
@@ -135,21 +135,36 @@ def test_postgres_restart_mid_stream_loses_nothing(
 
     worker = ingest_worker(settings, f"pg-{uuid.uuid4().hex[:6]}")
     try:
-        wait_for(lambda: _publish(publisher, _messages(settings, 0, 1)) is None and _count(conn) == 1, timeout=60,
-                 what="the worker's first reading")  # fmt: skip
+        _wait_subscribed(settings, conn, publisher)
         conn.close()
         stream = _messages(settings, 1, 3999)
-        sender = threading.Thread(target=lambda: [_publish(publisher, stream[i : i + 100]) or time.sleep(0.05)
-                                                  for i in range(0, len(stream), 100)])  # fmt: skip
+        sent = [0]
+        database_down = threading.Event()
+
+        def steady() -> None:
+            for i in range(0, len(stream), 100):
+                if i == 3000:  # the last thousand readings only once the database is away
+                    database_down.wait(120)
+                _publish(publisher, stream[i : i + 100])
+                sent[0] = i + 100
+                time.sleep(0.05)  # pacing the sender (about 2,000 a second), not a wait
+
+        sender = threading.Thread(target=steady)
         sender.start()
-        time.sleep(0.5)
         database = Postgres(settings)
-        database.down()  # the worker's batches fail; it keeps the messages unacknowledged and retries
-        time.sleep(2)
-        database.up()
+        try:
+            wait_for(lambda: sent[0] >= 1000, timeout=60, what="the stream under way")
+            database.down()  # the worker's batches fail; it keeps the messages unacknowledged and retries
+            database_down.set()
+            wait_for(lambda: sent[0] >= 3500, timeout=60, what="readings sent while the database is away")
+        finally:
+            database_down.set()
+            database.up()
         sender.join(120)
         with psycopg.connect(settings.database_url) as again:
-            wait_for(lambda: _count(again) == 4000, timeout=120, what="every reading after the database came back")
+            wait_for(
+                lambda: count(again, STORED) == 4000, timeout=120, what="every reading after the database came back"
+            )
             distinct = again.execute("select count(*) from (select distinct unit_id, seq from telemetry) d").fetchone()
             assert distinct == (4000,)
     finally:

@@ -8,16 +8,19 @@ import time
 from collections.abc import Iterator
 from datetime import date
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from openpaygo import MetricsRequestHandler, decode_token
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+import protocol
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from ingest.device_api import create_device_app
 from protocol.openpaygo_metrics import DATA_FORMATS
-from tests.helpers import lamp_contract
+from tests.support import count, ingest_worker_thread, lamp_contract, wait_for
 
 
 @pytest.fixture
@@ -49,21 +52,16 @@ def _request(key: str, count: int, steps: int = 3, condensed: bool = False) -> b
     return payload.encode() if isinstance(payload, str) else payload
 
 
-def _count(conn: psycopg.Connection, sql: str) -> int:
-    conn.rollback()
-    row = conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0
-
-
 def test_signed_request_stored_replay_refused(
     client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
 ) -> None:
     key, _, _ = unit
     body = _request(key, count=1)
+    stamped = int(time.time())  # the request's timestamp, or a second after it
     ok = client.post("/dd", content=body)
     assert ok.status_code == 200, ok.text
-    assert _count(conn, "select count(*) from telemetry") == 3
-    assert _count(conn, "select sum(reports) from telemetry_daily") == 3  # the same path as MQTT
+    assert count(conn, "select count(*) from telemetry") == 3
+    assert count(conn, "select sum(reports) from telemetry_daily") == 3  # the same path as MQTT
     replay = client.post("/dd", content=body)
     assert replay.status_code == 403 and "not above the last" in replay.json()["error"]
     older = client.post("/dd", content=_request(key, count=1, steps=1))
@@ -71,9 +69,10 @@ def test_signed_request_stored_replay_refused(
     forged = client.post("/dd", content=_request("00" * 16, count=5))
     assert forged.status_code == 403
     assert client.post("/dd", content=b"{not json").status_code == 400
-    assert _count(conn, "select count(*) from ingest_rejects where topic = 'http:/dd'") == 4
-    assert _count(conn, "select count(*) from telemetry") == 3  # nothing from the refused ones
-    time.sleep(1.1)  # timestamps are whole seconds and must increase too
+    assert count(conn, "select count(*) from ingest_rejects where topic = 'http:/dd'") == 4
+    assert count(conn, "select count(*) from telemetry") == 3  # nothing from the refused ones
+    # Timestamps are whole seconds and must increase too: wait for the clock's next second.
+    wait_for(lambda: int(time.time()) > stamped, timeout=5, what="the next second")
     newer = client.post("/dd", content=_request(key, count=2, steps=1))
     assert newer.status_code == 200
 
@@ -99,24 +98,8 @@ def test_condensed_request_gets_the_waiting_tokens(
 
 
 def test_the_same_body_over_mqtt(settings: Settings, conn: psycopg.Connection, unit: tuple[str, str, int]) -> None:
-    import threading
-    import uuid
-
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-    import protocol
-    from ingest.consumer import IngestWorker
-    from tests.helpers import wait_for
-
     key, serial, _ = unit
-    worker = IngestWorker(settings, f"m-{uuid.uuid4().hex[:6]}", group=f"g{uuid.uuid4().hex[:6]}", flush_seconds=0.05,
-                          session_expiry_s=5)  # fmt: skip
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
-        assert worker.wait_connected(30)
-        time.sleep(0.3)
+    with ingest_worker_thread(settings, "m"):  # subscribed (SUBACK) before anything is published
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
         pub.connect(settings.mqtt_host, settings.mqtt_port)
         pub.loop_start()
@@ -126,8 +109,5 @@ def test_the_same_body_over_mqtt(settings: Settings, conn: psycopg.Connection, u
             pub.publish(where, payload, qos=1).wait_for_publish(10)
         pub.loop_stop()
         pub.disconnect()
-        wait_for(lambda: _count(conn, "select count(*) from ingest_rejects") == 2, timeout=20, what="two dead letters")
-        assert _count(conn, "select count(*) from telemetry") == 3
-    finally:
-        worker.stop()
-        thread.join(30)
+        wait_for(lambda: count(conn, "select count(*) from ingest_rejects") == 2, timeout=20, what="two dead letters")
+        assert count(conn, "select count(*) from telemetry") == 3

@@ -27,7 +27,7 @@ from kpi import repository
 from kpi.service import take_snapshots
 from paygo.celery_app import make_celery
 from paygo.web import create_app
-from tests.helpers import wait_for
+from tests.support import wait_for
 
 from .test_examples import EXAMPLES, assert_close
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 
 from backoffice.config import load_settings
 from devtools.stack import Stack
-from tests.helpers import free_port
+from tests.support import free_port, wait_for, wait_for_port
 
 
 def _telemetry_rows(port: int, live: bool = True) -> int:
@@ -46,15 +45,14 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         text=True,
     )
     try:
-        rows = 0
-        deadline = time.monotonic() + 60  # the promise: rows within 60 seconds
-        while time.monotonic() < deadline and rows == 0:
-            time.sleep(1)
-            rows = _telemetry_rows(ports["PG"])
+        # The promise: rows within 60 seconds.
+        wait_for(lambda: _telemetry_rows(ports["PG"]) > 0, timeout=60, what="a telemetry row")
+        rows = _telemetry_rows(ports["PG"])
         assert rows > 0, "no telemetry row within 60 s"
         # Rows keep growing and the call-centre page shows them.
-        time.sleep(3)
+        wait_for(lambda: _telemetry_rows(ports["PG"]) > rows, timeout=30, what="more telemetry rows")
         assert _telemetry_rows(ports["PG"]) > rows
+        wait_for_port(ports["API"], timeout=60, what="the demo's web app")
         # Before the live run, 60 days of history (12 units x 72 readings a day, once installed).
         assert _telemetry_rows(ports["PG"], live=False) - _telemetry_rows(ports["PG"]) > 12 * 72
         page = httpx.get(f"http://127.0.0.1:{ports['API']}/", timeout=10)

@@ -15,7 +15,7 @@ from backoffice.config import Settings
 from devtools import demo_data
 from kpi.service import take_snapshots
 from paygo.web import create_app
-from tests.helpers import serve
+from tests.support import serve
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

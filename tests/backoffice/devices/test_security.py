@@ -4,8 +4,6 @@ the database."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +21,7 @@ from backoffice.registry import repository, service
 from devtools.stack import Mosquitto
 from ingest.consumer import IngestWorker
 from protocol import Reading
-from tests.helpers import wait_for
+from tests.support import Subacks, count, ingest_worker_thread, wait_for
 
 
 @pytest.fixture
@@ -38,21 +36,22 @@ def provisioned(settings: Settings, conn: psycopg.Connection) -> dict[str, str]:
     assert devices.write_password_file(conn, broker.password_file) == 2
     conn.commit()
     broker.reload()  # SIGHUP: re-read the password file without a restart
-    time.sleep(0.5)
+    for serial in ("UNIT-A", "UNIT-B"):  # the broker has re-read it once the new passwords log in
+        wait_for(lambda s=serial: _logs_in(settings, s, passwords[s]), timeout=20, what=f"{serial}'s login")
     return passwords
+
+
+def _logs_in(settings: Settings, serial: str, password: str) -> bool:
+    device = Device(settings, serial, password)
+    device.close()
+    return device.connack is not None and not device.connack.is_failure
 
 
 @pytest.fixture
 def worker(settings: Settings, provisioned: dict[str, str]) -> Iterator[IngestWorker]:
-    w = IngestWorker(settings, f"sec-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}", flush_seconds=0.05,
-                     session_expiry_s=5)  # fmt: skip
-    t = threading.Thread(target=w.run, name="ingest-worker")
-    t.start()
-    assert w.wait_connected(30)
-    time.sleep(0.3)
-    yield w
-    w.stop()
-    t.join(30)
+    """A worker in a thread, yielded once the broker has acknowledged its subscriptions (SUBACK)."""
+    with ingest_worker_thread(settings, "sec") as w:
+        yield w
 
 
 class Device:
@@ -64,10 +63,9 @@ class Device:
         self.client.username_pw_set(serial, password)
         self.connack: ReasonCode | None = None
         self.pubacks: dict[int, ReasonCode] = {}
-        self.subacks: list[ReasonCode] = []
+        self.subacks = Subacks(self.client)
         self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.extend(rcs)
         self.client.connect("127.0.0.1", port or settings.device_mqtt_port)
         self.client.loop_start()
         wait_for(lambda: self.connack is not None, timeout=10, what="CONNACK")
@@ -80,12 +78,6 @@ class Device:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def _count(conn: psycopg.Connection, sql: str, *args: object) -> int:
-    conn.rollback()
-    row = conn.execute(sql, args).fetchone()
-    return int(row[0]) if row else 0
 
 
 def test_unit_a_cannot_publish_as_unit_b(
@@ -108,7 +100,7 @@ def test_unit_a_cannot_publish_as_unit_b(
         a.client.on_message = lambda c, u, msg: received.append(msg.topic)
         a.client.subscribe(protocol.topic("UNIT-B", "cmd", root), qos=1)
         a.client.subscribe(protocol.topic("UNIT-A", "cmd", root), qos=1)
-        wait_for(lambda: len(a.subacks) == 2, timeout=10, what="SUBACKs")
+        a.subacks.wait(2, timeout=10, what="SUBACKs")
         platform = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
         platform.connect(settings.mqtt_host, settings.mqtt_port)  # the services' listener
         platform.loop_start()
@@ -117,19 +109,22 @@ def test_unit_a_cannot_publish_as_unit_b(
         platform.loop_stop()
         platform.disconnect()
         wait_for(lambda: bool(received), timeout=10, what="A's own command")
-        time.sleep(0.5)
+        # B's command went first, and the broker had routed or dropped it before it acknowledged it
+        # (PUBACK): had it been let through to A, A would have received it before its own.
         assert received == [protocol.topic("UNIT-A", "cmd", root)]
     finally:
         a.close()
 
-    # A's own reading arrives; nothing for B, not even a dead letter: the broker dropped it.
-    wait_for(lambda: _count(conn, "select count(*) from telemetry") == 1, timeout=20, what="A's reading")
-    time.sleep(0.5)
+    # A's own reading arrives; nothing for B, not even a dead letter: the broker dropped it. The
+    # forged reading was refused (PUBACK) before A's own was sent: had the broker let it through,
+    # the worker would have received it first and committed it no later than A's.
+    a_reading = "select count(*) from telemetry t join units u on u.id = t.unit_id where u.serial = 'UNIT-A'"
+    wait_for(lambda: count(conn, a_reading) == 1, timeout=20, what="A's reading")
     by_unit = conn.execute(
         "select u.serial, count(*) from telemetry t join units u on u.id = t.unit_id group by 1"
     ).fetchall()
     assert by_unit == [("UNIT-A", 1)]
-    assert _count(conn, "select count(*) from ingest_rejects") == 0
+    assert count(conn, "select count(*) from ingest_rejects") == 0
 
 
 def test_wrong_password_or_unknown_unit_is_refused(settings: Settings, provisioned: dict[str, str]) -> None:
@@ -170,8 +165,16 @@ def test_service_roles_get_only_what_they_need(
     wrong = Device(settings, "ingest", "not-the-password", port=settings.mqtt_port)
     wrong.close()
     assert wrong.connack is not None and wrong.connack.is_failure
-    time.sleep(1.0)  # the worker (logged in as ingest) would have stored a forged reading by now
-    assert _count(conn, "select count(*) from telemetry") == 0
-    assert _count(conn, "select count(*) from ingest_rejects") == 0
+    # A marker the worker (logged in as ingest) does store, sent after every forgery was answered:
+    # had the broker let one through, the worker would have received it first and stored it by the
+    # time the marker is stored.
+    marker = Device(settings, "UNIT-A", provisioned["UNIT-A"])
+    try:
+        assert not marker.publish(protocol.topic("UNIT-A", "status", root), b"online").is_failure
+    finally:
+        marker.close()
+    wait_for(lambda: count(conn, "select count(*) from unit_presence") == 1, timeout=20, what="the marker stored")
+    assert count(conn, "select count(*) from telemetry") == 0
+    assert count(conn, "select count(*) from ingest_rejects") == 0
     text = Mosquitto(settings).services_password_file.read_text()
     assert settings.service_login("ingest")[1] not in text and text.startswith("ingest:$7$")

@@ -1,0 +1,22 @@
+"""Fixtures of the back-office tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from backoffice.config import Settings
+from devtools import demo_data
+from paygo.web import create_app
+
+
+@pytest.fixture
+def demo_client(settings: Settings, conn: psycopg.Connection) -> Iterator[TestClient]:
+    """The web app (in process) over a database seeded with the demo company's 12 customers."""
+    demo_data.seed(conn, settings.secret_key, customers=12)
+    conn.commit()
+    with TestClient(create_app(settings)) as c:
+        yield c

@@ -1,0 +1,27 @@
+"""Ending a contract: the money still comes in and is kept, but buys no more light."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+
+from backoffice.config import Settings
+from tests.support import count
+from tests.support.money import confirmation, make_accounts, make_products
+
+
+def test_ended_contract_keeps_payments_but_buys_no_light(
+    money_settings: Settings, conn: psycopg.Connection, server: str
+) -> None:
+    _, flexible = make_products(conn)
+    acct = make_accounts(conn, money_settings, flexible, 1, "END")[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500"))
+    url = f"{server}/api/contracts/{acct.number}/state"
+    ended = httpx.post(url, json={"state": "repossessed", "actor": "dave", "note": "stopped paying in March"})
+    assert ended.status_code == 200 and ended.json()["from"] == "active"
+    assert httpx.post(url, json={"state": "written_off", "actor": "dave"}).status_code == 409
+    assert httpx.post(url, json={"state": "active", "actor": "dave"}).status_code == 422
+    late = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350"))
+    assert late.json()["ResultCode"] == 0
+    assert count(conn, "select count(*) from tokens") == 1  # the deposit's only
+    assert count(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 85_000

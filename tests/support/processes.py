@@ -1,0 +1,58 @@
+"""Processes and servers the tests start: a free port, an ASGI app over real HTTP, ``paygo ingest
+run`` as its own process, and stopping a process cleanly."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from backoffice.config import Settings
+from tests.support.wait import wait_for, wait_for_port
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
+    """Serve an ASGI app over real HTTP (uvicorn, in a thread of this process); yields its base URL
+    once uvicorn has started and the port accepts connections."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30, what=what)
+        wait_for_port(port, timeout=30, what=what)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def ingest_worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
+    """``paygo ingest run`` as its own process, on the test's database and topic root. It is
+    subscribed once ``tests.support.wait_worker_subscribed`` returns."""
+    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
+           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "paygo.cli", "ingest", "run", "--worker-id", worker_id,
+                             "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the worker commits and acknowledges what it holds), then wait for it."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(30)
