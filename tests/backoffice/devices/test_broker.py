@@ -12,7 +12,7 @@ import pytest
 
 from backoffice.config import load_settings
 from backoffice.devices import broker
-from tests.helpers import wait_for
+from tests.support import wait_for
 
 
 def test_the_reload_command_runs(tmp_path: Path) -> None:
