@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY
 
+    # Staff logins. A session ends after this long without a request, and in any case this long after
+    # the login; an account is locked for a while after this many failures in a row, and an address
+    # that fails this often within the lock-out window is refused too (password guessing).
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_address_max_failures: int = Field(default=20, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def service_login(self, role: str) -> tuple[str, str]:

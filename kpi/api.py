@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from backoffice.deps import DbConn
+from backoffice.staff.guard import Allow
 from kpi import repository
 from kpi.cli import to_csv
 
-router = APIRouter(prefix="/api/kpi", tags=["kpi"])
+router = APIRouter(prefix="/api/kpi", tags=["kpi"], dependencies=[Depends(Allow("finance", "viewer"))])
 
 
 def _out(s: repository.Snapshot) -> dict[str, Any]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from backoffice.deps import DbConn
+from backoffice.staff.guard import Allow
 from backoffice.templating import make_templates
 from kpi import repository
 from kpi.report import histogram, series_charts
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "viewer"))])
 # The KPI page and the charts it shares with the stand-alone HTML report, in the back office's frame.
 templates = make_templates(Path(__file__).parent / "templates")
 MONTHS = 24

@@ -3,6 +3,7 @@ snapshot, and the platform's processes run as children that stop in order."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
@@ -10,17 +11,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.devices import broker
 from backoffice.devices import service as devices
 from backoffice.migrate import migrate
+from backoffice.staff import repository as staff_repository
+from backoffice.staff import service as staff
+from backoffice.staff.schemas import ROLES
 from devtools import demo_data
 from firmware_sim import scenarios
 from kpi.service import take_snapshots
 from paygo.backfill import Result, backfill
 
 HISTORY_DAYS = 60
+DEMO = Actor("demo")
 
 
 def prepare_database(settings: Settings, units: int) -> bool:
@@ -52,6 +58,24 @@ def provision_units(settings: Settings) -> None:
         devices.provision(conn, settings.secret_key)
         devices.write_password_file(conn, settings.device_password_file)
     broker.reload(settings)
+
+
+def staff_logins(settings: Settings) -> dict[str, str]:
+    """One demo user per role, each with a fresh random password (development and test only: a
+    production database never gets a known login); returns user -> password."""
+    if settings.environment == "production":
+        return {}
+    logins = {}
+    with connect(settings, "demo") as conn, conn.transaction():
+        for role in ROLES:
+            name = f"demo-{role.replace('_', '-')}"
+            password = secrets.token_urlsafe(12)
+            if staff_repository.user_by_name(conn, name) is None:
+                staff.add_user(conn, name, [role], DEMO, password)
+            else:
+                staff.reset_password(conn, name, DEMO, password)
+            logins[name] = password
+    return logins
 
 
 def snapshot_kpis(settings: Settings) -> int:

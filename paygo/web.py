@@ -1,9 +1,13 @@
 """The web application factory: mounts every domain's routers (the back office's and the KPI package's)
-on one app."""
+on one app, behind the security headers; every route declares who may call it (``Allow`` or
+``Public``, see backoffice/staff/guard.py)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from backoffice.config import Settings, get_settings
@@ -16,33 +20,49 @@ from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
 from backoffice.registry import pages as registry_pages
+from backoffice.security import SecurityHeaders
+from backoffice.staff import api as staff_api
+from backoffice.staff import guard
+from backoffice.staff import pages as staff_pages
 from backoffice.templating import STATIC_DIR
 from kpi import api as kpi_api
 from kpi import pages as kpi_pages
+
+ROUTERS: list[APIRouter] = [
+    staff_pages.login_router, staff_pages.account_router, staff_pages.admin_router, staff_api.router,
+    registry_api.router, registry_pages.router,
+    payments_api.callbacks, payments_api.inbox, payments_api.finance, payments_pages.router,
+    contracts_api.router,
+    credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
+    delivery_api.router,
+    kpi_api.router, kpi_pages.router,
+]  # fmt: skip
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     # No /docs or /redoc: they load their scripts from a CDN, and every page here must work
-    # offline on a slow link. The schema stays at /openapi.json.
+    # offline on a slow link. The schema is served to staff at /openapi.json.
     app = FastAPI(title="PAYGO back office", version="0.1.0", lifespan=pool_lifespan(settings, "api"),
-                  docs_url=None, redoc_url=None)  # fmt: skip
+                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.settings = settings
-    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # the stylesheet: public
 
-    @app.get("/health", tags=["ops"])
+    ops = APIRouter(tags=["ops"], dependencies=[Depends(guard.Public("load balancers and monitoring"))])
+
+    @ops.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.include_router(registry_api.router)
-    app.include_router(registry_pages.router)
-    app.include_router(payments_api.router)
-    app.include_router(payments_pages.router)
-    app.include_router(contracts_api.router)
-    app.include_router(credit_api.router)
-    app.include_router(credit_pages.router)
-    app.include_router(delivery_api.router)
-    app.include_router(kpi_api.router)
-    app.include_router(kpi_pages.router)
+    schema = APIRouter(tags=["ops"], dependencies=[Depends(guard.Allow(*guard.ANY_STAFF))])
+
+    @schema.get("/openapi.json", include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    for router in [ops, schema, *ROUTERS]:
+        app.include_router(router)
+    guard.install(app)
+    app.add_middleware(SecurityHeaders)
     return app

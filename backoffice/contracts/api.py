@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from backoffice.contracts import service
 from backoffice.deps import DbConn
+from backoffice.staff.guard import Allow, CurrentStaff
 
-router = APIRouter(prefix="/api", tags=["contracts"])
+router = APIRouter(prefix="/api", tags=["contracts"], dependencies=[Depends(Allow("finance"))])
 
 
 class ContractEnd(BaseModel):
     state: Literal["returned", "repossessed", "written_off"]
-    actor: str = Field(min_length=1, description="who decided (kept in the audit trail)")
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=2000, description="why (kept in the audit trail)")
 
 
 @router.post("/contracts/{account_number}/state")
-def end_contract(account_number: str, body: ContractEnd, conn: DbConn) -> dict[str, Any]:
+def end_contract(account_number: str, body: ContractEnd, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     """End an active contract: the customer returned the unit, it was repossessed, or the debt written off.
     Payments that still arrive are kept and booked, but buy no more light."""
     try:
         with conn.transaction():
-            old = service.end_contract(conn, account_number, body.state, body.actor, body.note)
+            old = service.end_contract(conn, account_number, body.state, staff.actor, body.note)
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
     except ValueError as err:

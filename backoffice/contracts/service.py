@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import psycopg
 
 from backoffice.audit import repository as audit
+from backoffice.audit.schemas import Actor
 from backoffice.credit import service as credit
 from backoffice.ledger import repository as ledger
 from backoffice.registry import repository as registry
@@ -42,9 +43,17 @@ def sign_contract(
     return contract_id
 
 
-def end_contract(conn: psycopg.Connection, account: str, state: str, actor: str, note: str | None) -> str:
+def end_contract(conn: psycopg.Connection, account: str, state: str, actor: Actor, note: str | None) -> str:
     """End an active contract (``state`` one of ENDINGS), audited, in the caller's transaction; returns
     the state it had. LookupError: no such contract; ValueError: it is not active."""
     old = registry.set_contract_state(conn, account, state, ("active",))
-    audit.record(conn, actor, f"contract-{state}", None, {"account": account, "note": note})
+    audit.record(
+        conn,
+        actor,
+        f"contract-{state}",
+        "contract",
+        account,
+        before={"state": old},
+        after={"state": state, "note": note},
+    )
     return old

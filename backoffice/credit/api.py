@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
-from backoffice.credit import repository
-from backoffice.delivery import repository as delivery
+from backoffice.credit import repository, service
 from backoffice.deps import DbConn
 from backoffice.registry import repository as registry
+from backoffice.staff.guard import Allow, CurrentStaff
 
-router = APIRouter(prefix="/api", tags=["tokens"])
+# Token codes are light itself: those who talk to customers and finance see them; only the call
+# centre sends one again.
+router = APIRouter(prefix="/api", tags=["tokens"], dependencies=[Depends(Allow("call_centre", "finance"))])
+resend_router = APIRouter(prefix="/api", tags=["tokens"], dependencies=[Depends(Allow("call_centre"))])
 
 
 @router.get("/contracts/{account_number}/tokens")
@@ -23,11 +26,11 @@ def contract_tokens(account_number: str, conn: DbConn) -> list[dict[str, Any]]:
     return [asdict(t) for t in repository.tokens_of_contract(conn, contract.id)]
 
 
-@router.post("/tokens/{token_id}/resend")
-def resend(token_id: int, conn: DbConn) -> dict[str, Any]:
+@resend_router.post("/tokens/{token_id}/resend")
+def resend(token_id: int, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     """Send a token again (SMS and unit command), e.g. when a customer lost the message."""
     with conn.transaction():  # committed before the answer: the dispatcher may look at once
-        queued = delivery.requeue_token(conn, token_id)
+        queued = service.resend_token(conn, token_id, staff.actor)
     if not queued:
         raise HTTPException(404, f"no token {token_id} with deliveries to repeat")
     return {"token_id": token_id, "deliveries_queued": queued}

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backoffice.credit import repository as credit
-from backoffice.delivery import repository as delivery
+from backoffice.credit import service
 from backoffice.deps import DbConn
 from backoffice.registry import repository as registry
+from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance"))])
+resend_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre"))])
 
 
 @router.get("/contracts/{account_number}", response_class=HTMLResponse)
@@ -30,11 +32,11 @@ def contract_page(account_number: str, request: Request, conn: DbConn, resent: i
     )  # fmt: skip
 
 
-@router.post("/contracts/{account_number}/tokens/{token_id}/resend")
-def resend_from_page(account_number: str, token_id: int, conn: DbConn) -> RedirectResponse:
+@resend_router.post("/contracts/{account_number}/tokens/{token_id}/resend")
+def resend_from_page(account_number: str, token_id: int, conn: DbConn, staff: CurrentStaff) -> RedirectResponse:
     """The call centre's button: the token goes out again by SMS and to the unit."""
     with conn.transaction():
-        queued = delivery.requeue_token(conn, token_id)
+        queued = service.resend_token(conn, token_id, staff.actor)
     if not queued:
         raise HTTPException(404, f"no token {token_id} with deliveries to repeat")
     return RedirectResponse(f"/contracts/{account_number}?resent={token_id}", status_code=303)

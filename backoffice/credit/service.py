@@ -17,8 +17,11 @@ from openpaygo import TokenType, generate_token
 
 import protocol
 from backoffice import crypto
+from backoffice.audit import repository as audit
+from backoffice.audit.schemas import Actor
 from backoffice.credit import repository
 from backoffice.credit.repository import CreditAccount
+from backoffice.delivery import repository as delivery
 from backoffice.ledger import repository as ledger
 
 TOKEN_NAMES: dict[TokenType, protocol.TokenKind] = {
@@ -81,6 +84,15 @@ def _issue(
         deliveries.append(("sms", a.phone, sms))
     repository.insert_outbox(conn, token_id, deliveries, history_at)
     return {"token": token, "token_type": name, "days": days, "count": count}
+
+
+def resend_token(conn: psycopg.Connection, token_id: int, actor: Actor) -> int:
+    """Send a token again (its SMS and unit command), audited, in the caller's transaction; returns the
+    deliveries queued (0: no such token)."""
+    queued = delivery.requeue_token(conn, token_id)
+    if queued:
+        audit.record(conn, actor, "token-resent", "token", token_id, after={"deliveries_queued": queued})
+    return queued
 
 
 @dataclass(frozen=True)

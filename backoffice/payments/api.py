@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -20,8 +20,15 @@ from backoffice.deps import DbConn, RawBody, SettingsDep
 from backoffice.money import MoneyError, to_minor
 from backoffice.payments import providers, repository, service
 from backoffice.payments.providers import PaymentEvent, Rejected
+from backoffice.staff.guard import Allow, CurrentStaff, Public
 
-router = APIRouter(tags=["payments"])
+# Provider callbacks carry their own proof (M-Pesa: Safaricom's addresses at the proxy and our
+# shortcode; MoMo: a request we created; webhooks: an HMAC signature), never a staff login.
+callbacks = APIRouter(tags=["payment callbacks"], dependencies=[Depends(Public("providers prove their own origin"))])
+# The inbox: what arrived, for finance and for the call centre answering "did my payment arrive?".
+inbox = APIRouter(tags=["payments"], dependencies=[Depends(Allow("finance", "call_centre"))])
+# Money moved by hand: finance only.
+finance = APIRouter(tags=["payments"], dependencies=[Depends(Allow("finance"))])
 
 # The endpoints are plain functions (FastAPI runs them in its thread pool): their database calls
 # block, and a repeated callback waits on the first copy's row lock, so they must not run on the
@@ -42,7 +49,7 @@ def _parse(parse: Any, *args: Any) -> PaymentEvent | Rejected:
         return err
 
 
-@router.post("/payments/mpesa/c2b/validation")
+@callbacks.post("/payments/mpesa/c2b/validation")
 def mpesa_validation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> dict[str, str]:
     parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
     with conn.transaction():  # committed before the reply goes out
@@ -52,7 +59,7 @@ def mpesa_validation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> dict[
     return {"ResultCode": "0", "ResultDesc": "Accepted"}
 
 
-@router.post("/payments/mpesa/c2b/confirmation")
+@callbacks.post("/payments/mpesa/c2b/confirmation")
 def mpesa_confirmation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSONResponse:
     parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
     with conn.transaction():  # committed before the reply goes out: a provider may retry at once
@@ -60,13 +67,13 @@ def mpesa_confirmation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSO
     return _reply(outcome, rejected_status=200)  # Daraja reads the ResultCode, not the HTTP status
 
 
-@router.api_route("/payments/momo/callback/{reference_id}", methods=["POST", "PUT"])
+@callbacks.api_route("/payments/momo/callback/{reference_id}", methods=["POST", "PUT"])
 def momo_callback_for(reference_id: str, raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSONResponse:
     """The callback URL we give MoMo in each request-to-pay (X-Callback-Url) names the request."""
     return momo_callback(raw, conn, settings, reference_id)
 
 
-@router.api_route("/payments/momo/callback", methods=["POST", "PUT"])
+@callbacks.api_route("/payments/momo/callback", methods=["POST", "PUT"])
 def momo_callback(
     raw: RawBody, conn: DbConn, settings: SettingsDep, x_reference_id: str | None = Header(default=None)
 ) -> JSONResponse:
@@ -77,7 +84,7 @@ def momo_callback(
     return _reply(outcome)
 
 
-@router.post("/payments/webhook/{provider}")
+@callbacks.post("/payments/webhook/{provider}")
 def webhook(
     provider: str, raw: RawBody, conn: DbConn, settings: SettingsDep, x_signature: str | None = Header(default=None)
 ) -> JSONResponse:
@@ -100,7 +107,7 @@ def _shortcodes(settings: Any) -> set[str]:
     return {s.strip() for s in settings.mpesa_shortcodes.split(",") if s.strip()}
 
 
-@router.get("/api/payments")
+@inbox.get("/api/payments")
 def recent_payments(conn: DbConn, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The payment inbox, newest first (``status``: credited, unmatched, rejected, pending, failed)."""
     return [asdict(r) for r in repository.recent_inbox(conn, min(max(limit, 1), 1000), status)]
@@ -114,11 +121,10 @@ class ManualPayment(BaseModel):
     amount: Decimal = Field(description="decimal amount in the currency, e.g. 1500.00")
     currency: str = Field(min_length=3, max_length=3)
     paid_at: datetime | None = None
-    entered_by: str = Field(min_length=1)
 
 
-@router.post("/api/payments/manual")
-def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep) -> JSONResponse:
+@finance.post("/api/payments/manual")
+def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep, staff: CurrentStaff) -> JSONResponse:
     raw = payment.model_dump_json().encode()
     parsed: PaymentEvent | Rejected
     try:
@@ -129,47 +135,50 @@ def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep) 
         if paid_at.tzinfo is None:
             raise Rejected("paid_at needs a time zone offset", txn_id=payment.reference)
         parsed = PaymentEvent("manual", payment.reference, payment.account.strip(), amount,
-                              payment.currency.upper(), paid_at.astimezone(UTC), payer=payment.entered_by)  # fmt: skip
+                              payment.currency.upper(), paid_at.astimezone(UTC), payer=staff.actor.name)  # fmt: skip
     except MoneyError as err:
         parsed = Rejected(str(err), txn_id=payment.reference)
     except Rejected as err:
         parsed = err
     with conn.transaction():
         outcome = service.intake(conn, "manual", raw, parsed, service.plain_answer, settings.secret_key)
-        audit.record(conn, payment.entered_by, "manual-entry", outcome.inbox_id, {"reference": payment.reference})
+        audit.record(
+            conn, staff.actor, "manual-entry", "payment", outcome.inbox_id, after={"reference": payment.reference}
+        )
     return _reply(outcome)
 
 
-@router.get("/api/unmatched")
+@finance.get("/api/unmatched")
 def list_unmatched(conn: DbConn, state: str | None = "open") -> list[dict[str, Any]]:
     """Money that matched no account, for finance to assign or refund."""
     return [asdict(u) for u in repository.unmatched(conn, state)]
 
 
 class Resolution(BaseModel):
-    actor: str = Field(min_length=1, description="who in finance decided")
     account: str | None = Field(default=None, description="the contract's account number (assign)")
     note: str | None = None
 
 
-@router.post("/api/unmatched/{unmatched_id}/assign")
-def assign(unmatched_id: int, body: Resolution, conn: DbConn, settings: SettingsDep) -> dict[str, Any]:
+@finance.post("/api/unmatched/{unmatched_id}/assign")
+def assign(
+    unmatched_id: int, body: Resolution, conn: DbConn, settings: SettingsDep, staff: CurrentStaff
+) -> dict[str, Any]:
     if not body.account:
         raise HTTPException(422, "give the account number to credit")
     try:
         with conn.transaction():
-            credited = service.assign_unmatched(conn, unmatched_id, body.account, body.actor, settings.secret_key,
+            credited = service.assign_unmatched(conn, unmatched_id, body.account, staff.actor, settings.secret_key,
                                                 body.note)  # fmt: skip
     except service.ResolutionError as err:
         raise HTTPException(409, str(err)) from None
     return {"status": "assigned", "days_added": credited.days_added, "tokens": [t["token"] for t in credited.tokens]}
 
 
-@router.post("/api/unmatched/{unmatched_id}/refund")
-def refund(unmatched_id: int, body: Resolution, conn: DbConn) -> dict[str, Any]:
+@finance.post("/api/unmatched/{unmatched_id}/refund")
+def refund(unmatched_id: int, body: Resolution, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     try:
         with conn.transaction():
-            service.refund_unmatched(conn, unmatched_id, body.actor, body.note or "refunded")
+            service.refund_unmatched(conn, unmatched_id, staff.actor, body.note or "refunded")
     except service.ResolutionError as err:
         raise HTTPException(409, str(err)) from None
     return {"status": "refunded"}

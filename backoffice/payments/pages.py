@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from backoffice.delivery import repository as delivery
 from backoffice.deps import DbConn
 from backoffice.payments import repository
+from backoffice.staff.guard import Allow
 from backoffice.templating import templates
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "call_centre"))])
 
 
 @router.get("/payments", response_class=HTMLResponse)

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from backoffice.audit import repository as audit
+from backoffice.audit.schemas import SYSTEM, Actor
 from backoffice.credit import service as credit
 from backoffice.payments import repository
 from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
@@ -83,7 +84,7 @@ def intake(
             return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
         # A MoMo request that was PENDING now has its result (a late callback or the poll job).
         inbox_id = first.id
-        audit.record(conn, "system", "settled", inbox_id, {"raw": raw.decode("utf-8", "replace")[:2000]})
+        audit.record(conn, SYSTEM, "settled", "payment", inbox_id, after={"raw": raw.decode("utf-8", "replace")[:2000]})
 
     if isinstance(parsed, Rejected):
         response = answer("rejected", parsed.reason, parsed.code, inbox_id, [])
@@ -113,7 +114,7 @@ def intake(
         response = answer("unmatched", problem, "0", inbox_id, [])
         repository.finish_inbox(conn, inbox_id, "unmatched", response, problem, **fields)
         repository.insert_unmatched(conn, inbox_id)
-        audit.record(conn, "system", "unmatched", inbox_id, {"reason": problem})
+        audit.record(conn, SYSTEM, "unmatched", "payment", inbox_id, after={"reason": problem})
         log.info("payment unmatched provider=%s txn=%s reason=%s", provider, txn, problem)
         return Outcome("unmatched", response, inbox_id, reason=problem)
     contract_id, currency = match
@@ -153,7 +154,9 @@ def _reverse(
     if original.contract_id is not None and original.status == "credited":
         credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
     repository.set_status(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
-    audit.record(conn, "system", "reversal", original.id, {"by": f"{provider}/{e.txn_id}", "amount": e.amount})
+    audit.record(
+        conn, SYSTEM, "reversal", "payment", original.id, after={"by": f"{provider}/{e.txn_id}", "amount": e.amount}
+    )
     response = answer("credited", None, "0", inbox_id, [])
     repository.finish_inbox(conn, inbox_id, "credited", response, note, contract_id=original.contract_id, **fields)
     return Outcome("credited", response, inbox_id, reason=note)
@@ -164,7 +167,7 @@ class ResolutionError(ValueError):
 
 
 def assign_unmatched(
-    conn: psycopg.Connection, unmatched_id: int, account: str, actor: str, secret_key: str, note: str | None = None
+    conn: psycopg.Connection, unmatched_id: int, account: str, actor: Actor, secret_key: str, note: str | None = None
 ) -> credit.Credited:
     """Finance assigns money that matched no account to a contract: it is credited now."""
     rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
@@ -180,18 +183,34 @@ def assign_unmatched(
     if currency != u.currency or u.amount is None or u.paid_at is None:
         raise ResolutionError(f"the payment is in {u.currency}, account {account} in {currency}")
     credited = credit.apply_payment(conn, contract_id, u.amount, u.paid_at.date(), secret_key, u.inbox_id)
-    repository.resolve_unmatched(conn, unmatched_id, "assigned", actor, contract_id, note)
-    repository.set_status(conn, u.inbox_id, "credited", f"assigned to {account} by {actor}", contract_id)
-    audit.record(conn, actor, "assign", u.inbox_id, {"account": account, "note": note})
+    repository.resolve_unmatched(conn, unmatched_id, "assigned", actor.name, contract_id, note)
+    repository.set_status(conn, u.inbox_id, "credited", f"assigned to {account} by {actor.name}", contract_id)
+    audit.record(
+        conn,
+        actor,
+        "assign",
+        "payment",
+        u.inbox_id,
+        before={"state": "open"},
+        after={"state": "assigned", "account": account, "note": note, "days_added": credited.days_added},
+    )
     return credited
 
 
-def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: str, note: str) -> None:
+def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: Actor, note: str) -> None:
     """Finance sends the money back (outside the platform) and closes the item."""
     rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
     if not rows:
         raise ResolutionError(f"no unmatched payment {unmatched_id}")
     if rows[0].state != "open":
         raise ResolutionError(f"unmatched payment {unmatched_id} is already {rows[0].state}")
-    repository.resolve_unmatched(conn, unmatched_id, "refunded", actor, None, note)
-    audit.record(conn, actor, "refund", rows[0].inbox_id, {"note": note})
+    repository.resolve_unmatched(conn, unmatched_id, "refunded", actor.name, None, note)
+    audit.record(
+        conn,
+        actor,
+        "refund",
+        "payment",
+        rows[0].inbox_id,
+        before={"state": "open"},
+        after={"state": "refunded", "note": note},
+    )

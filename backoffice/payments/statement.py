@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 
 from backoffice.audit import repository as audit
+from backoffice.audit.schemas import Actor
 from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository, service
 from backoffice.payments.providers import EAT, PaymentEvent
@@ -36,7 +37,7 @@ class StatementReport:
 
 
 def import_statement(
-    conn: psycopg.Connection, provider: str, path: Path, actor: str, secret_key: str
+    conn: psycopg.Connection, provider: str, path: Path, actor: Actor, secret_key: str
 ) -> StatementReport:
     """Reconcile in the caller's transaction. Bad lines are reported by number and skipped."""
     report = StatementReport()
@@ -75,7 +76,7 @@ def import_statement(
             raw_line = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
             outcome = service.intake(conn, provider, raw_line.encode(), event, service.plain_answer, secret_key)
             report.created.append(f"{txn}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else ""))
-            audit.record(conn, actor, "statement-created", outcome.inbox_id, {"line": number})
+            audit.record(conn, actor, "statement-created", "payment", outcome.inbox_id, after={"line": number})
             continue
         differences = []
         if existing.amount != amount or existing.currency != currency:

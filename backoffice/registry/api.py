@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
 from backoffice.deps import DbConn
 from backoffice.registry import repository
+from backoffice.staff.guard import Allow
 
-router = APIRouter(prefix="/api", tags=["registry"])
+router = APIRouter(prefix="/api", tags=["registry"], dependencies=[Depends(Allow("call_centre", "finance", "viewer"))])
 
 
 @router.get("/units")

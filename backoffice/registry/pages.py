@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from backoffice.deps import DbConn
 from backoffice.registry import repository
+from backoffice.staff.guard import Allow
 from backoffice.templating import templates
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance", "viewer"))])
 
 
 @router.get("/", response_class=HTMLResponse)

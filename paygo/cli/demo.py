@@ -58,6 +58,8 @@ def demo(
                                     "--seed", str(int(time.time()))])  # fmt: skip
         url = f"http://127.0.0.1:{settings.api_port}/"
         console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {children.logs}")
+        for name, password in orchestration.staff_logins(settings).items():
+            console.print(f"  log in as [bold]{name}[/] with password [bold]{password}[/]", highlight=False)
         console.print("Ctrl-C stops everything the demo started.")
         t0 = time.monotonic()
         with connect(settings, "demo", autocommit=True) as conn, Live(console=console, refresh_per_second=1) as live:

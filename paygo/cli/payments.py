@@ -71,12 +71,17 @@ def payments_import_statement(
     """Reconcile a provider statement: create the payments that never arrived by callback and list
     every difference (amount, account, rejected callbacks, callbacks missing from the statement).
     Bad lines are reported by number and skipped; the rest is kept. Exits 1 if anything differs."""
+    import getpass
+
+    from backoffice.audit.schemas import Actor
     from backoffice.db import connect
     from backoffice.payments.statement import import_statement
 
     settings = settings_or_exit()
+    # The operator's login on this machine goes into the audit trail beside the name given.
+    who = Actor(f"{actor} (cli:{getpass.getuser()})")
     with connect(settings, "reconcile") as conn, conn.transaction():
-        report = import_statement(conn, provider, statement, actor, settings.secret_key)
+        report = import_statement(conn, provider, statement, who, settings.secret_key)
     console.print(f"{report.rows} statement rows: {report.matched} matched, {len(report.created)} created")
     for title, items in (
         ("created", report.created),

@@ -28,6 +28,7 @@ from kpi.service import take_snapshots
 from paygo.celery_app import make_celery
 from paygo.web import create_app
 from tests.support import wait_for
+from tests.support.staff import api_token
 
 from .test_examples import EXAMPLES, assert_close
 
@@ -216,7 +217,8 @@ def test_celery_worker_killed_mid_task_leaves_nothing_partial_and_the_task_runs_
 
 
 def test_kpi_page_api_and_csv_export(settings: Settings, conn: psycopg.Connection) -> None:
-    with TestClient(create_app(settings)) as client:
+    investor = api_token(settings.database_url, "viewer")
+    with TestClient(create_app(settings), headers=investor) as client:
         empty = client.get("/kpi")
         assert empty.status_code == 200 and "paygo kpi snapshot" in empty.text
         assert client.get("/api/kpi/latest").json() == []

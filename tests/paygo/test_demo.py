@@ -4,10 +4,12 @@ stopping everything it started."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,7 @@ import pytest
 from backoffice.config import load_settings
 from devtools.stack import Stack
 from tests.support import free_port, wait_for, wait_for_port
+from tests.support.staff import login as staff_login
 
 
 def _telemetry_rows(port: int, live: bool = True) -> int:
@@ -44,6 +47,10 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    assert demo.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
+    reader.start()
     try:
         # The issue's promise: rows within 60 seconds.
         wait_for(lambda: _telemetry_rows(ports["PG"]) > 0, timeout=60, what="a telemetry row")
@@ -55,11 +62,18 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         wait_for_port(ports["API"], timeout=60, what="the demo's web app")
         # Before the live run, 60 days of history (12 units x 72 readings a day, once installed).
         assert _telemetry_rows(ports["PG"], live=False) - _telemetry_rows(ports["PG"]) > 12 * 72
-        page = httpx.get(f"http://127.0.0.1:{ports['API']}/", timeout=10)
+        # The demo prints a login per role; the admin's opens every page.
+        wait_for(lambda: any("demo-admin" in line for line in lines), timeout=30, what="the demo's logins")
+        login = re.search(r"log in as demo-admin with password (\S+)", "".join(lines))
+        assert login, "".join(lines)
+        web = httpx.Client(base_url=f"http://127.0.0.1:{ports['API']}", timeout=10)
+        assert httpx.get(f"http://127.0.0.1:{ports['API']}/", timeout=10).status_code == 303  # not logged in
+        assert staff_login(web, "demo-admin", login.group(1)).status_code == 303
+        page = web.get("/")
         assert page.status_code == 200 and "SHS000001" in page.text
-        kpi = httpx.get(f"http://127.0.0.1:{ports['API']}/kpi", timeout=10)
+        kpi = web.get("/kpi")
         assert kpi.status_code == 200 and "Portfolio KPIs" in kpi.text and "No KPI snapshot yet" not in kpi.text
-        assert httpx.get(f"http://127.0.0.1:{ports['API']}/payments", timeout=10).status_code == 200
+        assert web.get("/payments").status_code == 200
         children = psutil.Process(demo.pid).children(recursive=True)
         assert len(children) >= 5  # ingest worker, API server, simulated units, delivery, payments
         # The simulated units log in as themselves on the broker's device listener.
@@ -68,7 +82,9 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
         assert len(device_links) >= 12
     finally:
         demo.send_signal(signal.SIGINT)
-        out, _ = demo.communicate(timeout=90)
+        demo.wait(timeout=90)
+        reader.join(10)
+        out = "".join(lines)
     assert demo.returncode == 0, out
     assert "stopped" in out
 

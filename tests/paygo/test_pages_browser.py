@@ -1,21 +1,24 @@
-"""The call-centre pages in a real browser (Debian's chromium through Playwright): a unit found by
-account number, its contract's token sent again, the KPI charts drawn, the payments page, and not
-one request leaving the machine."""
+"""The staff pages in a real browser (Debian's chromium through Playwright): a call-centre agent logs
+in, finds a unit by account number and sends its contract's token again, is refused the KPI page with
+a clear message, logs out, and the back button shows nothing private; finance sees the KPI charts
+and the payments page; not one request leaves the machine."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Request, sync_playwright
+from playwright.sync_api import Page, Request, sync_playwright
 
 from backoffice.config import Settings
 from devtools import demo_data
 from kpi.service import take_snapshots
 from paygo.web import create_app
 from tests.support import serve
+from tests.support.staff import PASSWORD, user
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +34,17 @@ def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
         yield url
 
 
-def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:
+def _log_in(page: Page, site: str, name: str) -> None:
+    page.goto(site + "/")
+    page.wait_for_url("**/login?next=*")  # every page asks for a login first
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connection, tmp_path: Path) -> None:
+    user(settings.database_url, "cara", "call_centre")
+    user(settings.database_url, "fred", "finance")
     row = conn.execute(
         "select c.account_number, u.serial from contracts c join units u on u.id = c.unit_id order by c.id desc limit 1"
     ).fetchone()
@@ -47,9 +60,10 @@ def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:
                 outside.append(request.url)
 
         page.on("request", watch)
-        page.goto(site + "/")
+        _log_in(page, site, "cara")
+        page.wait_for_url(site + "/")
         page.fill("#q", account)
-        page.click("button[type=submit]")
+        page.click("form.search button[type=submit]")  # not the header's log-out button
         page.wait_for_url(f"**/?q={account}")
         rows = page.locator("tbody tr")
         assert rows.count() == 1 and serial in rows.first.inner_text()
@@ -61,7 +75,23 @@ def test_pages_in_chromium(site: str, conn: psycopg.Connection) -> None:
         page.click("text=Resend")
         page.wait_for_url("**resent=*")
         assert "on its way again" in page.inner_text("main")
+        page.screenshot(path=str(tmp_path / "call-centre-contract.png"))
 
+        # The KPI page is for finance and investors: refused, saying which role it needs.
+        page.click("text=KPIs")
+        assert "finance or viewer" in page.inner_text("main") and "cara" in page.inner_text("main")
+        # Logging out ends the session: the back button then shows the login page, not the contract.
+        page.goto(f"{site}/contracts/{account}")
+        page.click("text=Log out")
+        page.wait_for_url("**/login")
+        page.go_back()
+        page.wait_for_load_state()
+        # (The login form keeps the address asked for, to return to it; nothing of the contract shows.)
+        assert "Log in" in page.inner_text("h1") and page.locator("#tokens").count() == 0
+        assert serial not in page.content() and "Resend" not in page.content()
+        page.screenshot(path=str(tmp_path / "after-logout-back.png"))
+
+        _log_in(page, site, "fred")
         page.click("text=KPIs")
         page.wait_for_url("**/kpi")
         assert "Portfolio KPIs" in page.inner_text("h1")

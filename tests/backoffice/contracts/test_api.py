@@ -8,6 +8,7 @@ import psycopg
 from backoffice.config import Settings
 from tests.support import count
 from tests.support.money import confirmation, make_accounts, make_products
+from tests.support.staff import api_token
 
 
 def test_ended_contract_keeps_payments_but_buys_no_light(
@@ -17,10 +18,14 @@ def test_ended_contract_keeps_payments_but_buys_no_light(
     acct = make_accounts(conn, money_settings, flexible, 1, "END")[0]
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500"))
     url = f"{server}/api/contracts/{acct.number}/state"
-    ended = httpx.post(url, json={"state": "repossessed", "actor": "dave", "note": "stopped paying in March"})
+    dave = api_token(money_settings.database_url, "finance", name="dave")
+    ended = httpx.post(url, json={"state": "repossessed", "note": "stopped paying in March"}, headers=dave)
     assert ended.status_code == 200 and ended.json()["from"] == "active"
-    assert httpx.post(url, json={"state": "written_off", "actor": "dave"}).status_code == 409
-    assert httpx.post(url, json={"state": "active", "actor": "dave"}).status_code == 422
+    assert httpx.post(url, json={"state": "written_off"}, headers=dave).status_code == 409
+    assert httpx.post(url, json={"state": "active"}, headers=dave).status_code == 422
+    trail = conn.execute("select actor, action, before, after from audit_log where entity = 'contract'").fetchall()
+    assert trail == [("token:dave", "contract-repossessed", {"state": "active"},
+                      {"state": "repossessed", "note": "stopped paying in March"})]  # fmt: skip
     late = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350"))
     assert late.json()["ResultCode"] == 0
     assert count(conn, "select count(*) from tokens") == 1  # the deposit's only

@@ -8,6 +8,7 @@ import psycopg
 from backoffice.config import Settings
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once
 from tests.support.money import confirmation, make_accounts, make_products
+from tests.support.staff import api_token
 
 
 def test_call_centre_resends_a_token_and_lists_a_contracts_tokens(
@@ -16,16 +17,19 @@ def test_call_centre_resends_a_token_and_lists_a_contracts_tokens(
     _, flexible = make_products(conn)
     acct = make_accounts(conn, money_settings, flexible, 1, "RSN")[0]
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "605"))
-    tokens = httpx.get(f"{server}/api/contracts/{acct.number}/tokens").json()
+    agent = api_token(money_settings.database_url, "call_centre")
+    tokens = httpx.get(f"{server}/api/contracts/{acct.number}/tokens", headers=agent).json()
     assert [(t["token_type"], t["value_days"]) for t in tokens] == [("add_time", 10)]
     conn.autocommit = True
     with conn.transaction():
         dispatch_once(conn, DevSmsGateway(), lambda serial, payload: None)
-    resent = httpx.post(f"{server}/api/tokens/{tokens[0]['id']}/resend")
+    resent = httpx.post(f"{server}/api/tokens/{tokens[0]['id']}/resend", headers=agent)
     assert resent.status_code == 200 and resent.json()["deliveries_queued"] == 2
+    trail = conn.execute("select actor, action, entity_id, after from audit_log where entity = 'token'").fetchall()
+    assert trail == [("token:test-call_centre", "token-resent", str(tokens[0]["id"]), {"deliveries_queued": 2})]
     with conn.transaction():
         assert dispatch_once(conn, DevSmsGateway(), lambda serial, payload: None) == 2
-    sms = httpx.get(f"{server}/api/sms", params={"to": acct.phone}).json()
+    sms = httpx.get(f"{server}/api/sms", params={"to": acct.phone}, headers=agent).json()
     assert len(sms) == 2 and sms[0]["body"] == sms[1]["body"] and tokens[0]["token"][:3] in sms[0]["body"]
-    assert httpx.post(f"{server}/api/tokens/999999/resend").status_code == 404
-    assert httpx.get(f"{server}/api/contracts/00000000/tokens").status_code == 404
+    assert httpx.post(f"{server}/api/tokens/999999/resend", headers=agent).status_code == 404
+    assert httpx.get(f"{server}/api/contracts/00000000/tokens", headers=agent).status_code == 404

@@ -13,6 +13,7 @@ import pytest
 from backoffice.config import Settings
 from tests.support import count
 from tests.support.money import Device, confirmation, make_accounts, make_products, webhook
+from tests.support.staff import api_token
 
 
 def test_same_confirmation_ten_times_concurrently_credits_once(
@@ -78,7 +79,8 @@ def test_validation_and_unmatched_account(money_settings: Settings, conn: psycop
         "select i.status, i.reason, u.state from payment_inbox i join unmatched_payments u on u.inbox_id = i.id"
     ).fetchone()
     assert row is not None and row[0] == "unmatched" and "check digit" in row[1] and row[2] == "open"
-    listed = httpx.get(f"{server}/api/payments", params={"status": "unmatched"}).json()
+    finance = api_token(money_settings.database_url, "finance")
+    listed = httpx.get(f"{server}/api/payments", params={"status": "unmatched"}, headers=finance).json()
     assert [p["account"] for p in listed] == [typo]
 
 

@@ -1,0 +1,151 @@
+"""Every door has a guard: each route of the app is in the table below (a new route fails here until
+its rule is written down), each role is allowed or refused exactly as the table says over real HTTP,
+and an outsider's request to any state-changing route changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from backoffice.config import Settings
+from backoffice.staff.guard import Allow, Public
+from backoffice.staff.schemas import ROLES
+from devtools import demo_data
+from paygo.web import create_app
+from tests.support import serve
+from tests.support.routes import app_routes
+from tests.support.staff import api_token
+
+PUBLIC = "public"
+ANY = frozenset(ROLES)
+READ = frozenset({"call_centre", "finance", "viewer"})
+# route -> the roles allowed (administrators are allowed everywhere), or PUBLIC.
+EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/payments/mpesa/c2b/validation"): PUBLIC,
+    ("POST", "/payments/mpesa/c2b/confirmation"): PUBLIC,
+    ("POST", "/payments/momo/callback/{reference_id}"): PUBLIC,
+    ("PUT", "/payments/momo/callback/{reference_id}"): PUBLIC,
+    ("POST", "/payments/momo/callback"): PUBLIC,
+    ("PUT", "/payments/momo/callback"): PUBLIC,
+    ("POST", "/payments/webhook/{provider}"): PUBLIC,
+    ("GET", "/openapi.json"): ANY,
+    ("POST", "/logout"): ANY,
+    ("GET", "/account/password"): ANY,
+    ("POST", "/account/password"): ANY,
+    ("GET", "/audit"): frozenset({"admin"}),
+    ("GET", "/api/audit"): frozenset({"admin"}),
+    ("GET", "/api/tokens"): frozenset({"admin"}),
+    ("POST", "/api/tokens"): frozenset({"admin"}),
+    ("POST", "/api/tokens/{token_id}/revoke"): frozenset({"admin"}),
+    ("GET", "/"): READ,
+    ("GET", "/api/units"): READ,
+    ("GET", "/api/units/{serial}"): READ,
+    ("GET", "/api/stats"): READ,
+    ("GET", "/payments"): frozenset({"finance", "call_centre"}),
+    ("GET", "/api/payments"): frozenset({"finance", "call_centre"}),
+    ("POST", "/api/payments/manual"): frozenset({"finance"}),
+    ("GET", "/api/unmatched"): frozenset({"finance"}),
+    ("POST", "/api/unmatched/{unmatched_id}/assign"): frozenset({"finance"}),
+    ("POST", "/api/unmatched/{unmatched_id}/refund"): frozenset({"finance"}),
+    ("POST", "/api/contracts/{account_number}/state"): frozenset({"finance"}),
+    ("GET", "/contracts/{account_number}"): frozenset({"call_centre", "finance"}),
+    ("GET", "/api/contracts/{account_number}/tokens"): frozenset({"call_centre", "finance"}),
+    ("POST", "/api/tokens/{token_id}/resend"): frozenset({"call_centre"}),
+    ("POST", "/contracts/{account_number}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
+    ("GET", "/api/sms"): frozenset({"call_centre"}),
+    ("GET", "/kpi"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/kpi/latest"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/kpi/snapshots/{as_of}"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
+}
+SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
+           "provider": "wing", "reference_id": "REF-NONE"}  # fmt: skip
+
+
+def _routes(settings: Settings) -> list[tuple[str, str]]:
+    routes, mounts = app_routes(create_app(settings))
+    assert mounts == ["/static"]  # the stylesheet, public on purpose
+    return [(method, r.path) for r in routes for method in sorted(r.methods)]
+
+
+def test_every_route_declares_exactly_one_rule_and_is_in_the_table(settings: Settings) -> None:
+    routes, _ = app_routes(create_app(settings))
+    for r in routes:
+        rules = [g for g in r.guards if isinstance(g, Allow | Public)]
+        assert len(rules) == 1, f"{sorted(r.methods)} {r.path} declares {rules}: give it Allow(...) or Public(...)"
+    found = set(_routes(settings))
+    assert found - EXPECTED.keys() == set(), "routes without a row in EXPECTED (write down who may call them)"
+    assert EXPECTED.keys() - found == set(), "rows of EXPECTED that are no route any more"
+
+
+@pytest.fixture
+def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
+    demo_data.seed(conn, settings.secret_key, customers=3)
+    conn.commit()
+    with serve(create_app(settings)) as url:
+        yield url
+
+
+def _url(site: str, path: str, account: str) -> str:
+    return site + path.format(**SAMPLES, account_number=account)
+
+
+def _refused(reply: httpx.Response) -> bool:
+    return reply.status_code in (401, 403) or (
+        reply.status_code == 303 and reply.headers["location"].startswith("/login?next=")
+    )
+
+
+def test_each_role_is_allowed_or_refused_as_the_table_says(
+    settings: Settings, conn: psycopg.Connection, site: str
+) -> None:
+    account = conn.execute("select account_number from contracts order by id limit 1").fetchone()[0]  # type: ignore[index]
+    headers = {role: api_token(settings.database_url, role) for role in ROLES}
+    wrong = []
+    for method, path in _routes(settings):
+        rule = EXPECTED[(method, path)]
+        for role in ROLES:
+            reply = httpx.request(method, _url(site, path, account), headers=headers[role], json={},
+                                  follow_redirects=False)  # fmt: skip
+            allowed = rule == PUBLIC or role == "admin" or role in rule
+            if allowed == _refused(reply) or reply.status_code >= 500:
+                wrong.append(f"{method} {path} as {role}: {reply.status_code}")
+    assert wrong == []
+
+
+def _state(conn: psycopg.Connection) -> dict[str, int]:
+    """Rows in every table of the schema: what an outsider must not change."""
+    sql = "select tablename from pg_tables where schemaname = 'public' and tablename not like 'telemetry_%'"
+    tables = [r[0] for r in conn.execute(sql)]
+    counts = {t: conn.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}  # type: ignore[index]
+    conn.commit()
+    return counts
+
+
+def test_an_outsider_is_refused_everywhere_and_changes_nothing(
+    settings: Settings, conn: psycopg.Connection, site: str
+) -> None:
+    account = conn.execute("select account_number from contracts order by id limit 1").fetchone()[0]  # type: ignore[index]
+    before = _state(conn)
+    tokens = conn.execute("select count(*), max(count) from tokens").fetchone()
+    conn.commit()
+    for method, path in _routes(settings):
+        if EXPECTED[(method, path)] == PUBLIC:
+            continue
+        for attempt in ({}, {"Authorization": "Bearer pgt_forged"}, {"Cookie": "paygo_session=forged"}):
+            reply = httpx.request(method, _url(site, path, account), headers=attempt, json={}, follow_redirects=False)
+            api = path.startswith("/api/") or "Authorization" in attempt
+            if api:
+                assert reply.status_code == 401, (method, path, attempt, reply.status_code)
+            else:
+                assert reply.status_code == 303 and reply.headers["location"].startswith("/login?next="), (
+                    method, path, attempt, reply.status_code)  # fmt: skip
+    assert _state(conn) == before
+    assert conn.execute("select count(*), max(count) from tokens").fetchone() == tokens
