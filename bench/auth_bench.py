@@ -38,7 +38,7 @@ from paygo.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "paygo_bench_auth"
-console = Console()
+console = Console(width=140)
 FIXED = Staff(1, "bench-agent", frozenset({"call_centre"}), "session", "x")
 
 
