@@ -83,6 +83,24 @@ class Settings(BaseSettings):
     momo_api_key: str = ""
     momo_target_environment: str = "sandbox"
 
+    # Hostile input at the payment doors. M-Pesa's C2B callbacks carry no signature: the app accepts
+    # them only from these sources (comma-separated addresses or networks, e.g. Safaricom's published
+    # ranges; "*" accepts any, which production refuses), the client address being the one the
+    # trusted proxies (comma-separated) put in X-Forwarded-For. An optional secret path segment
+    # serves them at /payments/mpesa/<secret>/c2b/... as well.
+    mpesa_allowed_sources: str = "*"
+    trusted_proxies: str = "127.0.0.1,::1"
+    mpesa_path_secret: str = ""
+    # A payment above its currency's ceiling (in major units, JSON map) is held for finance to
+    # review instead of credited, as is one dated more than this far from now.
+    payment_ceilings: dict[str, int] = Field(
+        default_factory=lambda: {"KES": 250_000, "UGX": 10_000_000, "RWF": 3_000_000, "XOF": 1_500_000,
+                                 "TZS": 5_000_000, "USD": 2_000}  # fmt: skip
+    )
+    payment_time_window_hours: int = Field(default=72, ge=1)
+    # The largest body a callback (or /dd) may have; larger ones are refused with 413 unread.
+    max_callback_bytes: int = Field(default=64 * 1024, ge=1024)
+
     # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
     secret_key: str = DEV_SECRET_KEY
 
