@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from psycopg_pool import ConnectionPool
 
 from backoffice.config import Settings
@@ -47,3 +47,5 @@ DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
 # The request body as bytes, exactly as sent (callbacks are stored raw and signatures cover the bytes).
 RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# A row's id in a path: within PostgreSQL's bigint, so an absurd id is a 422, never a database error.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -20,7 +20,7 @@ from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
 from backoffice.registry import pages as registry_pages
-from backoffice.security import SecurityHeaders
+from backoffice.security import RefuseNul, SecurityHeaders, install_error_answers
 from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
@@ -31,7 +31,7 @@ from kpi import pages as kpi_pages
 ROUTERS: list[APIRouter] = [
     staff_pages.login_router, staff_pages.account_router, staff_pages.admin_router, staff_api.router,
     registry_api.router, registry_pages.router,
-    payments_api.callbacks, payments_api.inbox, payments_api.finance, payments_pages.router,
+    payments_api.mpesa, payments_api.callbacks, payments_api.inbox, payments_api.finance, payments_pages.router,
     contracts_api.router,
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
@@ -44,8 +44,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # No /docs or /redoc: they load their scripts from a CDN, and every page here must work
     # offline on a slow link. The schema is served to staff at /openapi.json.
+    # Bodies are capped (callbacks, forms and API calls are all small): 413 beyond, unread.
     app = FastAPI(title="PAYGO back office", version="0.1.0", lifespan=pool_lifespan(settings, "api"),
-                  docs_url=None, redoc_url=None, openapi_url=None)  # fmt: skip
+                  docs_url=None, redoc_url=None, openapi_url=None,
+                  max_body_size=settings.max_callback_bytes)  # fmt: skip
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # the stylesheet: public
 
@@ -64,5 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in [ops, schema, *ROUTERS]:
         app.include_router(router)
     guard.install(app)
+    install_error_answers(app)
+    app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     return app

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from backoffice.credit import repository, service
-from backoffice.deps import DbConn
+from backoffice.deps import DbConn, RowId
 from backoffice.registry import repository as registry
 from backoffice.staff.guard import Allow, CurrentStaff
 
@@ -27,7 +27,7 @@ def contract_tokens(account_number: str, conn: DbConn) -> list[dict[str, Any]]:
 
 
 @resend_router.post("/tokens/{token_id}/resend")
-def resend(token_id: int, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
+def resend(token_id: RowId, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     """Send a token again (SMS and unit command), e.g. when a customer lost the message."""
     with conn.transaction():  # committed before the answer: the dispatcher may look at once
         queued = service.resend_token(conn, token_id, staff.actor)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from backoffice.credit import repository as credit
 from backoffice.credit import service
-from backoffice.deps import DbConn
+from backoffice.deps import DbConn, RowId
 from backoffice.registry import repository as registry
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
@@ -33,7 +33,7 @@ def contract_page(account_number: str, request: Request, conn: DbConn, resent: i
 
 
 @resend_router.post("/contracts/{account_number}/tokens/{token_id}/resend")
-def resend_from_page(account_number: str, token_id: int, conn: DbConn, staff: CurrentStaff) -> RedirectResponse:
+def resend_from_page(account_number: str, token_id: RowId, conn: DbConn, staff: CurrentStaff) -> RedirectResponse:
     """The call centre's button: the token goes out again by SMS and to the unit."""
     with conn.transaction():
         queued = service.resend_token(conn, token_id, staff.actor)

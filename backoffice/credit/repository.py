@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from psycopg.rows import class_row
@@ -33,12 +33,14 @@ class CreditAccount:
     price_to_own: int | None
     deposit_days: int | None
     phone: str | None
+    signed_on: date
 
 
 _ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
                       u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
-                      p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, cu.phone
+                      p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, cu.phone,
+                      c.signed_on
                from contracts c
                join units u on u.id = c.unit_id
                join products p on p.id = c.product_id

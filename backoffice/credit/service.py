@@ -76,7 +76,9 @@ def _issue(
     token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token, history_at)
     a.token_count = count
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
-    what = "unlocks it for good" if kind == TokenType.DISABLE_PAYG else f"adds {days} day{'s' * (days != 1)}"
+    what = {TokenType.DISABLE_PAYG: "unlocks it for good",
+            TokenType.SET_TIME: f"sets its credit to {days} day{'s' * (days != 1)}"}.get(
+        kind, f"adds {days} day{'s' * (days != 1)}")  # fmt: skip
     command = protocol.TokenCommand(token=token, token_type=name, days=days, count=count)
     deliveries = [("mqtt", a.serial, protocol.encode_command(command))]
     if a.phone:
@@ -98,13 +100,16 @@ def resend_token(conn: psycopg.Connection, token_id: int, actor: Actor) -> int:
 @dataclass(frozen=True)
 class Decision:
     """What a payment does to a contract: ADD_TIME tokens of these days (each at most 995), or
-    DISABLE_PAYG when it completes the price; and the contract's totals and state after it."""
+    DISABLE_PAYG when it completes the price; and the contract's totals and state after it.
+    ``relock``: a reversal took a paid-off contract below its price, so the unit, unlocked for good,
+    gets a SET_TIME token for the days it still has (``days_left`` is decided at ``paid_on``)."""
 
     add_days: tuple[int, ...]
     paid_off: bool
     paid_total: int
     days_granted: int
     state: str
+    relock: bool = False
 
 
 def decide(a: CreditAccount, amount: int) -> Decision:
@@ -114,6 +119,8 @@ def decide(a: CreditAccount, amount: int) -> Decision:
     price = total_price(a)
     if a.state == "active" and price is not None and after >= price:
         return Decision((), True, after, a.days_granted, "paid_off")
+    if a.state == "paid_off" and price is not None and after < price:
+        return Decision((), False, after, target_days(a, after), "active", relock=True)
     chunks: list[int] = []
     if a.state == "active":
         days = target_days(a, after) - a.days_granted
@@ -150,6 +157,10 @@ def apply_payment(
     for chunk in decision.add_days:
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at))
         result.days_added += chunk
+    if decision.relock:
+        # What the customer paid for, less the days since signing: the unit's credit from today.
+        left = max(0, min(decision.days_granted - (paid_on - a.signed_on).days, MAX_TOKEN_DAYS))
+        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.SET_TIME, left, history_at))
     state, granted = decision.state, decision.days_granted
     repository.update_credit(conn, contract_id, after, granted, state)
     return result

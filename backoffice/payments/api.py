@@ -6,17 +6,21 @@ Each endpoint reads the raw body, lets the provider's adapter parse it, and hand
 
 from __future__ import annotations
 
+import hmac
+import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from backoffice.audit import repository as audit
-from backoffice.deps import DbConn, RawBody, SettingsDep
+from backoffice.config import Settings
+from backoffice.deps import DbConn, RawBody, RowId, SettingsDep
 from backoffice.money import MoneyError, to_minor
 from backoffice.payments import providers, repository, service
 from backoffice.payments.providers import PaymentEvent, Rejected
@@ -25,8 +29,59 @@ from backoffice.staff.guard import Allow, CurrentStaff, Public
 # Provider callbacks carry their own proof (M-Pesa: Safaricom's addresses at the proxy and our
 # shortcode; MoMo: a request we created; webhooks: an HMAC signature), never a staff login.
 callbacks = APIRouter(tags=["payment callbacks"], dependencies=[Depends(Public("providers prove their own origin"))])
+
+
+def _networks(text: str) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The caller's address: the peer's, or, when the peer is one of our trusted proxies, the last
+    address in X-Forwarded-For that is not a trusted proxy (what a proxy appends cannot be forged)."""
+    peer = request.client.host if request.client else ""
+    trusted = _networks(settings.trusted_proxies)
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            return any(ip_address(addr) in net for net in trusted)
+        except ValueError:
+            return False
+
+    if not is_trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            return hop
+    return peer
+
+
+def mpesa_origin(request: Request, settings: SettingsDep, secret: str | None = None) -> None:
+    """M-Pesa's C2B callbacks carry no signature: they must come from an allowed source and, when a
+    secret path segment is configured, arrive under it (and not without it)."""
+    if settings.mpesa_path_secret and (
+        secret is None or not hmac.compare_digest(secret.encode(), settings.mpesa_path_secret.encode())
+    ):
+        raise HTTPException(404, "Not Found")
+    if settings.mpesa_allowed_sources.strip() == "*":
+        return
+    addr = client_address(request, settings)
+    try:
+        allowed = any(ip_address(addr) in net for net in _networks(settings.mpesa_allowed_sources))
+    except ValueError:
+        allowed = False
+    if not allowed:
+        log.warning("M-Pesa callback refused from %s", addr)
+        raise HTTPException(403, f"M-Pesa callbacks are not accepted from {addr}")
+
+
+mpesa = APIRouter(
+    tags=["payment callbacks"],
+    dependencies=[Depends(Public("Safaricom's addresses (PAYGO_MPESA_ALLOWED_SOURCES)")), Depends(mpesa_origin)],
+)
 # The inbox: what arrived, for finance and for the call centre answering "did my payment arrive?".
 inbox = APIRouter(tags=["payments"], dependencies=[Depends(Allow("finance", "call_centre"))])
+log = logging.getLogger(__name__)
 # Money moved by hand: finance only.
 finance = APIRouter(tags=["payments"], dependencies=[Depends(Allow("finance"))])
 
@@ -49,7 +104,8 @@ def _parse(parse: Any, *args: Any) -> PaymentEvent | Rejected:
         return err
 
 
-@callbacks.post("/payments/mpesa/c2b/validation")
+@mpesa.post("/payments/mpesa/c2b/validation")
+@mpesa.post("/payments/mpesa/{secret}/c2b/validation", include_in_schema=False)
 def mpesa_validation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> dict[str, str]:
     parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
     with conn.transaction():  # committed before the reply goes out
@@ -59,11 +115,13 @@ def mpesa_validation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> dict[
     return {"ResultCode": "0", "ResultDesc": "Accepted"}
 
 
-@callbacks.post("/payments/mpesa/c2b/confirmation")
+@mpesa.post("/payments/mpesa/c2b/confirmation")
+@mpesa.post("/payments/mpesa/{secret}/c2b/confirmation", include_in_schema=False)
 def mpesa_confirmation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSONResponse:
     parsed = _parse(providers.parse_mpesa_c2b, raw, _shortcodes(settings), settings.mpesa_currency)
-    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
-        outcome = service.intake(conn, "mpesa", raw, parsed, _mpesa_confirmation_answer, settings.secret_key)
+    # Stored raw and committed, then processed; both before the reply (a provider may retry at once).
+    outcome = service.receive(conn, "mpesa", raw, parsed, _mpesa_confirmation_answer, settings.secret_key,
+                              service.Limits.from_settings(settings))  # fmt: skip
     return _reply(outcome, rejected_status=200)  # Daraja reads the ResultCode, not the HTTP status
 
 
@@ -79,8 +137,8 @@ def momo_callback(
 ) -> JSONResponse:
     currencies = {c.strip().upper() for c in settings.momo_currencies.split(",") if c.strip()}
     parsed = _parse(providers.parse_momo_callback, raw, x_reference_id, currencies)
-    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
-        outcome = service.intake(conn, "momo", raw, parsed, service.plain_answer, settings.secret_key)
+    outcome = service.receive(conn, "momo", raw, parsed, service.plain_answer, settings.secret_key,
+                              service.Limits.from_settings(settings))  # fmt: skip
     return _reply(outcome)
 
 
@@ -91,8 +149,8 @@ def webhook(
     parsed = _parse(providers.parse_webhook, raw, provider, x_signature, settings.webhook_secrets)
     if isinstance(parsed, Rejected) and provider not in settings.webhook_secrets:
         return JSONResponse({"status": "rejected", "reason": parsed.reason}, status_code=404)
-    with conn.transaction():  # committed before the reply goes out: a provider may retry at once
-        outcome = service.intake(conn, provider, raw, parsed, service.plain_answer, settings.secret_key)
+    outcome = service.receive(conn, provider, raw, parsed, service.plain_answer, settings.secret_key,
+                              service.Limits.from_settings(settings))  # fmt: skip
     return _reply(outcome)
 
 
@@ -161,7 +219,7 @@ class Resolution(BaseModel):
 
 @finance.post("/api/unmatched/{unmatched_id}/assign")
 def assign(
-    unmatched_id: int, body: Resolution, conn: DbConn, settings: SettingsDep, staff: CurrentStaff
+    unmatched_id: RowId, body: Resolution, conn: DbConn, settings: SettingsDep, staff: CurrentStaff
 ) -> dict[str, Any]:
     if not body.account:
         raise HTTPException(422, "give the account number to credit")
@@ -175,7 +233,7 @@ def assign(
 
 
 @finance.post("/api/unmatched/{unmatched_id}/refund")
-def refund(unmatched_id: int, body: Resolution, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
+def refund(unmatched_id: RowId, body: Resolution, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     try:
         with conn.transaction():
             service.refund_unmatched(conn, unmatched_id, staff.actor, body.note or "refunded")

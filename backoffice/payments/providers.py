@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -52,23 +53,63 @@ class Rejected(Exception):
         self.reason, self.code, self.txn_id = reason, code, txn_id
 
 
+# A plain decimal as people write amounts: ASCII digits, at most one point, no sign, exponent or
+# separator ("1_000", "1e3" and Arabic-Indic digits all parse as Decimal, and none is an amount).
+AMOUNT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,6})?")  # a sign only to be refused as not positive
+OLDEST = datetime(2000, 1, 1, tzinfo=UTC)  # no mobile-money payment of ours is older
+
+
+def _clean(value: Any, txn: str | None, where: str = "body") -> None:
+    """Refuse what no provider sends and the database cannot hold: NUL characters and lone surrogates
+    in any string (keys included)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Rejected(f"{where} contains a NUL character", txn_id=txn)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected(f"{where} contains invalid Unicode (a lone surrogate)", txn_id=txn) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _clean(key, txn, where)
+            _clean(item, txn, f"{where}.{str(key)[:40]}")
+    elif isinstance(value, list):
+        for item in value:
+            _clean(item, txn, where)
+
+
+def _txn(value: Any, name: str) -> str:
+    """The provider's transaction id: the key the raw body is kept under, so it must be storable."""
+    txn = str(value or "").strip()
+    if not txn:
+        raise Rejected(f"{name} is missing")
+    if len(txn) > 100 or not txn.isprintable() or not txn.isascii():
+        raise Rejected(f"{name} is not a plausible transaction id")
+    return txn
+
+
 def _json(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise Rejected(f"malformed JSON: {err}") from None
+    except RecursionError:
+        raise Rejected("malformed JSON: nested too deep") from None
     if not isinstance(body, dict):
         raise Rejected("expected a JSON object")
     return body
 
 
 def _amount(text: Any, currency: str, code: str = C2B_INVALID_AMOUNT, txn_id: str | None = None) -> int:
+    shown = str(text)[:40]
+    if isinstance(text, bool) or not isinstance(text, str | Decimal | int) or not AMOUNT.fullmatch(str(text).strip()):
+        raise Rejected(f"amount {shown!r} is not a plain decimal number", code, txn_id)
     try:
         value = Decimal(str(text).strip())
     except (InvalidOperation, ValueError):
-        raise Rejected(f"amount {text!r} is not a number", code, txn_id) from None
+        raise Rejected(f"amount {shown!r} is not a number", code, txn_id) from None
     if not value.is_finite() or value <= 0:
-        raise Rejected(f"amount {text!r} must be positive", code, txn_id)
+        raise Rejected(f"amount {shown!r} must be positive", code, txn_id)
     try:
         return to_minor(value, currency)
     except MoneyError as err:
@@ -78,18 +119,20 @@ def _amount(text: Any, currency: str, code: str = C2B_INVALID_AMOUNT, txn_id: st
 def parse_mpesa_c2b(raw: bytes, shortcodes: set[str], currency: str = "KES") -> PaymentEvent:
     """A Daraja C2B validation or confirmation body (both have the same shape)."""
     body = _json(raw)
-    txn = str(body.get("TransID") or "").strip()
-    if not txn:
-        raise Rejected("TransID is missing", C2B_OTHER)
+    txn = _txn(body.get("TransID"), "TransID")
+    _clean(body, txn)
     shortcode = str(body.get("BusinessShortCode") or "").strip()
     if shortcode not in shortcodes:
         raise Rejected(f"BusinessShortCode {shortcode!r} is not ours", C2B_INVALID_SHORTCODE, txn)
     amount = _amount(body.get("TransAmount"), currency, txn_id=txn)
-    when = str(body.get("TransTime") or "")
+    when = str(body.get("TransTime") or "")[:40]
     try:
-        paid_at = datetime.strptime(when, "%Y%m%d%H%M%S").replace(tzinfo=EAT).astimezone(UTC)
+        local = datetime.strptime(when, "%Y%m%d%H%M%S")
     except ValueError:
         raise Rejected(f"TransTime {when!r} is not YYYYMMDDHHmmss", C2B_OTHER, txn) from None
+    if local.year < OLDEST.year:
+        raise Rejected(f"TransTime {when!r} is before {OLDEST:%Y}", C2B_OTHER, txn)
+    paid_at = local.replace(tzinfo=EAT).astimezone(UTC)
     name = " ".join(str(body.get(k) or "").strip() for k in ("FirstName", "MiddleName", "LastName")).strip()
     return PaymentEvent(
         provider="mpesa",
@@ -107,9 +150,8 @@ def parse_momo_callback(raw: bytes, reference_id: str | None, currencies: set[st
     the request (in the callback URL we gave, or the poll's path): the provider's
     financialTransactionId only exists once the payment succeeded."""
     body = _json(raw)
-    txn = str(reference_id or body.get("financialTransactionId") or "").strip()
-    if not txn:
-        raise Rejected("no reference id (callback URL) and no financialTransactionId")
+    txn = _txn(reference_id or body.get("financialTransactionId"), "the reference id (callback URL)")
+    _clean(body, txn)
     currency = str(body.get("currency") or "").upper()
     if currency not in currencies:
         raise Rejected(f"currency {currency!r} is not one we collect ({', '.join(sorted(currencies))})", txn_id=txn)
@@ -145,27 +187,29 @@ def parse_webhook(raw: bytes, provider: str, signature: str | None, secrets: dic
     if not signature or not hmac.compare_digest(sign(secret, raw), signature.strip().lower()):
         raise Rejected("bad or missing X-Signature (HMAC-SHA256 of the body with the provider's secret)")
     body = _json(raw)
-    txn = str(body.get("transaction_id") or "").strip()
-    if not txn:
-        raise Rejected("transaction_id is missing")
+    txn = _txn(body.get("transaction_id"), "transaction_id")
+    _clean(body, txn)
     currency = str(body.get("currency") or "").upper()
     try:
         exponent(currency)
     except MoneyError as err:
         raise Rejected(str(err), txn_id=txn) from None
     try:
-        paid_at = datetime.fromisoformat(str(body.get("paid_at")))
-    except ValueError:
-        raise Rejected(f"paid_at {body.get('paid_at')!r} is not an ISO 8601 time", txn_id=txn) from None
-    if paid_at.tzinfo is None:
-        raise Rejected("paid_at needs a time zone offset", txn_id=txn)
+        paid_at = datetime.fromisoformat(str(body.get("paid_at"))[:64])
+        if paid_at.tzinfo is None:
+            raise Rejected("paid_at needs a time zone offset", txn_id=txn)
+        paid_at = paid_at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Rejected(f"paid_at {str(body.get('paid_at'))[:40]!r} is not an ISO 8601 time", txn_id=txn) from None
+    if paid_at < OLDEST:
+        raise Rejected(f"paid_at {paid_at:%Y-%m-%d} is before {OLDEST:%Y}", txn_id=txn)
     return PaymentEvent(
         provider=provider,
         txn_id=txn,
         account=str(body.get("account") or "").strip(),
         amount=_amount(body.get("amount"), currency, txn_id=txn),
         currency=currency,
-        paid_at=paid_at.astimezone(UTC),
+        paid_at=paid_at,
         payer=str(body.get("payer") or "") or None,
         reverses=str(body["reverses"]) if body.get("reverses") else None,
         reverses_provider=str(body["reverses_provider"]) if body.get("reverses_provider") else None,

@@ -31,13 +31,15 @@ _INBOX = """id, provider, provider_txn_id, received_at, status, reason, response
             contract_id"""
 
 
-def insert_inbox(conn: psycopg.Connection, provider: str, txn_id: str, raw: bytes) -> int | None:
+def insert_inbox(
+    conn: psycopg.Connection, provider: str, txn_id: str, raw: bytes, status: str = "pending"
+) -> int | None:
     """The raw callback, first of all. None if this (provider, transaction) is already there: the
     insert waits for a concurrent first copy to commit, so the caller then reads its outcome."""
     row = conn.execute(
-        """insert into payment_inbox (provider, provider_txn_id, raw, status) values (%s, %s, %s, 'pending')
+        """insert into payment_inbox (provider, provider_txn_id, raw, status) values (%s, %s, %s, %s)
            on conflict (provider, provider_txn_id) do nothing returning id""",
-        (provider, txn_id, raw),
+        (provider, txn_id, raw, status),
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -62,8 +64,27 @@ def finish_inbox(
     )
 
 
-def insert_unmatched(conn: psycopg.Connection, inbox_id: int) -> None:
-    conn.execute("insert into unmatched_payments (inbox_id) values (%s)", (inbox_id,))
+def insert_unmatched(conn: psycopg.Connection, inbox_id: int, kind: str = "unmatched") -> None:
+    """The payment waits for finance: it matched no account (``unmatched``) or was ``held``."""
+    conn.execute("insert into unmatched_payments (inbox_id, kind) values (%s, %s)", (inbox_id, kind))
+
+
+def close_unmatched_of(conn: psycopg.Connection, inbox_id: int, state: str, note: str) -> None:
+    """Close the open item of a payment (its money was reversed meanwhile)."""
+    conn.execute(
+        """update unmatched_payments set state = %s, resolved_by = 'system', resolved_at = now(), note = %s
+           where inbox_id = %s and state = 'open'""",
+        (state, note, inbox_id),
+    )
+
+
+def mark_error(conn: psycopg.Connection, provider: str, txn_id: str, reason: str) -> None:
+    """A stored callback whose processing failed, with why (finance and the logs take it from here)."""
+    conn.execute(
+        """update payment_inbox set status = 'error', reason = %s
+           where provider = %s and provider_txn_id = %s and status = 'received'""",
+        (reason, provider, txn_id),
+    )
 
 
 def insert_validation(conn: psycopg.Connection, provider: str, raw: bytes, code: str, reason: str | None) -> None:
@@ -125,6 +146,7 @@ class Unmatched:
     currency: str | None
     paid_at: datetime | None
     reason: str | None
+    kind: str  # unmatched (no account matched) or held (amount or date to be checked)
 
 
 def unmatched(
@@ -133,7 +155,7 @@ def unmatched(
     with conn.cursor(row_factory=class_row(Unmatched)) as cur:
         return cur.execute(
             """select u.id, u.inbox_id, u.state, i.provider, i.provider_txn_id, i.account, i.amount, i.currency,
-                      i.paid_at, i.reason
+                      i.paid_at, i.reason, u.kind
                from unmatched_payments u join payment_inbox i on i.id = u.inbox_id
                where (%(state)s::text is null or u.state = %(state)s) and (%(id)s::bigint is null or u.id = %(id)s)
                order by u.id

@@ -7,17 +7,22 @@ response and credits nothing. The caller owns the transaction (the HTTP request)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import SYSTEM, Actor
+from backoffice.config import Settings
 from backoffice.credit import service as credit
+from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository
 from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
 from backoffice.registry import repository as registry
@@ -35,9 +40,35 @@ def plain_answer(status: str, reason: str | None, code: str, inbox_id: int, toke
             **({"tokens": tokens} if tokens else {})}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Limits:
+    """When a payment is held for finance instead of credited: above its currency's ceiling (minor
+    units), or dated further than ``window`` from now (a TransTime in 9999, or years back)."""
+
+    ceilings: dict[str, int]
+    window: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        ceilings = {}
+        for currency, major in settings.payment_ceilings.items():
+            with contextlib.suppress(MoneyError):
+                ceilings[currency.upper()] = to_minor(Decimal(major), currency)
+        return cls(ceilings, timedelta(hours=settings.payment_time_window_hours))
+
+    def hold_reason(self, e: PaymentEvent) -> str | None:
+        ceiling = self.ceilings.get(e.currency)
+        if ceiling is not None and e.amount > ceiling:
+            limit = to_decimal(ceiling, e.currency)
+            return f"{to_decimal(e.amount, e.currency)} {e.currency} is above the ceiling of {limit}"
+        if abs(datetime.now(UTC) - e.paid_at) > self.window:
+            return f"paid at {e.paid_at:%Y-%m-%d %H:%M} UTC, outside {self.window} of now"
+        return None
+
+
 @dataclass
 class Outcome:
-    status: str  # credited | unmatched | rejected | pending | failed
+    status: str  # credited | unmatched | held | rejected | pending | failed | reversed | error
     response: dict[str, Any]
     inbox_id: int
     duplicate: bool = False
@@ -66,20 +97,48 @@ def validate(conn: psycopg.Connection, provider: str, raw: bytes, parsed: Paymen
     return problem
 
 
+def _txn(parsed: PaymentEvent | Rejected) -> str:
+    txn = parsed.txn_id
+    return txn if txn is not None else f"unreadable-{uuid.uuid4()}"  # kept with its reason all the same
+
+
+def receive(
+    conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected, answer: Answer,
+    secret_key: str, limits: Limits | None = None,
+) -> Outcome:  # fmt: skip
+    """A provider callback, as its door's entry point: the raw bytes are stored and committed first
+    (so nothing that fails later can lose them), then processed in a transaction of its own; when
+    processing fails, the stored row says why (status ``error``) and the error goes on to the
+    caller. ``conn`` must be idle (no transaction open)."""
+    txn = _txn(parsed)
+    with conn.transaction():
+        repository.insert_inbox(conn, provider, txn, raw, status="received")
+    try:
+        with conn.transaction():
+            return intake(conn, provider, raw, parsed, answer, secret_key, limits, txn=txn)
+    except Exception as err:
+        reason = f"could not be processed: {type(err).__name__}: {str(err)[:300]}".replace("\x00", "")
+        with conn.transaction():
+            repository.mark_error(conn, provider, txn, reason)
+        log.exception("payment processing failed provider=%s txn=%s", provider, txn)
+        raise
+
+
 def intake(
     conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected, answer: Answer,
-    secret_key: str,
+    secret_key: str, limits: Limits | None = None, txn: str | None = None,
 ) -> Outcome:  # fmt: skip
-    txn = parsed.txn_id if isinstance(parsed, PaymentEvent) else parsed.txn_id
-    if isinstance(parsed, Rejected) and txn is None:
-        txn = f"unreadable-{uuid.uuid4()}"  # kept with its reason all the same
-    assert txn is not None
+    """One callback in the caller's transaction: stored if new (``receive`` stores it beforehand),
+    then matched, held or credited once; a copy answers what the first was answered."""
+    txn = txn or _txn(parsed)
     inbox_id = repository.insert_inbox(conn, provider, txn, raw)
     if inbox_id is None:
         first = repository.lock_inbox(conn, provider, txn)
         assert first is not None
         settles = isinstance(parsed, PaymentEvent) and parsed.status != "PENDING"
-        if not (first.status == "pending" and settles):
+        if first.status == "received":  # stored by ``receive`` and not processed yet: ours to do
+            inbox_id = first.id
+        elif not (first.status == "pending" and settles):
             log.info("payment duplicate provider=%s txn=%s first=%s status=%s", provider, txn, first.id, first.status)
             return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
         # A MoMo request that was PENDING now has its result (a late callback or the poll job).
@@ -107,6 +166,15 @@ def intake(
 
     if e.reverses:
         return _reverse(conn, provider, inbox_id, e, fields, answer, secret_key)
+
+    held = limits.hold_reason(e) if limits is not None else None
+    if held:
+        response = answer("held", held, "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "held", response, held, **fields)
+        repository.insert_unmatched(conn, inbox_id, kind="held")
+        audit.record(conn, SYSTEM, "held", "payment", inbox_id, after={"reason": held})
+        log.warning("payment held provider=%s txn=%s reason=%s", provider, txn, held)
+        return Outcome("held", response, inbox_id, reason=held)
 
     match = _match(conn, e.account)
     if isinstance(match, str):
@@ -139,27 +207,36 @@ def _reverse(
     """Undo a credited payment: a compensating ledger entry and less credit (the next token is smaller)."""
     assert e.reverses is not None
     original_provider = e.reverses_provider or provider
-    original = repository.lock_inbox(conn, original_provider, e.reverses)
-    why = None
-    if original is None or original.status not in ("credited", "unmatched"):
-        state = "unknown" if original is None else original.status
+    original = None
+    if original_provider != provider:  # a provider vouches for its own payments only
+        why: str | None = f"{provider} cannot reverse a payment of {original_provider}"
+    else:
+        original = repository.lock_inbox(conn, original_provider, e.reverses)
+        why = None
+    if why is None and (original is None or original.status not in ("credited", "unmatched", "held")):
+        state = (
+            "unknown" if original is None else "itself a reversal" if original.status == "reversal" else original.status
+        )
         why = f"reverses {original_provider}/{e.reverses}, which is {state}"
-    elif original.amount != e.amount or original.currency != e.currency:
+    elif original is not None and (original.amount != e.amount or original.currency != e.currency):
         why = f"reversal of {e.amount} {e.currency} does not match the original {original.amount} {original.currency}"
     if why or original is None:
         response = answer("rejected", why, "0", inbox_id, [])
         repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
         return Outcome("rejected", response, inbox_id, reason=why)
     note = f"reversal of {original_provider}/{e.reverses}"
+    tokens: list[str] = []
     if original.contract_id is not None and original.status == "credited":
-        credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
+        done = credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
+        tokens = [str(t["token"]) for t in done.tokens]  # a SET_TIME when the contract was paid off
+    else:  # money still waiting for finance: it is gone, so is the item
+        repository.close_unmatched_of(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
     repository.set_status(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
-    audit.record(
-        conn, SYSTEM, "reversal", "payment", original.id, after={"by": f"{provider}/{e.txn_id}", "amount": e.amount}
-    )
-    response = answer("credited", None, "0", inbox_id, [])
-    repository.finish_inbox(conn, inbox_id, "credited", response, note, contract_id=original.contract_id, **fields)
-    return Outcome("credited", response, inbox_id, reason=note)
+    audit.record(conn, SYSTEM, "reversal", "payment", original.id, before={"status": original.status},
+                 after={"status": "reversed", "by": f"{provider}/{e.txn_id}", "amount": e.amount})  # fmt: skip
+    response = answer("reversed", None, "0", inbox_id, tokens)
+    repository.finish_inbox(conn, inbox_id, "reversal", response, note, contract_id=original.contract_id, **fields)
+    return Outcome("reversed", response, inbox_id, reason=note)
 
 
 class ResolutionError(ValueError):

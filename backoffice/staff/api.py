@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from backoffice.audit import repository as audit
-from backoffice.deps import DbConn
+from backoffice.deps import DbConn, RowId
 from backoffice.staff import repository, service
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.staff.schemas import Role
@@ -40,7 +40,7 @@ def create_token(body: NewToken, conn: DbConn, staff: CurrentStaff) -> IssuedTok
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(token_id: int, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
+def revoke_token(token_id: RowId, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     try:
         with conn.transaction():
             service.revoke_token(conn, token_id, staff.actor)

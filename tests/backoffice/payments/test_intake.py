@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -90,12 +91,16 @@ def test_reversal_takes_back_credit_and_the_next_token_is_smaller(
     _, flexible = make_products(conn)
     acct = make_accounts(conn, money_settings, flexible, 1, "REV")[0]
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500", txn="DEP1"))
-    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350", txn="PAY1"))
-    reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "reverses_provider": "mpesa", "amount": "350",
-                "account": acct.number, "currency": "KES", "paid_at": "2026-11-22T10:00:00+03:00"}  # fmt: skip
-    assert webhook(server, reversal).json()["status"] == "credited"
+    paid = {"transaction_id": "PAY1", "amount": "350", "account": acct.number, "currency": "KES",
+            "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    assert webhook(server, paid).json()["status"] == "credited"  # through the provider's signed webhook
+    # Only the provider that made a payment can reverse it (issue 13: another's signature reversed it).
+    reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "amount": "350", "account": acct.number,
+                "currency": "KES", "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    assert webhook(server, reversal).json()["status"] == "reversed"
     assert webhook(server, reversal | {"transaction_id": "REV-AGAIN"}).status_code == 400  # already reversed
     assert conn.execute("select status from payment_inbox where provider_txn_id = 'PAY1'").fetchone() == ("reversed",)
+    assert webhook(server, reversal | {"transaction_id": "REV-REV", "reverses": "REV-PAY1"}).status_code == 400
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "525", txn="PAY2"))
     days = [d for (d,) in conn.execute("select value_days from tokens order by count").fetchall()]
     assert days == [7, 10, 5]  # 525 KES would buy 15 days; 10 of them were already issued for the reversed 350

@@ -29,6 +29,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/login"): PUBLIC,
     ("POST", "/payments/mpesa/c2b/validation"): PUBLIC,
     ("POST", "/payments/mpesa/c2b/confirmation"): PUBLIC,
+    ("POST", "/payments/mpesa/{secret}/c2b/validation"): PUBLIC,
+    ("POST", "/payments/mpesa/{secret}/c2b/confirmation"): PUBLIC,
     ("POST", "/payments/momo/callback/{reference_id}"): PUBLIC,
     ("PUT", "/payments/momo/callback/{reference_id}"): PUBLIC,
     ("POST", "/payments/momo/callback"): PUBLIC,
@@ -66,7 +68,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
 }
 SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
-           "provider": "wing", "reference_id": "REF-NONE"}  # fmt: skip
+           "provider": "wing", "reference_id": "REF-NONE", "secret": "s"}  # fmt: skip
 
 
 def _routes(settings: Settings) -> list[tuple[str, str]]:
