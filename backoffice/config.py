@@ -7,11 +7,17 @@ defaults point at the project-owned local stack that ``paygo stack up`` starts u
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,9 +33,81 @@ class SettingsError(Exception):
 SERVICE_ROLES = ("ingest", "delivery")  # MQTT logins of the services, see Settings.service_login
 
 
+# Every key the platform uses is derived from PAYGO_SECRET_KEY by HKDF-SHA256 with a context of its
+# own (device secrets at rest and their key ids in backoffice/crypto.py, each service's MQTT
+# password): one derived key tells nothing of the others, nor of the secret key.
+KDF_SALT = b"paygo-platform"
+
+
+def derive_key(secret_key: str, context: str, length: int = 32) -> bytes:
+    """``length`` bytes for one use (``context``) of the secret key."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=KDF_SALT, info=f"paygo/{context}".encode())
+    return hkdf.derive(str(secret_key).encode())
+
+
+class SecretKey(str):
+    """PAYGO_SECRET_KEY (the string itself), carrying PAYGO_OLD_SECRET_KEYS: the earlier keys that
+    backoffice.crypto still accepts for decryption while ``paygo secrets rotate`` moves everything to
+    the current one. A str, so that it reaches crypto through every ``secret_key: str`` parameter
+    unchanged; a plain str is a key with no earlier ones."""
+
+    old: tuple[str, ...]
+
+    def __new__(cls, current: str, old: Iterable[str] = ()) -> SecretKey:
+        key = super().__new__(cls, current)
+        key.old = tuple(k for k in dict.fromkeys(old) if k != current)
+        return key
+
+
+MIN_SECRET_KEY_BITS = 128
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", DEV_SECRET_KEY)
+
+
+def weak_secret_key(key: str) -> str | None:
+    """Why ``key`` is too weak for production, or None. An estimate that keeps out the usual mistakes,
+    not a proof of randomness: at least 32 characters; no placeholder (the development key,
+    "change-me"); no repeated pattern; at least 2.5 bits per character by the frequencies of its
+    own characters; not words only (a passphrase has far fewer bits than characters); and at least
+    128 bits as length x log2(alphabet), the alphabet being digits (10), hex (16) or the classes
+    it uses (26 lower, 26 upper, 10 digits, 33 others). A ``secrets.token_urlsafe(32)`` passes."""
+    n = len(key)
+    if n < 32:
+        return f"{n} characters, fewer than 32"
+    if any(p in key.lower() for p in _PLACEHOLDERS):
+        return "it contains a placeholder (the development key or 'change-me')"
+    if any(key[p:] == key[:-p] for p in range(1, n // 2 + 1)):
+        return "it repeats a shorter pattern"
+    per_char = -sum(c / n * math.log2(c / n) for c in Counter(key).values())
+    if per_char < 2.5:
+        return f"its characters repeat too much ({per_char:.1f} bits per character)"
+    if _words_only(key):
+        return "it is made of words only"
+    if key.isdigit():
+        alphabet = 10
+    elif re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", key):
+        alphabet = 16
+    else:
+        classes = ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
+        alphabet = sum(size for test, size in classes if any(test(c) for c in key))
+        alphabet += 33 if any(not c.isalnum() for c in key) else 0
+    bits = n * math.log2(alphabet)
+    if bits < MIN_SECRET_KEY_BITS:
+        return f"about {bits:.0f} bits ({n} characters of an alphabet of {alphabet}), under {MIN_SECRET_KEY_BITS}"
+    return None
+
+
+def _words_only(key: str) -> bool:
+    """Letters and separators only, every word (lower, Capitalised or UPPER case) of 3 letters or more."""
+    if any(c.isdigit() for c in key):
+        return False
+    words = [w for run in re.findall(r"[A-Za-z]+", key) for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+", run)]
+    return bool(words) and all(len(w) >= 3 for w in words)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYGO_", env_file=".env", extra="ignore")
 
+    # Left unset it means development, which only the local stack may be: see _check_secret_and_environment.
     environment: Literal["development", "test", "production"] = "development"
     # Where the local stack keeps its data, configuration, logs and pid files.
     home: Path = Path(".paygo")
@@ -101,8 +179,11 @@ class Settings(BaseSettings):
     # The largest body a callback (or /dd) may have; larger ones are refused with 413 unread.
     max_callback_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    # Encrypts device secrets (OpenPAYGO keys, MQTT passwords) at rest.
+    # The root of every key (derive_key): device secrets (OpenPAYGO keys, MQTT passwords) at rest, the
+    # services' MQTT passwords. Production refuses a weak one (weak_secret_key). The earlier keys
+    # (comma-separated) still decrypt while `paygo secrets rotate` moves everything to the current one.
     secret_key: str = DEV_SECRET_KEY
+    old_secret_keys: str = ""
 
     # Staff logins. A session ends after this long without a request, and in any case this long after
     # the login; an account is locked for a while after this many failures in a row, and an address
@@ -119,8 +200,7 @@ class Settings(BaseSettings):
         """(username, password) of a platform service on the services listener."""
         if self.mqtt_username:
             return self.mqtt_username, self.mqtt_password
-        derived = hmac.new(self.secret_key.encode(), f"mqtt-service:{role}".encode(), hashlib.sha256).hexdigest()
-        return role, derived
+        return role, derive_key(self.secret_key, f"mqtt-service/{role}").hex()
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
@@ -132,9 +212,42 @@ class Settings(BaseSettings):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
-        if self.environment == "production" and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
-            raise ValueError("PAYGO_SECRET_KEY must be set to a random value of at least 32 characters in production")
         return self
+
+    @model_validator(mode="after")
+    def _check_secret_and_environment(self) -> Settings:
+        """PAYGO_ENVIRONMENT unset means development, which runs only on this machine with the development
+        key: a process given a secret key or a server elsewhere must say which environment it is."""
+        old = [k.strip() for k in self.old_secret_keys.split(",") if k.strip()]
+        if "environment" not in self.model_fields_set:
+            stated = self._deployment_sign(old)
+            if stated:
+                raise ValueError(
+                    f"PAYGO_ENVIRONMENT must be set (development, test or production) since {stated}; "
+                    "unset, it means development, which runs on the local stack with the development key"
+                )
+        if self.environment == "production" and (weak := weak_secret_key(self.secret_key)):
+            raise ValueError(
+                f"PAYGO_SECRET_KEY is too weak for production: {weak}; make one with "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        self.secret_key = SecretKey(self.secret_key, old)
+        return self
+
+    def _deployment_sign(self, old_keys: list[str]) -> str | None:
+        """What says this process is not a developer's (a key of its own, a server elsewhere), if anything."""
+        if self.secret_key != DEV_SECRET_KEY:
+            return "PAYGO_SECRET_KEY is set"
+        if old_keys:
+            return "PAYGO_OLD_SECRET_KEYS is set"
+        for name, url in (("PAYGO_DATABASE_URL", self.database_url), ("PAYGO_REDIS_URL", self.redis_url)):
+            parts = urlsplit(url)
+            for host in [parts.hostname, *parse_qs(parts.query).get("host", [])]:
+                if not _this_machine(host):
+                    return f"{name} points at {host}"
+        if not _this_machine(self.mqtt_host):
+            return f"PAYGO_MQTT_HOST is {self.mqtt_host}"
+        return None
 
     @property
     def home_dir(self) -> Path:
@@ -147,6 +260,16 @@ class Settings(BaseSettings):
     @property
     def broker_pid_path(self) -> Path:
         return self.broker_pid_file or self.home_dir / "mosquitto" / "mosquitto.pid"
+
+
+def _this_machine(host: str | None) -> bool:
+    """A loopback address, localhost or a Unix socket (no host, or a path)."""
+    if not host or host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _one_line(err: ValidationError) -> str:
