@@ -4,6 +4,9 @@ password file, and the broker told to re-read it (SIGHUP: no restart, no dropped
 The password file holds mosquitto's own hash format (``$7$``: PBKDF2-SHA512, 101 iterations, a
 12-byte salt), so the plain password exists only encrypted in the database (for the unit's
 provisioning and the simulator) and never on the broker's disk.
+
+``paygo secrets``: which key the device secrets (OpenPAYGO keys, MQTT passwords) are encrypted under,
+and their rotation to the current key.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import base64
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from backoffice import crypto
+from backoffice.audit import repository as audit
+from backoffice.audit.schemas import Actor
 from backoffice.devices import repository
 
 ITERATIONS = 101  # mosquitto_passwd's default
@@ -52,3 +59,58 @@ def write_password_file(conn: psycopg.Connection, path: Path) -> int:
 def password(conn: psycopg.Connection, secret_key: str, serial: str) -> str | None:
     enc = repository.password_of(conn, serial)
     return None if enc is None else crypto.decrypt(secret_key, enc)
+
+
+@dataclass(frozen=True)
+class KeyCount:
+    column: str  # one of repository.ENCRYPTED_COLUMNS
+    key_id: str  # crypto.LEGACY for ciphertexts without a key id
+    state: str  # "current", "old" (in PAYGO_OLD_SECRET_KEYS), "legacy" or "not configured"
+    count: int
+
+
+def key_counts(conn: psycopg.Connection, secret_key: str) -> list[KeyCount]:
+    """How many device secrets are under each key id, column by column."""
+    current, *old = (crypto.key_id(k) for k in crypto.configured_keys(secret_key))
+    out = []
+    for column in repository.ENCRYPTED_COLUMNS:
+        for kid, count in sorted(repository.ciphertexts_by_key_id(conn, column).items(), key=lambda kv: kv[0] or ""):
+            key = kid or crypto.LEGACY
+            state = (
+                "current" if key == current else "old" if key in old else "legacy" if kid is None else "not configured"
+            )
+            out.append(KeyCount(column, key, state, count))
+    return out
+
+
+def rotation_pending(conn: psycopg.Connection, secret_key: str) -> int:
+    """How many device secrets are not under the current key (what a rotation would rewrite)."""
+    current = crypto.key_id(secret_key)
+    return sum(repository.count_ciphertexts_not_under(conn, c, current) for c in repository.ENCRYPTED_COLUMNS)
+
+
+def rotate(
+    conn: psycopg.Connection, secret_key: str, actor: Actor, advance: Callable[[int], None] = lambda n: None,
+    batch: int = 500,
+) -> dict[str, int]:  # fmt: skip
+    """Re-encrypt under the current key every device secret that is not (legacy ones included), in the
+    caller's transaction; returns column -> rewritten. Run again, it rewrites nothing. A secret that no
+    configured key decrypts stops it with crypto.DecryptionError naming the unit and the key id."""
+    current = crypto.key_id(secret_key)
+    done = {}
+    for column in repository.ENCRYPTED_COLUMNS:
+        after, rewritten = 0, 0
+        while rows := repository.ciphertexts_not_under(conn, column, current, after, batch):
+            fresh = []
+            for unit_id, ciphertext in rows:
+                try:
+                    fresh.append((unit_id, crypto.encrypt(secret_key, crypto.decrypt(secret_key, ciphertext))))
+                except crypto.DecryptionError as err:
+                    raise crypto.DecryptionError(f"unit {unit_id}'s {column}: {err}") from None
+            repository.set_ciphertexts(conn, column, fresh)
+            after, rewritten = rows[-1][0], rewritten + len(rows)
+            advance(len(rows))
+        done[column] = rewritten
+    if any(done.values()):
+        audit.record(conn, actor, "secrets.rotate", "units", after={"key_id": current, **done})
+    return done
