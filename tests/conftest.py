@@ -82,3 +82,14 @@ def server(money_settings: Settings) -> Iterator[str]:
     """The back-office app served over real HTTP by uvicorn, in a thread of this test process."""
     with serve(create_app(money_settings)) as url:
         yield url
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The generated inputs tried by schemathesis and hypothesis, per door (tests/support/fuzz.py)."""
+    from tests.support.fuzz import tried
+
+    if tried:
+        terminalreporter.section("generated inputs tried")
+        for what, n in sorted(tried.items()):
+            terminalreporter.write_line(f"{n:>7,}  {what}")
+        terminalreporter.write_line(f"{sum(tried.values()):>7,}  in all")

@@ -125,13 +125,15 @@ def mpesa_confirmation(raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSO
     return _reply(outcome, rejected_status=200)  # Daraja reads the ResultCode, not the HTTP status
 
 
-@callbacks.api_route("/payments/momo/callback/{reference_id}", methods=["POST", "PUT"])
+@callbacks.post("/payments/momo/callback/{reference_id}")
+@callbacks.put("/payments/momo/callback/{reference_id}", operation_id="momo_callback_for_put")
 def momo_callback_for(reference_id: str, raw: RawBody, conn: DbConn, settings: SettingsDep) -> JSONResponse:
     """The callback URL we give MoMo in each request-to-pay (X-Callback-Url) names the request."""
     return momo_callback(raw, conn, settings, reference_id)
 
 
-@callbacks.api_route("/payments/momo/callback", methods=["POST", "PUT"])
+@callbacks.post("/payments/momo/callback")
+@callbacks.put("/payments/momo/callback", operation_id="momo_callback_put")
 def momo_callback(
     raw: RawBody, conn: DbConn, settings: SettingsDep, x_reference_id: str | None = Header(default=None)
 ) -> JSONResponse:
