@@ -172,10 +172,19 @@ class Settings(BaseSettings):
     # A payment above its currency's ceiling (in major units, JSON map) is held for finance to
     # review instead of credited, as is one dated more than this far from now.
     payment_ceilings: dict[str, int] = Field(
-        default_factory=lambda: {"KES": 250_000, "UGX": 10_000_000, "RWF": 3_000_000, "XOF": 1_500_000,
-                                 "TZS": 5_000_000, "USD": 2_000}  # fmt: skip
+        default_factory=lambda: {
+            "KES": 250_000,
+            "UGX": 10_000_000,
+            "RWF": 3_000_000,
+            "XOF": 1_500_000,
+            "TZS": 5_000_000,
+            "USD": 2_000,
+        }
     )
     payment_time_window_hours: int = Field(default=72, ge=1)
+    # Where providers reach the web app (the callback URL given to MTN MoMo with each request to pay);
+    # unset: the local app, http://127.0.0.1:PAYGO_API_PORT.
+    public_url: str = ""
     # The largest body a callback (or /dd) may have; larger ones are refused with 413 unread.
     max_callback_bytes: int = Field(default=64 * 1024, ge=1024)
 

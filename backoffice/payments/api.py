@@ -22,7 +22,8 @@ from backoffice.audit import repository as audit
 from backoffice.config import Settings
 from backoffice.deps import DbConn, RawBody, RowId, SettingsDep
 from backoffice.money import MoneyError, to_minor
-from backoffice.payments import providers, repository, service
+from backoffice.payments import momo, providers, repository, service
+from backoffice.payments.momo import MomoClient
 from backoffice.payments.providers import PaymentEvent, Rejected
 from backoffice.staff.guard import Allow, CurrentStaff, Public
 
@@ -139,8 +140,9 @@ def momo_callback(
 ) -> JSONResponse:
     currencies = {c.strip().upper() for c in settings.momo_currencies.split(",") if c.strip()}
     parsed = _parse(providers.parse_momo_callback, raw, x_reference_id, currencies)
-    outcome = service.receive(conn, "momo", raw, parsed, service.plain_answer, settings.secret_key,
-                              service.Limits.from_settings(settings))  # fmt: skip
+    with MomoClient(settings) as client:  # believed only against our request and MTN's status API
+        outcome = momo.receive_callback(conn, client, raw, parsed, settings.secret_key,
+                                        service.Limits.from_settings(settings))  # fmt: skip
     return _reply(outcome)
 
 
@@ -171,6 +173,41 @@ def _shortcodes(settings: Any) -> set[str]:
 def recent_payments(conn: DbConn, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """The payment inbox, newest first (``status``: credited, unmatched, rejected, pending, failed)."""
     return [asdict(r) for r in repository.recent_inbox(conn, min(max(limit, 1), 1000), status)]
+
+
+class MomoRequestIn(BaseModel):
+    """A payment to ask of a customer's MTN MoMo wallet (they approve it on their phone)."""
+
+    account: str = Field(min_length=8, max_length=8, pattern=r"^[0-9]{8}$")
+    amount: Decimal = Field(gt=0, max_digits=15, description="decimal amount in the currency, e.g. 5000")
+    currency: str = Field(min_length=3, max_length=3, pattern=r"^[A-Za-z]{3}$")
+    msisdn: str = Field(pattern=r"^[0-9]{9,15}$", description="the wallet's number, country code first")
+
+
+class MomoRequestOut(BaseModel):
+    reference_id: str
+    status: str
+
+
+@inbox.post("/api/payments/momo/requests", status_code=201)
+def request_momo(
+    body: MomoRequestIn, request: Request, conn: DbConn, settings: SettingsDep, staff: CurrentStaff
+) -> MomoRequestOut:
+    """Ask the customer's wallet for a payment; MTN calls back when they approve or decline."""
+    try:
+        amount = to_minor(body.amount, body.currency)
+    except MoneyError as err:
+        raise HTTPException(422, str(err)) from None
+    base = settings.public_url or f"http://127.0.0.1:{settings.api_port}"
+    try:
+        with MomoClient(settings) as client:
+            reference = momo.request_payment(conn, client, base.rstrip("/"), body.account, amount,
+                                             body.currency.upper(), body.msisdn, staff.actor)  # fmt: skip
+    except service.ResolutionError as err:
+        raise HTTPException(409, str(err)) from None
+    except momo.MomoError as err:
+        raise HTTPException(502, str(err)) from None
+    return MomoRequestOut(reference_id=reference, status="pending")
 
 
 class ManualPayment(BaseModel):

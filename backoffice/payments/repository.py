@@ -175,6 +175,33 @@ def resolve_unmatched(
     )
 
 
+@dataclass(frozen=True)
+class MomoRequest:
+    reference_id: str
+    contract_id: int
+    account: str
+    amount: int
+    currency: str
+    payer: str
+
+
+def insert_momo_request(conn: psycopg.Connection, r: MomoRequest, requested_by: str) -> None:
+    conn.execute(
+        """insert into momo_requests (reference_id, contract_id, account, amount, currency, payer, requested_by)
+           values (%s, %s, %s, %s, %s, %s, %s)""",
+        (r.reference_id, r.contract_id, r.account, r.amount, r.currency, r.payer, requested_by),
+    )
+
+
+def momo_request(conn: psycopg.Connection, reference_id: str) -> MomoRequest | None:
+    with conn.cursor(row_factory=class_row(MomoRequest)) as cur:
+        return cur.execute(
+            """select reference_id, contract_id, account, amount, currency, payer from momo_requests
+               where reference_id = %s""",
+            (reference_id,),
+        ).fetchone()
+
+
 def inbox_between(conn: psycopg.Connection, provider: str, start: datetime, end: datetime) -> list[InboxRow]:
     with conn.cursor(row_factory=class_row(InboxRow)) as cur:
         return cur.execute(

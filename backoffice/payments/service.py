@@ -76,7 +76,7 @@ class Outcome:
     tokens: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _match(conn: psycopg.Connection, account: str) -> tuple[int, str] | str:
+def match_account(conn: psycopg.Connection, account: str) -> tuple[int, str] | str:
     """(contract id, currency) of the account, or why there is none."""
     if not account:
         return "no account number"
@@ -89,7 +89,7 @@ def _match(conn: psycopg.Connection, account: str) -> tuple[int, str] | str:
 def validate(conn: psycopg.Connection, provider: str, raw: bytes, parsed: PaymentEvent | Rejected) -> Rejected | None:
     """M-Pesa validation: is this payment acceptable before the money moves? (Logged, never credited.)"""
     problem: Rejected | None = parsed if isinstance(parsed, Rejected) else None
-    if isinstance(parsed, PaymentEvent) and isinstance(why := _match(conn, parsed.account), str):
+    if isinstance(parsed, PaymentEvent) and isinstance(why := match_account(conn, parsed.account), str):
         problem = Rejected(why, C2B_INVALID_ACCOUNT, parsed.txn_id)
     repository.insert_validation(
         conn, provider, raw, problem.code if problem else "0", problem.reason if problem else None
@@ -176,7 +176,7 @@ def intake(
         log.warning("payment held provider=%s txn=%s reason=%s", provider, txn, held)
         return Outcome("held", response, inbox_id, reason=held)
 
-    match = _match(conn, e.account)
+    match = match_account(conn, e.account)
     if isinstance(match, str):
         problem = match
         response = answer("unmatched", problem, "0", inbox_id, [])
@@ -253,7 +253,7 @@ def assign_unmatched(
     u = rows[0]
     if u.state != "open":
         raise ResolutionError(f"unmatched payment {unmatched_id} is already {u.state}")
-    match = _match(conn, account)
+    match = match_account(conn, account)
     if isinstance(match, str):
         raise ResolutionError(match)
     contract_id, currency = match

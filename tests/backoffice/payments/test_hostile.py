@@ -206,3 +206,38 @@ def test_webhook_secrets_and_shortcode_still_guard_their_doors(
     assert other.json()["ResultCode"] == "C2B00015"
     assert count(conn, "select count(*) from payment_inbox where status = 'credited'") == 0
     assert WEBHOOK_SECRET not in forged.text
+
+
+def test_momo_callbacks_credit_only_our_requests_for_the_amount_asked_and_confirmed_by_mtn(
+    money_settings: Settings, conn: psycopg.Connection
+) -> None:
+    from backoffice.registry import repository as registry
+    from tests.support.momo import momo_standin
+
+    product = registry.insert_product(conn, code="UG-H", name="Lamp UG", business_model="flexible",
+                                      currency="UGX", hardware_cost=100_000, price_per_day=1_000,
+                                      deposit_amount=0, deposit_days=0)  # fmt: skip
+    acct = make_accounts(conn, money_settings, product, 1, "MOMO")[0]
+    with momo_standin(money_settings) as (settings, wallets), serve(create_app(settings)) as server:
+        agent = api_token(settings.database_url, "call_centre")
+        asked = {"account": acct.number, "amount": "100", "currency": "UGX", "msisdn": "256700000001"}
+        reference = httpx.post(f"{server}/api/payments/momo/requests", json=asked, headers=agent).json()["reference_id"]
+        body = {"amount": "100", "currency": "UGX", "externalId": acct.number, "status": "SUCCESSFUL",
+                "payer": {"partyIdType": "MSISDN", "partyId": "256700000001"}}  # fmt: skip
+        # A reference the platform never created.
+        unknown = httpx.post(f"{server}/payments/momo/callback/b1c1f9a2-0000-4000-8000-000000000000", json=body)
+        assert unknown.status_code == 400 and "no request-to-pay of ours" in unknown.json()["reason"]
+        # Our request for 100, "settled" by a forged callback for 4,000.
+        bigger = httpx.post(f"{server}/payments/momo/callback/{reference}", json=body | {"amount": "4000"})
+        assert bigger.status_code == 400 and "we asked for 100 UGX" in bigger.json()["reason"]
+        # The right amount, but MTN's own status API still says PENDING: nothing is credited.
+        forged = httpx.post(f"{server}/payments/momo/callback/{reference}", json=body)
+        assert forged.json()["status"] == "pending"
+        # The customer really approves: now MTN confirms it, and 100 UGX (not 4,000) are credited.
+        wallets.requests[reference]["callback"] = f"{server}/payments/momo/callback/{reference}"
+        real = wallets.approve(reference)
+        assert real is not None and real.json()["status"] == "credited"
+    assert count(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 100
+    assert count(conn, "select count(*) from payment_inbox where provider = 'momo' and status = 'credited'") == 1
+    refused = conn.execute("select after from audit_log where action = 'momo-callback-refused'").fetchall()
+    assert len(refused) == 1 and "4000" in refused[0][0]["raw"]

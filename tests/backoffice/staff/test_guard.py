@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/payments"): frozenset({"finance", "call_centre"}),
     ("GET", "/api/payments"): frozenset({"finance", "call_centre"}),
     ("POST", "/api/payments/manual"): frozenset({"finance"}),
+    ("POST", "/api/payments/momo/requests"): frozenset({"finance", "call_centre"}),
     ("GET", "/api/unmatched"): frozenset({"finance"}),
     ("POST", "/api/unmatched/{unmatched_id}/assign"): frozenset({"finance"}),
     ("POST", "/api/unmatched/{unmatched_id}/refund"): frozenset({"finance"}),
