@@ -128,8 +128,8 @@ class Simulator:
         if self.webhook_provider and self.webhook_secret and rng.random() < f.reversal:
             # Only the provider that made a payment can reverse it: these go through the webhook.
             self.result.count("reversed")
-            paid: dict[str, object] = {"transaction_id": txn, "account": account, "amount": payer.amount, "currency": "KES",
-                    "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+            paid: dict[str, object] = {"transaction_id": txn, "account": account, "amount": payer.amount,
+                                       "currency": "KES", "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
             await self._webhook(client, "webhook", True, paid)
             self._spawn(self._reverse(client, account, payer.amount, txn))
             return
