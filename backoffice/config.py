@@ -240,6 +240,11 @@ class Settings(BaseSettings):
                 f"PAYGO_SECRET_KEY is too weak for production: {weak}; make one with "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
+        if self.environment == "production" and self.mpesa_allowed_sources.strip() == "*":
+            raise ValueError(
+                "PAYGO_MPESA_ALLOWED_SOURCES must list the addresses M-Pesa calls back from (Safaricom's "
+                "published ranges) in production: '*' would let anyone post a confirmation"
+            )
         self.secret_key = SecretKey(self.secret_key, old)
         return self
 

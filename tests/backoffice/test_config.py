@@ -14,6 +14,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Only what a test sets: no PAYGO_* of the shell, no .env of the working directory."""
     for var in ("ENVIRONMENT", "SECRET_KEY", "OLD_SECRET_KEYS", "DATABASE_URL", "REDIS_URL", "MQTT_HOST"):
         monkeypatch.delenv(f"PAYGO_{var}", raising=False)
+    # Production needs M-Pesa's sources named (tested on its own below); these tests are about the rest.
+    monkeypatch.setenv("PAYGO_MPESA_ALLOWED_SOURCES", "196.201.214.0/24,196.201.213.0/24")
     monkeypatch.chdir(tmp_path)
 
 
@@ -157,3 +159,13 @@ def test_service_logins_are_derived_from_the_secret_key() -> None:
         "svc",
         "pw",
     )
+
+
+def test_production_refuses_to_take_mpesa_callbacks_from_anyone(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = secrets.token_urlsafe(32)
+    monkeypatch.setenv("PAYGO_MPESA_ALLOWED_SOURCES", "*")
+    with pytest.raises(SettingsError, match="PAYGO_MPESA_ALLOWED_SOURCES must list"):
+        load_settings(environment="production", secret_key=key)
+    assert load_settings(environment="development").mpesa_allowed_sources == "*"  # development: anyone local
+    monkeypatch.setenv("PAYGO_MPESA_ALLOWED_SOURCES", "196.201.214.0/24")
+    assert load_settings(environment="production", secret_key=key).mpesa_allowed_sources == "196.201.214.0/24"
