@@ -11,11 +11,22 @@ from datetime import UTC, date, datetime
 import httpx
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpaygo import TokenType, decode_token
 
 from backoffice.config import Settings
+from backoffice.payments.providers import (
+    PaymentEvent,
+    Rejected,
+    parse_momo_callback,
+    parse_mpesa_c2b,
+    parse_webhook,
+    sign,
+)
 from paygo.web import create_app
 from tests.support import count, serve
+from tests.support.fuzz import count as fuzz_count
 from tests.support.money import SHORTCODE, WEBHOOK_SECRET, Device, confirmation, make_accounts, make_products, webhook
 from tests.support.staff import api_token
 
@@ -241,3 +252,46 @@ def test_momo_callbacks_credit_only_our_requests_for_the_amount_asked_and_confir
     assert count(conn, "select count(*) from payment_inbox where provider = 'momo' and status = 'credited'") == 1
     refused = conn.execute("select after from audit_log where action = 'momo-callback-refused'").fetchall()
     assert len(refused) == 1 and "4000" in refused[0][0]["raw"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+mpesa_like = st.fixed_dictionaries(
+    {
+        "TransID": st.text(max_size=20),
+        "BusinessShortCode": st.sampled_from([SHORTCODE, "1", ""]),
+        "TransAmount": st.one_of(st.text(max_size=24), st.integers(), st.floats()),
+        "BillRefNumber": st.text(max_size=12),
+        "TransTime": st.one_of(st.text(max_size=16), st.from_regex(r"[0-9]{14}", fullmatch=True)),
+    },  # fmt: skip
+    optional={"FirstName": json_values, "extra": json_values},
+)
+
+
+def _storable(event: PaymentEvent) -> None:
+    for text in (event.txn_id, event.account, event.currency, event.payer or ""):
+        assert "\x00" not in text
+        text.encode("utf-8")  # no lone surrogate
+    assert 0 < event.amount < 2**63 and event.paid_at.year >= 2000
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(st.binary(max_size=400), mpesa_like.map(lambda d: json.dumps(d).encode()),
+                 json_values.map(lambda v: json.dumps(v).encode())))  # fmt: skip
+def test_every_provider_parser_answers_any_bytes_with_an_event_or_a_reason(raw: bytes) -> None:
+    fuzz_count("hypothesis: provider parsers (M-Pesa, MoMo, webhook) on generated bodies")
+    parsers = (
+        lambda: parse_mpesa_c2b(raw, {SHORTCODE}),
+        lambda: parse_momo_callback(raw, "ref-1", {"UGX"}),
+        lambda: parse_webhook(raw, "wing", sign(WEBHOOK_SECRET, raw), {"wing": WEBHOOK_SECRET}),
+    )
+    for parse in parsers:
+        try:
+            event = parse()
+        except Rejected as err:
+            assert err.reason and "\x00" not in err.reason
+        else:
+            _storable(event)
