@@ -4,8 +4,10 @@ operator; what it does is in the audit trail as ``cli:<os user>``)."""
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
+import psycopg
 import typer
 from rich.table import Table
 
@@ -14,16 +16,22 @@ from paygo.cli.common import console, err_console, settings_or_exit
 
 app = typer.Typer(help="Staff logins, roles and API tokens.", no_args_is_help=True)
 
+T = TypeVar("T")
 ROLE_HELP = "admin, finance, call_centre, field_agent or viewer (repeat for several)"
 
 
-def _actor() -> Actor:
-    return Actor(f"cli:{getpass.getuser()}")
+def _staff(work: Callable[[psycopg.Connection, Actor], T]) -> T:
+    """``work`` in one transaction, as the operator; a refusal is printed and exits 1."""
+    from backoffice.db import connect
+    from backoffice.staff import service
 
-
-def _fail(err: Exception) -> None:
-    err_console.print(f"[red]{err}[/]")
-    raise typer.Exit(1)
+    with connect(settings_or_exit(), "users") as conn:
+        try:
+            with conn.transaction():
+                return work(conn, Actor(f"cli:{getpass.getuser()}"))
+        except service.StaffError as err:
+            err_console.print(f"[red]{err}[/]")
+            raise typer.Exit(1) from None
 
 
 @app.command("add")
@@ -32,30 +40,18 @@ def add(
     role: Annotated[list[str], typer.Option("--role", help=ROLE_HELP)],
 ) -> None:
     """Add a member of staff; prints a one-time password, which they must change at their first login."""
-    from backoffice.db import connect
     from backoffice.staff import service
 
-    with connect(settings_or_exit(), "users") as conn:
-        try:
-            with conn.transaction():
-                password = service.add_user(conn, name, role, _actor())
-        except service.StaffError as err:
-            _fail(err)
+    password = _staff(lambda conn, actor: service.add_user(conn, name, role, actor))
     console.print(f"added {name.strip().lower()} ({', '.join(sorted(set(role)))}); one-time password: {password}")
 
 
 @app.command("reset")
 def reset(name: Annotated[str, typer.Argument(help="the login")]) -> None:
     """Give a user a new one-time password (a forgotten password); their sessions end."""
-    from backoffice.db import connect
     from backoffice.staff import service
 
-    with connect(settings_or_exit(), "users") as conn:
-        try:
-            with conn.transaction():
-                password = service.reset_password(conn, name, _actor())
-        except service.StaffError as err:
-            _fail(err)
+    password = _staff(lambda conn, actor: service.reset_password(conn, name, actor))
     console.print(f"{name}: one-time password {password}")
 
 
@@ -72,15 +68,9 @@ def enable(name: Annotated[str, typer.Argument(help="the login")]) -> None:
 
 
 def _set_disabled(name: str, disabled: bool) -> None:
-    from backoffice.db import connect
     from backoffice.staff import service
 
-    with connect(settings_or_exit(), "users") as conn:
-        try:
-            with conn.transaction():
-                service.set_disabled(conn, name, disabled, _actor())
-        except service.StaffError as err:
-            _fail(err)
+    _staff(lambda conn, actor: service.set_disabled(conn, name, disabled, actor))
     console.print(f"{name} {'disabled' if disabled else 'enabled'}")
 
 
@@ -104,15 +94,9 @@ def token(
     role: Annotated[list[str], typer.Option("--role", help=ROLE_HELP)],
 ) -> None:
     """Create an API token (Authorization: Bearer …) for an integration; it is shown once."""
-    from backoffice.db import connect
     from backoffice.staff import service
 
-    with connect(settings_or_exit(), "users") as conn:
-        try:
-            with conn.transaction():
-                token_id, value = service.create_token(conn, name, role, _actor())
-        except service.StaffError as err:
-            _fail(err)
+    token_id, value = _staff(lambda conn, actor: service.create_token(conn, name, role, actor))
     console.print(f"token {token_id} for {name}: {value}")
     console.print("[dim]shown once: only its hash is kept[/]")
 
@@ -120,13 +104,7 @@ def token(
 @app.command("revoke-token")
 def revoke_token(token_id: Annotated[int, typer.Argument(help="the token's id")]) -> None:
     """Revoke an API token: it stops working at once."""
-    from backoffice.db import connect
     from backoffice.staff import service
 
-    with connect(settings_or_exit(), "users") as conn:
-        try:
-            with conn.transaction():
-                service.revoke_token(conn, token_id, _actor())
-        except service.StaffError as err:
-            _fail(err)
+    _staff(lambda conn, actor: service.revoke_token(conn, token_id, actor))
     console.print(f"token {token_id} revoked")
