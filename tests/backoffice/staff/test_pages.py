@@ -112,3 +112,16 @@ def test_a_role_that_may_not_open_a_page_is_told_which_role_it_needs(settings: S
         assert kpi.status_code == 403 and "finance or viewer (read only)" in kpi.text and "cara" in kpi.text
         api = web.get("/api/kpi/latest")
         assert api.status_code == 403 and "finance" in api.json()["detail"]
+
+
+def test_an_administrator_browses_the_audit_trail(settings: Settings, conn: psycopg.Connection, site: str) -> None:
+    user(settings.database_url, "ada", "admin")
+    user(settings.database_url, "cara", "call_centre")
+    with httpx.Client(base_url=site) as web:
+        login(web, "ada")
+        page = web.get("/audit", params={"entity": "staff_user"})
+        assert page.status_code == 200 and "user-added" in page.text and "test-setup" in page.text
+        assert "cara" in page.text and "call_centre" in page.text  # the row's after, as JSON
+        assert "Nothing recorded for this filter" in web.get("/audit", params={"actor": "nobody"}).text
+        api = web.get("/api/audit", params={"entity": "staff_user"}).json()
+        assert {r["action"] for r in api} == {"user-added"} and len(api) == 2
