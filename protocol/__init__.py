@@ -8,6 +8,9 @@ builds and parses messages only through it.
 """
 
 from protocol.messages import (
+    EARLIEST_TS,
+    LATEST_TS,
+    MAX_CREDIT_S,
     MAX_EVENTS_PER_MESSAGE,
     MAX_MESSAGE_BYTES,
     MAX_READINGS_PER_MESSAGE,
@@ -32,7 +35,9 @@ from protocol.messages import (
     parse_events,
     parse_status,
     parse_telemetry,
+    safe_text,
     utc_iso,
+    validate_reading,
 )
 from protocol.topics import (
     SERVICE_GRANTS,
@@ -52,9 +57,12 @@ from protocol.topics import (
 __all__ = [
     "CommandAck",
     "DeviceEvent",
+    "EARLIEST_TS",
     "EventKind",
     "EventMessage",
     "Kind",
+    "LATEST_TS",
+    "MAX_CREDIT_S",
     "MAX_EVENTS_PER_MESSAGE",
     "MAX_MESSAGE_BYTES",
     "MAX_READINGS_PER_MESSAGE",
@@ -82,9 +90,11 @@ __all__ = [
     "parse_status",
     "parse_telemetry",
     "parse_topic",
+    "safe_text",
     "service_acl_topics",
     "shared_subscription",
     "topic",
     "unit_acl_patterns",
     "utc_iso",
+    "validate_reading",
 ]
