@@ -15,6 +15,13 @@ from devtools.install import which
 from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
 from devtools.server import Service
 
+# The broker takes messages up to this size, well above what the protocol allows
+# (protocol.MAX_MESSAGE_BYTES), so that a unit's oversized message reaches a worker and leaves a
+# dead letter with its size instead of vanishing. Beyond it Mosquitto refuses the message and
+# closes the sender's connection. The worker keeps only the start of an oversized message, so this
+# does not raise what a worker holds in memory.
+MESSAGE_SIZE_LIMIT = 8 * protocol.MAX_MESSAGE_BYTES
+
 
 def device_acl(root: str) -> str:
     """ACL of the device listener. ``%u`` is the username, i.e. the unit's serial, so one set of
@@ -83,7 +90,7 @@ class Mosquitto(Service):
             "max_queued_bytes 0",
             "max_inflight_messages 1000",
             "persistent_client_expiration 14d",
-            "message_size_limit 262144",
+            f"message_size_limit {MESSAGE_SIZE_LIMIT}",
             f"include_dir {extra}",
             # Each listener has its own authentication: services inside, units outside.
             "per_listener_settings true",
@@ -96,7 +103,10 @@ class Mosquitto(Service):
             f"acl_file {self.services_acl_file}",
             "",
             "# Units: their own username (the serial) and password; the ACL keeps each to its own topics.",
+            "# The client id is the username whatever the unit sends, so a unit cannot take over the",
+            "# session of a worker or of another unit (a second login of the same unit replaces the first).",
             f"listener {self.settings.device_mqtt_port} 127.0.0.1",
+            "use_username_as_clientid true",
             "allow_anonymous false",
             f"password_file {self.password_file}",
             f"acl_file {self.acl_file}",
