@@ -4,6 +4,10 @@ paho-mqtt runs the network loop in its own thread and hands messages over throug
 queue; the main thread cuts batches by size and by time, writes each in one transaction and only
 then acknowledges its messages (``manual_ack``), so a killed worker loses nothing: the broker
 redelivers what was not acknowledged and the (unit, ts, seq) key drops the duplicates.
+
+No message stops a worker. A refused message is a dead letter (``ingest_rejects``); one the
+database side cannot write, or that kills it, is found by writing its batch in halves and is
+dead-lettered after ``MAX_ATTEMPTS``, then acknowledged like the rest of its batch.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ MAX_FUTURE = timedelta(hours=1)
 MAX_BEFORE_CREATED = timedelta(days=1)
 # Session kept by the broker while a worker is away (its queue keeps filling meanwhile).
 SESSION_EXPIRY_S = 7 * 24 * 3600
+# A message larger than the protocol allows is kept only this far (its dead letter's payload): the
+# broker lets such messages through (devtools/mosquitto.py) so that they leave a dead letter.
+DEAD_LETTER_KEEP = 4096
+# Times one message may fail in (or kill) the database process before it is dead-lettered unwritten.
+MAX_ATTEMPTS = 3
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id: reason "success"
 PUBACK_BYTE = 0x40
 KINDS: tuple[protocol.Kind, ...] = ("telemetry", "status", "events", "metrics")  # what units publish, taken here
@@ -65,6 +74,7 @@ class RawMessage:
     topic: str
     payload: bytes
     received_at: datetime
+    size: int = 0  # when the payload was too large: its size (``payload`` is then only its start)
 
 
 class Received(NamedTuple):
@@ -75,6 +85,11 @@ class Received(NamedTuple):
     topic: str
     payload: bytes | bytearray  # paho's type; it gives bytes
     at: float
+    size: int = 0  # see RawMessage.size
+
+
+class DbSideFailed(Exception):
+    """The database process answered a batch with an error, or died while writing it."""
 
 
 @dataclass
@@ -118,6 +133,11 @@ def to_batch(
         serial: str | None = None
         try:
             serial, kind = protocol.parse_topic(m.topic, root)
+            if m.size:
+                raise ProtocolError(
+                    f"message of {m.size} bytes exceeds {protocol.MAX_MESSAGE_BYTES} (its first {len(m.payload)} "
+                    "bytes are kept)"
+                )
             if kind not in KINDS:
                 raise ProtocolError(f"unexpected topic kind {kind!r}")
             if kind == "metrics":
@@ -168,7 +188,8 @@ def to_batch(
                 )
             batch.rows.extend(rows)
         except ProtocolError as err:
-            batch.rejects.append((m.received_at, m.topic, serial, str(err), m.payload))
+            kept = m.payload if len(m.payload) <= protocol.MAX_MESSAGE_BYTES else m.payload[:DEAD_LETTER_KEEP]
+            batch.rejects.append((m.received_at, m.topic, serial, str(err), kept))
     return batch
 
 
@@ -190,6 +211,8 @@ def ack_all(client: mqtt.Client, mids: list[int]) -> None:
 
 
 class IngestWorker:
+    db_side_module = "ingest.dbside"  # what runs as the database process
+
     def __init__(
         self,
         settings: Settings,
@@ -237,7 +260,13 @@ class IngestWorker:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         # As little as possible here: this thread's time per message is the worker's ceiling.
-        self._queue.put(Received(msg.mid, msg.qos, msg.topic, msg.payload, time.time()))
+        payload = msg.payload
+        if len(payload) <= protocol.MAX_MESSAGE_BYTES:
+            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload, time.time()))
+        else:  # only its start is kept for the dead letter, so the queue's bound holds in bytes too
+            self._queue.put(
+                Received(msg.mid, msg.qos, msg.topic, payload[:DEAD_LETTER_KEEP], time.time(), len(payload))
+            )
         while self._queue.qsize() > self.max_pending and not self._stop.is_set():
             time.sleep(0.01)
 
@@ -260,35 +289,105 @@ class IngestWorker:
 
     def _commit(self, messages: list[Received]) -> None:
         """Have the database process write one batch in one transaction; return once committed.
-        It retries while the database is away; stopping meanwhile raises OperationalError."""
-        if self._db_pipe is None:
-            raise RuntimeError("the worker's database process is not running")
-        self._db_pipe.send([(m.topic, m.payload, m.at) for m in messages])
+        It retries while the database is away; stopping meanwhile raises OperationalError; an error
+        or the process's death raises DbSideFailed."""
+        self._call([m[2:] for m in messages], len(messages))  # (topic, payload, at, size) tuples
+
+    def _call(self, item: object, messages: int) -> None:
+        pipe = self._ensure_db_side()
         told = False
         try:
-            while not self._db_pipe.poll(0.2):
+            pipe.send(item)
+            while not pipe.poll(0.2):
                 if self._stop.is_set() and not told:  # a batch retrying against an absent database gives up
-                    self._db_pipe.send("stop")  # (sent from this thread only: never mid-message)
+                    pipe.send("stop")  # (sent from this thread only: never mid-message)
                     told = True
-            reply = self._db_pipe.recv()
-        except EOFError:
-            raise RuntimeError("the worker's database process died") from None
+            reply = pipe.recv()
+        except (EOFError, OSError):
+            self._reap_db_side()
+            raise DbSideFailed("the worker's database process died") from None
         if reply[0] == "down":
             raise psycopg.OperationalError("database unavailable while stopping")
         if reply[0] == "error":
-            raise RuntimeError(f"the worker's database process failed: {reply[1]}")
+            raise DbSideFailed(f"the worker's database process failed: {reply[1]}")
         _, inserted, rejected, seconds = reply
         BATCH_SECONDS.observe(seconds)
-        BATCH_SIZE.observe(len(messages))
+        BATCH_SIZE.observe(messages)
         READINGS.inc(inserted)
         REJECTED.inc(rejected)
         self.committed_readings += inserted
+
+    def _write(self, messages: list[Received]) -> None:
+        """Commit a batch; if the database process fails on it (it writes its own refusals and the
+        messages it cannot write as dead letters, so this is for what kills it), find the message
+        by halves and dead-letter it after MAX_ATTEMPTS. Returns once every message is committed or
+        dead-lettered; OperationalError only when stopping while the database is away."""
+        try:
+            self._commit(messages)
+        except DbSideFailed as err:
+            log.error("batch of %d failed: %s; writing it in halves", len(messages), err)
+            self._isolate(messages, str(err))
+
+    def _isolate(self, messages: list[Received], why: str) -> None:
+        if len(messages) == 1:
+            for _ in range(MAX_ATTEMPTS - 1):  # it has failed once already
+                try:
+                    self._commit(messages)
+                    return
+                except DbSideFailed as err:
+                    why = str(err)
+            self._dead_letter(messages[0], f"failed {MAX_ATTEMPTS} times in the database process: {why}")
+            return
+        half = len(messages) // 2
+        for part in (messages[:half], messages[half:]):
+            try:
+                self._commit(part)
+            except DbSideFailed as err:
+                self._isolate(part, str(err))
+
+    def _dead_letter(self, m: Received, reason: str) -> None:
+        """Store a message as a dead letter without parsing it; if even that fails, log it and let
+        it go (it is acknowledged with its batch: no message is retried for ever)."""
+        row = (m.topic, bytes(m.payload), m.at, m.size, reason)
+        reason_again: Exception | None = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                self._call(("dead", [row]), 1)
+                log.error("dead-lettered topic=%s reason=%s", m.topic, reason)
+                return
+            except DbSideFailed as err:
+                reason_again = err
+        log.error("could not store a dead letter (%s); dropping topic=%s payload=%r", reason_again, m.topic,
+                  bytes(m.payload[:200]))  # fmt: skip
+
+    def _ensure_db_side(self) -> Connection:
+        """The pipe to the database process, started again if it has died."""
+        if self._db_pipe is None or self._db_process is None or self._db_process.poll() is not None:
+            if self._db_process is not None:
+                log.warning("restarting the worker's database process")
+            self._reap_db_side()
+            self._start_db_side()
+        assert self._db_pipe is not None
+        return self._db_pipe
+
+    def _reap_db_side(self) -> None:
+        """Close the pipe to a database process that died (or is dying) and wait for it to end."""
+        if self._db_pipe is not None:
+            self._db_pipe.close()
+            self._db_pipe = None
+        if self._db_process is not None:
+            try:
+                self._db_process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._db_process.kill()
+                self._db_process.wait()
+            self._db_process = None
 
     def _start_db_side(self) -> None:
         """``python -m ingest.dbside`` on one end of a socket pair: a fresh interpreter that imports
         only what writing needs (not this process's command line), given our settings first."""
         here, there = socket.socketpair()
-        self._db_process = subprocess.Popen([sys.executable, "-m", "ingest.dbside", str(there.fileno())],
+        self._db_process = subprocess.Popen([sys.executable, "-m", self.db_side_module, str(there.fileno())],
                                             pass_fds=[there.fileno()])  # fmt: skip
         there.close()
         self._db_pipe = Connection(here.detach())
@@ -305,6 +404,7 @@ class IngestWorker:
             with contextlib.suppress(OSError):
                 self._db_pipe.send(None)
             self._db_pipe.close()
+            self._db_pipe = None
         if self._db_process is not None:
             try:
                 self._db_process.wait(30)
@@ -359,7 +459,7 @@ class IngestWorker:
                 if not messages:
                     continue
                 try:
-                    self._commit(messages)
+                    self._write(messages)
                 except psycopg.OperationalError:
                     break  # stopping while the database is down: leave the messages unacknowledged
                 ack_all(client, [m.mid for m in messages if m.qos == 1])

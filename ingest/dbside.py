@@ -3,9 +3,9 @@
 The worker's network side (paho's thread and the main thread) only receives, batches and
 acknowledges, so on its interpreter it keeps up with what a bare subscriber drains. Parsing,
 validation and the COPY happen here, on another core, one batch at a time: the parent sends its
-settings, then batches of (topic, payload, received at); this process answers each with
-("ok", readings inserted, messages rejected, seconds) once committed, ("down",) when told to stop
-while the database is away, or ("error", why).
+settings, then batches of (topic, payload, received at, size), or ("dead", rows) to store as dead
+letters unparsed; this process answers each with ("ok", readings inserted, messages rejected,
+seconds) once committed, ("down",) when told to stop while the database is away, or ("error", why).
 """
 
 from __future__ import annotations
@@ -16,16 +16,20 @@ import random
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
+import protocol
 from backoffice.config import Settings
 from backoffice.db import connect
 from ingest import openpaygo_metrics, writer
 from ingest.consumer import RawMessage, UnitDirectory, to_batch
+from protocol import ProtocolError, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -67,48 +71,129 @@ class DbSide:
 
     def commit(self, messages: list[RawMessage]) -> tuple[int, int, float]:
         """Write one batch in one transaction; retry with back-off until the database takes it.
-        Returns (readings inserted, messages rejected, seconds)."""
+        Returns (readings inserted, messages rejected, seconds).
+
+        A batch that fails for another reason than the database being away is written again in
+        halves, each in a savepoint, down to the message that fails: that one becomes a dead letter
+        with the error, and every other message of the batch is stored."""
         delay = 0.5
         while True:
             try:
                 conn = self.db()
                 started = time.perf_counter()
-                batch = to_batch(
-                    messages,
-                    functools.partial(self.directory.lookup, conn=conn),
-                    datetime.now(UTC),
-                    self.settings.mqtt_topic_root,
-                )
-                inserted = writer.write_readings(conn, batch.rows)
-                writer.write_rejects(conn, batch.rejects)
-                writer.write_presence(conn, batch.presence)
-                writer.write_events(conn, batch.events)
-                for body in batch.metrics:
-                    try:
-                        with conn.transaction():  # a savepoint: one bad body never fails the batch
-                            openpaygo_metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
-                    except psycopg.OperationalError:
+                try:
+                    with conn.transaction():
+                        written = self._write(conn, messages)
+                except Exception as err:
+                    if transient(err, conn):
                         raise
-                    except Exception as err:  # noqa: BLE001 - a poison message must not stop the worker
-                        writer.write_rejects(
-                            conn, [(datetime.now(UTC), "metrics", None, f"unprocessable: {err}", body)]
-                        )
-                conn.commit()
-                for r in batch.rejects:
-                    log.warning("rejected topic=%s reason=%s", r[1], r[3])
-                return inserted, len(batch.rejects), time.perf_counter() - started
+                    log.warning("batch of %d failed (%s); writing it in halves", len(messages), _first_line(err))
+                    with conn.transaction():
+                        written = self._isolate(conn, messages, err)
+                for reason in written.rejects:
+                    log.warning("rejected %s", reason)
+                return written.inserted, len(written.rejects), time.perf_counter() - started
             except psycopg.OperationalError as err:
                 log.warning(
-                    "database unavailable (%s); retrying batch of %d in %.1fs",
-                    str(err).strip().splitlines()[0],
-                    len(messages),
-                    delay,
+                    "database unavailable (%s); retrying batch of %d in %.1fs", _first_line(err), len(messages), delay
                 )
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
                 self.wait(delay)
                 delay = min(delay * 2, 10.0) * (0.8 + 0.4 * random.random())
+
+    def _write(self, conn: psycopg.Connection, messages: list[RawMessage]) -> Written:
+        """Parse and write messages in the caller's transaction."""
+        batch = to_batch(
+            messages,
+            functools.partial(self.directory.lookup, conn=conn),
+            datetime.now(UTC),
+            self.settings.mqtt_topic_root,
+        )
+        inserted = writer.write_readings(conn, batch.rows)
+        writer.write_rejects(conn, batch.rejects)
+        writer.write_presence(conn, batch.presence)
+        writer.write_events(conn, batch.events)
+        for body in batch.metrics:
+            try:
+                with conn.transaction():  # a savepoint: one bad body never fails the batch
+                    openpaygo_metrics.handle(conn, body, self.settings.secret_key)  # refusals: dead letters
+            except Exception as err:
+                if transient(err, conn):
+                    raise
+                writer.write_rejects(conn, [(datetime.now(UTC), "metrics", None, f"unprocessable: {err!r}", body)])
+        return Written(inserted, [f"topic={r[1]} reason={r[3]}" for r in batch.rejects])
+
+    def _isolate(self, conn: psycopg.Connection, messages: list[RawMessage], err: Exception) -> Written:
+        """Messages that failed together: each half in a savepoint, down to single messages, which
+        become dead letters with their error."""
+        if len(messages) == 1:
+            m = messages[0]
+            reason = f"unprocessable: {type(err).__name__}: {_first_line(err)}"
+            with conn.transaction():
+                writer.write_rejects(conn, [(m.received_at, m.topic, self._serial(m.topic), reason, m.payload)])
+            return Written(0, [f"topic={m.topic} reason={reason}"])
+        half = len(messages) // 2
+        total = Written(0, [])
+        for part in (messages[:half], messages[half:]):
+            try:
+                with conn.transaction():
+                    written = self._write(conn, part)
+            except Exception as part_err:
+                if transient(part_err, conn):
+                    raise
+                written = self._isolate(conn, part, part_err)
+            total.inserted += written.inserted
+            total.rejects += written.rejects
+        return total
+
+    def _serial(self, topic: str) -> str | None:
+        try:
+            return protocol.parse_topic(topic, self.settings.mqtt_topic_root)[0]
+        except ProtocolError:
+            return None
+
+    def dead_letters(self, rows: list[tuple[str, bytes, float, int, str]]) -> tuple[int, int, float]:
+        """Store messages as dead letters without parsing them (the worker gave up on them)."""
+        delay = 0.5
+        while True:
+            try:
+                conn = self.db()
+                started = time.perf_counter()
+                with conn.transaction():
+                    writer.write_rejects(
+                        conn, [(datetime.fromtimestamp(at, UTC), topic, self._serial(topic), reason, payload)
+                               for topic, payload, at, _, reason in rows]
+                    )  # fmt: skip
+                return 0, len(rows), time.perf_counter() - started
+            except psycopg.OperationalError as err:
+                log.warning("database unavailable (%s); retrying dead letters in %.1fs", _first_line(err), delay)
+                if self.conn is not None:
+                    self.conn.close()
+                self.conn = None
+                self.wait(delay)
+                delay = min(delay * 2, 10.0) * (0.8 + 0.4 * random.random())
+
+
+@dataclass
+class Written:
+    inserted: int  # readings new to the table
+    rejects: list[str]  # what was refused, for the log
+
+
+def transient(err: Exception, conn: psycopg.Connection) -> bool:
+    """Whether the database (not the batch) is the problem: it is away, or the connection broke, or
+    it is busy (deadlock, cancelled, out of disk). Then the whole batch waits and is tried again;
+    any other error is the batch's. A program limit (e.g. an index row too large) is the data's."""
+    if conn.closed or conn.broken:
+        return True
+    return isinstance(err, psycopg.OperationalError) and not isinstance(err, psycopg.errors.ProgramLimitExceeded)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def main(fd: int) -> None:
@@ -143,14 +228,21 @@ def main(fd: int) -> None:
             break
         if item == "stop":
             continue  # the parent is stopping; its None follows
-        messages = [RawMessage(topic, bytes(payload), datetime.fromtimestamp(at, UTC)) for topic, payload, at in item]
         try:
-            reply: tuple[Any, ...] = ("ok", *side.commit(messages))
+            if isinstance(item, tuple) and item[0] == "dead":
+                reply: tuple[Any, ...] = ("ok", *side.dead_letters(item[1]))
+            else:
+                messages = [RawMessage(topic, bytes(payload), datetime.fromtimestamp(at, UTC), size)
+                            for topic, payload, at, size in item]  # fmt: skip
+                reply = ("ok", *side.commit(messages))
         except Stopping:
             reply = ("down",)
-        except Exception as err:  # noqa: BLE001 - reported to the parent, which stops
+        except Exception as err:  # noqa: BLE001 - reported to the parent, which finds the message by halves
             log.exception("batch failed")
-            reply = ("error", repr(err))
+            reply = ("error", safe_text(repr(err), 500))
+            if side.conn is not None:  # start the next batch on a fresh connection
+                side.conn.close()
+            side.conn = None
         try:
             pipe.send(reply)
         except OSError:

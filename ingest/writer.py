@@ -10,6 +10,8 @@ from datetime import datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
+from protocol import safe_text
+
 # Column order of a reading row as the consumer builds it.
 COLUMNS = (
     "unit_id",
@@ -151,14 +153,23 @@ def write_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
 
 
 def write_rejects(conn: psycopg.Connection, rejects: Sequence[tuple[datetime, str, str | None, str, bytes]]) -> None:
-    """Store refused messages (received_at, topic, serial, reason, raw payload) as dead letters."""
+    """Store refused messages (received_at, topic, serial, reason, raw payload) as dead letters. The
+    payload is bytea, kept byte for byte; the text columns get what a unit sent with NUL and lone
+    surrogates escaped (PostgreSQL text cannot hold them)."""
     if not rejects:
         return
     with conn.cursor() as cur:
         cur.executemany(
             "insert into ingest_rejects (received_at, topic, serial, reason, payload) values (%s, %s, %s, %s, %s)",
-            rejects,
+            [_storable(*reject) for reject in rejects],
         )
+
+
+def _storable(
+    at: datetime, topic: str, serial: str | None, reason: str, payload: bytes
+) -> tuple[datetime, str, str | None, str, bytes]:
+    serial = None if serial is None else safe_text(serial, 200)
+    return at, safe_text(topic, 500), serial, safe_text(reason), bytes(payload)
 
 
 def ensure_partitions(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
