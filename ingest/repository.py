@@ -3,32 +3,50 @@ ingest/writer.py and ingest/bulk.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import class_row
 
 
-def lock_unit(
-    conn: psycopg.Connection, serial: str
-) -> tuple[int, bytes | None, datetime, int | None, int | None] | None:
-    """(unit id, encrypted key, created at, last request count, last request timestamp), row-locked
-    so that two requests of one unit are checked for replay one after the other."""
-    row = conn.execute(
-        """select u.id, u.openpaygo_key_enc, u.created_at, m.last_request_count, m.last_request_timestamp
-           from units u left join metrics_state m on m.unit_id = u.id where u.serial = %s
-           for no key update of u""",
-        (serial,),
-    ).fetchone()
-    if row is None:
-        return None
-    return int(row[0]), None if row[1] is None else bytes(row[1]), row[2], row[3], row[4]
+@dataclass(frozen=True)
+class MetricsUnit:
+    """A unit as the Metrics path checks a request of it."""
+
+    id: int
+    key_enc: bytes | None  # its OpenPAYGO key, encrypted
+    created_at: datetime
+    simple_auth: bool  # its product accepts simple auth ('sa')
+    last_request_count: int | None  # the highest accepted so far, each on its own
+    last_request_timestamp: int | None
+
+
+def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
+    """The unit of ``serial``, row-locked so that two requests of one unit are checked for replay one
+    after the other."""
+    with conn.cursor(row_factory=class_row(MetricsUnit)) as cur:
+        return cur.execute(
+            """select u.id, u.openpaygo_key_enc as key_enc, u.created_at, p.metrics_simple_auth as simple_auth,
+                      m.last_request_count, m.last_request_timestamp
+               from units u join products p on p.id = u.product_id
+                    left join metrics_state m on m.unit_id = u.id
+               where u.serial = %s
+               for no key update of u""",
+            (serial,),
+        ).fetchone()
 
 
 def save_request(conn: psycopg.Connection, unit_id: int, count: int | None, timestamp: int | None) -> None:
+    """Record an accepted request's count and timestamp; one it did not carry keeps its last value
+    (so that a request carrying only the other cannot reset it)."""
     conn.execute(
         """insert into metrics_state (unit_id, last_request_count, last_request_timestamp) values (%s, %s, %s)
-           on conflict (unit_id) do update set last_request_count = excluded.last_request_count,
-               last_request_timestamp = excluded.last_request_timestamp, updated_at = now()""",
+           on conflict (unit_id) do update set
+               last_request_count = coalesce(excluded.last_request_count, metrics_state.last_request_count),
+               last_request_timestamp = coalesce(excluded.last_request_timestamp,
+                                                 metrics_state.last_request_timestamp),
+               updated_at = now()""",
         (unit_id, count, timestamp),
     )
 

@@ -4,6 +4,7 @@ same writer as MQTT telemetry, answered with the tokens waiting for the unit."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -111,3 +112,123 @@ def test_the_same_body_over_mqtt(settings: Settings, conn: psycopg.Connection, u
         pub.disconnect()
         wait_for(lambda: count(conn, "select count(*) from ingest_rejects") == 2, timeout=20, what="two dead letters")
         assert count(conn, "select count(*) from telemetry") == 3
+
+
+# ---- hostile requests: each was accepted before (issue 13)
+
+
+def _body(
+    key: str,
+    method: str = "ra",
+    count: int | None = None,
+    timestamp: int | None = None,
+    steps: list[dict[str, object]] | None = None,
+    serial: str = "DD-1",
+) -> bytes:
+    """A simple request signed with ``key`` by ``method``, carrying only what is given (steps
+    dated 20 minutes apart an hour ago unless they carry their own timestamps)."""
+    req = MetricsRequestHandler(serial, data_format=DATA_FORMATS[1], secret_key=key, auth_method=method)
+    if count is not None:
+        req.set_request_count(count)
+    if timestamp is not None:
+        req.set_timestamp(timestamp)
+    req.set_data({"token_count": 1, "firmware_version": "2.1"})
+    start = int(time.time()) - 3600
+    step = {"batt_v": 12.6, "soc": 0.5, "pv_wh": 6.0, "load_wh": 2.0, "batt_temp_c": 31.0}
+    given = steps if steps is not None else [{}]
+    req.set_historical_data([step | {"timestamp": start + 1200 * i} | s for i, s in enumerate(given)])
+    return req.get_simple_request_payload().encode()
+
+
+def _rejects(conn: psycopg.Connection) -> list[tuple[str, bytes]]:
+    rows = conn.execute("select reason, payload from ingest_rejects order by id").fetchall()
+    conn.rollback()
+    return [(reason, bytes(payload)) for reason, payload in rows]
+
+
+def test_simple_auth_is_refused_unless_the_product_allows_it(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    """Simple auth signs only the serial: its signature, seen once, signs anything."""
+    key, _, _ = unit
+    forged = _body(key, method="sa", count=1, steps=[{"pv_wh": 90_000.0}])
+    refused = client.post("/dd", content=forged)
+    assert refused.status_code == 403 and "simple auth ('sa') is not enabled" in refused.json()["error"]
+    assert _rejects(conn) == [(refused.json()["error"], forged)]
+    assert count(conn, "select count(*) from telemetry") == 0
+    conn.execute("update products set metrics_simple_auth = true where code = 'L'")
+    conn.commit()
+    assert client.post("/dd", content=forged).status_code == 200  # a product whose firmware can do no better
+    assert count(conn, "select count(*) from telemetry") == 1
+
+
+def test_request_count_and_timestamp_cannot_be_played_against_each_other(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    now = int(time.time())
+    count_only = _body(key, count=5, steps=[{"timestamp": now - 3000}])
+    assert client.post("/dd", content=count_only).status_code == 200
+    stamped = _body(key, timestamp=now - 100, steps=[{"timestamp": now - 2000}])
+    assert client.post("/dd", content=stamped).status_code == 200
+    replay = client.post("/dd", content=count_only)  # the timestamp-only request did not reset the count
+    assert replay.status_code == 403 and "request count 5 not above the last accepted (5)" in replay.json()["error"]
+    neither = client.post("/dd", content=_body(key, steps=[{"timestamp": now - 1000}]))
+    assert neither.status_code == 403 and "no signed request count or timestamp" in neither.json()["error"]
+    # Timestamp auth signs only the timestamp: the request count it carries moves nothing.
+    unsigned_count = _body(key, method="ta", count=10**12, timestamp=now - 50, steps=[{"timestamp": now - 900}])
+    assert client.post("/dd", content=unsigned_count).status_code == 200
+    later = _body(key, method="ca", count=6, steps=[{"timestamp": now - 800}])
+    assert client.post("/dd", content=later).status_code == 200
+    assert conn.execute("select last_request_count, last_request_timestamp from metrics_state").fetchone() == (
+        6,
+        now - 50,
+    )
+    assert count(conn, "select count(*) from telemetry") == 4
+
+
+def test_future_and_ancient_timestamps_are_refused(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    now = int(time.time())
+    cases = {
+        "in the future": _body(key, count=1, timestamp=now + 3600),  # its readings are an hour old
+        "before the unit existed": _body(key, count=2, timestamp=now - 40 * 86400),  # installed 10 days ago
+        "before the unit existed ": _body(key, count=3, timestamp=946_684_799),  # 1999-12-31
+    }
+    for why, body in cases.items():
+        answer = client.post("/dd", content=body)
+        assert answer.status_code == 400 and why.strip() in answer.json()["error"], (why, answer.text)
+    ancient_step = client.post("/dd", content=_body(key, count=4, steps=[{"timestamp": 86400}]))  # 1970-01-02
+    assert ancient_step.status_code == 400, ancient_step.text
+    assert count(conn, "select count(*) from telemetry") == 0
+    assert count(conn, "select count(*) from metrics_state") == 0  # no refused request moved the replay check
+    assert client.post("/dd", content=_body(key, count=1, timestamp=now)).status_code == 200
+
+
+def test_readings_pass_the_same_ranges_as_mqtt(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    cases = {
+        "soc: Input should be greater than or equal to 0": {"soc": -5.0},
+        "pv_wh: Input should be less than or equal to 100000": {"pv_wh": 1e30},
+        "Infinity is not a number JSON allows": {"batt_v": math.inf},
+    }
+    for n, (why, step) in enumerate(cases.items(), start=1):
+        answer = client.post("/dd", content=_body(key, count=n, steps=[{}, step]))
+        assert answer.status_code == 400 and why in answer.json()["error"], (why, answer.text)
+    reasons = [reason for reason, _ in _rejects(conn)]
+    assert len(reasons) == 3 and all(why in r for why, r in zip(cases, reasons, strict=True))
+    assert count(conn, "select count(*) from telemetry") == 0  # not even the good first step
+    assert count(conn, "select count(*) from telemetry_daily") == 0
+
+
+def test_an_oversized_request_is_refused_with_a_dead_letter(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    body = b'{"sn": "DD-1", "pad": "' + b"x" * 1_000_000 + b'"}'
+    answer = client.post("/dd", content=body)
+    assert answer.status_code == 413
+    assert _rejects(conn) == [(answer.json()["error"], body[:4096])]
