@@ -159,6 +159,16 @@ class Mosquitto(Service):
             raise StackError(f"mosquitto did not start: {err.stderr.strip()} {tail}") from err
         wait_until(lambda: self.pid_file.exists(), "mosquitto pid file", timeout=15, log_file=self.log_file)
 
+    def up(self) -> bool:
+        """Start the broker, or, when it runs already, give it the current service logins and ACLs
+        (the passwords derive from the secret key, which may have changed) without a restart."""
+        if self.running():
+            self.acl_file.write_text(device_acl(self.settings.mqtt_topic_root))
+            self.services_acl_file.write_text(services_acl(self.settings.mqtt_topic_root))
+            self._write_services_passwords()
+            self.reload()
+        return super().up()
+
     def reload(self) -> None:
         """Re-read the configuration (password file, ACL) without dropping connections."""
         pid = self.pid()

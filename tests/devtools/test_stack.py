@@ -13,7 +13,7 @@ import pytest
 
 from backoffice.config import load_settings
 from devtools.stack import Redis, Stack, StackError
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 
 def _own_settings(home: Path):  # type: ignore[no-untyped-def]
@@ -99,3 +99,37 @@ def test_a_taken_port_names_the_port_and_the_setting(own_home: Path) -> None:
         )
         assert cli.returncode == 2
         assert f"port {settings.redis_port}" in cli.stderr and "PAYGO_REDIS_PORT" in cli.stderr
+
+
+def _logs_in(port: int, login: tuple[str, str]) -> bool:
+    """Whether the broker accepts this login (its CONNACK), on the services listener."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    answered, accepted = threading.Event(), []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.username_pw_set(*login)
+    client.on_connect = lambda c, u, f, reason, p: (accepted.append(not reason.is_failure), answered.set())
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        answered.wait(10)
+        return bool(accepted and accepted[0])
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_running_broker_gets_the_service_logins_of_a_new_secret_key(own_home: Path) -> None:
+    from devtools.stack import Mosquitto
+
+    settings = _own_settings(own_home)
+    assert Mosquitto(settings).up() is True
+    assert _logs_in(settings.mqtt_port, settings.service_login("ingest"))
+    rotated = settings.model_copy(update={"secret_key": "another-local-key-for-this-test-only-0123456789"})
+    assert not _logs_in(settings.mqtt_port, rotated.service_login("ingest"))
+    assert Mosquitto(rotated).up() is False  # it was running: not restarted, given the new logins
+    wait_for(lambda: _logs_in(settings.mqtt_port, rotated.service_login("ingest")), timeout=10,
+             what="the new ingest login")  # fmt: skip
