@@ -9,7 +9,7 @@ import sys
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
@@ -66,8 +66,8 @@ def _parse_date(text: str) -> date:
 
 @app.command("compute")
 def compute_cmd(
-    ledger: Annotated[Path, typer.Option(help="ledger CSV (SPEC.md §1.1)", exists=True, dir_okay=False)],
-    products: Annotated[Path, typer.Option(help="products CSV (SPEC.md §1.2)", exists=True, dir_okay=False)],
+    ledger: Annotated[Path, typer.Option(help="ledger CSV (SPEC.md §1.1)")],
+    products: Annotated[Path, typer.Option(help="products CSV (SPEC.md §1.2)")],
     as_of: Annotated[list[str], typer.Option("--as-of", help="as-of date YYYY-MM-DD; repeat for a time series")],
     company: Annotated[
         Path | None, typer.Option(help="company JSON: ebitda, reporting currency, fx rates, balance sheet")
@@ -81,34 +81,55 @@ def compute_cmd(
 ) -> None:
     """Compute the KPIs for each as-of date (and segment) from a ledger file.
 
-    Bad input exits with status 1, lists every problem with its file and line, and writes nothing.
+    Bad input exits with status 1, lists every problem with its file and line (one line each), and
+    writes nothing. Files are UTF-8 (a UTF-8 byte-order mark is fine); a ledger with no rows is refused.
     """
     from kpi import report  # numpy and Arrow load here, not with every paygo command
     from kpi.engine import compute_many, distributions, load_portfolio
-    from kpi.inputs import InputError
+    from kpi.inputs import InputError, read_products
 
     dates = sorted({_parse_date(d) for d in as_of})
     try:
+        # A new company's database exports an empty products table for its snapshots; a file given
+        # here must have products (the table is small: reading it twice costs nothing).
+        if not read_products(products):
+            raise InputError([f"{products}: no products after the header"])
         portfolio = load_portfolio(ledger, products, company, type_map)
+        if not portfolio.size:
+            raise InputError([f"{ledger}: no ledger rows after the header"])
+        results = compute_many(portfolio, dates, by_product_type=by is Segment.product_type)
+        if format is Format.json:
+            text = json.dumps(results, indent=1) + "\n"
+        elif format is Format.csv:
+            text = to_csv(results)
+        else:
+            title = f"Portfolio KPIs — {ledger.name}"
+            text = report.render(results, distributions(portfolio, dates[-1]), title=title)
     except InputError as err:
-        # Plain lines (no wrapping) so that they can be grepped and pasted into a ticket.
-        sys.stderr.write(f"invalid input ({len(err.errors)} problem(s)); nothing was computed:\n{err}\n")
-        raise typer.Exit(1) from None
-    results = compute_many(portfolio, dates, by_product_type=by is Segment.product_type)
-    if format is Format.json:
-        text = json.dumps(results, indent=1) + "\n"
-    elif format is Format.csv:
-        text = to_csv(results)
-    else:
-        text = report.render(results, distributions(portfolio, dates[-1]), title=f"Portfolio KPIs — {ledger.name}")
+        _refuse(f"invalid input ({len(err.errors)} problem(s)); nothing was computed:\n{err}")
+    except OverflowError as err:
+        # The readers bound every number; only a combination (the finest decimals of one file with the
+        # largest values of another) can still exceed 64-bit integers.
+        _refuse(f"invalid input: amounts, prices and fx rates together need more than 64-bit precision ({err}); "
+                f"round them to fewer decimals; nothing was computed")  # fmt: skip
     if out is None:
         sys.stdout.write(text)
-    else:
+        return
+    tmp = out.with_name(out.name + ".partial")
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".partial")
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(out)  # never a half-written report
-        err_console.print(f"wrote {len(results)} result(s) to {out}")
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        _refuse(f"{out}: cannot write the report ({err.strerror or err}); nothing was written")
+    err_console.print(f"wrote {len(results)} result(s) to {out}")
+
+
+def _refuse(message: str) -> NoReturn:
+    """Plain lines (no wrapping) so that they can be grepped and pasted into a ticket; status 1."""
+    sys.stderr.write(message + "\n")
+    raise typer.Exit(1)
 
 
 def _yesterday() -> date:

@@ -6,7 +6,9 @@ scaled by ``10**scale`` in its row's own currency.
 
 ``read_csv_columns`` is the fast path (Apache Arrow's multi-threaded CSV reader). It accepts only
 input it can prove clean; anything doubtful returns ``None`` and the caller uses the careful
-row-by-row reader of ``kpi.inputs``, which names every bad line.
+row-by-row reader of ``kpi.inputs``, which names every bad line. Arrow checks only the columns it
+converts, so a scan of the raw bytes (``_plain_text``, alongside Arrow's parse) makes sure the rest
+of the file would pass the careful reader too: UTF-8, no NUL, no line over ``MAX_LINE_BYTES``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from kpi.inputs import LEDGER_COLUMNS, STATUSES, TYPES, InputError, LedgerRow
+from kpi.inputs import (
+    FIRST_DAY,
+    LAST_DAY,
+    LEDGER_COLUMNS,
+    MAX_DECIMALS,
+    MAX_LINE_BYTES,
+    STATUSES,
+    TYPES,
+    InputError,
+    LedgerRow,
+    check_file,
+    decimals,
+)
 
 _T = TypeVar("_T")
 EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal(): Arrow's date32 counts days from here
-MAX_SCALE = 12
+MAX_SCALE = MAX_DECIMALS
 AMOUNT_DECIMALS = 9  # the fast reader's decimal scale; more decimals go to the careful reader
 Int = npt.NDArray[np.int64]
 Int32 = npt.NDArray[np.int32]
@@ -64,15 +78,21 @@ def _codes(values: Sequence[str]) -> tuple[list[str], Int32]:
 
 def columns_from_rows(rows: Sequence[LedgerRow]) -> LedgerColumns:
     """Columns from rows the careful reader has validated (types mapped, statuses known)."""
-    scale = max((max(0, -int(r.amount.as_tuple().exponent)) for r in rows), default=0)
+    places = [decimals(r.amount) for r in rows]
+    scale = max(places, default=0)
     if scale > MAX_SCALE:
-        raise InputError([f"amounts with more than {MAX_SCALE} decimals are not supported"])
+        line = rows[places.index(scale)].line
+        raise InputError([f"ledger line {line}: amounts with more than {MAX_SCALE} decimals are not supported"])
     receipt_ids, unit = _codes([r.receipt_id for r in rows])
     product_types, product = _codes([r.product_type for r in rows])
     currencies, currency = _codes([r.currency for r in rows])
     amounts = [int(r.amount.scaleb(scale)) for r in rows]
     if amounts and max(abs(a) for a in amounts) >= 2**62:
-        raise InputError(["an amount is too large to be held exactly"])
+        big = max(rows, key=lambda r: abs(r.amount))
+        fine = rows[places.index(scale)]
+        where = f"line {big.line}" if fine is big else f"lines {fine.line} and {big.line}"
+        why = f"amounts of {scale} decimals as large as {big.amount} cannot be held exactly (18 digits at most)"
+        raise InputError([f"ledger {where}: {why}; round the amounts to fewer decimals"])
     return LedgerColumns(
         receipt_ids=receipt_ids,
         product_types=product_types,
@@ -90,10 +110,14 @@ def columns_from_rows(rows: Sequence[LedgerRow]) -> LedgerColumns:
 
 def _header(path: Path) -> list[str]:
     with path.open("rb") as f:
-        first = f.readline()
+        first = f.readline(MAX_LINE_BYTES + 1)
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
-    fields = next(csv.reader([first.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    text = first.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n").split("\n")[0]
+    try:
+        fields = next(csv.reader([text]), [])
+    except csv.Error:
+        return []  # the careful reader says what is wrong with it
     return [h.strip().lower() for h in fields]
 
 
@@ -155,36 +179,44 @@ def _amounts(column: pa.ChunkedArray) -> tuple[Int, int] | None:
 
 
 def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | None:
-    """The ledger CSV read with Arrow, or None when anything in it needs the careful reader."""
-    header = _header(path)
+    """The ledger CSV read with Arrow, or None when anything in it needs the careful reader.
+    A path that is not a readable regular file raises InputError."""
+    check_file(path, "ledger")
+    try:
+        header = _header(path)
+    except OSError:
+        return None  # the careful reader says what it cannot read
     if any(c not in header for c in LEDGER_COLUMNS) or len(set(header)) != len(header):
         return None
     dictionary = pa.dictionary(pa.int32(), pa.string())
     types: dict[str, pa.DataType] = dict.fromkeys(("currency", "status", "type", "product_type"), dictionary)
     types.update(date=pa.date32(), receipt_id=pa.string(), amount=pa.decimal128(38, AMOUNT_DECIMALS))
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=[c for c in LEDGER_COLUMNS if c != "customer_id"],
-                column_types=types,
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
-        return None  # a malformed date or amount, a short row, ...: the careful reader says which line
-    if table.column("date").null_count:
-        return None
-    columns = {name: table.column(name) for name in table.column_names}
-    del table  # each column is let go as soon as it is converted, to keep the peak low
+    # One helper thread: it scans the raw bytes while Arrow parses, then hashes the receipt ids.
+    with ThreadPoolExecutor(1) as pool:
+        plain = pool.submit(_plain_text, path)
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=[c for c in LEDGER_COLUMNS if c != "customer_id"],
+                    column_types=types,
+                    strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, UnicodeDecodeError, OSError):
+            return None  # a malformed date or amount, a short row, ...: the careful reader says which line
+        if not plain.result() or table.column("date").null_count or not _dates_in_range(table.column("date")):
+            return None  # NUL, not UTF-8, a line too long, a date out of range: the careful reader says where
+        columns = {name: table.column(name) for name in table.column_names}
+        del table  # each column is let go as soon as it is converted, to keep the peak low
 
-    def convert(name: str, how: Callable[[pa.ChunkedArray], _T]) -> _T:
-        out = how(columns.pop(name))
-        pa.default_memory_pool().release_unused()
-        return out
+        def convert(name: str, how: Callable[[pa.ChunkedArray], _T]) -> _T:
+            out = how(columns.pop(name))
+            pa.default_memory_pool().release_unused()
+            return out
 
-    with ThreadPoolExecutor(1) as pool:  # hash the receipt ids while this thread does the rest
+        # the receipt ids are hashed on the helper thread while this thread does the rest
         pending = pool.submit(_receipts, columns.pop("receipt_id"))
         kinds = {}
         for t in _distinct(columns["type"]):
@@ -225,6 +257,43 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
         completed=status[1] == (status[0].index("completed") if "completed" in status[0] else -1),
         kind=kind_lut[kind[1]] if len(kind_lut) else np.zeros(0, dtype=np.int8),
     )
+
+
+def _dates_in_range(column: pa.ChunkedArray) -> bool:
+    if not len(column):
+        return True
+    lo, hi = pc.min_max(column).values()
+    return bool(FIRST_DAY <= lo.as_py() and hi.as_py() <= LAST_DAY)
+
+
+def _plain_text(path: Path) -> bool:
+    """The whole file is UTF-8 without NUL bytes or lines over MAX_LINE_BYTES (what the careful reader
+    accepts), in one pass of memory bandwidth: chunks of the line limit, so that only a line running
+    across a chunk boundary can be too long, and ASCII chunks (the usual ledger) need no decoding."""
+    buf = bytearray(MAX_LINE_BYTES)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    since_newline = 0  # bytes of the current line seen so far
+    try:
+        with path.open("rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                chunk = buf if n == len(buf) else buf[:n]
+                if chunk.find(b"\x00") >= 0:
+                    return False
+                if not chunk.isascii() or decoder.getstate()[0]:
+                    decoder.decode(chunk)
+                first = chunk.find(b"\n")
+                if first < 0:
+                    since_newline += n
+                else:
+                    if since_newline + first > MAX_LINE_BYTES:
+                        return False
+                    since_newline = n - chunk.rfind(b"\n") - 1
+                if since_newline > MAX_LINE_BYTES:
+                    return False
+            decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, OSError):
+        return False
+    return True
 
 
 def _distinct(column: pa.ChunkedArray) -> list[str]:

@@ -2,19 +2,27 @@
 
 Money is parsed as exact decimals, converted to the reporting currency exactly, and then held as
 integers scaled by a common power of ten, so every sum and comparison is exact and fast.
+
+Files are read as UTF-8 (a leading UTF-8 byte-order mark, as Excel's "CSV UTF-8" writes, is
+harmless and skipped). Anything else is refused with its file and line: UTF-16 or UTF-32 text, bytes
+that are not UTF-8 (Latin-1, Windows-1252), NUL bytes, a line longer than ``MAX_LINE_BYTES``, a
+number that is not a plain decimal or is absurdly large or precise, a date outside
+``FIRST_DAY``…``LAST_DAY``, a path that is not a regular file.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import decimal
 import json
-from collections.abc import Iterable
+import re
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 TYPES = ("deposit", "payment", "maintenance_scheduled", "maintenance_unscheduled", "late_fee", "return")
 STATUSES = ("expected", "completed")
@@ -24,6 +32,28 @@ PRODUCT_COLUMNS = (
     "installation_cost", "lighting_global_certified", "price_per_day", "price_to_own", "contract_days", "deposit_days",
 )  # fmt: skip
 MAX_ERRORS_SHOWN = 30
+
+# What a plausible input holds. A ledger line is ~100 bytes; no PAYGO amount, price or cost comes
+# near a trillion in any currency; 12 decimals is the engine's finest scale; a ledger row (due or
+# paid) before 1990 or after 2099 is a typo or garbage, not a contract.
+MAX_LINE_BYTES = 1 << 20
+MAX_JSON_BYTES = 1 << 20
+MAX_MONEY = Decimal(10) ** 12
+MAX_DECIMALS = 12
+MAX_DAYS = 36_500
+MAX_FX_RATE = Decimal(10) ** 6
+MAX_BALANCE = Decimal(10) ** 18
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2099, 12, 31)
+
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")  # an ISO 4217 code
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # old Mac line ends, which Arrow's reader also splits on
+_FOREIGN_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)  # fmt: skip
+SAVE_AS_UTF8 = "save the file as UTF-8"
 
 
 class InputError(Exception):
@@ -69,22 +99,173 @@ class Company:
     balance_sheet: list[dict[str, Any]] | None = None
 
 
+# --- numbers and dates ---------------------------------------------------------------------------
+
+
+def decimals(value: Decimal) -> int:
+    """Decimal places that matter: 1.500 has 1, 1E+3 has 0 (without rounding in any context)."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: NaN and infinities never get here
+    if not any(digits):
+        return 0
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros))
+
+
 def _dec(text: str) -> Decimal | None:
-    try:
-        d = Decimal(text.strip())
-    except (decimal.InvalidOperation, ValueError):
-        return None
-    return d if d.is_finite() else None
+    """A plain decimal ("12", "-0.5", "1e3"), or None: no NaN, infinity, digit separators ("1_000")
+    or non-ASCII digits, all of which Python's Decimal would accept."""
+    t = text.strip()
+    return Decimal(t) if _DECIMAL.fullmatch(t) else None
 
 
-def _reader(path: Path, what: str) -> tuple[list[str], Iterable[list[str]]]:
-    f = path.open(newline="", encoding="utf-8-sig")
-    rows = csv.reader(f)
+def _money(name: str, text: str, negative: bool = True) -> tuple[Decimal | None, str | None]:
+    """(value, None), or (None, why not) for a value that is not a plain, plausible amount of money."""
+    value = _dec(text)
+    if value is None:
+        return None, f"{name} {_shown(text)} is not a number"
+    if abs(value) >= MAX_MONEY:
+        return None, f"{name} {_shown(text)} is out of range (at most {MAX_MONEY:,} in absolute value)"
+    if decimals(value) > MAX_DECIMALS:
+        return None, f"{name} {_shown(text)} has more than {MAX_DECIMALS} decimals"
+    if value < 0 and not negative:
+        return None, f"{name} {_shown(text)} is negative"
+    return value, None
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A value quoted for an error line: short, one line."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _day(text: str) -> tuple[date | None, str | None]:
+    if not text:
+        return None, "blank date"
+    if not _ISO_DATE.fullmatch(text):
+        return None, f"date {_shown(text)} is not YYYY-MM-DD"
     try:
-        header = [h.strip().lower() for h in next(rows)]
-    except StopIteration:
-        raise InputError([f"{path}: the {what} file is empty (a header row is needed)"]) from None
-    return header, rows
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None, f"date {_shown(text)} is not a calendar date"
+    if not FIRST_DAY <= day <= LAST_DAY:
+        return None, f"date {text} is out of range ({FIRST_DAY} to {LAST_DAY})"
+    return day, None
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+def check_file(path: Path, what: str) -> None:
+    """A regular file, else InputError naming it: a directory, a missing path, a pipe or a device
+    (the ledger may be read twice: by the fast reader, then by the careful one)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise InputError([f"{path}: cannot read the {what} file ({err.strerror or err})"]) from None
+    if stat.S_ISDIR(mode):
+        raise InputError([f"{path}: is a directory, not a {what} file"])
+    if not stat.S_ISREG(mode):
+        raise InputError([f"{path}: is not a regular file (a {what} file must be a file on disk)"])
+
+
+def _open(path: Path, what: str) -> IO[bytes]:
+    """The file opened for reading past a UTF-8 byte-order mark; UTF-16 and UTF-32 refused whole."""
+    check_file(path, what)
+    try:
+        f = path.open("rb")
+    except OSError as err:
+        raise InputError([f"{path}: cannot read the {what} file ({err.strerror or err})"]) from None
+    head = f.read(4)
+    for bom, name in _FOREIGN_BOMS:
+        if head.startswith(bom):
+            f.close()
+            raise InputError([f"{path}: {name} text (it starts with a {name} byte-order mark); {SAVE_AS_UTF8}"])
+    f.seek(len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0)
+    return f
+
+
+def line_problem(raw: bytes) -> str | None:
+    """Why one line of a text file cannot be read as UTF-8 text, or None."""
+    if b"\x00" in raw:
+        utf16 = raw.count(0) * 3 >= len(raw.rstrip(b"\r\n\x00"))  # every other byte: UTF-16 text
+        return "holds NUL bytes" + (f"; UTF-16 text? {SAVE_AS_UTF8}" if utf16 else "")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        column = len(raw[: err.start].decode("utf-8", "replace")) + 1
+        return f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {column}; Latin-1?); {SAVE_AS_UTF8}"
+    return None
+
+
+def _text_lines(f: IO[bytes], path: Path, errors: list[str]) -> Iterator[str]:
+    """The file's lines as text, for csv.reader. A line that is not UTF-8, holds NUL bytes or is
+    longer than MAX_LINE_BYTES becomes an error naming it, and an empty line (so the numbers of the
+    lines after it stay right)."""
+    number = 0
+    while True:
+        try:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # skip the rest of it, a bounded piece at a time
+                    raw = f.readline(MAX_LINE_BYTES)
+                number += 1
+                errors.append(f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes")
+                yield "\n"
+                continue
+        except OSError as err:
+            raise InputError([f"{path} line {number + 1}: read error ({err.strerror or err})"]) from None
+        if not raw:
+            return
+        for piece in _LONE_CR.split(raw) if b"\r" in raw[:-2] else (raw,):
+            if not piece:
+                continue
+            number += 1
+            problem = line_problem(piece)
+            if problem:
+                errors.append(f"{path} line {number}: {problem}")
+                yield "\n"
+            else:
+                yield piece.decode("utf-8")
+
+
+def _records(path: Path, what: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each CSV record, blank ones included; problems go to ``errors``."""
+    # csv's own field limit (128 kB) is below our line limit: a long field is one of our lines.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    with _open(path, what) as f:
+        reader = csv.reader(_text_lines(f, path, errors))
+        start = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                errors.append(f"{path} line {start}: {err}")
+                start = reader.line_num + 1
+                continue
+            yield start, row
+            start = reader.line_num + 1
+
+
+def _reader(path: Path, what: str, errors: list[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header (names stripped, lower case) and the records after it. A file without a readable
+    header is refused at once: nothing after it can be interpreted."""
+    found = len(errors)
+    records = _records(path, what, errors)
+    first = next(records, None)
+    if len(errors) > found:
+        raise InputError(errors[found:])
+    if first is None:
+        raise InputError([f"{path}: the {what} file is empty (a header row is needed)"])
+    return [h.strip().lower() for h in first[1]], records
+
+
+def _blank(row: list[str]) -> bool:
+    return not row or not "".join(row).strip()
+
+
+# --- the files of SPEC.md §1 -----------------------------------------------------------------------
 
 
 def read_type_map(path: Path | None) -> dict[str, str]:
@@ -92,23 +273,24 @@ def read_type_map(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
     mapping: dict[str, str] = {}
-    errors = []
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) < 2:
-                errors.append(f"{path} line {line}: expected 'label,type'")
-                continue
-            label, target = row[0].strip().lower(), row[1].strip().lower()
-            if line == 1 and target not in TYPES and label in ("label", "from", "source"):
-                continue  # a header
-            if target not in TYPES:
-                errors.append(f"{path} line {line}: '{row[1].strip()}' is not one of {', '.join(TYPES)}")
-                continue
-            mapping[label] = target
+    errors: list[str] = []
+    for line, row in _records(path, "type map", errors):
+        if _blank(row):
+            continue
+        if len(row) < 2:
+            errors.append(f"{path} line {line}: expected 'label,type'")
+            continue
+        label, target = row[0].strip().lower(), row[1].strip().lower()
+        if line == 1 and target not in TYPES and label in ("label", "from", "source"):
+            continue  # a header
+        if target not in TYPES:
+            errors.append(f"{path} line {line}: {_shown(row[1].strip())} is not one of {', '.join(TYPES)}")
+            continue
+        mapping[label] = target
     if errors:
         raise InputError(errors)
+    if not mapping:
+        raise InputError([f"{path}: the type map has no 'label,type' rows"])
     return mapping
 
 
@@ -117,35 +299,34 @@ def read_ledger(path: Path, type_map: dict[str, str] | None = None, errors: list
     theirs), else they raise InputError."""
     type_map = type_map or {}
     collect = errors is not None
-    header, rows = _reader(path, "ledger")
+    errors = errors if errors is not None else []
+    header, rows = _reader(path, "ledger", errors)
     missing = [c for c in LEDGER_COLUMNS if c not in header]
     if missing:
         raise InputError([f"{path} line 1: missing column(s) {', '.join(missing)}"])
     idx = {c: header.index(c) for c in LEDGER_COLUMNS}
     out: list[LedgerRow] = []
-    errors = errors if errors is not None else []
-    for line, raw in enumerate(rows, start=2):
-        if not raw or not "".join(raw).strip():
+    for line, raw in rows:
+        if _blank(raw):
             continue
         if len(raw) < len(header):
             raw = raw + [""] * (len(header) - len(raw))
         v = {c: raw[i].strip() for c, i in idx.items()}
         problems = []
-        try:
-            day = date.fromisoformat(v["date"])
-        except ValueError:
-            problems.append(f"date {v['date']!r} is not YYYY-MM-DD" if v["date"] else "blank date")
-            day = date.min
-        amount = _dec(v["amount"])
-        if amount is None:
-            problems.append(f"amount {v['amount']!r} is not a number" if v["amount"] else "blank amount")
+        day, why = _day(v["date"])
+        if why:
+            problems.append(why)
+        amount, why = _money("amount", v["amount"]) if v["amount"] else (None, "blank amount")
+        if why:
+            problems.append(why)
         status = v["status"].lower()
         if status not in STATUSES:
-            problems.append(f"status {v['status']!r} is neither 'expected' nor 'completed'")
+            problems.append(f"status {_shown(v['status'])} is neither 'expected' nor 'completed'")
         typ = v["type"].lower()
         typ = type_map.get(typ, typ)
         if typ not in TYPES:
-            problems.append(f"unknown type {v['type']!r} (use one of {', '.join(TYPES)} or map it with --type-map)")
+            known = ", ".join(TYPES)
+            problems.append(f"unknown type {_shown(v['type'])} (use one of {known} or map it with --type-map)")
         if not v["receipt_id"]:
             problems.append("blank receipt_id")
         if not v["currency"]:
@@ -153,7 +334,7 @@ def read_ledger(path: Path, type_map: dict[str, str] | None = None, errors: list
         if problems:
             errors.append(f"{path} line {line}: " + "; ".join(problems))
             continue
-        assert amount is not None
+        assert amount is not None and day is not None
         out.append(
             LedgerRow(line, day, v["customer_id"], v["receipt_id"], amount, v["currency"].upper(), status, typ,
                       v["product_type"])
@@ -172,47 +353,50 @@ def _bool(text: str) -> bool | None:
     return None
 
 
+PRODUCT_MONEY = ("hardware_cost", "transport_cost", "import_tax", "insurance_cost", "installation_cost",
+                 "price_per_day", "price_to_own")  # fmt: skip
+
+
 def read_products(path: Path) -> dict[str, Product]:
-    header, rows = _reader(path, "products")
+    errors: list[str] = []
+    header, rows = _reader(path, "products", errors)
     for required in ("product_type", "business_model"):
         if required not in header:
             raise InputError([f"{path} line 1: missing column {required}"])
     products: dict[str, Product] = {}
-    errors: list[str] = []
-    for line, raw in enumerate(rows, start=2):
-        if not raw or not "".join(raw).strip():
+    for line, raw in rows:
+        if _blank(raw):
             continue
         v = {c: (raw[header.index(c)].strip() if c in header and header.index(c) < len(raw) else "")
              for c in PRODUCT_COLUMNS}  # fmt: skip
         problems = []
         model = v["business_model"].lower()
         if model not in ("asset_finance", "flexible"):
-            problems.append(f"business_model {v['business_model']!r} is neither asset_finance nor flexible")
+            problems.append(f"business_model {_shown(v['business_model'])} is neither asset_finance nor flexible")
         money: dict[str, Decimal | None] = {}
-        for c in ("hardware_cost", "transport_cost", "import_tax", "insurance_cost", "installation_cost",
-                  "price_per_day", "price_to_own"):  # fmt: skip
-            money[c] = _dec(v[c]) if v[c] else None
-            if v[c] and money[c] is None:
-                problems.append(f"{c} {v[c]!r} is not a number")
+        for c in PRODUCT_MONEY:
+            money[c], why = _money(c, v[c], negative=False) if v[c] else (None, None)
+            if why:
+                problems.append(why)
         ints: dict[str, int | None] = {}
         for c in ("contract_days", "deposit_days"):
             d = _dec(v[c]) if v[c] else None
-            if v[c] and (d is None or d != d.to_integral_value()):
-                problems.append(f"{c} {v[c]!r} is not a whole number of days")
-            ints[c] = int(d) if d is not None and d == d.to_integral_value() else None
+            whole = d is not None and 0 <= d <= MAX_DAYS and d == d.to_integral_value()
+            if v[c] and not whole:
+                problems.append(f"{c} {_shown(v[c])} is not a whole number of days from 0 to {MAX_DAYS:,}")
+            ints[c] = int(d) if whole and d is not None else None
         certified = _bool(v["lighting_global_certified"])
         if certified is None:
-            problems.append(f"lighting_global_certified {v['lighting_global_certified']!r} is not true/false")
+            problems.append(f"lighting_global_certified {_shown(v['lighting_global_certified'])} is not true/false")
         ppd = money["price_per_day"]
         if model == "flexible" and (ppd is None or ppd <= 0):
             problems.append("a flexible product needs a positive price_per_day")
         if v["product_type"] in products:
-            problems.append(f"product_type {v['product_type']!r} appears twice")
+            problems.append(f"product_type {_shown(v['product_type'])} appears twice")
         if problems:
             errors.append(f"{path} line {line}: " + "; ".join(problems))
             continue
-        cost = sum((money[c] or Decimal(0) for c in ("hardware_cost", "transport_cost", "import_tax",
-                                                     "insurance_cost", "installation_cost")), Decimal(0))  # fmt: skip
+        cost = sum((money[c] or Decimal(0) for c in PRODUCT_MONEY[:5]), Decimal(0))
         products[v["product_type"]] = Product(
             v["product_type"],
             model,
@@ -228,34 +412,72 @@ def read_products(path: Path) -> dict[str, Product]:
     return products
 
 
+class _NotANumber:
+    """What JSON's NaN, Infinity and -Infinity become: refused wherever a number is expected."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _json_text(path: Path, what: str) -> str:
+    """A small JSON file's text: UTF-8 (BOM skipped), no NUL, at most MAX_JSON_BYTES."""
+    with _open(path, what) as f:
+        try:
+            raw = f.read(MAX_JSON_BYTES + 1)
+        except OSError as err:
+            raise InputError([f"{path}: cannot read the {what} file ({err.strerror or err})"]) from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise InputError([f"{path}: larger than {MAX_JSON_BYTES:,} bytes; a {what} file is a few lines"])
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        problem = line_problem(line)
+        if problem:
+            raise InputError([f"{path} line {number}: {problem}"])
+    return raw.decode("utf-8")
+
+
+def _json_number(value: Any, low: Decimal, high: Decimal) -> bool:
+    return isinstance(value, Decimal) and low < value < high and decimals(value) <= MAX_DECIMALS
+
+
 def read_company(path: Path | None) -> Company:
     if path is None:
         return Company()
+    text = _json_text(path, "company")
+    if not text.strip():
+        raise InputError([f"{path}: the company file is empty (a JSON object is needed)"])
     try:
-        data = json.loads(path.read_text(), parse_float=Decimal, parse_int=Decimal)
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError([f"{path}: not valid JSON ({err})"]) from None
+        data = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_NotANumber)
+    except json.JSONDecodeError as err:
+        raise InputError([f"{path} line {err.lineno}: not valid JSON ({err.msg}, column {err.colno})"]) from None
+    except RecursionError:
+        raise InputError([f"{path}: not valid JSON (nested too deeply)"]) from None
     if not isinstance(data, dict):
         raise InputError([f"{path}: expected a JSON object"])
     rates = data.get("fx_rates") or {}
-    if not isinstance(rates, dict) or not all(isinstance(r, Decimal) and r > 0 for r in rates.values()):
-        raise InputError([f"{path}: fx_rates must map currency codes to positive numbers"])
+    if not isinstance(rates, dict) or not all(
+        _CURRENCY.fullmatch(k) and _json_number(r, Decimal(0), MAX_FX_RATE) for k, r in rates.items()
+    ):
+        raise InputError([f"{path}: fx_rates must map ISO 4217 codes to positive numbers below {MAX_FX_RATE:,} "
+                          f"with at most {MAX_DECIMALS} decimals"])  # fmt: skip
     sheet = data.get("balance_sheet")
     if sheet is not None:
         ok = isinstance(sheet, list) and all(
-            isinstance(e, dict) and isinstance(e.get("currency"), str)
-            and all(isinstance(e.get(k), Decimal) for k in ("assets", "liabilities", "equity"))
+            isinstance(e, dict) and isinstance(e.get("currency"), str) and _CURRENCY.fullmatch(e["currency"])
+            and all(_json_number(e.get(k), -MAX_BALANCE, MAX_BALANCE) for k in ("assets", "liabilities", "equity"))
             for e in sheet
         )  # fmt: skip
         if not ok:
-            raise InputError([f"{path}: balance_sheet entries need currency, assets, liabilities and equity"])
+            raise InputError([f"{path}: balance_sheet entries need currency, assets, liabilities and equity "
+                              f"(numbers below {MAX_BALANCE:,} in absolute value)"])  # fmt: skip
     ebitda = data.get("ebitda")
-    if ebitda is not None and not isinstance(ebitda, Decimal):
-        raise InputError([f"{path}: ebitda must be a number"])
+    if ebitda is not None and not _json_number(ebitda, -MAX_BALANCE, MAX_BALANCE):
+        raise InputError([f"{path}: ebitda must be a number below {MAX_BALANCE:,} in absolute value"])
     currency = data.get("reporting_currency")
+    if currency is not None and not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
+        raise InputError([f"{path}: reporting_currency must be an ISO 4217 code such as KES"])
     return Company(
         ebitda=ebitda,
-        reporting_currency=currency.upper() if isinstance(currency, str) else None,
+        reporting_currency=currency.upper() if currency is not None else None,
         fx_rates={k.upper(): v for k, v in rates.items()},
         balance_sheet=sheet,
     )
