@@ -22,8 +22,8 @@ from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 from backoffice.config import Settings
 from ingest import openpaygo_metrics
 from ingest.device_api import create_device_app
-from tests.ingest.examples import record
 from tests.support import count, lamp_contract
+from tests.support.fuzz import record
 
 SERIAL = "DD-1"
 ANY_TEXT = st.text(st.one_of(st.characters(), st.characters(categories=["Cs"]), st.just("\x00")), max_size=30)

@@ -44,8 +44,8 @@ from ingest.consumer import MAX_ATTEMPTS, IngestWorker, RawMessage, to_batch
 from ingest.dbside import DbSide
 from protocol import ProtocolError, Reading
 from tests.ingest.crashing_dbside import CRASH
-from tests.ingest.examples import record
 from tests.support import Subacks, count, free_port, ingest_worker, stop_process, wait_for, wait_worker_subscribed
+from tests.support.fuzz import record
 
 A, B = "HOST-A", "HOST-B"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)

@@ -9,3 +9,10 @@ tried: Counter[str] = Counter()
 
 def count(what: str, n: int = 1) -> None:
     tried[what] += n
+
+
+def record(name: str, examples: int, outcomes: Counter[str]) -> None:
+    """A property's examples and what became of them, in the summary; they must show that it ran."""
+    assert examples > 0, f"{name}: hypothesis tried no example"
+    detail = ", ".join(f"{outcome} {n}" for outcome, n in sorted(outcomes.items()))
+    tried[f"hypothesis: {name}" + (f" ({detail})" if detail else "")] += examples
