@@ -12,7 +12,6 @@ number that is not a plain decimal or is absurdly large or precise, a date outsi
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import re
@@ -23,6 +22,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+
+from backoffice.textfiles import TextFileError, line_problem, skip_bom, text_lines
 
 TYPES = ("deposit", "payment", "maintenance_scheduled", "maintenance_unscheduled", "late_fee", "return")
 STATUSES = ("expected", "completed")
@@ -48,12 +49,6 @@ FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2099, 12, 31)
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")  # an ISO 4217 code
-_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # old Mac line ends, which Arrow's reader also splits on
-_FOREIGN_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
-)  # fmt: skip
-SAVE_AS_UTF8 = "save the file as UTF-8"
 
 
 class InputError(Exception):
@@ -175,57 +170,12 @@ def _open(path: Path, what: str) -> IO[bytes]:
         f = path.open("rb")
     except OSError as err:
         raise InputError([f"{path}: cannot read the {what} file ({err.strerror or err})"]) from None
-    head = f.read(4)
-    for bom, name in _FOREIGN_BOMS:
-        if head.startswith(bom):
-            f.close()
-            raise InputError([f"{path}: {name} text (it starts with a {name} byte-order mark); {SAVE_AS_UTF8}"])
-    f.seek(len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0)
-    return f
-
-
-def line_problem(raw: bytes) -> str | None:
-    """Why one line of a text file cannot be read as UTF-8 text, or None."""
-    if b"\x00" in raw:
-        utf16 = raw.count(0) * 3 >= len(raw.rstrip(b"\r\n\x00"))  # every other byte: UTF-16 text
-        return "holds NUL bytes" + (f"; UTF-16 text? {SAVE_AS_UTF8}" if utf16 else "")
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        column = len(raw[: err.start].decode("utf-8", "replace")) + 1
-        return f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {column}; Latin-1?); {SAVE_AS_UTF8}"
-    return None
-
-
-def _text_lines(f: IO[bytes], path: Path, errors: list[str]) -> Iterator[str]:
-    """The file's lines as text, for csv.reader. A line that is not UTF-8, holds NUL bytes or is
-    longer than MAX_LINE_BYTES becomes an error naming it, and an empty line (so the numbers of the
-    lines after it stay right)."""
-    number = 0
-    while True:
-        try:
-            raw = f.readline(MAX_LINE_BYTES + 1)
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while raw and not raw.endswith(b"\n"):  # skip the rest of it, a bounded piece at a time
-                    raw = f.readline(MAX_LINE_BYTES)
-                number += 1
-                errors.append(f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes")
-                yield "\n"
-                continue
-        except OSError as err:
-            raise InputError([f"{path} line {number + 1}: read error ({err.strerror or err})"]) from None
-        if not raw:
-            return
-        for piece in _LONE_CR.split(raw) if b"\r" in raw[:-2] else (raw,):
-            if not piece:
-                continue
-            number += 1
-            problem = line_problem(piece)
-            if problem:
-                errors.append(f"{path} line {number}: {problem}")
-                yield "\n"
-            else:
-                yield piece.decode("utf-8")
+        skip_bom(f, path)
+    except TextFileError as err:
+        f.close()
+        raise InputError(err.problems) from None
+    return f
 
 
 def _records(path: Path, what: str, errors: list[str]) -> Iterator[tuple[int, list[str]]]:
@@ -233,13 +183,15 @@ def _records(path: Path, what: str, errors: list[str]) -> Iterator[tuple[int, li
     # csv's own field limit (128 kB) is below our line limit: a long field is one of our lines.
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
     with _open(path, what) as f:
-        reader = csv.reader(_text_lines(f, path, errors))
+        reader = csv.reader(text_lines(f, path, errors, MAX_LINE_BYTES))
         start = 1
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
+            except TextFileError as err:
+                raise InputError(err.problems) from None
             except csv.Error as err:
                 errors.append(f"{path} line {start}: {err}")
                 start = reader.line_num + 1

@@ -14,11 +14,9 @@ positive decimals or are absurd, and dates before 2000 or in the future are refu
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -32,18 +30,13 @@ from backoffice.audit.schemas import Actor
 from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository, service
 from backoffice.payments.providers import AMOUNT, EAT, OLDEST, PaymentEvent
+from backoffice.textfiles import TextFileError, skip_bom, text_lines
 
 COLUMNS = ("transaction_id", "paid_at", "account", "amount", "currency")
 MAX_LINE_BYTES = 64 * 1024  # a statement line is ~100 bytes
 MAX_ERRORS_SHOWN = 30
 FUTURE_SLACK = timedelta(days=1)  # a statement lists what was paid: nothing later than tomorrow
-_FOREIGN_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
-)  # fmt: skip
-_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # nothing a provider puts in an id or account
-SAVE_AS_UTF8 = "save the file as UTF-8"
 
 
 class StatementError(Exception):
@@ -89,57 +82,12 @@ def _open(path: Path) -> IO[bytes]:
         f = path.open("rb")
     except OSError as err:
         raise StatementError([f"{path}: cannot read the statement ({err.strerror or err})"]) from None
-    head = f.read(4)
-    for bom, name in _FOREIGN_BOMS:
-        if head.startswith(bom):
-            f.close()
-            raise StatementError([f"{path}: {name} text (it starts with a {name} byte-order mark); {SAVE_AS_UTF8}"])
-    f.seek(len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0)
-    return f
-
-
-def _line_problem(raw: bytes) -> str | None:
-    if b"\x00" in raw:
-        utf16 = raw.count(0) * 3 >= len(raw.rstrip(b"\r\n\x00"))
-        return "holds NUL bytes" + (f"; UTF-16 text? {SAVE_AS_UTF8}" if utf16 else "")
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        column = len(raw[: err.start].decode("utf-8", "replace")) + 1
-        return f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {column}; Latin-1?); {SAVE_AS_UTF8}"
-    return None
-
-
-def _text_lines(f: IO[bytes], path: Path, errors: list[str], taken: list[str]) -> Iterator[str]:
-    """The lines as text for csv.reader (each also appended to ``taken``, the current record's raw
-    text). A bad line becomes an error naming it, and an empty line, so that the numbers stay right."""
-    number = 0
-    while True:
-        try:
-            raw = f.readline(MAX_LINE_BYTES + 1)
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while raw and not raw.endswith(b"\n"):
-                    raw = f.readline(MAX_LINE_BYTES)
-                number += 1
-                errors.append(f"{path} line {number}: longer than {MAX_LINE_BYTES:,} bytes")
-                yield "\n"
-                continue
-        except OSError as err:
-            raise StatementError([f"{path} line {number + 1}: read error ({err.strerror or err})"]) from None
-        if not raw:
-            return
-        for piece in _LONE_CR.split(raw) if b"\r" in raw[:-2] else (raw,):
-            if not piece:
-                continue
-            number += 1
-            problem = _line_problem(piece)
-            if problem:
-                errors.append(f"{path} line {number}: {problem}")
-                yield "\n"
-            else:
-                text = piece.decode("utf-8")
-                taken.append(text)
-                yield text
+        skip_bom(f, path)
+    except TextFileError as err:
+        f.close()
+        raise StatementError(err.problems) from None
+    return f
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -196,7 +144,7 @@ def read_statement(path: Path, provider: str, now: datetime | None = None) -> li
     errors: list[str] = []
     taken: list[str] = []
     with _open(path) as f:
-        reader = csv.reader(_text_lines(f, path, errors, taken))
+        reader = csv.reader(text_lines(f, path, errors, MAX_LINE_BYTES, taken))
         records: list[tuple[int, list[str], str]] = []
         start = 1
         while True:
@@ -204,6 +152,8 @@ def read_statement(path: Path, provider: str, now: datetime | None = None) -> li
                 row = next(reader)
             except StopIteration:
                 break
+            except TextFileError as err:
+                raise StatementError(err.problems) from None
             except csv.Error as err:
                 errors.append(f"{path} line {start}: {err}")
             else:

@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api", tags=["staff"], dependencies=[Depends(Allow("a
 
 
 class NewToken(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="the integration the token is for")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
+                      description="the integration the token is for")  # fmt: skip
     roles: list[Role] = Field(min_length=1)
 
 
@@ -34,8 +35,11 @@ def list_tokens(conn: DbConn) -> list[dict[str, Any]]:
 
 @router.post("/tokens", status_code=201)
 def create_token(body: NewToken, conn: DbConn, staff: CurrentStaff) -> IssuedToken:
-    with conn.transaction():
-        token_id, token = service.create_token(conn, body.name, list(body.roles), staff.actor)
+    try:
+        with conn.transaction():
+            token_id, token = service.create_token(conn, body.name, list(body.roles), staff.actor)
+    except service.StaffError as err:
+        raise HTTPException(422, str(err)) from None
     return IssuedToken(id=token_id, token=token)
 
 

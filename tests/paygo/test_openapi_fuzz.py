@@ -1,12 +1,15 @@
 """schemathesis over every operation of the served OpenAPI document, against the real app and
 database: whatever it generates (as an administrator, so that every route is reached), the answer
-is never a 5xx. The number of cases is bounded so that ``make test`` stays quick.
+is never a 5xx. The number of cases is bounded so that ``make test`` stays quick (and the same every
+run); ``PAYGO_FUZZ_CASES=150 PAYGO_FUZZ_RANDOM=1`` explores further (two such runs, 9,918 requests,
+found the control-character token name that is now a 422).
 
 (schemathesis's pytest plugin does not run under this pytest; the operations' hypothesis strategies
 are driven directly, which is what the plugin does too.)"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import psycopg
@@ -20,14 +23,17 @@ from tests.support import serve
 from tests.support.fuzz import count
 from tests.support.staff import api_token
 
-CASES_PER_OPERATION = 25
+CASES_PER_OPERATION = int(os.environ.get("PAYGO_FUZZ_CASES", "25"))
 
 
 def _fuzz(operation: Any, url: str, admin: dict[str, str], failures: list[str]) -> None:
     name = f"{operation.method.upper()} {operation.path}"
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    # Derandomized: make test is the same run every time (a CI run never fails by chance); longer,
+    # random runs with PAYGO_FUZZ_CASES=N PAYGO_FUZZ_RANDOM=1 explore further.
+    @settings(max_examples=CASES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              derandomize=not os.environ.get("PAYGO_FUZZ_RANDOM"))  # fmt: skip
     def call(case: Any) -> None:
         response = case.call(base_url=url, headers=admin)
         count(f"schemathesis: {name}")

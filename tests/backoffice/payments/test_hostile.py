@@ -278,7 +278,7 @@ def _storable(event: PaymentEvent) -> None:
     assert 0 < event.amount < 2**63 and event.paid_at.year >= 2000
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1500, deadline=None, derandomize=True)
 @given(st.one_of(st.binary(max_size=400), mpesa_like.map(lambda d: json.dumps(d).encode()),
                  json_values.map(lambda v: json.dumps(v).encode())))  # fmt: skip
 def test_every_provider_parser_answers_any_bytes_with_an_event_or_a_reason(raw: bytes) -> None:
