@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from backoffice.config import Settings, load_settings
 from backoffice.migrate import migrate
@@ -17,6 +18,12 @@ from devtools.stack import Stack
 from paygo.web import create_app
 from tests.support import serve
 from tests.support.money import SHORTCODE, WEBHOOK_SECRET
+
+# Every property test explores the same examples on every run, so that make test never fails by chance;
+# HYPOTHESIS_PROFILE=explore runs them with fresh random examples (and more of them).
+hypothesis_settings.register_profile("make-test", derandomize=True)
+hypothesis_settings.register_profile("explore", max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "make-test"))
 
 # One template per test session: two sessions on one stack (a developer and a helper) never share it.
 TEMPLATE_DB = f"paygo_test_template_{os.getpid()}"
