@@ -124,8 +124,8 @@ def verify(
     conn: psycopg.Connection, client: MomoClient | None, parsed: providers.PaymentEvent | providers.Rejected,
 ) -> providers.PaymentEvent | providers.Rejected:  # fmt: skip
     """A MoMo result checked against our request-to-pay: the reference must be ours, the amount and
-    currency those we asked (the account is ours, whatever the body says), and a SUCCESSFUL result
-    is believed only when MTN's status API says so too (``client``; None: the answer came from that
+    currency those we asked (the account is ours, whatever the body says), and a final result (SUCCESSFUL
+    or FAILED) is believed only when MTN's status API says so too (``client``; None: the answer came from that
     API already, as in the poll). When the API cannot be asked, the payment stays pending for the poll."""
     if isinstance(parsed, providers.Rejected):
         return parsed
@@ -139,8 +139,9 @@ def verify(
             f"a result for {to_decimal(parsed.amount, parsed.currency)} {parsed.currency}, but we asked for "
             f"{to_decimal(ours.amount, ours.currency)} {ours.currency}", txn_id=parsed.txn_id)  # fmt: skip
     event = replace(parsed, account=ours.account)
-    if event.status != "SUCCESSFUL" or client is None:
+    if event.status == "PENDING" or client is None:
         return event
+    # A final status is MTN's to say, not the caller's: a forged FAILED would block the real payment.
     try:
         confirmed = providers.parse_momo_callback(client.status(event.txn_id), event.txn_id, {ours.currency})
     except httpx.HTTPError as err:

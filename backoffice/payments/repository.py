@@ -82,7 +82,7 @@ def mark_error(conn: psycopg.Connection, provider: str, txn_id: str, reason: str
     """A stored callback whose processing failed, with why (finance and the logs take it from here)."""
     conn.execute(
         """update payment_inbox set status = 'error', reason = %s
-           where provider = %s and provider_txn_id = %s and status = 'received'""",
+           where provider = %s and provider_txn_id = %s and status in ('received', 'error')""",
         (reason, provider, txn_id),
     )
 
@@ -160,9 +160,19 @@ def unmatched(
                where (%(state)s::text is null or u.state = %(state)s) and (%(id)s::bigint is null or u.id = %(id)s)
                order by u.id
                """
-            + ("for update of u, i" if for_update_id is not None else ""),
+            + ("for update of u" if for_update_id is not None else ""),
             {"state": state, "id": for_update_id},
         ).fetchall()
+
+
+def lock_payment_of_unmatched(conn: psycopg.Connection, unmatched_id: int) -> None:
+    """Lock the payment row of an unmatched item, before the item itself: the order in which a
+    reversal locks them too (the other order can deadlock against it)."""
+    conn.execute(
+        """select 1 from payment_inbox where id = (select inbox_id from unmatched_payments where id = %s)
+           for update""",
+        (unmatched_id,),
+    )
 
 
 def resolve_unmatched(

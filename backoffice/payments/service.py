@@ -136,14 +136,19 @@ def intake(
         first = repository.lock_inbox(conn, provider, txn)
         assert first is not None
         settles = isinstance(parsed, PaymentEvent) and parsed.status != "PENDING"
-        if first.status == "received":  # stored by ``receive`` and not processed yet: ours to do
+        if first.status in ("received", "error"):
+            # Stored by ``receive`` and not processed yet, or its processing failed (the provider retries):
+            # ours to do now, under the row's lock.
             inbox_id = first.id
-        elif not (first.status == "pending" and settles):
+        elif first.status == "pending" and settles:
+            # A MoMo request that was PENDING now has its result (a late callback or the poll job).
+            inbox_id = first.id
+            result = parsed.status if isinstance(parsed, PaymentEvent) else "rejected"
+            audit.record(conn, SYSTEM, "settled", "payment", inbox_id, before={"status": "pending"},
+                         after={"status": result})  # fmt: skip
+        else:
             log.info("payment duplicate provider=%s txn=%s first=%s status=%s", provider, txn, first.id, first.status)
             return Outcome(first.status, first.response or {}, first.id, duplicate=True, reason=first.reason)
-        # A MoMo request that was PENDING now has its result (a late callback or the poll job).
-        inbox_id = first.id
-        audit.record(conn, SYSTEM, "settled", "payment", inbox_id, after={"raw": raw.decode("utf-8", "replace")[:2000]})
 
     if isinstance(parsed, Rejected):
         response = answer("rejected", parsed.reason, parsed.code, inbox_id, [])
@@ -247,6 +252,7 @@ def assign_unmatched(
     conn: psycopg.Connection, unmatched_id: int, account: str, actor: Actor, secret_key: str, note: str | None = None
 ) -> credit.Credited:
     """Finance assigns money that matched no account to a contract: it is credited now."""
+    repository.lock_payment_of_unmatched(conn, unmatched_id)
     rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
     if not rows:
         raise ResolutionError(f"no unmatched payment {unmatched_id}")
@@ -276,6 +282,7 @@ def assign_unmatched(
 
 def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: Actor, note: str) -> None:
     """Finance sends the money back (outside the platform) and closes the item."""
+    repository.lock_payment_of_unmatched(conn, unmatched_id)
     rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
     if not rows:
         raise ResolutionError(f"no unmatched payment {unmatched_id}")

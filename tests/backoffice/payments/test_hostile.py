@@ -122,6 +122,7 @@ def test_a_failure_after_storing_keeps_the_raw_callback_with_the_reason(
 ) -> None:
     _, flexible = make_products(conn)
     acct = make_accounts(conn, money_settings, flexible, 1, "ERR")[0]
+    key = conn.execute("select openpaygo_key_enc from units where id = %s", (acct.unit_id,)).fetchone()[0]  # type: ignore[index]
     conn.execute("update units set openpaygo_key_enc = null where id = %s", (acct.unit_id,))  # tokens fail
     conn.commit()
     reply = _mpesa(server, confirmation(acct.number, "500", txn="BROKEN"))
@@ -129,6 +130,15 @@ def test_a_failure_after_storing_keeps_the_raw_callback_with_the_reason(
     row = conn.execute("select status, reason, raw from payment_inbox where provider_txn_id = 'BROKEN'").fetchone()
     assert row is not None and row[0] == "error" and "has no OpenPAYGO key" in row[1] and b"BROKEN" in bytes(row[2])
     assert _money_moved(conn) == (0, 0)
+    # Fixed, the provider's retry is processed now (not answered as a duplicate of the failure).
+    conn.execute("update units set openpaygo_key_enc = %s where id = %s", (key, acct.unit_id))
+    conn.commit()
+    retry = _mpesa(server, confirmation(acct.number, "500", txn="BROKEN"))
+    assert retry.status_code == 200 and "x-duplicate" not in retry.headers
+    assert conn.execute("select status from payment_inbox where provider_txn_id = 'BROKEN'").fetchone() == ("credited",)
+    assert _money_moved(conn) == (1, 1)
+    # A payment settled on first sight leaves no 'settled' row (nor the customer's details) in the trail.
+    assert count(conn, "select count(*) from audit_log where action = 'settled'") == 0
 
 
 def test_reversals_only_by_their_own_provider_never_twice_and_they_close_the_unmatched_item(
@@ -244,6 +254,9 @@ def test_momo_callbacks_credit_only_our_requests_for_the_amount_asked_and_confir
         # The right amount, but MTN's own status API still says PENDING: nothing is credited.
         forged = httpx.post(f"{server}/payments/momo/callback/{reference}", json=body)
         assert forged.json()["status"] == "pending"
+        # Nor can a forged FAILED close the request before the customer approves it.
+        failed = httpx.post(f"{server}/payments/momo/callback/{reference}", json=body | {"status": "FAILED"})
+        assert failed.json()["status"] == "pending"
         # The customer really approves: now MTN confirms it, and 100 UGX (not 4,000) are credited.
         wallets.requests[reference]["callback"] = f"{server}/payments/momo/callback/{reference}"
         real = wallets.approve(reference)
