@@ -291,6 +291,8 @@ def _one_line(err: ValidationError) -> str:
     loc = first.get("loc") or ()
     if loc:
         name = "PAYGO_" + str(loc[0]).upper()
+        if any(word in name for word in ("SECRET", "PASSWORD", "KEY")):  # never echo a secret to the logs
+            return f"{name}: {first['msg']}"
         got = first.get("input")
         return f"{name}: {first['msg']} (got {got!r})"
     return str(first["msg"]).removeprefix("Value error, ")

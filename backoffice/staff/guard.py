@@ -53,20 +53,21 @@ def authenticate(request: Request, conn: DbConn, settings: SettingsDep) -> Staff
     request_id = getattr(request.state, "request_id", None)
     addr = client_addr(request)
     header = request.headers.get("authorization")
-    # Its own transaction, committed now: the handler's own transaction then really is one.
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise NotAuthenticated("use 'Authorization: Bearer <API token>'")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    # Its own transaction, committed now (an expired session's removal too, before the refusal): the
+    # handler's own transaction then really is one.
     with conn.transaction():
         if header is not None:
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise NotAuthenticated("use 'Authorization: Bearer <API token>'")
-            staff = service.token_staff(conn, value.strip(), request_id, addr)
-            if staff is None:
-                raise NotAuthenticated("unknown or revoked API token")
+            staff = service.token_staff(conn, header.partition(" ")[2].strip(), request_id, addr)
         else:
-            cookie = request.cookies.get(SESSION_COOKIE)
             staff = service.session_staff(conn, settings, cookie, request_id, addr) if cookie else None
-            if staff is None:
-                raise NotAuthenticated("log in first (or your session has expired)")
+    if staff is None:
+        raise NotAuthenticated("unknown or revoked API token" if header is not None else
+                               "log in first (or your session has expired)")  # fmt: skip
     request.state.staff = staff
     return staff
 

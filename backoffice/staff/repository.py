@@ -57,9 +57,14 @@ def record_failure(
 ) -> None:
     """A failed login: counted against the address, and against the account (locked at ``lock_after``)."""
     conn.execute("insert into login_failures (username, client_addr) values (%s, %s)", (username, client_addr))
+    # A lock that has run out starts the count again (else one more failure would lock it at once).
     conn.execute(
-        """update staff_users set failed_logins = failed_logins + 1,
-                  locked_until = case when failed_logins + 1 >= %s then now() + %s else locked_until end
+        """update staff_users
+              set failed_logins = case when locked_until <= now() then 1 else failed_logins + 1 end,
+                  locked_until = case
+                      when (case when locked_until <= now() then 1 else failed_logins + 1 end) >= %s then now() + %s
+                      when locked_until <= now() then null
+                      else locked_until end
             where username = %s""",
         (lock_after, lock_for, username),
     )

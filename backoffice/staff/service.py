@@ -26,7 +26,14 @@ from backoffice.staff.schemas import ROLES, Staff
 
 MIN_PASSWORD_LENGTH = 12
 TOKEN_PREFIX = "pgt_"  # API tokens say what they are (secret scanners look for such prefixes)
-TOUCH_EVERY = timedelta(seconds=60)  # a session's last-seen time is written at most this often
+TOUCH_EVERY = timedelta(seconds=60)
+REFUSED = (
+    "wrong user name or password (after repeated failures an account is locked for a few minutes: "
+    "wait, or ask an administrator)"
+)
+RESERVED_NAMES = frozenset(
+    {"system"}
+)  # the platform's own name in the audit trail  # a session's last-seen time is written at most this often
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so that an unknown name takes as long as a known one.
@@ -67,6 +74,8 @@ def add_user(
     """A new user holding ``roles``; returns the one-time password to hand over (changed at first login).
     With ``password`` (development data only) that password is kept and need not be changed."""
     name = username.strip().lower()
+    if name in RESERVED_NAMES:
+        raise StaffError(f"{name!r} is reserved (the audit trail names the platform so)")
     if repository.user_by_name(conn, name) is not None:
         raise StaffError(f"a user {name!r} exists already")
     chosen = password or secrets.token_urlsafe(12)
@@ -129,13 +138,12 @@ def login(
         valid = user is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         valid = False
+    # One answer for a wrong password, an unknown name and a locked account: none tells which names exist.
     if user is not None and user.locked_until is not None and user.locked_until > now:
-        return LoginRefused(
-            "this account is locked after repeated failures: wait a few minutes, or ask an administrator"
-        )
+        return LoginRefused(REFUSED)
     if not valid or user is None or user.disabled_at is not None:
         repository.record_failure(conn, name, client_addr, settings.login_max_failures, window)
-        return LoginRefused("wrong user name or password")
+        return LoginRefused(REFUSED)
     repository.record_success(conn, user.id)
     if _hasher.check_needs_rehash(user.password_hash):
         repository.set_password(conn, user.id, _hasher.hash(password), user.must_change_password)

@@ -169,3 +169,14 @@ def test_production_refuses_to_take_mpesa_callbacks_from_anyone(monkeypatch: pyt
     assert load_settings(environment="development").mpesa_allowed_sources == "*"  # development: anyone local
     monkeypatch.setenv("PAYGO_MPESA_ALLOWED_SOURCES", "196.201.214.0/24")
     assert load_settings(environment="production", secret_key=key).mpesa_allowed_sources == "196.201.214.0/24"
+
+
+def test_a_bad_secret_setting_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYGO_WEBHOOK_SECRETS", '{"wing": ["s3cr3t-value"]}')
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "PAYGO_WEBHOOK_SECRETS" in str(info.value) and "s3cr3t-value" not in str(info.value)
+    monkeypatch.setenv("PAYGO_WEBHOOK_SECRETS", "{}")
+    monkeypatch.setenv("PAYGO_API_PORT", "not-a-port")
+    with pytest.raises(SettingsError, match="got 'not-a-port'"):  # other values are shown, to help
+        load_settings()

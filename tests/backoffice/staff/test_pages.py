@@ -125,3 +125,14 @@ def test_an_administrator_browses_the_audit_trail(settings: Settings, conn: psyc
         assert "Nothing recorded for this filter" in web.get("/audit", params={"actor": "nobody"}).text
         api = web.get("/api/audit", params={"entity": "staff_user"}).json()
         assert {r["action"] for r in api} == {"user-added"} and len(api) == 2
+
+
+def test_an_expired_session_is_refused_and_removed(settings: Settings, conn: psycopg.Connection, site: str) -> None:
+    user(settings.database_url, "cara", "call_centre")
+    with httpx.Client(base_url=site) as web:
+        login(web, "cara")
+        assert web.get("/").status_code == 200
+        conn.execute("update staff_sessions set last_seen_at = now() - interval '1 day'")
+        conn.commit()
+        assert web.get("/").status_code == 303
+    assert count(conn, "select count(*) from staff_sessions") == 0

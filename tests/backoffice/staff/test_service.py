@@ -53,6 +53,8 @@ def test_passwords_are_argon2id_and_one_time_passwords_must_be_changed(
         service.add_user(conn, "amina", ["viewer"], ADMIN)
     with pytest.raises(service.StaffError, match="roles"), conn.transaction():
         service.add_user(conn, "bo", ["superuser"], ADMIN)
+    with pytest.raises(service.StaffError, match="reserved"), conn.transaction():
+        service.add_user(conn, "System", ["viewer"], ADMIN)  # the platform's name in the audit trail
 
 
 def test_an_account_locks_after_repeated_failures_and_an_unknown_name_says_the_same(
@@ -64,8 +66,10 @@ def test_an_account_locks_after_repeated_failures_and_an_unknown_name_says_the_s
     for _ in range(settings.login_max_failures - 1):
         _refused(conn, settings, "fred", "still wrong", addr="10.0.0.2")
     assert "locked" in _refused(conn, settings, "fred", "fred's long password", addr="10.0.0.3")  # even the right one
+    assert _refused(conn, settings, "fred", "fred's long password") == _refused(conn, settings, "nobody", "x")
     conn.execute("update staff_users set locked_until = now() - interval '1 second' where username = 'fred'")
     conn.commit()
+    _refused(conn, settings, "fred", "one more slip", addr="10.0.0.4")  # a lock run out counts from one again
     assert _login(conn, settings, "fred", "fred's long password", addr="10.0.0.3").token
 
 
