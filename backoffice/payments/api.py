@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import ip_address
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -19,42 +19,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from backoffice.audit import repository as audit
-from backoffice.config import Settings
 from backoffice.deps import DbConn, RawBody, RowId, SettingsDep
 from backoffice.money import MoneyError, to_minor
 from backoffice.payments import momo, providers, repository, service
 from backoffice.payments.momo import MomoClient
 from backoffice.payments.providers import PaymentEvent, Rejected
+from backoffice.security import client_address, networks
 from backoffice.staff.guard import Allow, CurrentStaff, Public
 
 # Provider callbacks carry their own proof (M-Pesa: Safaricom's addresses at the proxy and our
 # shortcode; MoMo: a request we created; webhooks: an HMAC signature), never a staff login.
 callbacks = APIRouter(tags=["payment callbacks"], dependencies=[Depends(Public("providers prove their own origin"))])
-
-
-def _networks(text: str) -> list[IPv4Network | IPv6Network]:
-    return [ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
-
-
-def client_address(request: Request, settings: Settings) -> str:
-    """The caller's address: the peer's, or, when the peer is one of our trusted proxies, the last
-    address in X-Forwarded-For that is not a trusted proxy (what a proxy appends cannot be forged)."""
-    peer = request.client.host if request.client else ""
-    trusted = _networks(settings.trusted_proxies)
-
-    def is_trusted(addr: str) -> bool:
-        try:
-            return any(ip_address(addr) in net for net in trusted)
-        except ValueError:
-            return False
-
-    if not is_trusted(peer):
-        return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not is_trusted(hop):
-            return hop
-    return peer
 
 
 def mpesa_origin(request: Request, settings: SettingsDep, secret: str | None = None) -> None:
@@ -68,7 +43,7 @@ def mpesa_origin(request: Request, settings: SettingsDep, secret: str | None = N
         return
     addr = client_address(request, settings)
     try:
-        allowed = any(ip_address(addr) in net for net in _networks(settings.mpesa_allowed_sources))
+        allowed = any(ip_address(addr) in net for net in networks(settings.mpesa_allowed_sources))
     except ValueError:
         allowed = False
     if not allowed:

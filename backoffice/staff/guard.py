@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from backoffice.deps import DbConn, SettingsDep
+from backoffice.security import client_address
 from backoffice.staff import service
 from backoffice.staff.schemas import ROLE_NAMES, ROLES, Role, Staff
 from backoffice.templating import templates
@@ -45,7 +46,8 @@ class CsrfRefused(Exception):
 
 
 def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address, as the trusted proxies report it (backoffice.security.client_address)."""
+    return client_address(request, request.app.state.settings) or "unknown"
 
 
 def authenticate(request: Request, conn: DbConn, settings: SettingsDep) -> Staff:

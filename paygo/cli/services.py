@@ -62,8 +62,10 @@ def api_run(
 
     settings = settings_or_exit()
     setup_logging(settings)
+    # X-Forwarded-For and -Proto (the caller's address, TLS for Secure cookies) are believed only from
+    # PAYGO_TRUSTED_PROXIES, the same proxies the app's own checks trust.
     uvicorn.run("paygo.web:create_app", factory=True, host="127.0.0.1", port=port or settings.api_port,
-                workers=workers, log_level="warning")  # fmt: skip
+                workers=workers, log_level="warning", forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
 
 
 @delivery_app.command("run")

@@ -30,7 +30,11 @@ def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
     """Serve an ASGI app over real HTTP (uvicorn, in a thread of this process); yields its base URL
     once uvicorn has started and the port accepts connections."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # As `paygo api run` does: X-Forwarded-* believed only from the app's trusted proxies.
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    trusted = settings.trusted_proxies if settings is not None else "127.0.0.1"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           forwarded_allow_ips=trusted))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

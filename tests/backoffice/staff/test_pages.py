@@ -136,3 +136,19 @@ def test_an_expired_session_is_refused_and_removed(settings: Settings, conn: psy
         conn.commit()
         assert web.get("/").status_code == 303
     assert count(conn, "select count(*) from staff_sessions") == 0
+
+
+def test_forwarded_addresses_are_believed_only_from_trusted_proxies(
+    settings: Settings, conn: psycopg.Connection, site: str
+) -> None:
+    user(settings.database_url, "fred", "finance")
+    proxied = {"X-Forwarded-For": "203.0.113.5", "X-Request-Id": "proxy-request-0001"}
+    with httpx.Client(base_url=site, headers=proxied) as web:  # we are 127.0.0.1: the trusted proxy
+        wrong = login(web, "fred", "not the password")
+        assert wrong.headers["x-request-id"] != "proxy-request-0001"  # ours, never the caller's
+    assert conn.execute("select client_addr from login_failures").fetchall() == [("203.0.113.5",)]
+    conn.commit()
+    untrusting = settings.model_copy(update={"trusted_proxies": "192.0.2.1"})
+    with serve(create_app(untrusting)) as other, httpx.Client(base_url=other, headers=proxied) as web:
+        login(web, "fred", "not the password")
+    assert conn.execute("select client_addr from login_failures order by at").fetchall()[-1] == ("127.0.0.1",)
