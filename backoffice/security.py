@@ -30,8 +30,6 @@ HEADERS = [
 ]
 
 
-
-
 def networks(text: str) -> list[IPv4Network | IPv6Network]:
     return [ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
 
