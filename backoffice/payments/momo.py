@@ -158,9 +158,27 @@ def receive_callback(
     conn: psycopg.Connection, client: MomoClient, raw: bytes, parsed: providers.PaymentEvent | providers.Rejected,
     secret_key: str, limits: service.Limits,
 ) -> service.Outcome:  # fmt: skip
-    """A MoMo callback: verified, then received like any callback. A refused one for a request of
-    ours (a forged amount, say) leaves our request as it is: it is answered with its reason and kept
-    in the audit trail with its raw bytes, since the request's row already holds that reference."""
+    """A MoMo callback: its raw bytes kept first (``payment_callbacks``, committed), then verified and
+    received like any callback. A refused one for a request of ours (a forged amount, say) leaves our
+    request as it is: it is answered with its reason, which its kept bytes and the audit trail carry."""
+    reference = parsed.txn_id if parsed.txn_id is not None else "unreadable"
+    with conn.transaction():
+        kept = repository.insert_callback(conn, "momo", reference, raw)
+    try:
+        outcome = _receive(conn, client, raw, parsed, secret_key, limits)
+    except Exception as err:
+        with conn.transaction():
+            repository.set_callback_outcome(conn, kept, f"error: {type(err).__name__}: {err}".replace("\x00", ""))
+        raise
+    with conn.transaction():
+        repository.set_callback_outcome(conn, kept, outcome.status + (f": {outcome.reason}" if outcome.reason else ""))
+    return outcome
+
+
+def _receive(
+    conn: psycopg.Connection, client: MomoClient, raw: bytes, parsed: providers.PaymentEvent | providers.Rejected,
+    secret_key: str, limits: service.Limits,
+) -> service.Outcome:  # fmt: skip
     checked = verify(conn, client, parsed)
     if isinstance(checked, providers.Rejected) and checked.txn_id is not None:
         with conn.transaction():

@@ -78,6 +78,22 @@ def close_unmatched_of(conn: psycopg.Connection, inbox_id: int, state: str, note
     )
 
 
+def insert_callback(conn: psycopg.Connection, provider: str, reference: str, raw: bytes) -> int:
+    """A callback's raw bytes, under the payment they name (if it exists)."""
+    row = conn.execute(
+        """insert into payment_callbacks (inbox_id, provider, reference, raw)
+           values ((select id from payment_inbox where provider = %s and provider_txn_id = %s), %s, %s, %s)
+           returning id""",
+        (provider, reference, provider, reference, raw),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def set_callback_outcome(conn: psycopg.Connection, callback_id: int, outcome: str) -> None:
+    conn.execute("update payment_callbacks set outcome = %s where id = %s", (outcome[:500], callback_id))
+
+
 def mark_error(conn: psycopg.Connection, provider: str, txn_id: str, reason: str) -> None:
     """A stored callback whose processing failed, with why (finance and the logs take it from here)."""
     conn.execute(

@@ -265,6 +265,16 @@ def test_momo_callbacks_credit_only_our_requests_for_the_amount_asked_and_confir
     assert count(conn, "select count(*) from payment_inbox where provider = 'momo' and status = 'credited'") == 1
     refused = conn.execute("select after from audit_log where action = 'momo-callback-refused'").fetchall()
     assert len(refused) == 1 and "4000" in refused[0][0]["raw"]
+    # Every callback's bytes were kept before it was processed, with what became of it.
+    kept = conn.execute("select inbox_id is not null, outcome, raw from payment_callbacks order by id").fetchall()
+    assert [(ours, outcome.split(":")[0]) for ours, outcome, _ in kept] == [
+        (False, "rejected"),
+        (True, "rejected"),
+        (True, "pending"),
+        (True, "pending"),
+        (True, "credited"),
+    ]
+    assert b'"4000"' in bytes(kept[1][2]) and b'"FAILED"' in bytes(kept[3][2])
 
 
 json_values = st.recursive(
