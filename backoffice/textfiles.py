@@ -19,6 +19,20 @@ FOREIGN_BOMS = (
 LONE_CR = re.compile(rb"(?<=\r)(?!\n)")  # old Mac line ends, which Arrow's reader also splits on
 
 
+MAX_ERRORS_SHOWN = 30
+
+
+class FileProblems(Exception):
+    """A file refused: ``errors`` names the file and line of each problem; its text shows the first
+    MAX_ERRORS_SHOWN, a line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = f"\n… and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        super().__init__("\n".join(shown) + more)
+
+
 class TextFileError(Exception):
     """The file cannot be read as UTF-8 text at all; ``problems`` are one line each."""
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from backoffice.textfiles import TextFileError, line_problem, skip_bom, text_lines
+from backoffice.textfiles import FileProblems, TextFileError, line_problem, skip_bom, text_lines
 
 TYPES = ("deposit", "payment", "maintenance_scheduled", "maintenance_unscheduled", "late_fee", "return")
 STATUSES = ("expected", "completed")
@@ -32,7 +32,6 @@ PRODUCT_COLUMNS = (
     "product_type", "business_model", "hardware_cost", "transport_cost", "import_tax", "insurance_cost",
     "installation_cost", "lighting_global_certified", "price_per_day", "price_to_own", "contract_days", "deposit_days",
 )  # fmt: skip
-MAX_ERRORS_SHOWN = 30
 
 # What a plausible input holds. A ledger line is ~100 bytes; no PAYGO amount, price or cost comes
 # near a trillion in any currency; 12 decimals is the engine's finest scale; a ledger row (due or
@@ -51,14 +50,8 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")  # an ISO 4217 code
 
 
-class InputError(Exception):
+class InputError(FileProblems):
     """Input that failed validation; ``errors`` lists every problem, each naming its file and line."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        shown = errors[:MAX_ERRORS_SHOWN]
-        more = f"\n… and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
-        super().__init__("\n".join(shown) + more)
 
 
 @dataclass(frozen=True)

@@ -30,23 +30,16 @@ from backoffice.audit.schemas import Actor
 from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository, service
 from backoffice.payments.providers import AMOUNT, EAT, OLDEST, PaymentEvent
-from backoffice.textfiles import TextFileError, skip_bom, text_lines
+from backoffice.textfiles import FileProblems, TextFileError, skip_bom, text_lines
 
 COLUMNS = ("transaction_id", "paid_at", "account", "amount", "currency")
 MAX_LINE_BYTES = 64 * 1024  # a statement line is ~100 bytes
-MAX_ERRORS_SHOWN = 30
 FUTURE_SLACK = timedelta(days=1)  # a statement lists what was paid: nothing later than tomorrow
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # nothing a provider puts in an id or account
 
 
-class StatementError(Exception):
+class StatementError(FileProblems):
     """A statement that cannot be reconciled; ``errors`` names the file and line of each problem."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        shown = errors[:MAX_ERRORS_SHOWN]
-        more = f"\n… and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
-        super().__init__("\n".join(shown) + more)
 
 
 @dataclass(frozen=True)
