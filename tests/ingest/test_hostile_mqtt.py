@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from multiprocessing import Pipe
 from pathlib import Path
@@ -40,12 +38,13 @@ from backoffice.registry import repository, service
 from devtools.mosquitto import MESSAGE_SIZE_LIMIT
 from devtools.stack import Mosquitto
 from ingest import writer
-from ingest.consumer import MAX_ATTEMPTS, IngestWorker, RawMessage, to_batch
+from ingest.consumer import MAX_ATTEMPTS, RawMessage, to_batch
 from ingest.dbside import DbSide
 from protocol import ProtocolError, Reading
 from tests.ingest.crashing_dbside import CRASH
-from tests.support import Subacks, count, free_port, ingest_worker, stop_process, wait_for, wait_worker_subscribed
+from tests.support import count, free_port, ingest_worker, stop_process, wait_for, wait_worker_subscribed
 from tests.support.fuzz import record
+from tests.support.mqtt import WatchedWorker, running
 
 A, B = "HOST-A", "HOST-B"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -212,43 +211,16 @@ def test_the_broker_refuses_more_than_its_own_limit(broker: Settings, passwords:
 # ---- a database process that dies on a message, a message the database refuses
 
 
-class _Watched(IngestWorker):
-    """An ingest worker whose SUBACK the test waits for and whose disconnections it counts."""
+class _Watched(WatchedWorker):
+    """An ingest worker of its own group, flushing every 50 ms."""
 
     def __init__(self, settings: Settings, prefix: str) -> None:
         super().__init__(settings, f"{prefix}-{uuid.uuid4().hex[:6]}", group=f"g{uuid.uuid4().hex[:8]}",
                          flush_seconds=0.05, session_expiry_s=5)  # fmt: skip
-        self.subacks = Subacks()
-        self.disconnects = 0
-
-    def _make_client(self) -> mqtt.Client:
-        client = super()._make_client()
-        self.subacks.watch(client)
-        return client
-
-    def _on_disconnect(self, *args: Any) -> None:
-        if not self._stop.is_set():
-            self.disconnects += 1
-        super()._on_disconnect(*args)
 
 
 class _Crashing(_Watched):
     db_side_module = "tests.ingest.crashing_dbside"
-
-
-@contextmanager
-def _running(worker: _Watched) -> Iterator[threading.Thread]:
-    """The worker in a thread, yielded once subscribed; stopped and joined afterwards."""
-    thread = threading.Thread(target=worker.run, name="ingest-worker")
-    thread.start()
-    try:
-        assert worker.wait_connected(30)
-        worker.subacks.wait(timeout=30, what="the ingest worker's SUBACK")
-        yield thread
-    finally:
-        worker.stop()
-        thread.join(60)
-    assert not thread.is_alive()
 
 
 def _unit(conn: psycopg.Connection, *serials: str) -> dict[str, int]:
@@ -266,7 +238,7 @@ def test_a_message_that_kills_the_database_process_is_dead_lettered_after_bounde
     topic = protocol.topic("C1", "telemetry", settings.mqtt_topic_root)
     crash = _telemetry("C1", {"seq": 999, "fw": CRASH.decode()})  # a good reading, but it kills the process
     worker = _Crashing(settings, "crash")
-    with _running(worker) as thread:
+    with running(worker) as thread:
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
         pub.connect(settings.mqtt_host, settings.mqtt_port)
         pub.loop_start()
@@ -323,7 +295,7 @@ def test_a_unit_cannot_take_over_a_workers_or_another_units_session(
 ) -> None:
     root = broker.mqtt_topic_root
     worker = _Watched(broker, "clientid")
-    with _running(worker):
+    with running(worker):
         b = Device(broker, B, passwords[B], client_id=f"unit-{B}")  # as the simulator names it
         try:
             sent = {A: 0, B: 0}

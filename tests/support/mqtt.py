@@ -50,35 +50,50 @@ class Subacks:
             return list(self.reason_codes)
 
 
-class _WatchedWorker(IngestWorker):
-    """An ingest worker whose client's SUBACK the test can wait for."""
+class WatchedWorker(IngestWorker):
+    """An ingest worker whose client's SUBACK the test can wait for, and whose unexpected
+    disconnections it counts."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subacks = Subacks()
+        self.disconnects = 0
 
     def _make_client(self) -> mqtt.Client:
         client = super()._make_client()
         self.subacks.watch(client)
         return client
 
+    def _on_disconnect(self, *args: Any) -> None:
+        if not self._stop.is_set():
+            self.disconnects += 1
+        super()._on_disconnect(*args)
+
 
 @contextmanager
-def ingest_worker_thread(settings: Settings, prefix: str = "test") -> Iterator[IngestWorker]:
-    """An ingest worker in a thread of this process (a group of its own, batches every 50 ms),
-    yielded once the broker has acknowledged its subscriptions; stopped and joined afterwards."""
-    worker = _WatchedWorker(settings, f"{prefix}-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}",
-                            flush_seconds=0.05, session_expiry_s=5)  # fmt: skip
+def running(worker: WatchedWorker, join_timeout: float = 60) -> Iterator[threading.Thread]:
+    """The worker in a thread, yielded once the broker has acknowledged its subscriptions; stopped
+    and joined afterwards."""
     thread = threading.Thread(target=worker.run, name="ingest-worker")
     thread.start()
     try:
         assert worker.wait_connected(30)
         worker.subacks.wait(timeout=30, what="the ingest worker's SUBACK")
-        yield worker
+        yield thread
     finally:
         worker.stop()
-        thread.join(30)
+        thread.join(join_timeout)
     assert not thread.is_alive()
+
+
+@contextmanager
+def ingest_worker_thread(settings: Settings, prefix: str = "test") -> Iterator[IngestWorker]:
+    """An ingest worker in a thread of this process (a group of its own, batches every 50 ms),
+    yielded once the broker has acknowledged its subscriptions; stopped and joined afterwards."""
+    worker = WatchedWorker(settings, f"{prefix}-{uuid.uuid4().hex[:8]}", group=f"g{uuid.uuid4().hex[:8]}",
+                           flush_seconds=0.05, session_expiry_s=5)  # fmt: skip
+    with running(worker, join_timeout=30):
+        yield worker
 
 
 def wait_worker_subscribed(settings: Settings, conn: Any, serial: str, timeout: float = 60.0) -> None:
