@@ -7,21 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Page, Request, sync_playwright
 
 from backoffice.config import Settings
 from devtools import demo_data
 from kpi.service import take_snapshots
 from paygo.web import create_app
 from tests.support import serve
-from tests.support.staff import PASSWORD, user
+from tests.support.browser import Steps, chromium, log_in
+from tests.support.staff import user
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -34,15 +32,7 @@ def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
         yield url
 
 
-def _log_in(page: Page, site: str, name: str) -> None:
-    page.goto(site + "/")
-    page.wait_for_url("**/login?next=*")  # every page asks for a login first
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-
-
-def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connection) -> None:
     user(settings.database_url, "cara", "call_centre")
     user(settings.database_url, "fred", "finance")
     row = conn.execute(
@@ -50,17 +40,10 @@ def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connecti
     ).fetchone()
     assert row is not None
     account, serial = row
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-
-        def watch(request: Request) -> None:
-            if not request.url.startswith(site) and not request.url.startswith("data:"):
-                outside.append(request.url)
-
-        page.on("request", watch)
-        _log_in(page, site, "cara")
+    steps = Steps("call centre and finance pages")
+    with chromium(site) as browsing:
+        page = browsing.page
+        log_in(page, site, "cara")
         page.wait_for_url(site + "/")
         page.fill("#q", account)
         page.click("form.search button[type=submit]")  # not the header's log-out button
@@ -75,7 +58,7 @@ def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connecti
         page.click("text=Resend")
         page.wait_for_url("**resent=*")
         assert "on its way again" in page.inner_text("main")
-        page.screenshot(path=str(tmp_path / "call-centre-contract.png"))
+        steps.shot(page, "contract token resent")
 
         # The KPI page is for finance and investors: refused, saying which role it needs.
         page.click("text=KPIs")
@@ -89,9 +72,9 @@ def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connecti
         # (The login form keeps the address asked for, to return to it; nothing of the contract shows.)
         assert "Log in" in page.inner_text("h1") and page.locator("#tokens").count() == 0
         assert serial not in page.content() and "Resend" not in page.content()
-        page.screenshot(path=str(tmp_path / "after-logout-back.png"))
+        steps.shot(page, "after log-out the back button shows the login")
 
-        _log_in(page, site, "fred")
+        log_in(page, site, "fred")
         page.click("text=KPIs")
         page.wait_for_url("**/kpi")
         assert "Portfolio KPIs" in page.inner_text("h1")
@@ -101,8 +84,8 @@ def test_pages_in_chromium(site: str, settings: Settings, conn: psycopg.Connecti
         page.click("text=Payments")
         page.wait_for_url("**/payments")
         assert "Unmatched money" in page.inner_text("main")
-        browser.close()
-    assert outside == []  # every asset is served by the app itself
+        steps.shot(page, "finance payments page")
+    assert browsing.outside == []  # every asset is served by the app itself
     queued = conn.execute(
         "select count(*) from outbox o join tokens t on t.id = o.token_id join contracts c on c.id = t.contract_id "
         "where c.account_number = %s",
