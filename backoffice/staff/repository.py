@@ -127,11 +127,14 @@ def insert_token(conn: psycopg.Connection, name: str, token_hash: bytes, roles: 
 
 
 def token(conn: psycopg.Connection, token_hash: bytes) -> TokenRow | None:
-    """A token that has not been revoked."""
+    """A token that has not been revoked, and whose maker (when a staff user) is not disabled: disabling a
+    person also stops the integrations they set up, until an admin issues new tokens."""
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         return cur.execute(
-            """select id, name, roles, created_by, created_at, last_used_at, revoked_at from api_tokens
-                where token_hash = %s and revoked_at is null""",
+            """select id, name, roles, created_by, created_at, last_used_at, revoked_at from api_tokens t
+                where token_hash = %s and revoked_at is null
+                  and not exists (select 1 from staff_users s
+                                   where s.username = t.created_by and s.disabled_at is not null)""",
             (token_hash,),
         ).fetchone()
 

@@ -123,3 +123,16 @@ def test_api_tokens_are_stored_hashed_and_revocable(settings: Settings, conn: ps
     assert service.token_staff(conn, token, None, None) is None
     actions = [r[0] for r in conn.execute("select action from audit_log order by id")]
     assert actions == ["token-created", "token-revoked"]
+
+
+def test_a_disabled_makers_api_tokens_stop_working(settings: Settings, conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        service.add_user(conn, "ada", ["admin"], ADMIN)
+        _, token = service.create_token(conn, "erp", ["finance"], Actor("ada"))
+    assert service.token_staff(conn, token, None, None) is not None
+    with conn.transaction():
+        service.set_disabled(conn, "ada", True, ADMIN)
+    assert service.token_staff(conn, token, None, None) is None
+    with conn.transaction():
+        service.set_disabled(conn, "ada", False, ADMIN)
+    assert service.token_staff(conn, token, None, None) is not None
