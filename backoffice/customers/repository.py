@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -44,6 +44,14 @@ class NoteRow:
     author: str
     body: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class CustomerUnit:
+    serial: str
+    account_number: str
+    state: str
+    signed_on: date
 
 
 _EDITABLE = ("name", "national_id", "village", "district", "latitude", "longitude", "language")
@@ -121,6 +129,15 @@ def notes_of(conn: psycopg.Connection, customer_id: int, limit: int = 50) -> lis
                  from call_notes n left join units u on u.id = n.unit_id
                 where n.customer_id = %s order by n.id desc limit %s""",
             (customer_id, limit),
+        ).fetchall()
+
+
+def units_of(conn: psycopg.Connection, customer_id: int) -> list[CustomerUnit]:
+    with conn.cursor(row_factory=class_row(CustomerUnit)) as cur:
+        return cur.execute(
+            """select u.serial, c.account_number, c.state, c.signed_on from contracts c join units u on u.id = c.unit_id
+                where c.customer_id = %s order by c.signed_on desc""",
+            (customer_id,),
         ).fetchall()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
 
 Language = Literal["en", "km", "sw"]
 LANGUAGES: dict[str, str] = {"en": "English", "km": "Khmer", "sw": "Swahili"}
@@ -110,8 +110,10 @@ class SearchHit(BaseModel):
     account_number: str | None
     contract_state: str | None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def url(self) -> str:
+        """The page to open: the unit's, or the customer's when they have no unit."""
         if self.serial:
             return f"/units/{self.serial}"
         return f"/customers/{self.customer_id}"

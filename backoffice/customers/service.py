@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from pydantic import ValidationError
 
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.customers import phones
 from backoffice.customers import repository as repo
+from backoffice.customers.repository import CustomerUnit
 from backoffice.customers.schemas import CallNote, Customer, CustomerFields, NewCallNote, NewCustomer, Phone
 
 
@@ -105,3 +107,16 @@ def notes(conn: psycopg.Connection, customer_id: int, limit: int = 50) -> list[C
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def units_of(conn: psycopg.Connection, customer_id: int) -> list[CustomerUnit]:
+    return repo.units_of(conn, customer_id)
+
+
+def reason(err: Exception) -> str:
+    """What is wrong with a customer's details, in one sentence (a form's first invalid field)."""
+    if isinstance(err, ValidationError):
+        first = err.errors()[0]
+        field = ".".join(str(x) for x in first.get("loc", ()))
+        return f"{field}: {str(first['msg']).removeprefix('Value error, ')}"
+    return str(err)
