@@ -81,20 +81,13 @@ def readings(conn: psycopg.Connection, unit_id: int, start: datetime, end: datet
 
 
 def days(conn: psycopg.Connection, unit_id: int, first: date, last: date) -> list[Day]:
-    """The daily rollups, with each day's mean and lowest charge from the readings (the rollup keeps
-    only the hours below 20 %)."""
+    """The daily rollups (kept by ingest with the readings): no reading is read again for 30 days."""
     with conn.cursor(row_factory=class_row(Day)) as cur:
         return cur.execute(
-            """with soc as (
-                   select (ts at time zone 'UTC')::date as day, avg(soc) as mean_soc from telemetry
-                    where unit_id = %(unit)s and ts >= %(first)s::date::timestamp at time zone 'UTC'
-                      and ts < (%(last)s::date + 1)::timestamp at time zone 'UTC'
-                    group by 1)
-               select d.day, d.energy_in_wh as pv_wh, d.energy_out_wh as load_wh, d.min_batt_v, d.max_batt_v,
-                      soc.mean_soc, d.hours_low_soc, d.reports
-                 from telemetry_daily d left join soc on soc.day = d.day
-                where d.unit_id = %(unit)s and d.day between %(first)s and %(last)s order by d.day""",
-            {"unit": unit_id, "first": first, "last": last},
+            """select day, energy_in_wh as pv_wh, energy_out_wh as load_wh, min_batt_v, max_batt_v, hours_low_soc,
+                      reports
+                 from telemetry_daily where unit_id = %s and day between %s and %s order by day""",
+            (unit_id, first, last),
         ).fetchall()
 
 

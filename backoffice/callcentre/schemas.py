@@ -65,8 +65,7 @@ class Day(BaseModel):
     load_wh: float | None
     min_batt_v: float | None
     max_batt_v: float | None
-    mean_soc: float | None
-    hours_low_soc: float | None
+    hours_low_soc: float | None = Field(description="hours reported below 20 % charge")
     reports: int
 
 

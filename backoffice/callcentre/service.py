@@ -111,8 +111,8 @@ def page_charts(page: UnitPage) -> tuple[list[charts.Chart], list[charts.Chart]]
     month = [
         charts.line("batt-v-30d", "Battery voltage, lowest of the day", "V", [(t, x.min_batt_v) for t, x in noon],
                     day_start, day_end),
-        charts.line("soc-30d", "State of charge, daily mean", "%", [(t, x.mean_soc) for t, x in noon], day_start,
-                    day_end, 100, True),
+        charts.bars("soc-30d", "Hours below 20 % charge per day", "h", [(x.day, x.hours_low_soc) for x in d], first,
+                    last),
         charts.bars("pv-30d", "PV energy per day", "Wh", [(x.day, x.pv_wh) for x in d], first, last),
         charts.bars("load-30d", "Load energy per day", "Wh", [(x.day, x.load_wh) for x in d], first, last),
     ]  # fmt: skip
