@@ -8,7 +8,7 @@ create extension if not exists pg_trgm;
 create table customer_phones (
     id           bigserial primary key,
     customer_id  bigint not null references customers (id) on delete cascade,
-    e164         text not null check (e164 ~ '^\+[1-9][0-9]{6,14}$'),
+    e164         text not null check (e164 ~ '^\+[1-9][0-9]{5,14}$'),
     position     smallint not null default 0,   -- 0 is the number SMS go to
     label        text check (length(label) <= 40),
     created_at   timestamptz not null default now(),
