@@ -203,6 +203,10 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
 
+    # SMS to customers (issue 14, backoffice/sms): a reminder goes out this many days before a contract's
+    # credit runs out (comma-separated offsets, each sent once per credit period), by the daily job.
+    reminder_days: str = Field(default="3,1", pattern=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def service_login(self, role: str) -> tuple[str, str]:
@@ -262,6 +266,11 @@ class Settings(BaseSettings):
         if not _this_machine(self.mqtt_host):
             return f"PAYGO_MQTT_HOST is {self.mqtt_host}"
         return None
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        """PAYGO_REMINDER_DAYS as days before the end of credit, largest first (0 is never a reminder)."""
+        return sorted({int(d) for d in self.reminder_days.split(",") if d.strip() and int(d) > 0}, reverse=True)
 
     @property
     def home_dir(self) -> Path:
