@@ -60,12 +60,19 @@ class Credited:
     days_added: int
     paid_off: bool
     tokens: list[dict[str, object]] = field(default_factory=list)
+    light_until: date | None = None  # what the receipt SMS says, when the payment bought days
 
 
 def credit_until(signed_on: date, days_granted: int) -> date:
     """The day a contract's credit runs out as the ledger counts it: every day granted since signing,
     back to back (a unit that was left without credit for a while gets its days from the token on)."""
     return signed_on + timedelta(days=days_granted)
+
+
+def light_until(a: CreditAccount, days: int, paid_on: date) -> date:
+    """Until when ``days`` more of credit light the unit: from the end of the days already granted, or
+    from the payment when that end was in the past (a unit without credit counts from its token)."""
+    return max(credit_until(a.signed_on, a.days_granted + days), paid_on + timedelta(days=days))
 
 
 @dataclass(frozen=True)
@@ -83,9 +90,7 @@ def _sms(a: CreditAccount, kind: TokenType, token: str, days: int, receipt: Rece
     if kind == TokenType.DISABLE_PAYG:
         return sms_text.render("paid_off", a.language, **values)
     if kind == TokenType.ADD_TIME and receipt is not None:
-        # Credit runs from the end of the days already granted, or from the payment when that was
-        # in the past (a unit without credit starts counting again when its token is entered).
-        until = max(credit_until(a.signed_on, a.days_granted + days), receipt.paid_on + timedelta(days=days))
+        until = light_until(a, days, receipt.paid_on)
         amount = f"{to_decimal(receipt.amount, receipt.currency):,} {receipt.currency}"
         return sms_text.render("receipt", a.language, amount=amount, until=sms_text.day(until), **values)
     return sms_text.render("token", a.language, **values)
@@ -190,6 +195,7 @@ def apply_payment(
     receipt = Receipt(amount, a.currency, paid_on) if amount > 0 else None
     for chunk in decision.add_days:
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at, receipt))
+        result.light_until = light_until(a, chunk, paid_on)
         result.days_added += chunk
         a.days_granted += chunk  # the next chunk's receipt counts from the end of this one
     if decision.relock:

@@ -352,7 +352,8 @@ def decision(
         out.days_added, out.tokens = credited.days_added, [str(t["token"]) for t in credited.tokens]
         b = repository.balance(conn, credited.contract_id)
         if b is not None:
-            out.account, out.paid_total, out.credit_until = b.account_number, b.paid_total, b.credit_until
+            out.account, out.paid_total = b.account_number, b.paid_total
+            out.credit_until = credited.light_until or b.credit_until  # as the customer's receipt says
             out.paid_total_text = schemas.money_text(b.paid_total, b.currency)
     return out
 
