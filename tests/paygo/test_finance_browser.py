@@ -66,8 +66,8 @@ def test_finance_works_the_waiting_money_in_chromium(
         hits = page.locator("#hits tbody tr")
         assert hits.count() == 1 and acct.number in hits.first.inner_text()
         steps.shot(page, "contract found by name")
-        hits.first.locator("button", has_text=f"Assign payment #{lost1} here").click()
-        page.wait_for_url("**done=*")
+        with page.expect_navigation():
+            hits.first.locator("button", has_text=f"Assign payment #{lost1} here").click()
         done = page.inner_text("#done")
         assert f"Payment #{lost1} assigned" in done and acct.number in done and "12 days added" in done
         steps.shot(page, "assigned and the balance grew")
@@ -84,26 +84,26 @@ def test_finance_works_the_waiting_money_in_chromium(
 
         # The held payment: checked with the provider, released to the account it was paid to.
         page.fill(f"#item-{big1} input[name=note]", "confirmed with Safaricom")
-        page.click(f"#item-{big1} form[action$='/release'] button")
-        page.wait_for_url("**done=*")
+        with page.expect_navigation():  # (the address already says done=: wait for the new page)
+            page.click(f"#item-{big1} form[action$='/release'] button")
         assert f"Payment #{big1} released" in page.inner_text("#done") and other.number in page.inner_text("#done")
         assert page.locator("#held tbody tr").inner_text() == "Nothing held."
         steps.shot(page, "held payment released")
 
         # A refund without a reason is refused, saying why; with one it is written down as to refund.
-        page.click(f"#item-{lost2} form[action$='/refund'] button")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.click(f"#item-{lost2} form[action$='/refund'] button")
         assert "a refund needs a reason" in page.inner_text("#error")
         steps.shot(page, "refund without a reason refused")
         page.fill(f"#item-{lost2} input[name=reason]", "sent to us by mistake")
-        page.click(f"#item-{lost2} form[action$='/refund'] button")
-        page.wait_for_url("**done=*")
+        with page.expect_navigation():
+            page.click(f"#item-{lost2} form[action$='/refund'] button")
         assert "to be refunded" in page.inner_text("#done")
         assert "to refund" in page.inner_text("#refunds") and "sent to us by mistake" in page.inner_text("#refunds")
         steps.shot(page, "refund decided")
         page.fill("#refunds input[name=reference]", "BANK-123")
-        page.click("#refunds button")
-        page.wait_for_url("**done=*")
+        with page.expect_navigation():
+            page.click("#refunds button")
         assert "refunded by fred" in page.inner_text("#refunds") and "BANK-123" in page.inner_text("#refunds")
         trail = page.inner_text("#trail")
         for action in ("assign", "release", "refund", "refunded"):
