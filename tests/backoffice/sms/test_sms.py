@@ -10,6 +10,7 @@ import httpx
 import psycopg
 import pytest
 
+from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.credit import service as credit
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once
@@ -136,9 +137,19 @@ def test_the_sms_log_of_a_unit(money_settings: Settings, conn: psycopg.Connectio
     html = templates.get_template("panels/sms_log.html").render(panel=panel)
     assert panel.entries[0].body in html and "sent" in html and "UCS-2" in html
 
+    # The call centre resends the deposit's token: the customer gets it again, in Khmer, and it shows.
+    token_id = count(conn, "select id from tokens where contract_id = %s", acct.contract_id)
+    assert credit.resend_token(conn, token_id, Actor("cara")) == 2
+    conn.commit()
+    again = service.unit_panel(conn, acct.unit_id).entries[0]
+    assert (again.kind, again.state) == ("token_resend", "pending") and again.body.startswith("លេខកូដសូឡារបស់អ្នកម្តងទៀត")
+    token = conn.execute("select token from tokens where id = %s", (token_id,)).fetchone()
+    assert token is not None and f"{token[0][:3]} {token[0][3:6]} {token[0][6:]}" in again.body
+
     agent = api_token(money_settings.database_url, "call_centre")
     reply = httpx.get(f"{server}/api/v1/units/{acct.serial}/sms", headers=agent)
-    assert reply.status_code == 200 and reply.json()["entries"][0]["kind"] == "reminder"
+    assert reply.status_code == 200
+    assert [e["kind"] for e in reply.json()["entries"]] == ["token_resend", "reminder", "receipt"]
     assert httpx.get(f"{server}/api/v1/units/NOPE/sms", headers=agent).status_code == 404
     assert httpx.get(f"{server}/api/v1/units/{acct.serial}/sms").status_code == 401
     finance = api_token(money_settings.database_url, "finance")
