@@ -17,7 +17,7 @@ from backoffice.config import Settings
 from backoffice.payments import repository, service
 from tests.support import count
 from tests.support.money import Account, confirmation, make_accounts, make_products
-from tests.support.staff import api_token
+from tests.support.staff import api_token, csrf_of, login, user
 
 V1 = "/api/v1/payments"
 
@@ -191,3 +191,36 @@ def test_the_database_itself_refuses_a_second_decision(
     conn.rollback()
     with pytest.raises(psycopg.errors.CheckViolation):  # and never without a reason
         repository.insert_refund(conn, item, inbox, "  ", "ann")
+
+
+def test_the_work_pages_buttons_need_the_sessions_csrf_token_and_finance(
+    money_settings: Settings, conn: psycopg.Connection, server: str, accounts: list[Account]
+) -> None:
+    acct = accounts[0]
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(_typo(acct), "70", txn="LOST1"))
+    item = count(conn, "select id from unmatched_payments")
+    conn.commit()
+    user(money_settings.database_url, "fred", "finance")
+    user(money_settings.database_url, "cara", "call_centre")
+    refund = f"/payments/waiting/{item}/refund"
+    with httpx.Client(base_url=server) as web:
+        login(web, "cara")  # the call centre sees /payments, not finance's work page
+        assert web.get("/payments/waiting").status_code == 403
+        csrf = csrf_of(web.get("/payments").text)
+        assert web.post(refund, data={"csrf_token": csrf, "reason": "x"}).status_code == 403
+    with httpx.Client(base_url=server) as web:
+        login(web, "fred")
+        page = web.get("/payments/waiting")
+        assert page.status_code == 200 and "LOST1" in page.text
+        assert web.post(refund, data={"reason": "sent by mistake"}).status_code == 403  # no token
+        assert web.post(refund, data={"reason": "sent by mistake", "csrf_token": "forged"}).status_code == 403
+        csrf = csrf_of(page.text)
+        no_reason = web.post(refund, data={"csrf_token": csrf, "reason": " "})
+        assert no_reason.status_code == 409 and "a refund needs a reason" in no_reason.text
+        done = web.post(refund, data={"csrf_token": csrf, "reason": "sent by mistake"})
+        assert done.status_code == 303 and done.headers["location"].startswith("/payments/waiting?done=")
+        twice = web.post(refund, data={"csrf_token": csrf, "reason": "sent by mistake"})  # a double click
+        assert twice.status_code == 409 and "already refunded" in twice.text
+    assert count(conn, "select count(*) from refunds") == 1
+    trail = conn.execute("select actor, action from audit_log where action = 'refund'").fetchall()
+    assert trail == [("fred", "refund")]
