@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     default_phone_region: str = "KE"
     goodwill_max_days: int = Field(default=7, ge=0, le=995)
     goodwill_admin_max_days: int = Field(default=30, ge=0, le=995)
+    # SMS to customers (issue 14, backoffice/sms): a reminder goes out this many days before a contract's
+    # credit runs out (comma-separated offsets, each sent once per credit period), by the daily job.
+    reminder_days: str = Field(default="3,1", pattern=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -281,6 +284,11 @@ class Settings(BaseSettings):
         if not _this_machine(self.mqtt_host):
             return f"PAYGO_MQTT_HOST is {self.mqtt_host}"
         return None
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        """PAYGO_REMINDER_DAYS as days before the end of credit, largest first (0 is never a reminder)."""
+        return sorted({int(d) for d in self.reminder_days.split(",") if d.strip() and int(d) > 0}, reverse=True)
 
     @property
     def home_dir(self) -> Path:

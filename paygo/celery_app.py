@@ -1,6 +1,6 @@
 """The Celery application of the platform's background jobs: Redis broker, the tasks of every
-package (each a ``shared_task``: kpi/tasks.py, ingest/tasks.py, backoffice/payments/tasks.py), the one
-beat schedule (paygo/schedule.py).
+package (each a ``shared_task``: kpi/tasks.py, ingest/tasks.py, backoffice/payments/tasks.py,
+backoffice/sms/tasks.py), the one beat schedule (paygo/schedule.py).
 
     celery -A paygo.celery_app worker      (or: paygo worker run)
     celery -A paygo.celery_app beat        (or: paygo beat run)
@@ -13,7 +13,7 @@ from celery import Celery
 from backoffice.config import Settings, load_settings
 from paygo.schedule import BEAT_SCHEDULE
 
-TASK_MODULES = ["kpi.tasks", "ingest.tasks", "backoffice.payments.tasks"]
+TASK_MODULES = ["kpi.tasks", "ingest.tasks", "backoffice.payments.tasks", "backoffice.sms.tasks"]
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -21,6 +21,14 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # Daily at 06:00 UTC (13:00 in Cambodia, 09:00 in East Africa: read by day, never at night): SMS
+    # reminders to customers whose credit ends in PAYGO_REMINDER_DAYS days. Once per contract, credit
+    # period and offset (a unique key), so a second run the same day sends nothing again.
+    "sms-send-reminders": {
+        "task": "sms.send_reminders",
+        "schedule": crontab(minute=0, hour=6),
+        "options": {"expires": 6 * HOUR},
+    },
     # Mondays at 00:15: telemetry partitions for the next four weeks (plain PostgreSQL; TimescaleDB makes
     # its own chunks). Four weeks ahead means three missed runs still leave no reading in the default
     # partition; each run is a few cheap DDL statements.

@@ -25,6 +25,7 @@ from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
 from backoffice.registry import pages as registry_pages
 from backoffice.security import RefuseNul, SecurityHeaders, install_error_answers
+from backoffice.sms import api as sms_api
 from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     staff_pages.login_router, staff_pages.account_router, staff_pages.admin_router, staff_api.router,
     registry_api.router, registry_pages.router,
     payments_api.mpesa, payments_api.callbacks, payments_api.inbox, payments_api.finance, payments_pages.router,
+    payments_api.finance_v1, payments_pages.work_router, sms_api.router,
     contracts_api.router,
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,

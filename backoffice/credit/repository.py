@@ -35,6 +35,7 @@ class CreditAccount:
     deposit_days: int | None
     phone: str | None
     signed_on: date
+    language: str  # the customer's, for their SMS
 
 
 _ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
@@ -43,7 +44,7 @@ _ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
                       p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, c.signed_on,
                       (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-                        order by ph.position, ph.id limit 1) as phone
+                        order by ph.position, ph.id limit 1) as phone, cu.language
                from contracts c
                join units u on u.id = c.unit_id
                join products p on p.id = c.product_id
@@ -93,18 +94,19 @@ def insert_token(
 
 
 def insert_outbox(
-    conn: psycopg.Connection, token_id: int, deliveries: list[tuple[str, str, str]], history_at: datetime | None = None
-) -> None:
-    """Deliveries of a token: (channel, recipient, body) each, in one round trip. With ``history_at``
-    they are the record of a past delivery (a backfilled history) and are never sent."""
+    conn: psycopg.Connection, token_id: int, contract_id: int, deliveries: list[tuple[str, str, str, str]],
+    history_at: datetime | None = None,
+) -> None:  # fmt: skip
+    """Deliveries of a token: (channel, kind, recipient, body) each, in one round trip. With
+    ``history_at`` they are the record of a past delivery (a backfilled history) and are never sent."""
     state = "pending" if history_at is None else "history"
     with conn.cursor() as cur:
         cur.executemany(
-            """insert into outbox (channel, token_id, recipient, body, state, created_at, sent_at)
-               values (%s, %s, %s, %s, %s, coalesce(%s, now()), %s)""",
+            """insert into outbox (channel, kind, token_id, contract_id, recipient, body, state, created_at, sent_at)
+               values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s)""",
             [
-                (channel, token_id, recipient, body, state, history_at, history_at)
-                for channel, recipient, body in deliveries
+                (channel, kind, token_id, contract_id, recipient, body, state, history_at, history_at)
+                for channel, kind, recipient, body in deliveries
             ],
         )
 
@@ -157,3 +159,23 @@ def tokens_of_contract(conn: psycopg.Connection, contract_id: int) -> list[Issue
             "select id, token_type, value_days, count, token from tokens where contract_id = %s order by count",
             (contract_id,),
         ).fetchall()
+
+
+@dataclass
+class TokenToResend:
+    token: str
+    value_days: int
+    serial: str
+    account_number: str
+    language: str
+
+
+def token_to_resend(conn: psycopg.Connection, token_id: int) -> TokenToResend | None:
+    """A token with what its resend SMS says (its unit, account and the customer's language)."""
+    with conn.cursor(row_factory=class_row(TokenToResend)) as cur:
+        return cur.execute(
+            """select t.token, t.value_days, u.serial, c.account_number, cu.language
+               from tokens t join units u on u.id = t.unit_id join contracts c on c.id = t.contract_id
+               join customers cu on cu.id = c.customer_id where t.id = %s""",
+            (token_id,),
+        ).fetchone()

@@ -10,7 +10,7 @@ paying the whole price issues DISABLE_PAYG and marks the contract paid off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import psycopg
 from openpaygo import TokenType, generate_token
@@ -23,6 +23,8 @@ from backoffice.credit import repository
 from backoffice.credit.repository import CreditAccount
 from backoffice.delivery import repository as delivery
 from backoffice.ledger import repository as ledger
+from backoffice.money import to_decimal
+from backoffice.sms import text as sms_text
 
 TOKEN_NAMES: dict[TokenType, protocol.TokenKind] = {
     TokenType.ADD_TIME: "add_time",
@@ -58,11 +60,46 @@ class Credited:
     days_added: int
     paid_off: bool
     tokens: list[dict[str, object]] = field(default_factory=list)
+    light_until: date | None = None  # what the receipt SMS says, when the payment bought days
+
+
+def credit_until(signed_on: date, days_granted: int) -> date:
+    """The day a contract's credit runs out as the ledger counts it: every day granted since signing,
+    back to back (a unit that was left without credit for a while gets its days from the token on)."""
+    return signed_on + timedelta(days=days_granted)
+
+
+def light_until(a: CreditAccount, days: int, paid_on: date) -> date:
+    """Until when ``days`` more of credit light the unit: from the end of the days already granted, or
+    from the payment when that end was in the past (a unit without credit counts from its token). Goodwill
+    days granted by the call centre count as credit too."""
+    return max(credit_until(a.signed_on, a.days_granted + a.goodwill_days + days), paid_on + timedelta(days=days))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The payment a token answers, for the customer's receipt SMS."""
+
+    amount: int
+    currency: str
+    paid_on: date
+
+
+def _sms(a: CreditAccount, kind: TokenType, token: str, days: int, receipt: Receipt | None) -> sms_text.Sms:
+    values: dict[str, object] = {"token": sms_text.spaced(token), "days": days, "serial": a.serial,
+                                 "account": a.account_number}  # fmt: skip
+    if kind == TokenType.DISABLE_PAYG:
+        return sms_text.render("paid_off", a.language, **values)
+    if kind == TokenType.ADD_TIME and receipt is not None:
+        until = light_until(a, days, receipt.paid_on)
+        amount = f"{to_decimal(receipt.amount, receipt.currency):,} {receipt.currency}"
+        return sms_text.render("receipt", a.language, amount=amount, until=sms_text.day(until), **values)
+    return sms_text.render("token", a.language, **values)
 
 
 def _issue(
     conn: psycopg.Connection, a: CreditAccount, secret_key: str, inbox_id: int | None, kind: TokenType, days: int,
-    history_at: datetime | None = None,
+    history_at: datetime | None = None, receipt: Receipt | None = None,
 ) -> dict[str, object]:  # fmt: skip
     if a.key_enc is None:
         raise ValueError(f"unit {a.serial} has no OpenPAYGO key")
@@ -75,23 +112,25 @@ def _issue(
     name = TOKEN_NAMES[kind]
     token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token, history_at)
     a.token_count = count
-    spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
-    what = {TokenType.DISABLE_PAYG: "unlocks it for good",
-            TokenType.SET_TIME: f"sets its credit to {days} day{'s' * (days != 1)}"}.get(
-        kind, f"adds {days} day{'s' * (days != 1)}")  # fmt: skip
     command = protocol.TokenCommand(token=token, token_type=name, days=days, count=count)
-    deliveries = [("mqtt", a.serial, protocol.encode_command(command))]
+    deliveries = [("mqtt", "command", a.serial, protocol.encode_command(command))]
     if a.phone:
-        sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
-        deliveries.append(("sms", a.phone, sms))
-    repository.insert_outbox(conn, token_id, deliveries, history_at)
+        sms = _sms(a, kind, token, days, receipt)
+        deliveries.append(("sms", sms.kind, a.phone, sms.body))
+    repository.insert_outbox(conn, token_id, a.contract_id, deliveries, history_at)
     return {"id": token_id, "token": token, "token_type": name, "days": days, "count": count}
 
 
 def resend_token(conn: psycopg.Connection, token_id: int, actor: Actor) -> int:
     """Send a token again (its SMS and unit command), audited, in the caller's transaction; returns the
     deliveries queued (0: no such token)."""
-    queued = delivery.requeue_token(conn, token_id)
+    found = repository.token_to_resend(conn, token_id)
+    body = None
+    if found is not None:
+        values = {"token": sms_text.spaced(found.token), "serial": found.serial, "account": found.account_number,
+                  "days": found.value_days}  # fmt: skip
+        body = sms_text.render("token_resend", found.language, **values).body
+    queued = delivery.requeue_token(conn, token_id, body)
     if queued:
         audit.record(conn, actor, "token-resent", "token", token_id, after={"deliveries_queued": queued})
     return queued
@@ -154,9 +193,12 @@ def apply_payment(
     if decision.paid_off:
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.DISABLE_PAYG, 0, history_at))
         result.paid_off = True
+    receipt = Receipt(amount, a.currency, paid_on) if amount > 0 else None
     for chunk in decision.add_days:
-        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at))
+        result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at, receipt))
+        result.light_until = light_until(a, chunk, paid_on)
         result.days_added += chunk
+        a.days_granted += chunk  # the next chunk's receipt counts from the end of this one
     if decision.relock:
         # What the customer paid for (and was given), less the days since signing: the credit from today.
         given = decision.days_granted + a.goodwill_days

@@ -13,7 +13,7 @@ from psycopg.rows import class_row
 class OutboxRow:
     id: int
     channel: str
-    token_id: int
+    token_id: int | None  # None: an SMS of no token (a reminder)
     recipient: str
     body: str
     state: str
@@ -93,12 +93,29 @@ def recent_sms(conn: psycopg.Connection, limit: int = 100, to: str | None = None
         ).fetchall()
 
 
-def requeue_token(conn: psycopg.Connection, token_id: int) -> int:
-    """The call centre resends a token: its deliveries go out again (new outbox rows)."""
+def requeue_token(conn: psycopg.Connection, token_id: int, sms_body: str | None = None) -> int:
+    """The call centre resends a token: its deliveries go out again (new outbox rows); the SMS with
+    ``sms_body`` (the resend's own text) when given, else as first written."""
     cur = conn.execute(
-        """insert into outbox (channel, token_id, recipient, body)
-           select distinct on (channel) channel, token_id, recipient, body from outbox
-           where token_id = %s order by channel, id""",
-        (token_id,),
+        """insert into outbox (channel, kind, token_id, contract_id, recipient, body)
+           select distinct on (channel) channel,
+                  case when channel = 'sms' and %(body)s::text is not null then 'token_resend' else kind end,
+                  token_id, contract_id, recipient,
+                  case when channel = 'sms' then coalesce(%(body)s, body) else body end
+           from outbox where token_id = %(token)s order by channel, id""",
+        {"token": token_id, "body": sms_body},
     )
     return cur.rowcount
+
+
+def queue_sms(
+    conn: psycopg.Connection, recipient: str, body: str, kind: str, contract_id: int | None, token_id: int | None = None
+) -> int:
+    """An SMS that is not a token's first delivery (a reminder), sent by the dispatcher like any other."""
+    row = conn.execute(
+        """insert into outbox (channel, kind, token_id, contract_id, recipient, body)
+           values ('sms', %s, %s, %s, %s, %s) returning id""",
+        (kind, token_id, contract_id, recipient, body),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from ipaddress import ip_address
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -24,6 +25,17 @@ from backoffice.money import MoneyError, to_minor
 from backoffice.payments import momo, providers, repository, service
 from backoffice.payments.momo import MomoClient
 from backoffice.payments.providers import PaymentEvent, Rejected
+from backoffice.payments.schemas import (
+    AssignIn,
+    AuditEntry,
+    ContractHit,
+    Decision,
+    RefundDoneIn,
+    RefundIn,
+    RefundOut,
+    ReleaseIn,
+    WaitingPayment,
+)
 from backoffice.security import client_address, networks
 from backoffice.staff.guard import Allow, CurrentStaff, Public
 
@@ -248,9 +260,117 @@ def assign(
 
 @finance.post("/api/unmatched/{unmatched_id}/refund")
 def refund(unmatched_id: RowId, body: Resolution, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
+    if not (body.note or "").strip():
+        raise HTTPException(422, "a refund needs a reason (note)")
     try:
         with conn.transaction():
-            service.refund_unmatched(conn, unmatched_id, staff.actor, body.note or "refunded")
+            service.refund_unmatched(conn, unmatched_id, staff.actor, body.note or "")
     except service.ResolutionError as err:
         raise HTTPException(409, str(err)) from None
     return {"status": "refunded"}
+
+
+# Finance's work on money waiting for a decision (the page /payments/waiting does the same): list,
+# assign, release, refund, and the audit trail of each decision. Each decision is taken once: a
+# second (or concurrent) one is refused with 409 and changes nothing.
+finance_v1 = APIRouter(prefix="/api/v1/payments", tags=["finance"], dependencies=[Depends(Allow("finance"))])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@finance_v1.get("/unmatched", response_model=list[WaitingPayment])
+def v1_unmatched(conn: DbConn, limit: Limit = 200) -> list[WaitingPayment]:
+    """Money that matched no account, oldest first: assign it to a contract or refund it."""
+    return [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="unmatched", limit=limit)]
+
+
+@finance_v1.get("/held", response_model=list[WaitingPayment])
+def v1_held(conn: DbConn, limit: Limit = 200) -> list[WaitingPayment]:
+    """Payments the hostile-input rules held (above the ceiling, dated out of the window): release or refund."""
+    return [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="held", limit=limit)]
+
+
+@finance_v1.get("/contracts", response_model=list[ContractHit])
+def v1_find_contracts(
+    conn: DbConn, q: Annotated[str, Query(min_length=2, max_length=100, description="account, serial, phone or name")]
+) -> list[ContractHit]:
+    """Contracts to assign money to, by account number, serial, phone or part of the customer's name."""
+    return [ContractHit.of(h) for h in repository.find_contracts(conn, q)]
+
+
+def _decided(fn: Callable[[], Decision]) -> Decision:
+    try:
+        return fn()
+    except service.ResolutionError as err:
+        raise HTTPException(409, str(err)) from None
+
+
+@finance_v1.post("/waiting/{item_id}/assign", response_model=Decision)
+def v1_assign(item_id: RowId, body: AssignIn, conn: DbConn, settings: SettingsDep, staff: CurrentStaff) -> Decision:
+    """Credit a waiting payment (unmatched or held) to the contract with this account number."""
+
+    def do() -> Decision:
+        with conn.transaction():
+            credited = service.assign_unmatched(
+                conn, item_id, body.account, staff.actor, settings.secret_key, body.note
+            )
+            return service.decision(conn, item_id, "assigned", credited)
+
+    return _decided(do)
+
+
+@finance_v1.post("/waiting/{item_id}/release", response_model=Decision)
+def v1_release(item_id: RowId, body: ReleaseIn, conn: DbConn, settings: SettingsDep, staff: CurrentStaff) -> Decision:
+    """Let a held payment through: credited to the account it was paid to, as if just received."""
+
+    def do() -> Decision:
+        with conn.transaction():
+            credited = service.release_held(conn, item_id, staff.actor, settings.secret_key, body.note)
+            return service.decision(conn, item_id, "released", credited)
+
+    return _decided(do)
+
+
+@finance_v1.post("/waiting/{item_id}/refund", response_model=Decision)
+def v1_refund(item_id: RowId, body: RefundIn, conn: DbConn, staff: CurrentStaff) -> Decision:
+    """Decide to send the money back (a reason is required). Recorded as 'to refund': the platform
+    calls no provider; mark it refunded once the money has gone back."""
+
+    def do() -> Decision:
+        with conn.transaction():
+            refund_id = service.refund_unmatched(conn, item_id, staff.actor, body.reason)
+            return service.decision(conn, item_id, "refunded", refund_id=refund_id)
+
+    return _decided(do)
+
+
+@finance_v1.get("/waiting/{item_id}/trail", response_model=list[AuditEntry])
+def v1_item_trail(item_id: RowId, conn: DbConn) -> list[AuditEntry]:
+    """The audit trail of one waiting (or decided) payment: held or unmatched, then finance's decision."""
+    found = repository.unmatched(conn, None, item_id=item_id)
+    if not found:
+        raise HTTPException(404, f"no unmatched or held payment {item_id}")
+    return service.payment_trail(conn, found[0].inbox_id)
+
+
+@finance_v1.get("/decisions", response_model=list[AuditEntry])
+def v1_decisions(conn: DbConn, limit: Limit = 100) -> list[AuditEntry]:
+    """The audit trail of all payments, newest first."""
+    return service.payment_trail(conn, None, limit)
+
+
+@finance_v1.get("/refunds", response_model=list[RefundOut])
+def v1_refunds(
+    conn: DbConn, state: Annotated[Literal["to_refund", "refunded"] | None, Query()] = None, limit: Limit = 200
+) -> list[RefundOut]:
+    """Refund decisions, newest first: ``to_refund`` (the money is still here) or ``refunded``."""
+    return [RefundOut.of(r) for r in repository.refunds(conn, state, limit)]
+
+
+@finance_v1.post("/refunds/{refund_id}/done", response_model=RefundOut)
+def v1_refund_done(refund_id: RowId, body: RefundDoneIn, conn: DbConn, staff: CurrentStaff) -> RefundOut:
+    """The money of a refund went back (by hand, outside the platform): written down once."""
+    try:
+        with conn.transaction():
+            return RefundOut.of(service.mark_refunded(conn, refund_id, staff.actor, body.reference))
+    except service.ResolutionError as err:
+        raise HTTPException(409 if "already" in str(err) else 404, str(err)) from None

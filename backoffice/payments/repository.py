@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from backoffice.customers.search import search
 
 
 @dataclass
@@ -163,21 +165,29 @@ class Unmatched:
     paid_at: datetime | None
     reason: str | None
     kind: str  # unmatched (no account matched) or held (amount or date to be checked)
+    payer: str | None = None
+    received_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    note: str | None = None
 
 
 def unmatched(
-    conn: psycopg.Connection, state: str | None = "open", for_update_id: int | None = None
-) -> list[Unmatched]:
+    conn: psycopg.Connection, state: str | None = "open", for_update_id: int | None = None, kind: str | None = None,
+    limit: int | None = None, item_id: int | None = None,
+) -> list[Unmatched]:  # fmt: skip
+    """Items waiting for finance (or decided: ``state``), oldest first; ``kind``: unmatched or held."""
     with conn.cursor(row_factory=class_row(Unmatched)) as cur:
         return cur.execute(
             """select u.id, u.inbox_id, u.state, i.provider, i.provider_txn_id, i.account, i.amount, i.currency,
-                      i.paid_at, i.reason, u.kind
+                      i.paid_at, i.reason, u.kind, i.payer, i.received_at, u.resolved_by, u.resolved_at, u.note
                from unmatched_payments u join payment_inbox i on i.id = u.inbox_id
                where (%(state)s::text is null or u.state = %(state)s) and (%(id)s::bigint is null or u.id = %(id)s)
-               order by u.id
+                 and (%(kind)s::text is null or u.kind = %(kind)s)
+               order by u.id limit %(limit)s
                """
             + ("for update of u" if for_update_id is not None else ""),
-            {"state": state, "id": for_update_id},
+            {"state": state, "id": for_update_id or item_id, "kind": kind, "limit": limit},
         ).fetchall()
 
 
@@ -193,12 +203,124 @@ def lock_payment_of_unmatched(conn: psycopg.Connection, unmatched_id: int) -> No
 
 def resolve_unmatched(
     conn: psycopg.Connection, unmatched_id: int, state: str, actor: str, contract_id: int | None, note: str | None
-) -> None:
-    conn.execute(
+) -> bool:
+    """Close an open item; False if it was not open (decided already: the state check is in the SQL)."""
+    row = conn.execute(
         """update unmatched_payments set state = %s, resolved_by = %s, resolved_at = now(), contract_id = %s,
-                  note = %s where id = %s""",
+                  note = %s where id = %s and state = 'open' returning id""",
         (state, actor, contract_id, note, unmatched_id),
-    )
+    ).fetchone()
+    return row is not None
+
+
+@dataclass
+class Refund:
+    id: int
+    unmatched_id: int
+    inbox_id: int
+    provider: str
+    provider_txn_id: str
+    amount: int | None
+    currency: str | None
+    payer: str | None
+    reason: str
+    state: str  # to_refund | refunded
+    decided_by: str
+    decided_at: datetime
+    refunded_by: str | None
+    refunded_at: datetime | None
+    reference: str | None
+
+
+_REFUND = """select r.id, r.unmatched_id, r.inbox_id, i.provider, i.provider_txn_id, r.amount, r.currency, r.payer,
+                    r.reason, r.state, r.decided_by, r.decided_at, r.refunded_by, r.refunded_at, r.reference
+             from refunds r join payment_inbox i on i.id = r.inbox_id"""
+
+
+def insert_refund(conn: psycopg.Connection, unmatched_id: int, inbox_id: int, reason: str, actor: str) -> int:
+    """The decision to send a payment's money back (one per item: ``unique (unmatched_id)``)."""
+    row = conn.execute(
+        """insert into refunds (unmatched_id, inbox_id, amount, currency, payer, reason, decided_by)
+           select %s, i.id, i.amount, i.currency, i.payer, %s, %s from payment_inbox i where i.id = %s
+           returning id""",
+        (unmatched_id, reason, actor, inbox_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def refunds(conn: psycopg.Connection, state: str | None = None, limit: int = 200) -> list[Refund]:
+    with conn.cursor(row_factory=class_row(Refund)) as cur:
+        return cur.execute(
+            _REFUND + " where %(state)s::text is null or r.state = %(state)s order by r.id desc limit %(limit)s",
+            {"state": state, "limit": limit},
+        ).fetchall()
+
+
+def refund(conn: psycopg.Connection, refund_id: int) -> Refund | None:
+    with conn.cursor(row_factory=class_row(Refund)) as cur:
+        return cur.execute(_REFUND + " where r.id = %s", (refund_id,)).fetchone()
+
+
+def mark_refunded(conn: psycopg.Connection, refund_id: int, actor: str, reference: str | None) -> Refund | None:
+    """The refund was carried out; None if there is no such refund still to do."""
+    row = conn.execute(
+        """update refunds set state = 'refunded', refunded_by = %s, refunded_at = now(), reference = %s
+           where id = %s and state = 'to_refund' returning id""",
+        (actor, reference, refund_id),
+    ).fetchone()
+    return None if row is None else refund(conn, refund_id)
+
+
+@dataclass
+class ContractHit:
+    account_number: str
+    customer: str
+    phone: str | None
+    serial: str
+    state: str
+    currency: str
+    paid_total: int
+    credit_until: date
+
+
+def find_contracts(conn: psycopg.Connection, query: str, limit: int = 20) -> list[ContractHit]:
+    """Contracts by account number, unit serial, phone (typed any way), customer name (tolerant of
+    misspelling) or national id: finance's search for where unmatched money belongs, through the one
+    ranked, index-backed search box (backoffice/customers/search.py), in its order."""
+    accounts = list(dict.fromkeys(h.account_number for h in search(conn, query, limit) if h.account_number))
+    if not accounts:
+        return []
+    with conn.cursor(row_factory=class_row(ContractHit)) as cur:
+        return cur.execute(
+            """select c.account_number, cu.name as customer,
+                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
+                        order by ph.position, ph.id limit 1) as phone,
+                      u.serial, c.state, c.currency, c.paid_total,
+                      c.signed_on + c.days_granted + c.goodwill_days as credit_until
+               from contracts c join customers cu on cu.id = c.customer_id join units u on u.id = c.unit_id
+               where c.account_number = any(%(accounts)s)
+               order by array_position(%(accounts)s, c.account_number::text)""",
+            {"accounts": accounts},
+        ).fetchall()
+
+
+@dataclass
+class Balance:
+    account_number: str
+    paid_total: int
+    currency: str
+    days_granted: int
+    credit_until: date
+
+
+def balance(conn: psycopg.Connection, contract_id: int) -> Balance | None:
+    with conn.cursor(row_factory=class_row(Balance)) as cur:
+        return cur.execute(
+            """select account_number, paid_total, currency, days_granted, signed_on + days_granted as credit_until
+               from contracts where id = %s""",
+            (contract_id,),
+        ).fetchone()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from backoffice.audit.schemas import SYSTEM, Actor
 from backoffice.config import Settings
 from backoffice.credit import service as credit
 from backoffice.money import MoneyError, to_decimal, to_minor
-from backoffice.payments import repository
+from backoffice.payments import repository, schemas
 from backoffice.payments.providers import C2B_INVALID_ACCOUNT, PaymentEvent, Rejected
 from backoffice.registry import repository as registry
 from backoffice.registry.service import is_valid_account_number
@@ -248,53 +248,121 @@ class ResolutionError(ValueError):
     """A finance action that cannot be done as asked (the message says why)."""
 
 
-def assign_unmatched(
-    conn: psycopg.Connection, unmatched_id: int, account: str, actor: Actor, secret_key: str, note: str | None = None
-) -> credit.Credited:
-    """Finance assigns money that matched no account to a contract: it is credited now."""
-    repository.lock_payment_of_unmatched(conn, unmatched_id)
-    rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
+def _open_item(conn: psycopg.Connection, item_id: int) -> repository.Unmatched:
+    """The waiting item, its payment row locked first (the order a reversal locks them in too)."""
+    repository.lock_payment_of_unmatched(conn, item_id)
+    rows = repository.unmatched(conn, None, for_update_id=item_id)
     if not rows:
-        raise ResolutionError(f"no unmatched payment {unmatched_id}")
-    u = rows[0]
-    if u.state != "open":
-        raise ResolutionError(f"unmatched payment {unmatched_id} is already {u.state}")
+        raise ResolutionError(f"no unmatched or held payment {item_id}")
+    if rows[0].state != "open":
+        raise ResolutionError(f"payment {item_id} is already {rows[0].state}")
+    return rows[0]
+
+
+def _claim(conn: psycopg.Connection, item_id: int, state: str, actor: Actor, contract_id: int | None,
+           note: str | None) -> None:  # fmt: skip
+    """The item leaves 'open' once only: the database refuses a second decision (``where state = 'open'``),
+    whatever the code above it checked."""
+    if not repository.resolve_unmatched(conn, item_id, state, actor.name, contract_id, note):
+        raise ResolutionError(f"payment {item_id} was decided meanwhile")
+
+
+def _credit(
+    conn: psycopg.Connection, u: repository.Unmatched, account: str, state: str, actor: Actor, secret_key: str,
+    note: str | None,
+) -> credit.Credited:  # fmt: skip
     match = match_account(conn, account)
     if isinstance(match, str):
         raise ResolutionError(match)
     contract_id, currency = match
     if currency != u.currency or u.amount is None or u.paid_at is None:
         raise ResolutionError(f"the payment is in {u.currency}, account {account} in {currency}")
+    _claim(conn, u.id, state, actor, contract_id, note)
     credited = credit.apply_payment(conn, contract_id, u.amount, u.paid_at.date(), secret_key, u.inbox_id)
-    repository.resolve_unmatched(conn, unmatched_id, "assigned", actor.name, contract_id, note)
-    repository.set_status(conn, u.inbox_id, "credited", f"assigned to {account} by {actor.name}", contract_id)
+    verb = "assigned to" if state == "assigned" else "released to"
+    repository.set_status(conn, u.inbox_id, "credited", f"{verb} {account} by {actor.name}", contract_id)
     audit.record(
-        conn,
-        actor,
-        "assign",
-        "payment",
-        u.inbox_id,
-        before={"state": "open"},
-        after={"state": "assigned", "account": account, "note": note, "days_added": credited.days_added},
-    )
+        conn, actor, "assign" if state == "assigned" else "release", "payment", u.inbox_id,
+        before={"state": "open", "kind": u.kind, "reason": u.reason},
+        after={"state": state, "item": u.id, "account": account, "note": note, "days_added": credited.days_added},
+    )  # fmt: skip
     return credited
 
 
-def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: Actor, note: str) -> None:
-    """Finance sends the money back (outside the platform) and closes the item."""
-    repository.lock_payment_of_unmatched(conn, unmatched_id)
-    rows = repository.unmatched(conn, None, for_update_id=unmatched_id)
-    if not rows:
-        raise ResolutionError(f"no unmatched payment {unmatched_id}")
-    if rows[0].state != "open":
-        raise ResolutionError(f"unmatched payment {unmatched_id} is already {rows[0].state}")
-    repository.resolve_unmatched(conn, unmatched_id, "refunded", actor.name, None, note)
+def assign_unmatched(
+    conn: psycopg.Connection, unmatched_id: int, account: str, actor: Actor, secret_key: str, note: str | None = None
+) -> credit.Credited:
+    """Finance assigns money that matched no account (or a held payment) to a contract: credited now."""
+    u = _open_item(conn, unmatched_id)
+    return _credit(conn, u, account.strip(), "assigned", actor, secret_key, note)
+
+
+def release_held(
+    conn: psycopg.Connection, item_id: int, actor: Actor, secret_key: str, note: str | None = None
+) -> credit.Credited:
+    """Finance checked a held payment and lets it through: credited to the account it was paid to,
+    as if it had just been received (a held payment whose account matches nothing is assigned instead)."""
+    u = _open_item(conn, item_id)
+    if u.kind != "held":
+        raise ResolutionError(f"payment {item_id} is not held but unmatched: assign it to a contract")
+    if not u.account:
+        raise ResolutionError(f"payment {item_id} names no account: assign it to a contract")
+    return _credit(conn, u, u.account, "released", actor, secret_key, note)
+
+
+def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: Actor, note: str) -> int:
+    """Finance decides to send the money back: the decision is written down in ``refunds`` ('to
+    refund'; no provider's reversal API is called: the money goes back by hand and is then marked
+    refunded) and the payment can never be credited. Returns the refund's id."""
+    reason = " ".join((note or "").split())
+    if not reason:
+        raise ResolutionError("a refund needs a reason")
+    u = _open_item(conn, unmatched_id)
+    _claim(conn, u.id, "refunded", actor, None, reason)
+    refund_id = repository.insert_refund(conn, u.id, u.inbox_id, reason, actor.name)
+    repository.set_status(conn, u.inbox_id, "refunded", f"to be refunded: {reason}")
     audit.record(
-        conn,
-        actor,
-        "refund",
-        "payment",
-        rows[0].inbox_id,
-        before={"state": "open"},
-        after={"state": "refunded", "note": note},
-    )
+        conn, actor, "refund", "payment", u.inbox_id,
+        before={"state": "open", "kind": u.kind, "reason": u.reason},
+        after={"state": "refunded", "item": u.id, "refund": refund_id, "note": reason},
+    )  # fmt: skip
+    return refund_id
+
+
+def mark_refunded(conn: psycopg.Connection, refund_id: int, actor: Actor, reference: str | None) -> repository.Refund:
+    """The money of a refund decision went back (outside the platform): written down once."""
+    reference = " ".join((reference or "").split()) or None
+    done = repository.mark_refunded(conn, refund_id, actor.name, reference)
+    if done is None:
+        found = repository.refund(conn, refund_id)
+        raise ResolutionError(f"no refund {refund_id}" if found is None else f"refund {refund_id} is already done")
+    audit.record(conn, actor, "refunded", "payment", done.inbox_id, before={"refund": refund_id, "state": "to_refund"},
+                 after={"refund": refund_id, "state": "refunded", "reference": reference})  # fmt: skip
+    return done
+
+
+def decision(
+    conn: psycopg.Connection, item_id: int, state: str, credited: credit.Credited | None = None,
+    refund_id: int | None = None,
+) -> schemas.Decision:  # fmt: skip
+    """What a decision did, with the contract's balance after it (read in the same transaction)."""
+    item = repository.unmatched(conn, None, item_id=item_id)[0]
+    out = schemas.Decision(item_id=item_id, payment_id=item.inbox_id, state=state, refund_id=refund_id)  # type: ignore[arg-type]
+    if credited is not None:
+        out.days_added, out.tokens = credited.days_added, [str(t["token"]) for t in credited.tokens]
+        b = repository.balance(conn, credited.contract_id)
+        if b is not None:
+            out.account, out.paid_total = b.account_number, b.paid_total
+            out.credit_until = credited.light_until or b.credit_until  # as the customer's receipt says
+            out.paid_total_text = schemas.money_text(b.paid_total, b.currency)
+    return out
+
+
+def payment_trail(
+    conn: psycopg.Connection, payment_id: int | None = None, limit: int = 100
+) -> list[schemas.AuditEntry]:
+    """The audit trail of the payments (or of one), newest first: held or unmatched by the platform,
+    then who assigned, released or refunded it, when and why."""
+    rows = audit.browse(conn, entity="payment", entity_id=None if payment_id is None else str(payment_id), limit=limit)
+    return [schemas.AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, payment_id=r.entity_id,
+                               before=r.before, after=r.after, request_id=r.request_id) for r in rows]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date, timedelta
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -70,7 +71,12 @@ def test_mpesa_confirmation_to_unlocked_device_over_mqtt_and_sms(
     token = str(received[0]["token"])  # the one the device decoded to 17 days
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
     # One SMS, to the phone the customer registered, saying what the device was given.
-    expected_sms = f"Your solar token {spaced} adds 17 days (unit {acct.serial}, account {acct.number})."
+    until = conn.execute("select signed_on + days_granted from contracts where id = %s", (acct.contract_id,)).fetchone()
+    assert until is not None
+    # Paid on 22 November, after the deposit's days had run out: the 17 days count from the payment.
+    light_until = max(until[0], date(2026, 11, 22) + timedelta(days=17))
+    expected_sms = (f"Payment of 870.00 KES received, thank you. Token {spaced} adds 17 days: light until "
+                    f"{light_until.isoformat()}. Account {acct.number}.")  # fmt: skip
     assert sms == [(acct.phone, expected_sms)] and spaced in sms[0][1]
     states = dict(conn.execute("select channel, state from outbox").fetchall())
     assert states == {"sms": "acked", "mqtt": "acked"}

@@ -62,6 +62,23 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/tokens/{token_id}/resend"): frozenset({"call_centre"}),
     ("POST", "/contracts/{account_number}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
     ("GET", "/api/sms"): frozenset({"call_centre"}),
+    # issue 14b: finance's work page and its API; a unit's SMS log
+    ("GET", "/payments/waiting"): frozenset({"finance"}),
+    ("POST", "/payments/waiting/{item_id}/assign"): frozenset({"finance"}),
+    ("POST", "/payments/waiting/{item_id}/release"): frozenset({"finance"}),
+    ("POST", "/payments/waiting/{item_id}/refund"): frozenset({"finance"}),
+    ("POST", "/payments/refunds/{refund_id}/done"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/unmatched"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/held"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/contracts"): frozenset({"finance"}),
+    ("POST", "/api/v1/payments/waiting/{item_id}/assign"): frozenset({"finance"}),
+    ("POST", "/api/v1/payments/waiting/{item_id}/release"): frozenset({"finance"}),
+    ("POST", "/api/v1/payments/waiting/{item_id}/refund"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/waiting/{item_id}/trail"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/decisions"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/refunds"): frozenset({"finance"}),
+    ("POST", "/api/v1/payments/refunds/{refund_id}/done"): frozenset({"finance"}),
+    ("GET", "/api/v1/units/{serial}/sms"): frozenset({"call_centre"}),
     ("GET", "/kpi"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/latest"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/snapshots/{as_of}"): frozenset({"finance", "viewer"}),
@@ -85,8 +102,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/units/{serial}/goodwill"): frozenset({"call_centre"}),
     ("POST", "/api/v1/units/{serial}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
 }
-SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
-           "provider": "wing", "reference_id": "REF-NONE", "secret": "s", "customer_id": "1"}  # fmt: skip
+SAMPLES = {
+    "serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
+    "provider": "wing", "reference_id": "REF-NONE", "secret": "s", "customer_id": "1",
+    "item_id": "999999", "refund_id": "999999",
+}  # fmt: skip
 
 
 def _routes(settings: Settings) -> list[tuple[str, str]]:
