@@ -10,12 +10,16 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from backoffice.agents import api as agents_api
+from backoffice.agents import pages as agents_pages
 from backoffice.config import Settings, get_settings
 from backoffice.contracts import api as contracts_api
 from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
+from backoffice.inventory import api as inventory_api
+from backoffice.inventory import pages as inventory_pages
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -25,6 +29,8 @@ from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
 from backoffice.templating import STATIC_DIR
+from backoffice.tickets import api as tickets_api
+from backoffice.tickets import pages as tickets_pages
 from kpi import api as kpi_api
 from kpi import pages as kpi_pages
 
@@ -36,6 +42,12 @@ ROUTERS: list[APIRouter] = [
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
     kpi_api.router, kpi_pages.router,
+    # field operations (issue 15); the agent's own routes before /agents/{agent_id}
+    inventory_api.router, inventory_api.moves, inventory_pages.router, inventory_pages.forms,
+    agents_api.me, agents_api.router, agents_api.sales, agents_api.admin, agents_api.finance,
+    agents_pages.me, agents_pages.router,
+    tickets_api.router, tickets_api.work, tickets_api.dispatch,
+    tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
 ]  # fmt: skip
 
 

@@ -1,0 +1,49 @@
+"""Agent pages: the list of agents with their commissions, one agent's page (sales, active units, PAR 30
+of their customers, collections this month, commissions), and a field agent's own page with their
+customers (phone-sized)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from backoffice.agents import repository, service
+from backoffice.deps import DbConn, RowId
+from backoffice.staff.guard import Allow, CurrentStaff
+from backoffice.templating import templates
+
+me = APIRouter(tags=["pages"], dependencies=[Depends(Allow("field_agent"))])
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance", "viewer"))])
+
+
+def _refused(request: Request, title: str, message: str, status: int) -> Response:
+    return templates.TemplateResponse(request, "refused.html", {"title": title, "message": message}, status_code=status)
+
+
+@me.get("/agents/me", response_class=HTMLResponse)
+def my_page(request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
+    agent = repository.agent_of_user(conn, staff.user_id)
+    if agent is None:
+        return _refused(request, "Not an agent", f"{staff.name} is not an agent: ask an administrator.", 404)
+    return templates.TemplateResponse(
+        request,
+        "agent.html",
+        {"p": service.page(conn, agent), "mine": True, "customers": repository.customers(conn, agent.id)},
+    )
+
+
+@router.get("/agents", response_class=HTMLResponse)
+def agents_page(request: Request, conn: DbConn) -> Response:
+    return templates.TemplateResponse(
+        request, "agents.html", {"agents": repository.agents(conn), "commissions": repository.commissions(conn)}
+    )
+
+
+@router.get("/agents/{agent_id}", response_class=HTMLResponse)
+def agent_page(agent_id: RowId, request: Request, conn: DbConn) -> Response:
+    agent = repository.get_agent(conn, agent_id)
+    if agent is None:
+        return _refused(request, "No such agent", f"There is no agent {agent_id}.", 404)
+    return templates.TemplateResponse(
+        request, "agent.html", {"p": service.page(conn, agent), "mine": False, "customers": []}
+    )
