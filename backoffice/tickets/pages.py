@@ -4,7 +4,7 @@ with its visit form (outcome, note, a part from the agent's stock), opening and 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -100,7 +100,7 @@ def close(
     request: Request,
     conn: DbConn,
     staff: CurrentStaff,
-    outcome: Annotated[str, Form(pattern="^(done|cancelled)$")],
+    outcome: Annotated[Literal["done", "cancelled"], Form()],
     note: Annotated[str | None, Form(max_length=2000)] = None,
     sku: Annotated[str | None, Form(max_length=40)] = None,
     quantity: Annotated[int, Form(ge=1, le=1000)] = 1,
@@ -108,7 +108,7 @@ def close(
     try:
         closing = Closing(
             outcome=outcome,
-            note=note or None,  # type: ignore[arg-type]
+            note=note or None,
             parts=[PartUse(sku=sku, quantity=quantity)] if sku else [],
         )
     except ValueError as err:
