@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from backoffice.agents import repository, service
 from backoffice.deps import DbConn, RowId
+from backoffice.inventory import repository as inventory
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 
@@ -28,7 +29,12 @@ def my_page(request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
     return templates.TemplateResponse(
         request,
         "agent.html",
-        {"p": service.page(conn, agent), "mine": True, "customers": repository.customers(conn, agent.id)},
+        {
+            "p": service.page(conn, agent),
+            "mine": True,
+            "customers": repository.customers(conn, agent.id),
+            "parts": inventory.parts_at(conn, agent.location_id) if agent.location_id else [],
+        },
     )
 
 
@@ -45,5 +51,5 @@ def agent_page(agent_id: RowId, request: Request, conn: DbConn) -> Response:
     if agent is None:
         return _refused(request, "No such agent", f"There is no agent {agent_id}.", 404)
     return templates.TemplateResponse(
-        request, "agent.html", {"p": service.page(conn, agent), "mine": False, "customers": []}
+        request, "agent.html", {"p": service.page(conn, agent), "mine": False, "customers": [], "parts": []}
     )
