@@ -210,3 +210,15 @@ def insert_payout(
 def lock_agent(conn: psycopg.Connection, agent_id: int) -> bool:
     """Serialises payouts of one agent (two finance clerks paying at once pay once)."""
     return conn.execute("select 1 from agents where id = %s for update", (agent_id,)).fetchone() is not None
+
+
+def link_user(conn: psycopg.Connection, agent_code: str, user_id: int) -> bool:
+    """Give an agent without a login the staff user ``user_id``; False when it has one or is unknown."""
+    return (
+        conn.execute(
+            "update agents set user_id = %s where code = %s and user_id is null "
+            "and not exists (select 1 from agents where user_id = %s)",
+            (user_id, agent_code, user_id),
+        ).rowcount
+        == 1
+    )
