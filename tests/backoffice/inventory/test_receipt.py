@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from backoffice.config import Settings
 from backoffice.inventory import receipt
+from paygo.web import create_app
 from tests.support.field import lamp_product, main_warehouse
-from tests.support.staff import TEST_ACTOR
+from tests.support.staff import TEST_ACTOR, csrf_of, login, user
 
 
 def _rows(conn: psycopg.Connection) -> tuple[int, int, int, int]:
@@ -66,3 +68,31 @@ def test_a_file_without_the_header_or_at_a_non_warehouse_is_refused(
         receipt.receive(
             conn, TEST_ACTOR, settings.secret_key, main_warehouse(conn), "serial,product\n".encode("utf-16")
         )
+
+
+def test_the_inventory_page_names_the_bad_lines_and_receives_nothing(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    lamp_product(conn)
+    conn.commit()
+    user(settings.database_url, "cara", "call_centre")
+    before = _rows(conn)
+    conn.commit()
+    with TestClient(create_app(settings), follow_redirects=False) as app:
+        assert login(app, "cara").status_code == 303
+        csrf = csrf_of(app.get("/inventory").text)
+        bad = app.post(
+            "/inventory/receipts",
+            data={"csrf_token": csrf, "location_id": str(main_warehouse(conn))},
+            files={"file": ("shipment.csv", b"serial,product\nLMP500001,L\nLMP500002,XX\n", "text/csv")},
+        )
+        assert bad.status_code == 422
+        assert "shipment.csv line 3: unknown product" in bad.text and "Nothing was received" in bad.text
+        assert _rows(conn) == before
+        conn.commit()
+        good = app.post(
+            "/inventory/receipts",
+            data={"csrf_token": csrf, "location_id": str(main_warehouse(conn))},
+            files={"file": ("shipment.csv", b"serial,product\nLMP500001,L\n", "text/csv")},
+        )
+        assert good.status_code == 303 and "received+1+units" in good.headers["location"]
