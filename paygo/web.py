@@ -45,7 +45,7 @@ ROUTERS: list[APIRouter] = [
     # field operations (issue 15); the agent's own routes before /agents/{agent_id}
     inventory_api.router, inventory_api.moves, inventory_pages.router, inventory_pages.forms,
     agents_api.me, agents_api.router, agents_api.sales, agents_api.admin, agents_api.finance,
-    agents_pages.me, agents_pages.router,
+    agents_pages.me, agents_pages.router, agents_pages.finance,
     tickets_api.router, tickets_api.work, tickets_api.dispatch,
     tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
 ]  # fmt: skip

@@ -29,7 +29,10 @@ def _refused(request: Request, title: str, message: str, status: int) -> Respons
 
 @router.get("/inventory", response_class=HTMLResponse)
 def inventory_page(
-    request: Request, conn: DbConn, q: Annotated[str, Query(max_length=64)] = "", done: str | None = None
+    request: Request,
+    conn: DbConn,
+    q: Annotated[str, Query(max_length=64)] = "",
+    done: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9 ._-]{1,80}$")] = None,
 ) -> Response:
     q = q.strip()
     units = repository.search_units(conn, q, None, 50) if q else []

@@ -20,7 +20,7 @@ from devtools import demo_data
 from kpi.engine import compute, load_portfolio
 from paygo.web import create_app
 from tests.support.field import agent, sold_lamp
-from tests.support.staff import TEST_ACTOR, api_token, csrf_of, login
+from tests.support.staff import TEST_ACTOR, api_token, csrf_of, login, user
 
 
 def test_par30_of_an_agents_customers_is_the_kpi_engines(settings: Settings, conn: psycopg.Connection) -> None:
@@ -122,3 +122,37 @@ def test_agent_doors_refuse_outsiders_and_other_roles(settings: Settings, conn: 
             == 403
         )
         assert app.post("/api/v1/commissions", headers={"X-CSRF-Token": csrf}).status_code in (403, 405)
+
+
+def test_finance_pays_an_agent_from_the_agent_page(settings: Settings, conn: psycopg.Connection) -> None:
+    a = agent(conn, settings.database_url, "anna", "A1")
+    contract, _, _ = sold_lamp(conn, settings.secret_key, a, "LMP000001", "Amina")
+    conn.execute(
+        "insert into ledger_entries (contract_id, entry_date, status, type, amount, currency) "
+        "values (%s, current_date, 'completed', 'deposit', 50000, 'KES')",
+        (contract,),
+    )
+    conn.commit()
+    user(settings.database_url, "fred", "finance")
+    user(settings.database_url, "vera", "viewer")
+    with TestClient(create_app(settings), follow_redirects=False) as app:
+        assert login(app, "vera").status_code == 303
+        page = app.get(f"/agents/{a.id}").text
+        assert "Pay 50.00 KES due" not in page and "Pay " not in page
+        assert (
+            app.post(
+                f"/agents/{a.id}/payouts", data={"currency": "KES", "csrf_token": csrf_of(app.get("/tickets").text)}
+            ).status_code
+            == 403
+        )
+        app.cookies.clear()
+        assert login(app, "fred").status_code == 303
+        page = app.get(f"/agents/{a.id}").text
+        assert "Pay 50.00 KES due" in page
+        paid = app.post(f"/agents/{a.id}/payouts", data={"currency": "KES", "note": "Nov", "csrf_token": csrf_of(page)})
+        assert paid.status_code == 303
+        assert "Paid 50.00 KES." in app.get(paid.headers["location"]).text
+        again = app.post(f"/agents/{a.id}/payouts", data={"currency": "KES", "csrf_token": csrf_of(page)})
+        assert again.status_code == 409 and "nothing is due" in again.text
+        assert app.get(f"/agents/{a.id}?paid=5&currency=ZZZ").status_code == 200
+    assert conn.execute("select amount, paid_by from commission_payouts").fetchall() == [(5000, "fred")]

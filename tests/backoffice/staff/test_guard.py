@@ -96,6 +96,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/agents/me"): frozenset({"field_agent"}),
     ("GET", "/agents"): READ,
     ("GET", "/agents/{agent_id}"): READ,
+    ("POST", "/agents/{agent_id}/payouts"): frozenset({"finance"}),
     ("GET", "/tickets"): frozenset({"call_centre", "field_agent", "viewer"}),
     ("GET", "/tickets/{ticket_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
     ("POST", "/tickets"): frozenset({"call_centre", "field_agent"}),
