@@ -33,11 +33,13 @@ def list_tickets(
     state: Annotated[list[State] | None, Query()] = None,
     kind: Kind | None = None,
     breached: bool | None = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[Ticket]:
     """Open tickets by due time first (a field agent: only their own)."""
+    scope = service.scope_of(conn, staff)
     return repository.search(
-        conn, service.scope_of(conn, staff), states=tuple(state or ()), kind=kind, breached=breached, limit=limit
+        conn, scope, states=tuple(state or ()), kind=kind, breached=breached, agent_id=agent_id, limit=limit
     )
 
 

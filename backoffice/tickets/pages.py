@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backoffice.agents import repository as agents
@@ -34,10 +34,11 @@ def tickets_page(
     state: State | None = None,
     kind: Kind | None = None,
     breached: bool | None = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
     scope = service.scope_of(conn, staff)
     states = (state,) if state else ("open", "assigned")
-    found = repository.search(conn, scope, states=states, kind=kind, breached=breached, limit=200)
+    found = repository.search(conn, scope, states=states, kind=kind, breached=breached, agent_id=agent_id, limit=200)
     return templates.TemplateResponse(
         request,
         "tickets.html",
@@ -48,6 +49,7 @@ def tickets_page(
             "kind": kind or "",
             "kinds": KINDS,
             "breached": breached,
+            "agent_id": agent_id,
             "agents": agents.agents(conn) if scope is None else [],
             "now": datetime.now(UTC),
         },
