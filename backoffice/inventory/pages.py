@@ -100,11 +100,13 @@ def move(
     customer_id: OptionalId = None,
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
-    unit_id = repository.unit_id_of(conn, serial.strip())
-    if unit_id is None:
-        return _refused(request, "No such unit", f"No unit with serial {serial[:64]!r}.", 404)
+    # Everything inside the one transaction, committed before the answer (a query before it would open
+    # a transaction that is committed only after the redirect has been sent).
     try:
         with conn.transaction():
+            unit_id = repository.unit_id_of(conn, serial.strip())
+            if unit_id is None:
+                raise service.NotFound(f"No unit with serial {serial[:64]!r}.")
             service.move_unit(
                 conn,
                 staff.actor,
@@ -115,6 +117,8 @@ def move(
                 customer_id=customer_id,
                 note=note or None,
             )
+    except service.NotFound as err:
+        return _refused(request, "No such unit", str(err), 404)
     except service.MoveRefused as err:
         return _refused(request, "Move refused", str(err), 409)
     return RedirectResponse(f"/inventory?q={quote(serial.strip())}&done={action}", status_code=303)

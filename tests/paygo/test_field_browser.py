@@ -89,6 +89,8 @@ def test_field_agent_on_a_phone_then_stock_and_audit(
         steps.shot(page, "battery swap done")
         page.goto(f"{site}/agents/me")
         assert "BAT-12V): 2" in page.inner_text("#my-parts")
+        assert page.inner_text("#customers").count("·") == 1 and "Amina Odhiambo" in page.inner_text("#customers")
+        assert _fits_the_phone(page)
         steps.shot(page, "my stock went down")
 
         # The repossession: the contract ends and the unit comes with the agent.
