@@ -156,3 +156,18 @@ def test_finance_pays_an_agent_from_the_agent_page(settings: Settings, conn: psy
         assert again.status_code == 409 and "nothing is due" in again.text
         assert app.get(f"/agents/{a.id}?paid=5&currency=ZZZ").status_code == 200
     assert conn.execute("select amount, paid_by from commission_payouts").fetchall() == [(5000, "fred")]
+
+
+def test_the_demo_has_agents_stock_and_tickets_for_its_field_agent(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    demo_data.seed(conn, settings.secret_key, customers=12)
+    conn.commit()
+    user(settings.database_url, demo_data.DEMO_FIELD_AGENT, "field_agent")
+    assert demo_data.link_demo_agent(conn) and not demo_data.link_demo_agent(conn)  # once
+    mine = repository.agent_of_user(conn, conn.execute("select id from staff_users").fetchone()[0])  # type: ignore[index]
+    assert mine is not None and mine.code == "KE-A1"
+    assert sorted(a.code for a in repository.agents(conn)) == ["KE-A1", "KE-A2", "KE-A3"]
+    assert conn.execute("select count(*) from tickets").fetchone()[0] > 0  # type: ignore[index]
+    assert conn.execute("select count(*) from units where state = 'with_agent'").fetchone() == (2,)
+    assert conn.execute("select count(*) from agent_sales").fetchone()[0] > 0  # type: ignore[index]
