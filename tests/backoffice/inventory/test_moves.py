@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from backoffice.config import Settings
+from backoffice.devices import repository as devices
 from backoffice.inventory import repository, service
 from tests.support.field import agent, lamp_product, main_warehouse, received
 from tests.support.staff import TEST_ACTOR
@@ -172,3 +173,16 @@ def test_parts_never_go_below_zero(conn: psycopg.Connection, stocked: tuple[int,
     assert repository.part_quantity(conn, loc, "BAT-12V") == 2
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("update part_stock set quantity = -1 where location_id = %s", (loc,))
+
+
+def test_a_written_off_unit_leaves_stock_and_the_broker(
+    conn: psycopg.Connection, stocked: tuple[int, int, int]
+) -> None:
+    unit_id, _, _ = stocked
+    conn.execute("update units set mqtt_password_hash = 'h' where id = %s", (unit_id,))
+    assert [s for s, _ in devices.password_lines(conn)] == ["LMP000001"]
+    gone = service.move_unit(conn, TEST_ACTOR, unit_id, "write_off", note="water damage")
+    assert (gone.state, gone.place, gone.location_id) == ("written_off", "gone", None)
+    assert devices.password_lines(conn) == []
+    with pytest.raises(service.MoveRefused):
+        service.move_unit(conn, TEST_ACTOR, unit_id, "refurbished")
