@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
@@ -213,6 +213,11 @@ class Settings(BaseSettings):
     # SMS to customers (issue 14, backoffice/sms): a reminder goes out this many days before a contract's
     # credit runs out (comma-separated offsets, each sent once per credit period), by the daily job.
     reminder_days: str = Field(default="3,1", pattern=r"^\s*(\d{1,3}\s*(,\s*\d{1,3}\s*)*)?$")
+    # Field operations (issue 15). The SLA of ticket kinds in hours, from opening to closing, as a JSON
+    # map, e.g. {"battery_swap": 24}; a kind left out keeps its default (backoffice/tickets/service.py:
+    # repair 72, battery_swap 48, installation 120, repossession 168, customer_education 72). A ticket
+    # still open past its due time, or closed after it, shows as breached.
+    ticket_sla_hours: dict[str, Annotated[int, Field(ge=1, le=24 * 365)]] = Field(default_factory=dict)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -7,12 +7,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
-from backoffice.audit.schemas import SYSTEM
+from backoffice.agents import repository as agents_repository
+from backoffice.agents import service as agents
+from backoffice.agents.schemas import NewAgent
+from backoffice.audit.schemas import SYSTEM, Actor
 from backoffice.contracts import service as contracts
 from backoffice.customers import service as customers
 from backoffice.customers.schemas import Language, NewCustomer
+from backoffice.inventory import receipt
+from backoffice.inventory import repository as inventory_repository
+from backoffice.inventory import service as inventory
 from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
+from backoffice.staff import repository as staff_repository
+from backoffice.tickets import service as tickets
 from firmware_sim.unit import UnitSpec
 
 PRODUCTS = [
@@ -131,8 +139,10 @@ def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_see
     for p in PRODUCTS:
         repository.insert_product(conn, **p)
     now = datetime.now(UTC)
-    return add_customers(conn, secret_key, customers, random.Random(rng_seed), now - timedelta(days=400),
-                         now - timedelta(days=45))  # fmt: skip
+    created = add_customers(conn, secret_key, customers, random.Random(rng_seed), now - timedelta(days=400),
+                            now - timedelta(days=45))  # fmt: skip
+    seed_field_operations(conn, secret_key)
+    return created
 
 
 def add_customers(
@@ -190,3 +200,71 @@ def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
         out.append(UnitSpec(f"SIM{i:06d}", lat + rng.uniform(-0.15, 0.15), lon + rng.uniform(-0.15, 0.15),
                             wp, ah, chem))  # fmt: skip
     return out
+
+
+# Field operations (issue 15): agents by area, the main warehouse's stock, parts, tickets.
+DEMO_AGENTS = [
+    ("KE-A1", "Grace Akinyi", ("Kakuma", "Marsabit", "Homa Bay")),
+    ("KE-A2", "Peter Kiplagat", ("Kitui", "Garissa")),
+    ("KE-A3", "Esther Wanjiku", ("Bungoma", "Voi")),
+]
+DEMO_PARTS = [
+    ("BAT-12V", "Battery 12 V 7 Ah LiFePO4", 40, 4),
+    ("PANEL-50W", "Panel 50 Wp", 10, 1),
+    ("LAMP-LED", "LED lamp 2 W", 60, 6),
+]
+DEMO_FIELD_AGENT = "demo-field-agent"  # the demo's field-agent login is agent KE-A1 (link_demo_agent)
+
+
+def seed_field_operations(conn: psycopg.Connection, secret_key: str) -> None:
+    """Three agents (no logins yet) serving the demo's villages, each credited with the contracts of their
+    villages; spare parts at the warehouse and with each agent; ten units received at the warehouse, two
+    of them with agent KE-A1; a few tickets of each kind. In the caller's transaction."""
+    actor = Actor("demo-seed")
+    warehouse = inventory_repository.locations(conn)[0].id
+    made = [
+        agents.create_agent(
+            conn, actor, NewAgent(code=code, name=name, areas=list(villages), phone=f"2547{11_000_000 + i:08d}")
+        )
+        for i, (code, name, villages) in enumerate(DEMO_AGENTS)
+    ]
+    for sku, name, at_warehouse, each in DEMO_PARTS:
+        inventory.add_parts(conn, actor, sku, at_warehouse, warehouse, name=name)
+        for a in made:
+            assert a.location_id is not None
+            inventory.add_parts(conn, actor, sku, each, a.location_id, from_location_id=warehouse)
+    serials = [f"STK{i:06d}" for i in range(1, 11)]
+    products = {str(code) for (code,) in conn.execute("select code from products")}
+    product = "SHS-50" if "SHS-50" in products else sorted(products)[0]
+    body = "serial,product\n" + "".join(f"{s},{product}\n" for s in serials)
+    receipt.receive(conn, actor, secret_key, warehouse, body.encode(), "demo-shipment.csv")
+    for serial in serials[:2]:
+        unit_id = inventory_repository.unit_id_of(conn, serial)
+        assert unit_id is not None
+        inventory.move_unit(conn, actor, unit_id, "assign_to_agent", agent_id=made[0].id)
+    by_village = {v: a for a, (_, _, villages) in zip(made, DEMO_AGENTS, strict=True) for v in villages}
+    sold = conn.execute(
+        """select c.account_number, cu.village, c.unit_id from contracts c join customers cu on cu.id = c.customer_id
+            order by c.id"""
+    ).fetchall()
+    for account, village, _ in sold:
+        if village in by_village:
+            agents.record_sale(conn, actor, by_village[village].id, account)
+    kinds = ["battery_swap", "repair", "customer_education", "repossession", "installation"]
+    for i, (_, village, unit_id) in enumerate(sold[:8]):
+        agent = by_village.get(village)
+        tickets.open_ticket(
+            conn,
+            actor,
+            unit_id,
+            kinds[i % len(kinds)],
+            "call_centre" if i % 3 else "alert",
+            "demo ticket",
+            agent_id=agent.id if agent and i % 4 else None,
+        )
+
+
+def link_demo_agent(conn: psycopg.Connection, username: str = DEMO_FIELD_AGENT) -> bool:
+    """The demo's field-agent login becomes agent KE-A1 (after ``paygo demo`` has created the logins)."""
+    login = staff_repository.user_by_name(conn, username)
+    return login is not None and agents_repository.link_user(conn, DEMO_AGENTS[0][0], login.id)

@@ -75,6 +75,7 @@ def staff_logins(settings: Settings) -> dict[str, str]:
             else:
                 staff.reset_password(conn, name, DEMO, password)
             logins[name] = password
+        demo_data.link_demo_agent(conn)  # the demo's field agent is agent KE-A1, with tickets and stock
     return logins
 
 

@@ -10,6 +10,8 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from backoffice.agents import api as agents_api
+from backoffice.agents import pages as agents_pages
 from backoffice.callcentre import api as callcentre_api
 from backoffice.callcentre import pages as callcentre_pages
 from backoffice.config import Settings, get_settings
@@ -20,6 +22,8 @@ from backoffice.customers import api as customers_api
 from backoffice.customers import pages as customers_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
+from backoffice.inventory import api as inventory_api
+from backoffice.inventory import pages as inventory_pages
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -30,6 +34,9 @@ from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
 from backoffice.templating import STATIC_DIR, UnitPanel
+from backoffice.tickets import api as tickets_api
+from backoffice.tickets import pages as tickets_pages
+from backoffice.tickets import panel as tickets_panel
 from kpi import api as kpi_api
 from kpi import pages as kpi_pages
 
@@ -45,10 +52,18 @@ ROUTERS: list[APIRouter] = [
     customers_api.search_router, customers_api.router, customers_api.edit_router,
     customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
     callcentre_api.router, callcentre_api.act_router, callcentre_pages.router, callcentre_pages.act_router,
+    # field operations (issue 15); the agent's own routes before /agents/{agent_id}
+    inventory_api.router, inventory_api.moves, inventory_pages.router, inventory_pages.forms,
+    agents_api.me, agents_api.router, agents_api.sales, agents_api.admin, agents_api.finance,
+    agents_pages.me, agents_pages.router, agents_pages.finance,
+    tickets_api.router, tickets_api.work, tickets_api.dispatch,
+    tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
 ]  # fmt: skip
 # Panels of other domains on the call centre's unit page (alerts, tickets, ...), in order: see
 # backoffice.templating.UnitPanel.
-UNIT_PANELS: list[UnitPanel] = []
+UNIT_PANELS: list[UnitPanel] = [
+    UnitPanel("Tickets and stock", "panels/tickets.html", tickets_panel.unit_panel),
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

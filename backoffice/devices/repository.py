@@ -23,10 +23,10 @@ def set_credentials(conn: psycopg.Connection, unit_id: int, password_enc: bytes,
 
 
 def password_lines(conn: psycopg.Connection) -> list[tuple[str, str]]:
-    """(serial, hash) of every unit allowed on the broker (retired units are not)."""
+    """(serial, hash) of every unit allowed on the broker (retired and written-off units are not)."""
     rows = conn.execute(
-        "select serial, mqtt_password_hash from units where mqtt_password_hash is not null and state <> 'retired' "
-        "order by serial"
+        "select serial, mqtt_password_hash from units where mqtt_password_hash is not null "
+        "and state not in ('retired', 'written_off') order by serial"
     ).fetchall()
     return [(str(s), str(h)) for s, h in rows]
 

@@ -1,0 +1,1 @@
+"""Sales and field agents: their areas, sales, customers, commissions and payouts."""

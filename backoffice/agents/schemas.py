@@ -1,0 +1,100 @@
+"""Rows and answers of the agents domain (pydantic models, filled by ``class_row``, returned by the API)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Agent(BaseModel):
+    id: int
+    user_id: int | None
+    username: str | None
+    code: str
+    name: str
+    kind: str
+    phone: str | None
+    active: bool
+    areas: list[str]
+    location_id: int | None
+
+
+class Sale(BaseModel):
+    contract_id: int
+    account_number: str
+    customer_id: int
+    customer_name: str
+    village: str | None
+    serial: str
+    product_code: str
+    state: str
+    signed_on: date
+
+
+class Customer(BaseModel):
+    id: int
+    name: str
+    phone: str | None
+    village: str | None
+    district: str | None
+
+
+class Commission(BaseModel):
+    """What an agent earned (deposit and payment shares), lost to claw-backs, was paid, and is due."""
+
+    agent_id: int
+    agent_code: str
+    agent_name: str
+    currency: str
+    earned: int
+    clawed_back: int
+    paid: int
+    due: int
+
+
+class Money(BaseModel):
+    currency: str
+    amount: int
+
+
+class AgentPage(BaseModel):
+    agent: Agent
+    sales: int
+    recent_sales: list[Sale]
+    active_units: int
+    par30: float | None = Field(description="PAR 30 by value of the agent's customers (kpi/SPEC.md)")
+    par30_at_risk: int
+    par30_active: int
+    collections_this_month: list[Money]
+    commissions: list[Commission]
+
+
+class NewAgent(BaseModel):
+    username: str | None = Field(default=None, max_length=63, description="a staff login with the field_agent role")
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["sales", "field", "sales_and_field"] = "field"
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+ -]{3,40}$")
+    areas: list[str] = Field(
+        default_factory=list, max_length=50, description="villages, each 'Village' or 'Village/District'"
+    )
+
+
+class NewSale(BaseModel):
+    account_number: str = Field(min_length=1, max_length=40)
+
+
+class NewPayout(BaseModel):
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class Payout(BaseModel):
+    id: int
+    agent_id: int
+    currency: str
+    amount: int
+    paid_at: datetime
+    paid_by: str

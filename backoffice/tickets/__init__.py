@@ -1,0 +1,1 @@
+"""Tickets: repairs, battery swaps, installations, repossessions and customer education, with SLAs."""

@@ -1,0 +1,101 @@
+"""JSON API of tickets (``/api/v1/tickets``). A field agent sees and closes only their own tickets:
+another agent's ticket is 404, exactly like one that does not exist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from backoffice.agents import repository as agents
+from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.inventory import repository as inventory
+from backoffice.inventory.service import MoveRefused
+from backoffice.staff.guard import Allow, CurrentStaff
+from backoffice.staff.schemas import Staff
+from backoffice.tickets import repository, service
+from backoffice.tickets.schemas import Assignment, Closing, Kind, NewTicket, State, Ticket, TicketDetail
+
+router = APIRouter(
+    prefix="/api/v1/tickets", tags=["tickets"], dependencies=[Depends(Allow("call_centre", "field_agent", "viewer"))]
+)
+work = APIRouter(
+    prefix="/api/v1/tickets", tags=["tickets"], dependencies=[Depends(Allow("call_centre", "field_agent"))]
+)
+dispatch = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], dependencies=[Depends(Allow("call_centre"))])
+
+
+@router.get("", response_model=list[Ticket])
+def list_tickets(
+    conn: DbConn,
+    staff: CurrentStaff,
+    state: Annotated[list[State] | None, Query()] = None,
+    kind: Kind | None = None,
+    breached: bool | None = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[Ticket]:
+    """Open tickets by due time first (a field agent: only their own)."""
+    scope = service.scope_of(conn, staff)
+    return repository.search(
+        conn, scope, states=tuple(state or ()), kind=kind, breached=breached, agent_id=agent_id, limit=limit
+    )
+
+
+def detail(conn: psycopg.Connection, staff: Staff, ticket_id: int) -> TicketDetail:
+    ticket = repository.get(conn, ticket_id, service.scope_of(conn, staff))
+    if ticket is None:
+        raise HTTPException(404, f"no ticket {ticket_id} for you")
+    agent = agents.get_agent(conn, ticket.agent_id) if ticket.agent_id else None
+    return TicketDetail(
+        ticket=ticket,
+        parts_used=repository.parts_used(conn, ticket_id),
+        unit=inventory.unit_where(conn, ticket.unit_id),
+        agent_parts=inventory.parts_at(conn, agent.location_id) if agent and agent.location_id else [],
+    )
+
+
+@router.get("/{ticket_id}", response_model=TicketDetail)
+def get_ticket(ticket_id: RowId, conn: DbConn, staff: CurrentStaff) -> TicketDetail:
+    return detail(conn, staff, ticket_id)
+
+
+@work.post("", response_model=Ticket, status_code=201)
+def open_ticket(body: NewTicket, conn: DbConn, staff: CurrentStaff, settings: SettingsDep) -> Ticket:
+    """Open a ticket on a unit: the call centre (``agent_id`` assigns it at once), or a field agent for one of
+    their customers' units (assigned to themselves)."""
+    try:
+        with conn.transaction():
+            ticket_id = service.open_for(
+                conn, staff, body.serial, body.kind, body.note, body.agent_id, settings.ticket_sla_hours
+            )
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
+    found = repository.get(conn, ticket_id, None)
+    assert found is not None
+    return found
+
+
+@work.post("/{ticket_id}/close", response_model=Ticket)
+def close_ticket(ticket_id: RowId, body: Closing, conn: DbConn, staff: CurrentStaff) -> Ticket:
+    """The visit's outcome, and the parts used (out of the assigned agent's stock). A repossession done
+    ends the contract and brings the unit back to the agent."""
+    try:
+        with conn.transaction():
+            return service.close(conn, staff.actor, ticket_id, body, service.scope_of(conn, staff))
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
+    except (service.TicketRefused, MoveRefused) as err:
+        raise HTTPException(409, str(err)) from None
+
+
+@dispatch.post("/{ticket_id}/assign", response_model=Ticket)
+def assign(ticket_id: RowId, body: Assignment, conn: DbConn, staff: CurrentStaff) -> Ticket:
+    try:
+        with conn.transaction():
+            return service.assign(conn, staff.actor, ticket_id, body.agent_id)
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
+    except service.TicketRefused as err:
+        raise HTTPException(409, str(err)) from None

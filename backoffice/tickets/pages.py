@@ -1,0 +1,143 @@
+"""Ticket pages: the list (a field agent's fits a phone: only their own tickets, as cards), one ticket
+with its visit form (outcome, note, a part from the agent's stock), opening and assigning tickets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from backoffice.agents import repository as agents
+from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.inventory.service import MoveRefused
+from backoffice.staff.guard import Allow, CurrentStaff
+from backoffice.templating import templates
+from backoffice.tickets import api, repository, service
+from backoffice.tickets.schemas import KINDS, Closing, Kind, PartUse, State
+
+router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent", "viewer"))])
+work = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent"))])
+dispatch = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre"))])
+
+
+def _refused(request: Request, title: str, message: str, status: int) -> Response:
+    return templates.TemplateResponse(request, "refused.html", {"title": title, "message": message}, status_code=status)
+
+
+@router.get("/tickets", response_class=HTMLResponse)
+def tickets_page(
+    request: Request,
+    conn: DbConn,
+    staff: CurrentStaff,
+    state: State | None = None,
+    kind: Kind | None = None,
+    breached: bool | None = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    scope = service.scope_of(conn, staff)
+    states = (state,) if state else ("open", "assigned")
+    found = repository.search(conn, scope, states=states, kind=kind, breached=breached, agent_id=agent_id, limit=200)
+    return templates.TemplateResponse(
+        request,
+        "tickets.html",
+        {
+            "tickets": found,
+            "scope": scope,
+            "state": state or "",
+            "kind": kind or "",
+            "kinds": KINDS,
+            "breached": breached,
+            "agent_id": agent_id,
+            "agents": agents.agents(conn) if scope is None else [],
+            "now": datetime.now(UTC),
+        },
+    )
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
+def ticket_page(ticket_id: RowId, request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
+    try:
+        found = api.detail(conn, staff, ticket_id)
+    except HTTPException:
+        return _refused(request, "No such ticket", f"There is no ticket {ticket_id} for you.", 404)
+    scope = service.scope_of(conn, staff)
+    return templates.TemplateResponse(
+        request,
+        "ticket.html",
+        {
+            "d": found,
+            "t": found.ticket,
+            "agents": agents.agents(conn) if scope is None else [],
+            "now": datetime.now(UTC),
+        },
+    )
+
+
+@work.post("/tickets", response_class=HTMLResponse)
+def open_ticket(
+    request: Request,
+    conn: DbConn,
+    staff: CurrentStaff,
+    settings: SettingsDep,
+    serial: Annotated[str, Form(max_length=64)],
+    kind: Annotated[Kind, Form()],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    agent_id: Annotated[int | None, Form(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    try:
+        with conn.transaction():
+            ticket_id = service.open_for(
+                conn, staff, serial.strip(), kind, note or None, agent_id, settings.ticket_sla_hours
+            )
+    except LookupError as err:
+        return _refused(request, "No ticket opened", str(err), 404)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@work.post("/tickets/{ticket_id}/close", response_class=HTMLResponse)
+def close(
+    ticket_id: RowId,
+    request: Request,
+    conn: DbConn,
+    staff: CurrentStaff,
+    outcome: Annotated[Literal["done", "cancelled"], Form()],
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    sku: Annotated[str | None, Form(max_length=40)] = None,
+    quantity: Annotated[int, Form(ge=1, le=1000)] = 1,
+) -> Response:
+    try:
+        closing = Closing(
+            outcome=outcome,
+            note=note or None,
+            parts=[PartUse(sku=sku, quantity=quantity)] if sku else [],
+        )
+    except ValueError as err:
+        return _refused(request, "Ticket not closed", str(err).splitlines()[0], 422)
+    try:
+        with conn.transaction():
+            service.close(conn, staff.actor, ticket_id, closing, service.scope_of(conn, staff))
+    except LookupError:
+        return _refused(request, "No such ticket", f"There is no ticket {ticket_id} for you.", 404)
+    except (service.TicketRefused, MoveRefused) as err:
+        return _refused(request, "Ticket not closed", str(err), 409)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@dispatch.post("/tickets/{ticket_id}/assign", response_class=HTMLResponse)
+def assign(
+    ticket_id: RowId,
+    request: Request,
+    conn: DbConn,
+    staff: CurrentStaff,
+    agent_id: Annotated[int, Form(ge=1, le=2**63 - 1)],
+) -> Response:
+    try:
+        with conn.transaction():
+            service.assign(conn, staff.actor, ticket_id, agent_id)
+    except LookupError as err:
+        return _refused(request, "Not assigned", str(err), 404)
+    except service.TicketRefused as err:
+        return _refused(request, "Not assigned", str(err), 409)
+    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)

@@ -1,0 +1,156 @@
+"""All SQL of tickets. ``scope``: None for staff who see every ticket, or the one agent whose tickets a
+field agent may see (every read of a field agent goes through it: another agent's ticket is not found)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import class_row
+
+from backoffice.tickets.schemas import PartUsed, Ticket
+
+_TICKET = """
+    select t.id, t.kind, t.source, t.state, t.unit_id, u.serial, c.account_number, c.state as contract_state,
+           t.customer_id, cu.name as customer_name,
+           (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
+             order by ph.position, ph.id limit 1) as phone, cu.village, t.agent_id, a.name as agent_name,
+           t.note, t.outcome, t.opened_by, t.opened_at, t.due_at, t.closed_by, t.closed_at,
+           coalesce(t.closed_at, now()) > t.due_at and t.state <> 'cancelled' as breached
+      from tickets t
+      join units u on u.id = t.unit_id
+      left join contracts c on c.id = t.contract_id
+      left join customers cu on cu.id = t.customer_id
+      left join agents a on a.id = t.agent_id
+"""
+_SCOPED = "(%(scope)s::bigint is null or t.agent_id = %(scope)s)"
+
+
+def get(conn: psycopg.Connection, ticket_id: int, scope: int | None, lock: bool = False) -> Ticket | None:
+    with conn.cursor(row_factory=class_row(Ticket)) as cur:
+        if lock:
+            cur.execute("select 1 from tickets where id = %s for update", (ticket_id,))
+        return cur.execute(_TICKET + f"where t.id = %(id)s and {_SCOPED}", {"id": ticket_id, "scope": scope}).fetchone()
+
+
+def search(
+    conn: psycopg.Connection,
+    scope: int | None,
+    *,
+    states: tuple[str, ...] = (),
+    kind: str | None = None,
+    agent_id: int | None = None,
+    unit_id: int | None = None,
+    breached: bool | None = None,
+    limit: int = 200,
+) -> list[Ticket]:
+    """Tickets, the open ones by their due time first, then the newest closed."""
+    with conn.cursor(row_factory=class_row(Ticket)) as cur:
+        return cur.execute(
+            f"""select * from ({_TICKET} where {_SCOPED}
+                     and (cardinality(%(states)s::text[]) = 0 or t.state = any(%(states)s))
+                     and (%(kind)s::text is null or t.kind = %(kind)s)
+                     and (%(agent)s::bigint is null or t.agent_id = %(agent)s)
+                     and (%(unit)s::bigint is null or t.unit_id = %(unit)s)) x
+                where %(breached)s::boolean is null or breached = %(breached)s
+                order by state in ('done', 'cancelled'), case when state in ('done', 'cancelled') then null
+                         else due_at end, closed_at desc nulls last, id desc
+                limit %(limit)s""",
+            {
+                "scope": scope,
+                "states": list(states),
+                "kind": kind,
+                "agent": agent_id,
+                "unit": unit_id,
+                "breached": breached,
+                "limit": limit,
+            },
+        ).fetchall()
+
+
+def insert(
+    conn: psycopg.Connection,
+    unit_id: int,
+    contract_id: int | None,
+    customer_id: int | None,
+    kind: str,
+    source: str,
+    agent_id: int | None,
+    note: str | None,
+    opened_by: str,
+    due_at: datetime,
+) -> int:
+    row = conn.execute(
+        """insert into tickets (unit_id, contract_id, customer_id, kind, source, state, agent_id, note, opened_by,
+                                due_at)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id""",
+        (
+            unit_id,
+            contract_id,
+            customer_id,
+            kind,
+            source,
+            "assigned" if agent_id else "open",
+            agent_id,
+            note,
+            opened_by,
+            due_at,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def contract_of_unit(conn: psycopg.Connection, unit_id: int) -> tuple[int, int, str, str] | None:
+    """(contract id, customer id, account number, state) of the unit's newest contract, active ones first."""
+    row = conn.execute(
+        """select id, customer_id, account_number, state from contracts where unit_id = %s
+            order by state = 'active' desc, signed_on desc, id desc limit 1""",
+        (unit_id,),
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), str(row[2]), str(row[3]))
+
+
+def assign(conn: psycopg.Connection, ticket_id: int, agent_id: int) -> None:
+    conn.execute("update tickets set agent_id = %s, state = 'assigned' where id = %s", (agent_id, ticket_id))
+
+
+def close(conn: psycopg.Connection, ticket_id: int, state: str, outcome: str | None, closed_by: str) -> None:
+    conn.execute(
+        "update tickets set state = %s, outcome = %s, closed_by = %s, closed_at = now() where id = %s",
+        (state, outcome, closed_by, ticket_id),
+    )
+
+
+def add_part_used(conn: psycopg.Connection, ticket_id: int, sku: str, quantity: int) -> None:
+    conn.execute(
+        """insert into ticket_parts (ticket_id, sku, quantity) values (%s, %s, %s)
+           on conflict (ticket_id, sku) do update set quantity = ticket_parts.quantity + excluded.quantity""",
+        (ticket_id, sku, quantity),
+    )
+
+
+def parts_used(conn: psycopg.Connection, ticket_id: int) -> list[PartUsed]:
+    with conn.cursor(row_factory=class_row(PartUsed)) as cur:
+        return cur.execute(
+            """select tp.sku, p.name, tp.quantity from ticket_parts tp join parts p on p.sku = tp.sku
+                where tp.ticket_id = %s order by tp.sku""",
+            (ticket_id,),
+        ).fetchall()
+
+
+def agent_is_active(conn: psycopg.Connection, agent_id: int) -> bool:
+    return conn.execute("select 1 from agents where id = %s and active", (agent_id,)).fetchone() is not None
+
+
+def unit_of_agent_customer(conn: psycopg.Connection, unit_id: int, agent_id: int) -> bool:
+    """The unit is under a contract the agent sold, or on one of the agent's tickets."""
+    return (
+        conn.execute(
+            """select 1 from agent_sales s join contracts c on c.id = s.contract_id
+                where s.agent_id = %(a)s and c.unit_id = %(u)s
+               union all select 1 from tickets t where t.agent_id = %(a)s and t.unit_id = %(u)s limit 1""",
+            {"a": agent_id, "u": unit_id},
+        ).fetchone()
+        is not None
+    )

@@ -1,0 +1,84 @@
+"""Rows and answers of tickets (pydantic models, filled by ``class_row``, returned by the API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from backoffice.inventory.schemas import PartCount, StockMove, UnitWhere
+
+Kind = Literal["repair", "battery_swap", "installation", "repossession", "customer_education"]
+KINDS: tuple[Kind, ...] = ("repair", "battery_swap", "installation", "repossession", "customer_education")
+Source = Literal["call_centre", "alert", "field_agent"]
+State = Literal["open", "assigned", "done", "cancelled"]
+
+
+class Ticket(BaseModel):
+    id: int
+    kind: str
+    source: str
+    state: str
+    unit_id: int
+    serial: str
+    account_number: str | None
+    contract_state: str | None
+    customer_id: int | None
+    customer_name: str | None
+    phone: str | None
+    village: str | None
+    agent_id: int | None
+    agent_name: str | None
+    note: str | None
+    outcome: str | None
+    opened_by: str
+    opened_at: datetime
+    due_at: datetime
+    closed_by: str | None
+    closed_at: datetime | None
+    breached: bool = Field(description="closed after its SLA's due time, or still open past it")
+
+
+class PartUsed(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+
+
+class TicketDetail(BaseModel):
+    ticket: Ticket
+    parts_used: list[PartUsed]
+    unit: UnitWhere | None
+    agent_parts: list[PartCount] = Field(description="what the assigned agent carries")
+
+
+class NewTicket(BaseModel):
+    serial: str = Field(min_length=1, max_length=64)
+    kind: Kind
+    note: str | None = Field(default=None, max_length=2000)
+    agent_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="assign at once (call centre)")
+
+
+class Assignment(BaseModel):
+    agent_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class PartUse(BaseModel):
+    sku: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")
+    quantity: int = Field(default=1, ge=1, le=1000)
+
+
+class Closing(BaseModel):
+    outcome: Literal["done", "cancelled"]
+    note: str | None = Field(default=None, max_length=2000, description="what the visit found and did")
+    parts: list[PartUse] = Field(default_factory=list, max_length=20, description="taken from the agent's stock")
+
+
+class UnitPanel(BaseModel):
+    """For the unit page: where the unit is in its lifecycle, its open tickets and its last stock moves."""
+
+    unit: UnitWhere | None
+    open_tickets: list[Ticket]
+    recent_tickets: list[Ticket]
+    moves: list[StockMove]
