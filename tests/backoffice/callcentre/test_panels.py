@@ -13,7 +13,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from backoffice.config import Settings
 from backoffice.templating import UnitPanel, templates
 from devtools import demo_data
-from paygo.web import create_app
+from paygo.web import UNIT_PANELS, create_app
 from tests.support.staff import login, user
 
 
@@ -48,7 +48,7 @@ def test_each_panel_is_loaded_for_the_unit_and_rendered(
         return Alerts(unit)
 
     app = create_app(settings)
-    assert app.state.unit_panels == []  # none by default
+    assert app.state.unit_panels == UNIT_PANELS  # the composition's list, which other domains fill
     app.state.unit_panels = [UnitPanel("Alerts", "panels/test.html", load)]
     user(settings.database_url, "cara", "call_centre")
     with TestClient(app) as browser:
