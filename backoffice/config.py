@@ -203,6 +203,14 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
 
+    # OpenPAYGO Metrics (issue 17). A request may come without "auth" with an HS256 JWT
+    # (Authorization: Bearer ...) for registration and testing: signed with this secret (unset: one
+    # derived from secret_key), expiring within metrics_jwt_max_hours. GET /device_data answers at most
+    # metrics_max_readings readings.
+    metrics_jwt_secret: str = ""
+    metrics_jwt_max_hours: int = Field(default=24, ge=1)
+    metrics_max_readings: int = Field(default=10_000, ge=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def service_login(self, role: str) -> tuple[str, str]:
