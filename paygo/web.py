@@ -16,6 +16,7 @@ from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
+from backoffice.devices import api as devices_api
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     contracts_api.router,
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
+    devices_api.router,
     kpi_api.router, kpi_pages.router,
 ]  # fmt: skip
 
