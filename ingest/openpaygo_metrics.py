@@ -24,10 +24,11 @@ created: a device cannot add units to the registry), each checked with its own k
 one that is refused (unknown serial, bad signature...) is a dead letter of its own and the rest of
 the request still counts.
 
-The answer (201) is the Server Response Object in the request's form and encoding: the tokens still
-waiting for the unit (by increasing count, above the ``token_count`` it reports) when it reports
-one, ``active_until_timestamp`` / ``active_seconds_left`` when asked, ``settings.base_url`` after an
-administrator moved the unit, ``extra_data`` set for it; signed with data auth. Refused requests land
+The answer (201) is the Server Response Object in the request's form and encoding: the tokens the
+unit lacks (by increasing count, above the ``token_count`` it reports; those up to it count as
+acknowledged, ending their MQTT delivery) when it reports one, ``active_until_timestamp`` /
+``active_seconds_left`` when asked, ``settings.base_url`` after an administrator moved the unit,
+``extra_data`` set for it; signed with data auth. Refused requests land
 in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
 """
 
@@ -189,8 +190,11 @@ def _answer(
     tokens: list[int] | None = None
     reported = named.get("token_count")
     if reported is not None:
-        last = reported if isinstance(reported, int) and not isinstance(reported, bool) else -1
-        tokens = [int(token) for token, count in repository.waiting_token_counts(conn, unit.id) if count > last]
+        valid = isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported < 2**31
+        last = reported if valid else -1
+        tokens = [int(token) for token in repository.tokens_after(conn, unit.id, last)]
+        if valid:
+            repository.ack_tokens_upto(conn, unit.id, last)
     until_ts: int | None = None
     seconds_left: int | None = None
     if named.get("active_until_timestamp_requested") or named.get("active_seconds_left_requested"):

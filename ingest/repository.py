@@ -113,14 +113,29 @@ def product_exists(conn: psycopg.Connection, product_id: int) -> bool:
     return conn.execute("select 1 from products where id = %s", (product_id,)).fetchone() is not None
 
 
-def waiting_token_counts(conn: psycopg.Connection, unit_id: int) -> list[tuple[str, int]]:
-    """Tokens (and their counts) whose command the unit has not acknowledged yet, by increasing count."""
+MAX_TOKENS_PER_ANSWER = 32  # a device accepts a token at most 64 counts ahead (about 32 of one type)
+
+
+def tokens_after(conn: psycopg.Connection, unit_id: int, token_count: int) -> list[str]:
+    """The unit's tokens above the token count it reports, by increasing count (the oldest it lacks
+    first), whatever their delivery's state: the device says itself what it has."""
     rows = conn.execute(
-        """select distinct t.token, t.count from tokens t join outbox o on o.token_id = t.id
-           where t.unit_id = %s and o.channel = 'mqtt' and o.state in ('pending', 'sent') order by t.count""",
-        (unit_id,),
+        "select token from tokens where unit_id = %s and count > %s order by count limit %s",
+        (unit_id, token_count, MAX_TOKENS_PER_ANSWER),
     ).fetchall()
-    return [(str(token), int(c)) for token, c in rows]
+    return [str(token) for (token,) in rows]
+
+
+def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) -> int:
+    """The unit reports this token count: its MQTT deliveries of tokens up to it are done (acked), so
+    that the dispatcher stops sending them."""
+    cur = conn.execute(
+        """update outbox o set state = 'acked', acked_at = now() from tokens t
+           where o.token_id = t.id and t.unit_id = %s and t.count <= %s and o.channel = 'mqtt'
+             and o.state in ('pending', 'sent')""",
+        (unit_id, token_count),
+    )
+    return cur.rowcount
 
 
 def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
@@ -163,16 +178,6 @@ def device_data(
         step.update(extra)
         out.append(step)
     return out
-
-
-def waiting_tokens(conn: psycopg.Connection, unit_id: int) -> list[str]:
-    """Tokens whose command the unit has not acknowledged yet, oldest first."""
-    rows = conn.execute(
-        """select distinct t.token, t.count from tokens t join outbox o on o.token_id = t.id
-           where t.unit_id = %s and o.channel = 'mqtt' and o.state in ('pending', 'sent') order by t.count""",
-        (unit_id,),
-    ).fetchall()
-    return [str(token) for token, _ in rows]
 
 
 def count_readings(conn: psycopg.Connection, unit_ids: list[int], start: datetime, end: datetime) -> int:

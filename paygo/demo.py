@@ -117,3 +117,16 @@ class Children:
                 p.kill()
                 p.wait()
         return killed
+
+
+METRICS_UNITS = 5  # of the demo's units, these report with OpenPAYGO Metrics over HTTP (issue 17)
+
+
+def with_metrics_units(children: Children, sim_args: list[str], units: int) -> list[str]:
+    """The device API for the demo's OpenPAYGO Metrics units, and the simulator's arguments giving a
+    few of its units to Metrics (hourly batches over HTTP, ``ra`` auth, condensed) instead of MQTT."""
+    n = min(METRICS_UNITS, units // 4)
+    if n == 0:
+        return sim_args
+    children.spawn("device-api", ["ingest", "device-api"])
+    return [*sim_args, "--metrics-units", str(n)]

@@ -40,7 +40,27 @@ DATA_FORMATS: dict[int, dict[str, Any]] = {
         "data_order": ["token_count", "firmware_version"],
         "historical_data_order": ["batt_v", "soc", "pv_wh", "load_wh", "batt_temp_c"],
         "historical_data_interval": 1200,
-    }
+    },
+    # The simulator's Metrics units: every column of a reading, each step dated (a store-and-forward
+    # buffer may span an outage).
+    2: {
+        "id": 2,
+        "data_order": ["token_count", "firmware_version", "tampered"],
+        "historical_data_order": [
+            "batt_v",
+            "batt_a",
+            "soc",
+            "batt_temp_c",
+            "pv_v",
+            "pv_w",
+            "pv_wh",
+            "load_wh",
+            "credit_s",
+            "locked",
+            "rssi",
+            "timestamp",
+        ],  # fmt: skip
+    },
 }
 
 # A request larger than this is refused unread (500 simple steps are about 60 kB).

@@ -27,7 +27,14 @@ values (1, '["token_count", "firmware_version"]', '["batt_v", "soc", "pv_wh", "l
           "batt_temp_c": {"name": "Battery temperature", "type": "float", "unit": "°C",
                           "aggregation_method": "max"}}',
         'migration');
-select setval(pg_get_serial_sequence('metrics_data_formats', 'id'), 1);
+-- The simulator's Metrics units (firmware_sim/metrics_device.py, protocol DATA_FORMATS[2]): every
+-- column of a reading, each step dated (its buffer may span an outage).
+insert into metrics_data_formats (id, data_order, historical_data_order, variables, registered_by)
+values (2, '["token_count", "firmware_version", "tampered"]',
+        '["batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w", "pv_wh", "load_wh", "credit_s", "locked", "rssi",
+          "timestamp"]',
+        '{"tampered": {"name": "Enclosure opened", "type": "bool", "aggregation_method": "max"}}', 'migration');
+select setval(pg_get_serial_sequence('metrics_data_formats', 'id'), 2);
 
 -- Values of a reading that no telemetry column holds (a format's own variables, a tamper flag, the
 -- token count...), so that nothing a device sends is lost. A column added to the partitioned parent

@@ -295,7 +295,7 @@ def test_outsiders_are_refused_at_the_integration_doors(
     for headers, status in [({}, 401), (viewer, 403), (agent, 403), (device_jwt, 403), (forged_jwt, 401),
                             (device_auth, 401)]:  # fmt: skip
         assert client.post("/data_format", content=fmt, headers=headers).status_code == status, headers
-    assert count(conn, "select count(*) from metrics_data_formats") == 1  # only the built-in one
+    assert count(conn, "select count(*) from metrics_data_formats") == 2  # only the built-in ones
     # A JWT for another unit does not stand in for a request's auth.
     other = {"Authorization": f"Bearer {issue_jwt(settings, 'tester', 'device_data', ACCESSORY)}"}
     unsigned = json.dumps({"serial_number": SERIAL, "data": {"token_count": 1}}).encode()
