@@ -54,6 +54,8 @@ MAX_FUTURE = timedelta(minutes=5)
 # The request's own data are dated with this seq offset when they are a reading of their own, apart
 # from historical steps (seq = their timestamp) at the same second.
 DATA_SEQ_OFFSET = 2**40
+# Registered data formats never change (a new version is a new id): kept once read, per database.
+_FORMATS: dict[tuple[str, int, str, int], repository.FormatRow] = {}
 
 
 @dataclass
@@ -171,7 +173,12 @@ def _format(conn: psycopg.Connection, request: MetricsRequest, unit: repository.
         return request.inline_format
     if request.data_format_id is None:
         return None
-    row = repository.data_format(conn, request.data_format_id)
+    cache_key = (conn.info.host, conn.info.port, conn.info.dbname, request.data_format_id)
+    row = _FORMATS.get(cache_key)
+    if row is None:
+        row = repository.data_format(conn, request.data_format_id)
+        if row is not None:
+            _FORMATS[cache_key] = row
     if row is None or (row.product_id is not None and row.product_id != unit.product_id):
         raise Refused(400, f"unknown data_format_id {request.data_format_id} (for this unit's product)")
     return DataFormat(row.id, tuple(row.data_order), tuple(row.historical_data_order), row.historical_data_interval,
