@@ -26,9 +26,10 @@ the request still counts.
 
 The answer (201) is the Server Response Object in the request's form and encoding: the tokens the
 unit lacks (by increasing count, above the ``token_count`` it reports; those up to it count as
-acknowledged, ending their MQTT delivery) when it reports one, ``active_until_timestamp`` /
-``active_seconds_left`` when asked, ``settings.base_url`` after an administrator moved the unit,
-``extra_data`` set for it; signed with data auth. Refused requests land
+acknowledged, ending their MQTT delivery) when it reports one, or, for a product in "time mode"
+(``metrics_set_time``), one new SET_TIME token for the credit it has from today instead;
+``active_until_timestamp`` / ``active_seconds_left`` when asked; ``settings.base_url`` after an
+administrator moved the unit; ``extra_data`` set for it; signed with data auth. Refused requests land
 in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
 """
 
@@ -41,6 +42,7 @@ from typing import Any
 import psycopg
 
 from backoffice import crypto
+from backoffice.credit import service as credit
 from ingest import repository, writer
 from ingest.consumer import DEAD_LETTER_KEEP, MAX_BEFORE_CREATED
 from ingest.consumer import MAX_FUTURE as MAX_READING_FUTURE
@@ -113,7 +115,7 @@ def handle(
             done.append(acc.serial)
         except Refused as err:
             _reject(conn, acc.serial, f"accessory {i} of {request.serial!r}: {err.reason}", raw, err.status)
-    body = _answer(conn, request, unit, key, named, now)
+    body = _answer(conn, request, unit, key, named, now, secret_key)
     repository.save_request(conn, unit.id, *request.replay_values(), request.method or "jwt",
                             _format_id(request), base_url_sent=bool(unit.base_url))  # fmt: skip
     return Answer(201, body, kind, unit.id, stored, done)
@@ -192,6 +194,7 @@ def _answer(
     key: str,
     named: dict[str, Any],
     now: datetime,
+    secret_key: str,
 ) -> dict[str, Any]:
     """The Server Response Object for the request whose current data are ``named``."""
     tokens: list[int] | None = None
@@ -199,7 +202,12 @@ def _answer(
     if reported is not None:
         valid = isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported < 2**31
         last = reported if valid else -1
-        tokens = [int(token) for token in repository.tokens_after(conn, unit.id, last)]
+        lacking = repository.tokens_after(conn, unit.id, last)
+        if unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
+            # Time mode: one SET_TIME token for the expiry, instead of what the unit lacks.
+            token = credit.set_time_token(conn, unit.id, secret_key, now.date())
+            lacking = [(token, "set_time")] if token is not None else lacking
+        tokens = [int(token) for token, _ in lacking]
         if valid:
             repository.ack_tokens_upto(conn, unit.id, last)
     until_ts: int | None = None

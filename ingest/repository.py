@@ -25,6 +25,7 @@ class MetricsUnit:
     product_id: int = 0
     base_url: str | None = None  # the server an administrator moved it to (sent in every answer)
     extra_data: dict[str, Any] | None = None  # sent in every answer while set
+    set_time: bool = False  # its product's devices expect one SET_TIME token (products.metrics_set_time)
 
 
 def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
@@ -33,7 +34,8 @@ def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
     with conn.cursor(row_factory=class_row(MetricsUnit)) as cur:
         return cur.execute(
             """select u.id, u.openpaygo_key_enc as key_enc, u.created_at, p.metrics_simple_auth as simple_auth,
-                      m.last_request_count, m.last_request_timestamp, u.product_id, m.base_url, m.extra_data
+                      m.last_request_count, m.last_request_timestamp, u.product_id, m.base_url, m.extra_data,
+                      p.metrics_set_time as set_time
                from units u join products p on p.id = u.product_id
                     left join metrics_state m on m.unit_id = u.id
                where u.serial = %s
@@ -116,14 +118,14 @@ def product_exists(conn: psycopg.Connection, product_id: int) -> bool:
 MAX_TOKENS_PER_ANSWER = 32  # a device accepts a token at most 64 counts ahead (about 32 of one type)
 
 
-def tokens_after(conn: psycopg.Connection, unit_id: int, token_count: int) -> list[str]:
-    """The unit's tokens above the token count it reports, by increasing count (the oldest it lacks
-    first), whatever their delivery's state: the device says itself what it has."""
+def tokens_after(conn: psycopg.Connection, unit_id: int, token_count: int) -> list[tuple[str, str]]:
+    """The unit's tokens (and their types) above the token count it reports, by increasing count (the
+    oldest it lacks first), whatever their delivery's state: the device says itself what it has."""
     rows = conn.execute(
-        "select token from tokens where unit_id = %s and count > %s order by count limit %s",
+        "select token, token_type from tokens where unit_id = %s and count > %s order by count limit %s",
         (unit_id, token_count, MAX_TOKENS_PER_ANSWER),
     ).fetchall()
-    return [str(token) for (token,) in rows]
+    return [(str(token), str(kind)) for token, kind in rows]
 
 
 def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) -> int:

@@ -53,3 +53,8 @@ alter table metrics_state
 -- Device-specific data for the unit's next answers ("extra_data" of the Server Response Object), set
 -- by an integration; sent, signed, in every answer while set.
 alter table metrics_state add column extra_data jsonb;
+
+-- OpenPAYGO Metrics "time mode": the product's devices expect one SET_TIME token for their expiry
+-- (the specification's note on token_list) instead of the ADD_TIME tokens they lack. Off: the
+-- tokens they lack, in increasing count order (what this platform's keypad firmware takes).
+alter table products add column metrics_set_time boolean not null default false;

@@ -314,3 +314,43 @@ def test_outsiders_are_refused_at_the_integration_doors(
     body = _device(SERIAL, theirs, units["key"], "ra", 5, None, {}, [{"batt_v": 12.0}], True)
     refused = client.post("/dd", content=json.dumps(body))
     assert refused.status_code == 400 and "unknown data_format_id" in refused.text
+
+
+def test_tokens_in_count_order_and_one_set_time_in_time_mode(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    key, start = units["key"], units["start"]
+    for days in (2, 3):
+        apply_payment(conn, units["contract"], 3_500 * days, date.today(), settings.secret_key)
+    conn.commit()
+
+    def ask(count_: int, token_count: int) -> list[str]:
+        body = _device(SERIAL, DATA_FORMATS[1], key, "ra", count_, None, {"token_count": token_count},
+                       [{"batt_v": 12.5}], condensed=True)  # fmt: skip
+        answer = client.post("/dd", content=json.dumps(body))
+        assert answer.status_code == 201, answer.text
+        got = answer.json()
+        assert not got or _verified(got, SERIAL, key, body)
+        return [str(t).zfill(9) for t in got.get("tkl", [])]
+
+    tokens = ask(1, 1)
+    assert len(tokens) == 2
+    device_count, used = 1, [1]
+    for token, days in zip(tokens, (2, 3), strict=True):  # the device takes them in the order given
+        value, kind, device_count, used = decode_token(token=token, secret_key=key, count=device_count,
+                                                       used_counts=used, starting_code=start)  # fmt: skip
+        assert (value, kind) == (days, 1)  # ADD_TIME
+    assert ask(2, device_count) == []  # it has them all
+    assert count(conn, "select count(*) from outbox where channel = 'mqtt' and state = 'acked'") == 2
+
+    conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
+    apply_payment(conn, units["contract"], 3_500 * 4, date.today(), settings.secret_key)
+    conn.commit()
+    (set_time,) = ask(3, device_count)
+    value, kind, _, _ = decode_token(token=set_time, secret_key=key, count=device_count, used_counts=used,
+                                     starting_code=start)  # fmt: skip
+    assert (value, kind) == (9, 2)  # SET_TIME: the 2 + 3 + 4 days bought today
+    kinds = conn.execute("select token_type, (select count(*) from outbox o where o.token_id = t.id) from tokens t "
+                         "order by t.count").fetchall()  # fmt: skip
+    assert [k for k, _ in kinds] == ["add_time", "add_time", "add_time", "set_time"]
+    assert kinds[-1][1] == 0  # no SMS or MQTT delivery: the answer carried it
