@@ -23,12 +23,13 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
+from psycopg import errors
 
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings, derive_key
 from backoffice.deps import DbConn, pool_lifespan
-from backoffice.security import client_address
+from backoffice.security import RefuseNul, client_address
 from backoffice.staff import service as staff_service
 from ingest import openpaygo_metrics, repository
 from protocol import ProtocolError
@@ -116,6 +117,7 @@ def create_device_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(RefuseNul)  # a NUL in the address: 400 before any handler
 
     @app.exception_handler(Refusal)
     def _refused(request: Request, err: Refusal) -> Response:
@@ -128,9 +130,14 @@ def create_device_app(settings: Settings) -> FastAPI:
         serial = None
         if token is not None:
             serial = str(_jwt_claims(settings, token, "device_data").get("sn") or "") or None
-        with conn.transaction():  # committed before the answer
-            answer = openpaygo_metrics.handle(conn, raw, settings.secret_key, content_type=content_type,
-                                              jwt_serial=serial)  # fmt: skip
+        try:
+            with conn.transaction():  # committed before the answer
+                answer = openpaygo_metrics.handle(conn, raw, settings.secret_key, content_type=content_type,
+                                                  jwt_serial=serial)  # fmt: skip
+        except (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable):
+            # A payment for the same unit held its rows (a time-mode SET_TIME locks the contract too):
+            # nothing was stored; the device keeps its data and sends them again.
+            return JSONResponse({"error": "busy, send again"}, 503, headers={"Retry-After": "5"})
         if answer.status >= 400:
             return JSONResponse(answer.body, status_code=answer.status)
         return Response(om.encode(answer.body, answer.content_type), answer.status, media_type=answer.content_type)

@@ -35,6 +35,7 @@ in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -261,6 +262,8 @@ def _split(values: dict[str, Any], fmt: DataFormat | None, where: str) -> tuple[
         factor = fmt.scale(name)
         if factor is not None and isinstance(value, int | float) and not isinstance(value, bool):
             value = value * factor
+            if not math.isfinite(value):
+                raise ProtocolError(f"{where}: {name} scaled by {factor} is out of range")
         column = fmt.column(name)
         if column is None:
             extra[name] = value
