@@ -354,3 +354,19 @@ def test_tokens_in_count_order_and_one_set_time_in_time_mode(
                          "order by t.count").fetchall()  # fmt: skip
     assert [k for k, _ in kinds] == ["add_time", "add_time", "add_time", "set_time"]
     assert kinds[-1][1] == 0  # no SMS or MQTT delivery: the answer carried it
+
+
+def test_active_seconds_left_when_asked(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    conn.commit()
+    body = _device(SERIAL, DATA_FORMATS[1], units["key"], "ca", 1, None, {"active_seconds_left_requested": True},
+                   [{"batt_v": 12.5}], condensed=False)  # fmt: skip
+    answer = client.post("/dd", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    got = answer.json()
+    midnight = datetime.combine(date.today() + timedelta(days=2), datetime.min.time(), UTC)
+    expected = (midnight - datetime.now(UTC)).total_seconds()
+    assert isinstance(got["active_seconds_left"], int) and abs(got["active_seconds_left"] - expected) < 60
+    assert set(got) == {"active_seconds_left", "auth"} and _verified(got, SERIAL, units["key"], body)
