@@ -4,10 +4,12 @@ then on; audited), and the Metrics panel of a unit's page (``unit_panel``)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, Field
 
 from backoffice.audit import repository as audit
@@ -26,6 +28,11 @@ BaseUrl = Annotated[str, Field(pattern=BASE_URL_PATTERN), AfterValidator(check_t
 class MoveRequest(BaseModel):
     serials: list[Serial] = Field(min_length=1, max_length=MAX_UNITS_PER_MOVE)
     base_url: BaseUrl | None = Field(description="null: cancel a move not yet sent")
+
+
+class ExtraDataRequest(BaseModel):
+    serials: list[Serial] = Field(min_length=1, max_length=MAX_UNITS_PER_MOVE)
+    extra_data: dict[str, Any] | None = Field(description="device-specific data for the units' answers; null: none")
 
 
 class MoveResult(BaseModel):
@@ -67,6 +74,47 @@ def move_units(conn: psycopg.Connection, serials: list[str], base_url: str | Non
         audit.record(conn, actor, "metrics.move", "unit", unit_id, {"base_url": before}, {"base_url": base_url})
     found = {serial for _, serial, _ in rows}
     return MoveResult(moved=sorted(found), unknown=sorted(set(serials) - found))
+
+
+def set_extra_data(
+    conn: psycopg.Connection, serials: list[str], extra_data: dict[str, Any] | None, actor: Actor
+) -> MoveResult:
+    """The ``extra_data`` sent (signed) in each answer these units get from now on (None: none); one
+    audit row per unit."""
+    if extra_data is not None:
+        _storable(extra_data)
+    rows = conn.execute(
+        """select u.id, u.serial, m.extra_data from units u left join metrics_state m on m.unit_id = u.id
+           where u.serial = any(%s) order by u.serial for no key update of u""",
+        (list(dict.fromkeys(serials)),),
+    ).fetchall()
+    for unit_id, _, before in rows:
+        conn.execute(
+            """insert into metrics_state (unit_id, extra_data) values (%s, %s)
+               on conflict (unit_id) do update set extra_data = excluded.extra_data, updated_at = now()""",
+            (unit_id, None if extra_data is None else Jsonb(extra_data)),
+        )
+        audit.record(conn, actor, "metrics.extra_data", "unit", unit_id, {"extra_data": before},
+                     {"extra_data": extra_data})  # fmt: skip
+    found = {serial for _, serial, _ in rows}
+    return MoveResult(moved=sorted(found), unknown=sorted(set(serials) - found))
+
+
+def _storable(value: object, depth: int = 0) -> None:
+    """JSON that jsonb holds and a device can take: text without NUL, finite numbers, shallow."""
+    if depth > 4:
+        raise ValueError("extra_data is nested too deep")
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("extra_data holds a number out of range")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_text(k)
+            _storable(v, depth + 1)
+    elif isinstance(value, list):
+        for v in value:
+            _storable(v, depth + 1)
 
 
 def unit_panel(conn: psycopg.Connection, unit_id: int) -> MetricsPanel | None:

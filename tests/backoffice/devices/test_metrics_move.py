@@ -63,3 +63,27 @@ def test_an_administrator_moves_a_unit_and_its_next_answer_says_it(
     assert panel.data_format_id == 1 and "batt_v" in panel.data_format_variables
     page = templates.get_template("panels/metrics.html").render(panel=panel)
     assert "recursive data (ra)" in page and NEW in page and "Battery voltage (V)" in page and "sent " in page
+
+
+def test_extra_data_for_the_answers(settings: Settings, conn: psycopg.Connection) -> None:
+    _, key, _ = lamp_contract(conn, settings.secret_key, "ED-1", "Imani", installed_days_ago=3)
+    conn.commit()
+    with TestClient(create_app(settings)) as staff_app:
+        url = "/api/v1/metrics/extra_data"
+        body = {"serials": ["ED-1"], "extra_data": {"sun_prevision_wsqm": "990"}}
+        assert staff_app.post(url, json=body, headers=api_token(settings.database_url, "viewer")).status_code == 403
+        admin = api_token(settings.database_url, "admin")
+        for bad in ({"k": "a\x00b"}, {"k": [[[[[[1]]]]]]}):
+            refused = staff_app.post(url, json={"serials": ["ED-1"], "extra_data": bad}, headers=admin)
+            assert refused.status_code == 422, refused.text
+        assert count(conn, "select count(*) from metrics_state") == 0
+        assert staff_app.post(url, json=body, headers=admin).json() == {"moved": ["ED-1"], "unknown": []}
+    assert count(conn, "select count(*) from audit_log where action = 'metrics.extra_data'") == 1
+    req = MetricsRequestHandler("ED-1", data_format=DATA_FORMATS[1], secret_key=key, auth_method="ca")
+    req.set_request_count(1)
+    req.set_historical_data([{"batt_v": 12.4}])
+    sent = req.get_simple_request_dict()
+    with TestClient(create_device_app(settings)) as device_api:
+        answer = device_api.post("/dd", content=json.dumps(sent))
+    assert answer.status_code == 201 and answer.json()["extra_data"] == {"sun_prevision_wsqm": "990"}
+    assert verify_answer(answer.json(), "ED-1", key, sent)

@@ -68,6 +68,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
     ("POST", "/api/v1/metrics/move"): frozenset({"admin"}),
+    ("POST", "/api/v1/metrics/extra_data"): frozenset({"admin"}),
 }
 SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
            "provider": "wing", "reference_id": "REF-NONE", "secret": "s"}  # fmt: skip
