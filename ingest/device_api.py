@@ -24,6 +24,7 @@ import jwt
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from psycopg import errors
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
@@ -119,19 +120,29 @@ def create_device_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(RefuseNul)  # a NUL in the address: 400 before any handler
 
+    @app.exception_handler(PoolTimeout)
+    def _busy(request: Request, err: PoolTimeout) -> Response:
+        # Overloaded: every database connection busy for longer than the pool waits. The device
+        # keeps its data (store-and-forward) and sends them again.
+        return JSONResponse({"error": "busy, send again"}, 503, headers={"Retry-After": "30"})
+
     @app.exception_handler(Refusal)
     def _refused(request: Request, err: Refusal) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
         return JSONResponse({"error": err.detail}, err.status, headers=headers)
 
-    def send_data(request: Request, raw: CappedBody, conn: DbConn) -> Response:
+    def send_data(request: Request, raw: CappedBody) -> Response:
         content_type = request.headers.get("content-type")
         token = _bearer(request)
         serial = None
         if token is not None:
             serial = str(_jwt_claims(settings, token, "device_data").get("sn") or "") or None
+        pool: ConnectionPool = request.app.state.pool
         try:
-            with conn.transaction():  # committed before the answer
+            # The connection taken and given back in this one worker thread (not a yield dependency,
+            # whose release needs another thread of the pool: under a burst the threads waiting for a
+            # connection would hold up those that give one back).
+            with pool.connection() as conn, conn.transaction():  # committed before the answer
                 answer = openpaygo_metrics.handle(conn, raw, settings.secret_key, content_type=content_type,
                                                   jwt_serial=serial)  # fmt: skip
         except (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable):

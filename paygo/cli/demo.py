@@ -52,7 +52,7 @@ def demo(
         children.spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"])
         children.spawn("api", ["api", "run"])
         sim_args = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay"]
-        children.spawn("sim", orchestration.with_metrics_units(children, sim_args, units))
+        children.spawn("sim", orchestration.with_metrics_units(settings, children, sim_args, units))
         children.spawn("delivery", ["delivery", "run"])
         # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up.
         children.spawn("payments", ["payments", "simulate", "--rate", "0.5", "--count", "100000",

@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from devtools import demo_data
 from ingest.device_api import create_device_app
-from tests.support import serve
+from paygo import demo as orchestration
+from tests.support import count, serve
 
 
 def test_sim_run_with_metrics_units(settings: Settings, conn: psycopg.Connection) -> None:
@@ -38,3 +41,27 @@ def test_sim_run_with_metrics_units(settings: Settings, conn: psycopg.Connection
     methods = conn.execute("select distinct last_auth_method from metrics_state").fetchall()
     assert methods == [("ca",)]
     assert conn.execute("select count(*) from ingest_rejects").fetchone() == (0,)
+
+
+def test_the_demo_adds_its_metrics_units_once(
+    settings: Settings, conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paygo demo's hook: a few more units for Metrics (the MQTT units stay as many as asked)."""
+    demo_data.seed(conn, settings.secret_key, customers=6)
+    conn.commit()
+    provisioned: list[int] = []
+    monkeypatch.setattr(orchestration, "provision_units", lambda s: provisioned.append(1))  # not the shared broker
+
+    class Spawned(orchestration.Children):
+        def spawn(self, name: str, args: list[str]) -> None:
+            self.running.append((name, args))  # type: ignore[arg-type]
+
+    children = Spawned(tmp_path)
+    sim = ["sim", "run", "--units", "6", "--speed", "60", "--platform-pay"]
+    args = orchestration.with_metrics_units(settings, children, sim, 6)
+    n = orchestration.METRICS_UNITS
+    assert args == ["sim", "run", "--units", str(6 + n), "--speed", "60", "--platform-pay", "--metrics-units", str(n)]
+    assert [name for name, _ in children.running] == ["device-api"] and provisioned == [1]
+    assert count(conn, "select count(*) from units where state = 'installed'") == 6 + n
+    orchestration.with_metrics_units(settings, children, sim, 6)  # a second demo run adds none
+    assert count(conn, "select count(*) from units where state = 'installed'") == 6 + n and provisioned == [1]
