@@ -218,6 +218,13 @@ class Settings(BaseSettings):
     # repair 72, battery_swap 48, installation 120, repossession 168, customer_education 72). A ticket
     # still open past its due time, or closed after it, shows as breached.
     ticket_sla_hours: dict[str, Annotated[int, Field(ge=1, le=24 * 365)]] = Field(default_factory=dict)
+    # OpenPAYGO Metrics (issue 17). A request may come without "auth" with an HS256 JWT
+    # (Authorization: Bearer ...) for registration and testing: signed with this secret (unset: one
+    # derived from secret_key), expiring within metrics_jwt_max_hours. GET /device_data answers at most
+    # metrics_max_readings readings.
+    metrics_jwt_secret: str = ""
+    metrics_jwt_max_hours: int = Field(default=24, ge=1)
+    metrics_max_readings: int = Field(default=10_000, ge=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

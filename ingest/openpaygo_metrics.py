@@ -1,44 +1,80 @@
-"""OpenPAYGO Metrics (spec v1.0.0-rc1) from units that report over HTTP instead of MQTT.
+"""OpenPAYGO Metrics (``openpaygo/metrics`` Specifications.md, v1.0 draft) from units that report over
+HTTP (``POST /device_data`` or ``/dd``, JSON or CBOR) instead of MQTT.
 
 A request, simple or condensed, must have the shape ``protocol.openpaygo_metrics.parse_request``
-checks, and is then checked with the unit's own key (SipHash). Simple auth ("sa"), which signs
-only the serial number, is refused unless the unit's product allows it (``products.
-metrics_simple_auth``). Replay protection keeps the last accepted request count and timestamp
-apart: a request must carry at least one of them (signed, unless simple auth is allowed), and each
-it carries must be strictly above its own last value (row-locked per unit). Its timestamp must lie
-between the unit's registration and a few minutes from now. Its readings pass the same schema and
-ranges as MQTT telemetry (``protocol.validate_reading``) and go through the same writer; the
-answer carries the tokens still waiting for the unit, signed. Refused requests land in
-``ingest_rejects`` with their raw bytes, like refused MQTT messages.
+checks, and is then checked with the unit's own key (SipHash; every method: sa, ta, ca, da, ra).
+Simple auth ("sa"), which signs only the serial number, is refused unless the unit's product allows
+it (``products.metrics_simple_auth``). A request without ``auth`` is accepted only with a JWT naming
+the unit (``device_api``: registration and testing). Replay protection keeps the last accepted
+request count and timestamp apart: a request must carry at least one of them (signed, unless
+simple auth or a JWT), and each it carries must be strictly above its own last value (row-locked
+per unit). Its timestamp must lie between the unit's registration and a few minutes from now.
+
+Its values are named through its data format (``data_format_id``: a row of metrics_data_formats,
+for any product or the unit's own; or an inline ``data_format``; or none: simple names), each
+historical step dated as the specification says (``protocol.openpaygo_metrics.resolve``). A variable
+that names a telemetry column (by its name, or its format's ``column``) fills it, scaled by its
+``scale_factor``, within the same ranges as MQTT telemetry (``protocol.validate_reading``), through
+the same writer; every other value is kept in ``telemetry.extra``. The request's current data
+(``data``) fill the columns of each of its steps (firmware), and its other values go into the newest
+step's ``extra``; a request without steps is one reading at its reference time.
+
+Accessories nested in a request are requests of their own units (looked up by serial, never
+created: a device cannot add units to the registry), each checked with its own key and replay state;
+one that is refused (unknown serial, bad signature...) is a dead letter of its own and the rest of
+the request still counts.
+
+The answer (201) is the Server Response Object in the request's form and encoding: the tokens the
+unit lacks (by increasing count, above the ``token_count`` it reports; those up to it count as
+acknowledged, ending their MQTT delivery) when it reports one, or, for a product in "time mode"
+(``metrics_set_time``), one new SET_TIME token for the credit it has from today instead;
+``active_until_timestamp`` / ``active_seconds_left`` when asked; ``settings.base_url`` after an
+administrator moved the unit; ``extra_data`` set for it; signed with data auth. Refused requests land
+in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
 """
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from openpaygo import MetricsResponseHandler
-from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 
 from backoffice import crypto
+from backoffice.credit import service as credit
 from ingest import repository, writer
 from ingest.consumer import DEAD_LETTER_KEEP, MAX_BEFORE_CREATED
 from ingest.consumer import MAX_FUTURE as MAX_READING_FUTURE
 from protocol import EARLIEST_TS, ProtocolError, validate_reading
-from protocol.openpaygo_metrics import DATA_FORMATS, MAX_REQUEST_BYTES, SIMPLE_AUTH, MetricsRequest, parse_request
+from protocol import openpaygo_metrics as om
+from protocol.openpaygo_metrics import MAX_REQUEST_BYTES, SIMPLE_AUTH, DataFormat, MetricsRequest, parse_request
 
 ENDPOINT = "http:/dd"
 # A request dated further ahead is refused: its timestamp would lock the unit's later requests out.
 MAX_FUTURE = timedelta(minutes=5)
+# The request's own data are dated with this seq offset when they are a reading of their own, apart
+# from historical steps (seq = their timestamp) at the same second.
+DATA_SEQ_OFFSET = 2**40
+# Registered data formats never change (a new version is a new id): kept once read, per database.
+_FORMATS: dict[tuple[str, int, str, int], repository.FormatRow] = {}
 
 
 @dataclass
 class Answer:
     status: int
     body: dict[str, Any]
+    content_type: str = om.JSON
+    unit_id: int | None = None
+    readings: int = 0
+    accessories: list[str] = field(default_factory=list)  # serials of the accessories stored
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
 def _reject(conn: psycopg.Connection, serial: str | None, reason: str, raw: bytes, status: int) -> Answer:
@@ -46,64 +82,154 @@ def _reject(conn: psycopg.Connection, serial: str | None, reason: str, raw: byte
     return Answer(status, {"error": reason})
 
 
-def handle(conn: psycopg.Connection, raw: bytes, secret_key: str, now: datetime | None = None) -> Answer:
-    """One /dd request, in the caller's transaction."""
+def handle(
+    conn: psycopg.Connection,
+    raw: bytes,
+    secret_key: str,
+    now: datetime | None = None,
+    *,
+    content_type: str | None = None,
+    jwt_serial: str | None = None,
+) -> Answer:
+    """One send-data request, in the caller's transaction. ``jwt_serial``: the serial a verified JWT
+    of the request names (then the request may come without ``auth``)."""
     now = now or datetime.now(UTC)
+    kind = om.CBOR if om.is_cbor(content_type) else om.JSON
     if len(raw) > MAX_REQUEST_BYTES:
         reason = f"request larger than {MAX_REQUEST_BYTES} bytes (its first {DEAD_LETTER_KEEP} bytes are kept)"
         return _reject(conn, None, reason, raw[:DEAD_LETTER_KEEP], 413)
     try:
-        request = parse_request(raw)
+        request = parse_request(raw, content_type, auth_required=jwt_serial is None)
     except ProtocolError as err:
         return _reject(conn, None, f"not an OpenPAYGO Metrics request: {err}", raw, 400)
+    try:
+        unit, key, stored, named = _accept(conn, request, secret_key, now, jwt_serial, int(now.timestamp()))
+    except Refused as err:
+        return _reject(conn, request.serial, err.reason, raw, err.status)
+    reference = request.data_collection_timestamp or request.timestamp or int(now.timestamp())
+    done = []
+    for i, acc in enumerate(request.accessories):
+        try:
+            with conn.transaction():  # a savepoint: a refused accessory leaves the rest
+                _accept(conn, acc, secret_key, now, jwt_serial if jwt_serial == request.serial else None, reference,
+                        accessory=True)  # fmt: skip
+            done.append(acc.serial)
+        except Refused as err:
+            _reject(conn, acc.serial, f"accessory {i} of {request.serial!r}: {err.reason}", raw, err.status)
+    body = _answer(conn, request, unit, key, named, now, secret_key)
+    repository.save_request(conn, unit.id, *request.replay_values(), request.method or "jwt",
+                            _format_id(request), base_url_sent=bool(unit.base_url))  # fmt: skip
+    return Answer(201, body, kind, unit.id, stored, done)
+
+
+def _format_id(request: MetricsRequest) -> int | None:
+    return request.data_format_id
+
+
+def _accept(
+    conn: psycopg.Connection,
+    request: MetricsRequest,
+    secret_key: str,
+    now: datetime,
+    jwt_serial: str | None,
+    received_at: int,
+    accessory: bool = False,
+) -> tuple[repository.MetricsUnit, str, int, dict[str, Any]]:
+    """Check a request (or an accessory's) and store its readings: (unit, key, readings, its current
+    data named), or Refused."""
     serial = request.serial
     unit = repository.lock_unit(conn, serial)
     if unit is None:
-        return _reject(conn, serial, f"unknown serial {serial!r}", raw, 404)
+        raise Refused(404, f"unknown {'accessory ' if accessory else ''}serial {serial!r}")
     if unit.key_enc is None:
-        return _reject(conn, serial, f"unit {serial!r} has no OpenPAYGO key", raw, 404)
-    if request.method == SIMPLE_AUTH and not unit.simple_auth:
-        return _reject(conn, serial, "simple auth ('sa') is not enabled for this unit's product", raw, 403)
+        raise Refused(404, f"unit {serial!r} has no OpenPAYGO key")
     key = crypto.decrypt(secret_key, unit.key_enc)
-    handler = MetricsResponseHandler(request.text, data_format=DATA_FORMATS[request.data_format_id])
-    handler.set_device_parameters(secret_key=key)
-    if not _signed(handler, request, key):
-        return _reject(conn, serial, "bad signature", raw, 403)
+    if request.auth is None:
+        if jwt_serial != serial and not (accessory and jwt_serial is not None):
+            raise Refused(401, "no auth: sign the request, or send a JWT that names this unit")
+    else:
+        if request.method == SIMPLE_AUTH and not unit.simple_auth:
+            raise Refused(403, "simple auth ('sa') is not enabled for this unit's product")
+        if not request.signed_with(key):
+            raise Refused(403, "bad signature")
     replay = _replayed(request, unit)
     if replay:
-        return _reject(conn, serial, replay, raw, 403)
+        raise Refused(403, replay)
     when = _out_of_window(request, unit.created_at, now)
     if when:
-        return _reject(conn, serial, when, raw, 400)
+        raise Refused(400, when)
+    fmt = _format(conn, request, unit)
     try:
-        metrics = handler.get_simple_metrics()
-        rows = _rows(metrics, DATA_FORMATS[request.data_format_id], unit.id, unit.created_at, now)
+        data, steps = om.resolve(request, fmt, received_at)
+        rows, extras = _rows(data, steps, fmt, unit.id, unit.created_at, now, received_at)
     except ProtocolError as err:
-        return _reject(conn, serial, str(err), raw, 400)
-    except (ValueError, KeyError, TypeError, IndexError, OverflowError, OSError) as err:  # the library's parsing
-        return _reject(conn, serial, f"data do not match the data format: {err}", raw, 400)
+        raise Refused(400, str(err)) from None
     writer.write_readings(conn, rows)
-    repository.save_request(conn, unit.id, *request.replay_values())
-    waiting = repository.waiting_tokens(conn, unit.id)
-    if waiting:
-        handler.add_tokens_to_answer([int(token) for token in waiting])
-    return Answer(200, handler.get_answer_dict())
+    writer.write_extras(conn, extras)
+    if accessory:
+        repository.save_request(conn, unit.id, *request.replay_values(), request.method or "jwt", _format_id(request))
+    return unit, key, len(rows), data
 
 
-def _signed(handler: MetricsResponseHandler, request: MetricsRequest, key: str) -> bool:
-    """Whether the request's auth string is its signature with ``key`` (compared in constant time)."""
-    try:
-        sign = OpenPAYGOMetricsShared.generate_request_signature_from_data
-        expected = sign(handler.request_dict, request.method, key)
-    except (ValueError, KeyError, TypeError):  # e.g. timestamp auth without a timestamp: not signed
-        return False
-    return hmac.compare_digest(str(expected).encode(), request.auth.encode())
+def _format(conn: psycopg.Connection, request: MetricsRequest, unit: repository.MetricsUnit) -> DataFormat | None:
+    if request.inline_format is not None:
+        return request.inline_format
+    if request.data_format_id is None:
+        return None
+    cache_key = (conn.info.host, conn.info.port, conn.info.dbname, request.data_format_id)
+    row = _FORMATS.get(cache_key)
+    if row is None:
+        row = repository.data_format(conn, request.data_format_id)
+        if row is not None:
+            _FORMATS[cache_key] = row
+    if row is None or (row.product_id is not None and row.product_id != unit.product_id):
+        raise Refused(400, f"unknown data_format_id {request.data_format_id} (for this unit's product)")
+    return DataFormat(row.id, tuple(row.data_order), tuple(row.historical_data_order), row.historical_data_interval,
+                      row.variables)  # fmt: skip
+
+
+def _answer(
+    conn: psycopg.Connection,
+    request: MetricsRequest,
+    unit: repository.MetricsUnit,
+    key: str,
+    named: dict[str, Any],
+    now: datetime,
+    secret_key: str,
+) -> dict[str, Any]:
+    """The Server Response Object for the request whose current data are ``named``."""
+    tokens: list[int] | None = None
+    reported = named.get("token_count")
+    if reported is not None:
+        valid = isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported < 2**31
+        last = reported if valid else -1
+        lacking = repository.tokens_after(conn, unit.id, last)
+        if unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
+            # Time mode: one SET_TIME token for the expiry, instead of what the unit lacks.
+            token = credit.set_time_token(conn, unit.id, secret_key, now.date())
+            lacking = [(token, "set_time")] if token is not None else lacking
+        tokens = [int(token) for token, _ in lacking]
+        if valid:
+            repository.ack_tokens_upto(conn, unit.id, last)
+    until_ts: int | None = None
+    seconds_left: int | None = None
+    if named.get("active_until_timestamp_requested") or named.get("active_seconds_left_requested"):
+        until = repository.active_until(conn, unit.id)
+        if named.get("active_until_timestamp_requested"):
+            until_ts = int(until.timestamp()) if until is not None else 0
+        else:
+            seconds_left = max(0, int((until - now).total_seconds())) if until is not None else 0
+    settings = {"base_url": unit.base_url} if unit.base_url else None
+    return om.answer(request, key, token_list=tokens, active_until_timestamp=until_ts,
+                     active_seconds_left=seconds_left, settings=settings, extra_data=unit.extra_data)  # fmt: skip
 
 
 def _replayed(request: MetricsRequest, unit: repository.MetricsUnit) -> str | None:
     """Why the request is a replay (or cannot be told from one), or None."""
     count, timestamp = request.replay_values()
     if count is None and timestamp is None:
+        if request.auth is None:
+            return None  # a JWT request (testing) need not carry either
         return "the request carries no signed request count or timestamp"
     if count is not None and unit.last_request_count is not None and count <= unit.last_request_count:
         return f"request count {count} not above the last accepted ({unit.last_request_count})"
@@ -127,31 +253,63 @@ def _out_of_window(request: MetricsRequest, created_at: datetime, now: datetime)
     return None
 
 
+def _split(values: dict[str, Any], fmt: DataFormat | None, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Values into (telemetry columns, extra), numbers scaled by their variable's scale_factor."""
+    fmt = fmt or DataFormat(None)
+    columns: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for name, value in values.items():
+        factor = fmt.scale(name)
+        if factor is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            value = value * factor
+            if not math.isfinite(value):
+                raise ProtocolError(f"{where}: {name} scaled by {factor} is out of range")
+        column = fmt.column(name)
+        if column is None:
+            extra[name] = value
+            continue
+        if column in columns:
+            raise ProtocolError(f"{where}: two variables fill {column}")
+        if column in ("credit_s", "rssi") and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if column == "locked" and value in (0, 1) and not isinstance(value, bool):
+            value = bool(value)
+        columns[column] = value
+    return columns, extra
+
+
 def _rows(
-    metrics: dict[str, Any], fmt: dict[str, Any], unit_id: int, created_at: datetime, now: datetime
-) -> list[writer.ReadingRow]:
-    """The request's historical steps as reading rows, each through the protocol's Reading (the same
-    schema and ranges as MQTT telemetry); ProtocolError naming the first step that is not."""
-    data = metrics.get("data") or {}
-    firmware = data.get("firmware_version") if isinstance(data, dict) else None
-    order = set(fmt["historical_data_order"])
+    data: dict[str, Any],
+    steps: list[tuple[int, dict[str, Any]]],
+    fmt: DataFormat | None,
+    unit_id: int,
+    created_at: datetime,
+    now: datetime,
+    reference: int,
+) -> tuple[list[writer.ReadingRow], list[tuple[int, datetime, int, dict[str, Any]]]]:
+    """The request's readings as rows, each through the protocol's Reading (the same schema and ranges
+    as MQTT telemetry), and the values no column holds; ProtocolError naming the first that is not."""
+    data_columns, data_extra = _split(data, fmt, "data")
+    dated = [(stamp, stamp, values) for stamp, values in steps]
+    if not dated:
+        dated = [(reference, reference + DATA_SEQ_OFFSET, {})]
+    newest = max(range(len(dated)), key=lambda i: dated[i][0])
     rows: list[writer.ReadingRow] = []
-    for i, step in enumerate(metrics.get("historical_data") or []):
-        stamp = step.get("timestamp")
-        if isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 < stamp < 2**32:
-            raise ProtocolError(f"historical step {i}: timestamp {stamp!r} is not a time")
-        unknown = set(step) - order - {"timestamp"}
-        if unknown:
-            raise ProtocolError(f"historical step {i}: unknown variables {sorted(unknown)!r}")
-        values = {name: step[name] for name in order if step.get(name) is not None}
+    extras: list[tuple[int, datetime, int, dict[str, Any]]] = []
+    for i, (stamp, seq, values) in enumerate(dated):
+        where = f"historical step {i}"
+        columns, extra = _split(values, fmt, where)
+        columns = data_columns | columns
+        if i == newest:
+            extra = data_extra | extra
         try:
-            r = validate_reading({"seq": stamp, "ts": datetime.fromtimestamp(stamp, UTC), "fw": firmware, **values})
+            r = validate_reading({"seq": seq, "ts": datetime.fromtimestamp(stamp, UTC), **columns})
         except ProtocolError as err:
-            raise ProtocolError(f"historical step {i}: {err}") from None
+            raise ProtocolError(f"{where}: {err}") from None
         if r.ts > now + MAX_READING_FUTURE or r.ts < created_at - MAX_BEFORE_CREATED:
-            raise ProtocolError(
-                f"historical step {i}: reading at {r.ts.isoformat()} is in the future or before the unit"
-            )
+            raise ProtocolError(f"{where}: reading at {r.ts.isoformat()} is in the future or before the unit")
         rows.append((unit_id, r.ts, r.seq, now, r.batt_v, r.batt_a, r.soc, r.batt_temp_c, r.pv_v, r.pv_w, r.pv_wh,
                      r.load_wh, r.credit_s, r.locked, r.rssi, r.fw))  # fmt: skip
-    return rows
+        if extra:
+            extras.append((unit_id, r.ts, r.seq, extra))
+    return rows, extras

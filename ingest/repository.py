@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,10 @@ class MetricsUnit:
     simple_auth: bool  # its product accepts simple auth ('sa')
     last_request_count: int | None  # the highest accepted so far, each on its own
     last_request_timestamp: int | None
+    product_id: int = 0
+    base_url: str | None = None  # the server an administrator moved it to (sent in every answer)
+    extra_data: dict[str, Any] | None = None  # sent in every answer while set
+    set_time: bool = False  # its product's devices expect one SET_TIME token (products.metrics_set_time)
 
 
 def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
@@ -28,7 +34,8 @@ def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
     with conn.cursor(row_factory=class_row(MetricsUnit)) as cur:
         return cur.execute(
             """select u.id, u.openpaygo_key_enc as key_enc, u.created_at, p.metrics_simple_auth as simple_auth,
-                      m.last_request_count, m.last_request_timestamp
+                      m.last_request_count, m.last_request_timestamp, u.product_id, m.base_url, m.extra_data,
+                      p.metrics_set_time as set_time
                from units u join products p on p.id = u.product_id
                     left join metrics_state m on m.unit_id = u.id
                where u.serial = %s
@@ -37,28 +44,142 @@ def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
         ).fetchone()
 
 
-def save_request(conn: psycopg.Connection, unit_id: int, count: int | None, timestamp: int | None) -> None:
+def save_request(
+    conn: psycopg.Connection,
+    unit_id: int,
+    count: int | None,
+    timestamp: int | None,
+    method: str | None = None,
+    data_format: int | None = None,
+    base_url_sent: bool = False,
+) -> None:
     """Record an accepted request's count and timestamp; one it did not carry keeps its last value
-    (so that a request carrying only the other cannot reset it)."""
+    (so that a request carrying only the other cannot reset it). Also how it came (auth method, or
+    'jwt'; data format) and whether its answer carried the unit's new base_url."""
     conn.execute(
-        """insert into metrics_state (unit_id, last_request_count, last_request_timestamp) values (%s, %s, %s)
+        """insert into metrics_state (unit_id, last_request_count, last_request_timestamp, last_auth_method,
+                                      last_data_format, last_request_at)
+           values (%s, %s, %s, %s, %s, now())
            on conflict (unit_id) do update set
                last_request_count = coalesce(excluded.last_request_count, metrics_state.last_request_count),
                last_request_timestamp = coalesce(excluded.last_request_timestamp,
                                                  metrics_state.last_request_timestamp),
+               last_auth_method = excluded.last_auth_method,
+               last_data_format = coalesce(excluded.last_data_format, metrics_state.last_data_format),
+               last_request_at = now(),
+               base_url_sent_at = case when %s then now() else metrics_state.base_url_sent_at end,
                updated_at = now()""",
-        (unit_id, count, timestamp),
+        (unit_id, count, timestamp, method, data_format, base_url_sent),
     )
 
 
-def waiting_tokens(conn: psycopg.Connection, unit_id: int) -> list[str]:
-    """Tokens whose command the unit has not acknowledged yet, oldest first."""
+def lock_accessory(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
+    """An accessory's unit, as ``lock_unit``."""
+    return lock_unit(conn, serial)
+
+
+@dataclass(frozen=True)
+class FormatRow:
+    id: int
+    product_id: int | None
+    data_order: list[str]
+    historical_data_order: list[str]
+    historical_data_interval: int | None
+    variables: dict[str, Any]
+
+
+def data_format(conn: psycopg.Connection, format_id: int) -> FormatRow | None:
+    with conn.cursor(row_factory=class_row(FormatRow)) as cur:
+        return cur.execute(
+            """select id, product_id, data_order, historical_data_order, historical_data_interval, variables
+               from metrics_data_formats where id = %s""",
+            (format_id,),
+        ).fetchone()
+
+
+def insert_data_format(
+    conn: psycopg.Connection, fmt: dict[str, Any], product_id: int | None, registered_by: str
+) -> int:
+    row = conn.execute(
+        """insert into metrics_data_formats (product_id, data_order, historical_data_order, historical_data_interval,
+                                             variables, registered_by)
+           values (%s, %s, %s, %s, %s, %s) returning id""",
+        (product_id, Jsonb(fmt.get("data_order", [])), Jsonb(fmt.get("historical_data_order", [])),
+         fmt.get("historical_data_interval"), Jsonb(fmt.get("variables", {})), registered_by),
+    ).fetchone()  # fmt: skip
+    assert row is not None
+    return int(row[0])
+
+
+def product_exists(conn: psycopg.Connection, product_id: int) -> bool:
+    return conn.execute("select 1 from products where id = %s", (product_id,)).fetchone() is not None
+
+
+MAX_TOKENS_PER_ANSWER = 32  # a device accepts a token at most 64 counts ahead (about 32 of one type)
+
+
+def tokens_after(conn: psycopg.Connection, unit_id: int, token_count: int) -> list[tuple[str, str]]:
+    """The unit's tokens (and their types) above the token count it reports, by increasing count (the
+    oldest it lacks first), whatever their delivery's state: the device says itself what it has."""
     rows = conn.execute(
-        """select distinct t.token, t.count from tokens t join outbox o on o.token_id = t.id
-           where t.unit_id = %s and o.channel = 'mqtt' and o.state in ('pending', 'sent') order by t.count""",
-        (unit_id,),
+        "select token, token_type from tokens where unit_id = %s and count > %s order by count limit %s",
+        (unit_id, token_count, MAX_TOKENS_PER_ANSWER),
     ).fetchall()
-    return [str(token) for token, _ in rows]
+    return [(str(token), str(kind)) for token, kind in rows]
+
+
+def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) -> int:
+    """The unit reports this token count: its MQTT deliveries of tokens up to it are done (acked), so
+    that the dispatcher stops sending them."""
+    cur = conn.execute(
+        """update outbox o set state = 'acked', acked_at = now() from tokens t
+           where o.token_id = t.id and t.unit_id = %s and t.count <= %s and o.channel = 'mqtt'
+             and o.state in ('pending', 'sent')""",
+        (unit_id, token_count),
+    )
+    return cur.rowcount
+
+
+def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
+    """When the credit of the unit's live contract runs out (the day its granted days end, at midnight
+    UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
+    row = conn.execute(
+        """select case when c.state = 'paid_off' then timestamptz '2106-02-07 06:28:15+00'
+                       else (c.signed_on + c.days_granted)::timestamp at time zone 'UTC' end
+           from contracts c where c.unit_id = %s and c.state in ('active', 'paid_off')
+           order by c.id desc limit 1""",
+        (unit_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def unit_id_by_serial(conn: psycopg.Connection, serial: str) -> int | None:
+    row = conn.execute("select id from units where serial = %s", (serial,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def device_data(
+    conn: psycopg.Connection, unit_id: int, start: datetime, end: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The unit's readings in [start, end), oldest first: each column that has a value, and ``extra``."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select ts, batt_v, batt_a, soc, batt_temp_c, pv_v, pv_w, pv_wh, load_wh, credit_s, locked, rssi, fw,
+                      extra
+               from telemetry where unit_id = %s and ts >= %s and ts < %s order by ts, seq limit %s""",
+            (unit_id, start, end, limit),
+        )
+        names = [d.name for d in cur.description or []]
+        rows = cur.fetchall()
+    out = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        extra = values.pop("extra") or {}
+        step = {"timestamp": int(values.pop("ts").timestamp())}
+        step.update({k: v for k, v in values.items() if v is not None})
+        step.update(extra)
+        out.append(step)
+    return out
 
 
 def count_readings(conn: psycopg.Connection, unit_ids: list[int], start: datetime, end: datetime) -> int:

@@ -152,6 +152,19 @@ def write_events(conn: psycopg.Connection, rows: Sequence[EventRow]) -> None:
         )
 
 
+def write_extras(conn: psycopg.Connection, extras: Sequence[tuple[int, datetime, int, dict[str, object]]]) -> None:
+    """Values no telemetry column holds (unit_id, ts, seq, values), merged into the ``extra`` of rows
+    already written (by ``write_readings``, in the same transaction): a resent reading adds nothing new."""
+    if not extras:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            """update telemetry set extra = coalesce(extra, '{}'::jsonb) || %s
+               where unit_id = %s and ts = %s and seq = %s""",
+            [(Jsonb(values), unit_id, ts, seq) for unit_id, ts, seq, values in extras],
+        )
+
+
 def write_rejects(conn: psycopg.Connection, rejects: Sequence[tuple[datetime, str, str | None, str, bytes]]) -> None:
     """Store refused messages (received_at, topic, serial, reason, raw payload) as dead letters. The
     payload is bytea, kept byte for byte; the text columns get what a unit sent with NUL and lone

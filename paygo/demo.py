@@ -3,6 +3,7 @@ snapshot, and the platform's processes run as children that stop in order."""
 
 from __future__ import annotations
 
+import random
 import secrets
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from backoffice.db import connect
 from backoffice.devices import broker
 from backoffice.devices import service as devices
 from backoffice.migrate import migrate
+from backoffice.registry.repository import count_installed
 from backoffice.staff import repository as staff_repository
 from backoffice.staff import service as staff
 from backoffice.staff.schemas import ROLES
@@ -118,3 +120,25 @@ class Children:
                 p.kill()
                 p.wait()
         return killed
+
+
+METRICS_UNITS = 5  # more demo units, reporting with OpenPAYGO Metrics over HTTP (issue 17)
+
+
+def with_metrics_units(settings: Settings, children: Children, sim_args: list[str], units: int) -> list[str]:
+    """METRICS_UNITS more units (customers of the demo company, added once), the device API they
+    report to, and the simulator's arguments with them: the ``units`` MQTT units stay as they are and
+    the extra ones report with OpenPAYGO Metrics (hourly batches over HTTP, ``ra``, condensed)."""
+    with connect(settings, "demo") as conn:
+        missing = units + METRICS_UNITS - count_installed(conn)
+        if missing > 0:
+            now = datetime.now(UTC)
+            demo_data.add_customers(conn, settings.secret_key, missing, random.Random(17), now - timedelta(days=40),
+                                    now - timedelta(days=31))  # fmt: skip
+        conn.commit()
+    if missing > 0:
+        provision_units(settings)  # the simulator reads every unit's login, though these never use theirs
+    children.spawn("device-api", ["ingest", "device-api"])
+    args = list(sim_args)
+    args[args.index("--units") + 1] = str(units + METRICS_UNITS)
+    return [*args, "--metrics-units", str(METRICS_UNITS)]

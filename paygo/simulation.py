@@ -8,7 +8,7 @@ import dataclasses
 import resource
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from devtools.demo_data import synthetic_specs
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
+from firmware_sim.metrics_device import MetricsConfig, run_metrics_fleet
 from firmware_sim.unit import UnitSpec
 
 
@@ -35,6 +36,32 @@ class Fleet:
     clock: SimClock
     config: FleetConfig
     assignment: scenarios.Assignment
+    # Units reporting with OpenPAYGO Metrics over HTTP instead of MQTT (with_metrics_units).
+    metrics_specs: list[UnitSpec] = field(default_factory=list)
+    metrics_keys: dict[str, tuple[str, int]] = field(default_factory=dict)
+    metrics_config: MetricsConfig | None = None
+    metrics_assignment: scenarios.Assignment | None = None
+
+
+def with_metrics_units(
+    settings: Settings, fleet: Fleet, n: int, auth_method: str, condensed: bool, cbor: bool
+) -> Fleet:
+    """The last ``n`` of the fleet's units report with OpenPAYGO Metrics to the device API instead."""
+    if n <= 0:
+        return fleet
+    if n > len(fleet.specs) or not fleet.config.keys:
+        raise FleetSetupError("--metrics-units: at most --units, and units from the database (not --synthetic)")
+    keep, metrics = fleet.specs[: len(fleet.specs) - n], fleet.specs[len(fleet.specs) - n :]
+    cfg = MetricsConfig(f"http://127.0.0.1:{settings.device_api_port}", auth_method=auth_method, condensed=condensed,
+                        cbor=cbor, self_pay=fleet.config.self_pay, seed=fleet.config.seed)  # fmt: skip
+    keys = {s.serial: fleet.config.keys[s.serial] for s in metrics if s.serial in fleet.config.keys}
+    if len(keys) < n:
+        raise FleetSetupError("--metrics-units: some of those units have no OpenPAYGO key")
+    a, k = fleet.assignment, len(keep)
+    split = [scenarios.Assignment(a.kind[p], a.onset[p], a.severity[p], a.duration_s[p])
+             for p in (slice(None, k), slice(k, None))]  # fmt: skip
+    return dataclasses.replace(fleet, specs=keep, assignment=split[0], metrics_specs=metrics, metrics_keys=keys,
+                               metrics_config=cfg, metrics_assignment=split[1])  # fmt: skip
 
 
 def fleet_units(
@@ -93,10 +120,18 @@ def run(fleet: Fleet, stats: FleetStats, duration: float, show: Callable[[], Non
         task = asyncio.create_task(
             run_fleet(fleet.specs, fleet.clock, fleet.config, stop, stats, assignment=fleet.assignment), name="fleet"
         )
+        metrics = None
+        if fleet.metrics_config is not None and fleet.metrics_specs:
+            units = run_metrics_fleet(fleet.metrics_specs, fleet.metrics_keys, fleet.clock, fleet.metrics_config,
+                                      stop, stats, assignment=fleet.metrics_assignment)  # fmt: skip
+            metrics = asyncio.create_task(units, name="metrics")
         while not task.done():
             show()
             await asyncio.sleep(0.5)
         await task
+        if metrics is not None:
+            stop.set()
+            await metrics
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per unit in realistic mode
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, len(fleet.specs) + 256)), hard))

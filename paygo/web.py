@@ -22,6 +22,8 @@ from backoffice.customers import api as customers_api
 from backoffice.customers import pages as customers_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
+from backoffice.devices import api as devices_api
+from backoffice.devices import metrics as devices_metrics
 from backoffice.inventory import api as inventory_api
 from backoffice.inventory import pages as inventory_pages
 from backoffice.payments import api as payments_api
@@ -48,6 +50,7 @@ ROUTERS: list[APIRouter] = [
     contracts_api.router,
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
+    devices_api.router,
     kpi_api.router, kpi_pages.router,
     customers_api.search_router, customers_api.router, customers_api.edit_router,
     customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
@@ -62,7 +65,8 @@ ROUTERS: list[APIRouter] = [
 # Panels of other domains on the call centre's unit page (alerts, tickets, ...), in order: see
 # backoffice.templating.UnitPanel.
 UNIT_PANELS: list[UnitPanel] = [
-    UnitPanel("Tickets and stock", "panels/tickets.html", tickets_panel.unit_panel),
+    UnitPanel("Field operations", "panels/tickets.html", tickets_panel.unit_panel),
+    UnitPanel("OpenPAYGO Metrics", "panels/metrics.html", devices_metrics.unit_panel),
 ]
 
 

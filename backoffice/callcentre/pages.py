@@ -35,7 +35,9 @@ def _page(
         "p": page, "week": week, "month": month, "done": done, "refused": refused, "now": datetime.now(UTC),
         "languages": LANGUAGES, "acts": staff.holds(frozenset({"call_centre"})),
         "goodwill_max": service.goodwill_limit(settings, staff.roles),
-        "panels": [(panel.title, panel.template, panel.load(conn, page.unit.id)) for panel in panels],
+        # A panel with nothing to say for this unit (its load gives None) is left out.
+        "panels": [(title, template, value) for title, template, value in
+                   ((p.title, p.template, p.load(conn, page.unit.id)) for p in panels) if value is not None],
     }  # fmt: skip
     return templates.TemplateResponse(request, "unit.html", context, status_code=status)
 

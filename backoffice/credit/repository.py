@@ -70,6 +70,13 @@ def lock_account(conn: psycopg.Connection, contract_id: int) -> CreditAccount:
     return row
 
 
+def active_contract_of_unit(conn: psycopg.Connection, unit_id: int) -> int | None:
+    row = conn.execute(
+        "select id from contracts where unit_id = %s and state = 'active' order by id desc limit 1", (unit_id,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def update_credit(conn: psycopg.Connection, contract_id: int, paid_total: int, days_granted: int, state: str) -> None:
     conn.execute(
         "update contracts set paid_total = %s, days_granted = %s, state = %s where id = %s",

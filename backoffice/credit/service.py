@@ -99,7 +99,7 @@ def _sms(a: CreditAccount, kind: TokenType, token: str, days: int, receipt: Rece
 
 def _issue(
     conn: psycopg.Connection, a: CreditAccount, secret_key: str, inbox_id: int | None, kind: TokenType, days: int,
-    history_at: datetime | None = None, receipt: Receipt | None = None,
+    history_at: datetime | None = None, receipt: Receipt | None = None, deliver: bool = True,
 ) -> dict[str, object]:  # fmt: skip
     if a.key_enc is None:
         raise ValueError(f"unit {a.serial} has no OpenPAYGO key")
@@ -117,8 +117,22 @@ def _issue(
     if a.phone:
         sms = _sms(a, kind, token, days, receipt)
         deliveries.append(("sms", sms.kind, a.phone, sms.body))
-    repository.insert_outbox(conn, token_id, a.contract_id, deliveries, history_at)
+    if deliver:
+        repository.insert_outbox(conn, token_id, a.contract_id, deliveries, history_at)
     return {"id": token_id, "token": token, "token_type": name, "days": days, "count": count}
+
+
+def set_time_token(conn: psycopg.Connection, unit_id: int, secret_key: str, today: date) -> str | None:
+    """OpenPAYGO Metrics "time mode" (a device that expects one SET_TIME token for its expiry rather
+    than the ADD_TIME tokens it lacks): a SET_TIME token for the credit the unit's active contract
+    has from ``today`` (the days granted less those since signing), in the caller's transaction,
+    without SMS or MQTT deliveries (the Metrics answer carries it). None without an active contract."""
+    contract_id = repository.active_contract_of_unit(conn, unit_id)
+    if contract_id is None:
+        return None
+    a = repository.lock_account(conn, contract_id)
+    left = max(0, min(a.days_granted + a.goodwill_days - (today - a.signed_on).days, MAX_TOKEN_DAYS))
+    return str(_issue(conn, a, secret_key, None, TokenType.SET_TIME, left, deliver=False)["token"])
 
 
 def resend_token(conn: psycopg.Connection, token_id: int, actor: Actor) -> int:

@@ -51,7 +51,8 @@ def demo(
         console.print(f"[green]KPI snapshot[/]: {size} units in the portfolio (page: /kpi)")
         children.spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"])
         children.spawn("api", ["api", "run"])
-        children.spawn("sim", ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay"])
+        sim_args = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay"]
+        children.spawn("sim", orchestration.with_metrics_units(settings, children, sim_args, units))
         children.spawn("delivery", ["delivery", "run"])
         # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up.
         children.spawn("payments", ["payments", "simulate", "--rate", "0.5", "--count", "100000",

@@ -51,6 +51,14 @@ def sim_run(
         bool, typer.Option(help="invent the units (serials SIM000001...) instead of reading them from the database")
     ] = False,
     seed: Annotated[int, typer.Option(help="random seed of the physics, habits and scenarios")] = 0,
+    metrics_units: Annotated[
+        int, typer.Option(help="of the units, this many report with OpenPAYGO Metrics over HTTP (the device API)")
+    ] = 0,
+    metrics_auth: Annotated[str, typer.Option(help="the Metrics units' auth method: sa, ta, ca, da or ra")] = "ra",
+    metrics_condensed: Annotated[
+        bool, typer.Option("--metrics-condensed/--metrics-simple", help="condensed or simple Metrics requests")
+    ] = True,
+    metrics_cbor: Annotated[bool, typer.Option("--metrics-cbor/--metrics-json", help="CBOR or JSON bodies")] = False,
 ) -> None:
     """Simulate units: each reports every 20 simulated minutes over MQTT, as real firmware does.
 
@@ -71,7 +79,9 @@ def sim_run(
         fleet = simulation.prepare(settings, units=units, speed=speed, start_days_ago=start_days_ago,
                                    device_login=device_login, weights=_scenario_mix(scenario_mix), self_pay=self_pay,
                                    connections=connections, synthetic=synthetic, seed=seed)  # fmt: skip
-    except simulation.FleetSetupError as err:
+        fleet = simulation.with_metrics_units(settings, fleet, metrics_units, metrics_auth, metrics_condensed,
+                                              metrics_cbor)  # fmt: skip
+    except (simulation.FleetSetupError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     if truth:
         scenarios.write_truth(truth, [s.serial for s in fleet.specs], fleet.assignment)

@@ -1,5 +1,5 @@
 """The device API door (OpenPAYGO Metrics, ``POST /dd``) under hostile input, with the real database:
-whatever the bytes, the answer is 200 or a 4xx with the reason, never an exception (a 500), and
+whatever the bytes, the answer is 201 or a 4xx with the reason, never an exception (a 500), and
 every refusal is a dead letter holding the bytes sent. Hypothesis feeds the handler random bytes,
 random JSON and requests signed with the unit's own key whose values are extreme."""
 
@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import cbor2
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +25,7 @@ from ingest import openpaygo_metrics
 from ingest.device_api import create_device_app
 from tests.support import count, lamp_contract
 from tests.support.fuzz import record
+from tests.support.staff import api_token
 
 SERIAL = "DD-1"
 ANY_TEXT = st.text(st.one_of(st.characters(), st.characters(categories=["Cs"]), st.just("\x00")), max_size=30)
@@ -99,8 +101,8 @@ def test_any_request_is_answered_200_or_4xx_and_every_refusal_is_a_dead_letter(
             answer = openpaygo_metrics.handle(conn, raw, settings.secret_key)
             stored = conn.execute("select reason, payload from ingest_rejects").fetchall()
         outcomes[str(answer.status)] += 1
-        assert answer.status in (200, 400, 403, 404, 413), answer
-        if answer.status == 200:
+        assert answer.status in (201, 400, 401, 403, 404, 413), answer
+        if answer.status == 201:
             assert stored == []
         else:
             assert [(r, bytes(p)) for r, p in stored] == [(answer.body["error"], raw)]
@@ -108,7 +110,7 @@ def test_any_request_is_answered_200_or_4xx_and_every_refusal_is_a_dead_letter(
     check()
     print(f"\nMetrics handler: {dict(outcomes)}")  # noqa: T201 - the count of inputs tried, shown with -s
     record("OpenPAYGO Metrics handler, random and signed requests", sum(outcomes.values()), outcomes)
-    assert outcomes["200"] > 0 and outcomes["400"] > 0 and outcomes["403"] > 0
+    assert outcomes["201"] > 0 and outcomes["400"] > 0 and outcomes["403"] > 0
 
 
 @pytest.fixture
@@ -139,3 +141,108 @@ def test_hostile_bodies_get_a_4xx_with_the_reason(
     assert answer.status_code == status, answer.text
     assert answer.json()["error"]
     assert count(conn, "select count(*) from ingest_rejects") == 1
+
+
+# ---- issue 17: CBOR, data formats, accessories and the integration doors under hostile input
+
+CBOR_LEAF = st.one_of(LEAF, st.binary(max_size=8), st.integers(-(2**80), 2**80))
+CBOR_VALUES = st.recursive(
+    CBOR_LEAF,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(ANY_TEXT | st.integers(0, 9), kids, max_size=4),
+    max_leaves=20,
+)
+FORMAT_OBJECTS = st.fixed_dictionaries(
+    {},
+    optional={"data_order": st.lists(ANY_TEXT, max_size=4) | JSON,
+              "historical_data_order": st.lists(ANY_TEXT, max_size=6) | JSON,
+              "historical_data_interval": NUMBERS | st.none() | ANY_TEXT,
+              "variables": st.dictionaries(ANY_TEXT, st.fixed_dictionaries({}, optional={
+                  "name": ANY_TEXT, "type": st.sampled_from(["float", "integer", "gps", "x"]) | JSON,
+                  "scale_factor": NUMBERS | st.booleans(), "column": st.sampled_from(["batt_v", "soc", "locked", "x"]),
+                  "aggregation_method": st.sampled_from(["sum", "max", "median"])}), max_size=3) | JSON},
+)  # fmt: skip
+
+
+@st.composite
+def signed_with_formats(draw: st.DrawFn, key: str) -> bytes:
+    """Requests of the unit signed with its key carrying an inline data format, index keys,
+    relative times and accessories (some of which are the unit itself or unknown)."""
+    fmt = draw(FORMAT_OBJECTS)
+    steps = draw(st.lists(st.one_of(st.lists(NUMBERS | st.none() | st.booleans(), max_size=6), st.dictionaries(
+        st.sampled_from(["0", "1", "2", "9", "relative_time", "timestamp", "batt_v", "fan"]), NUMBERS | STAMPS,
+        max_size=4)), max_size=4))  # fmt: skip
+    body: dict[str, Any] = {"sn": SERIAL, "rc": draw(st.integers(1, 2**40)), "dfo": fmt, "hd": steps,
+                            "d": draw(st.lists(NUMBERS | ANY_TEXT, max_size=3) | JSON)}  # fmt: skip
+    try:
+        body["a"] = OpenPAYGOMetricsShared.generate_request_signature_from_data(
+            {"serial_number": SERIAL, "request_count": body["rc"], "data": body["d"], "historical_data": steps}, "ra",
+            key)  # fmt: skip
+    except (ValueError, TypeError, AttributeError, UnicodeEncodeError):
+        body["a"] = "ra" + draw(ANY_TEXT)
+    if draw(st.booleans()):
+        body["acc"] = draw(st.lists(st.fixed_dictionaries({"sn": st.sampled_from([SERIAL, "NOPE"]) | ANY_TEXT,
+                                                           "a": st.just("ra00") | ANY_TEXT, "rc": COUNTS,
+                                                           "hd": st.lists(STEP, max_size=2)}), max_size=3))  # fmt: skip
+    raw = json.dumps(body, allow_nan=True)
+    return raw.encode("utf-8", "surrogatepass")
+
+
+def test_cbor_formats_and_accessories_are_answered_201_or_4xx(
+    settings: Settings, conn: psycopg.Connection, key: str
+) -> None:
+    outcomes: Counter[str] = Counter()
+
+    @hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.one_of(st.builds(lambda v: ("cbor", cbor2.dumps(v)), CBOR_VALUES),
+                     st.tuples(st.just("cbor"), st.binary(max_size=200)),
+                     st.builds(lambda raw: ("json", raw), signed_with_formats(key))))  # fmt: skip
+    def check(case: tuple[str, bytes]) -> None:
+        kind, raw = case
+        with conn.transaction(force_rollback=True):
+            answer = openpaygo_metrics.handle(conn, raw, settings.secret_key, content_type=f"application/{kind}")
+            refused = conn.execute("select count(*) from ingest_rejects where payload = %s", (raw,)).fetchone()
+        outcomes[str(answer.status)] += 1
+        assert answer.status in (201, 400, 401, 403, 404, 413), answer
+        if answer.status != 201:
+            assert refused is not None and refused[0] >= 1
+
+    check()
+    record("OpenPAYGO Metrics handler, CBOR, inline formats and accessories", sum(outcomes.values()), outcomes)
+    assert outcomes["201"] > 0 and outcomes["400"] > 0
+
+
+def test_the_integration_doors_never_answer_500(settings: Settings, client: TestClient, key: str) -> None:
+    admin = api_token(settings.database_url, "admin")
+    reader = api_token(settings.database_url, "viewer")
+    outcomes: Counter[str] = Counter()
+
+    @hypothesis_settings(max_examples=150, deadline=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(FORMAT_OBJECTS | JSON, st.sampled_from(["application/json", "application/cbor"]),
+           st.none() | st.integers(-(2**70), 2**70))  # fmt: skip
+    def register(fmt: Any, kind: str, product: int | None) -> None:
+        raw = (
+            cbor2.dumps(fmt)
+            if kind.endswith("cbor")
+            else json.dumps(fmt, allow_nan=True).encode("utf-8", "surrogatepass")
+        )
+        params = {"product_id": product} if product is not None else None
+        answer = client.post("/data_format", content=raw, headers=admin | {"content-type": kind}, params=params)
+        outcomes[str(answer.status_code)] += 1
+        assert answer.status_code in (201, 400, 404, 422), answer.text
+
+    register()
+    windows = [("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"), ("2026-01-01", "2026-01-02"), ("x", "\x00")]
+    cases = [{"serial_number": SERIAL, "from_datetime": f, "to_datetime": t} for f, t in windows]
+    cases += [{"serial_number": s, "from_datetime": "2026-01-01T00:00Z", "to_datetime": "2026-01-02T00:00Z"}
+              for s in ("x" * 65, "NOPE")]  # fmt: skip
+    for params in cases:
+        answer = client.get("/device_data", params=params, headers=reader)
+        outcomes[str(answer.status_code)] += 1
+        assert answer.status_code in (200, 400, 404, 422), answer.text
+    raw = client.get(
+        "/device_data?serial_number=%ED%A0%80&from_datetime=2026-01-01T00:00Z&to_datetime=x", headers=reader
+    )
+    assert raw.status_code in (400, 404, 422), raw.text  # a lone surrogate, percent-encoded
+    record("OpenPAYGO Metrics integration doors (data formats, device data)", sum(outcomes.values()), outcomes)
+    assert outcomes["201"] > 0 and outcomes["400"] + outcomes["422"] > 0

@@ -60,7 +60,7 @@ def test_signed_request_stored_replay_refused(
     body = _request(key, count=1)
     stamped = int(time.time())  # the request's timestamp, or a second after it
     ok = client.post("/dd", content=body)
-    assert ok.status_code == 200, ok.text
+    assert ok.status_code == 201, ok.text
     assert count(conn, "select count(*) from telemetry") == 3
     assert count(conn, "select sum(reports) from telemetry_daily") == 3  # the same path as MQTT
     replay = client.post("/dd", content=body)
@@ -75,7 +75,7 @@ def test_signed_request_stored_replay_refused(
     # Timestamps are whole seconds and must increase too: wait for the clock's next second.
     wait_for(lambda: int(time.time()) > stamped, timeout=5, what="the next second")
     newer = client.post("/dd", content=_request(key, count=2, steps=1))
-    assert newer.status_code == 200
+    assert newer.status_code == 201
 
 
 def test_condensed_request_gets_the_waiting_tokens(
@@ -85,7 +85,7 @@ def test_condensed_request_gets_the_waiting_tokens(
     credited = apply_payment(conn, contract, 3_500 * 4, date.today(), settings.secret_key)
     conn.commit()
     answer = client.post("/dd", content=_request(key, count=7, condensed=True))
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 201, answer.text
     body = answer.json()
     tokens = body.get("tkl") or body.get("token_list")
     assert tokens and str(tokens[0]).zfill(9) == credited.tokens[0]["token"]
@@ -158,7 +158,7 @@ def test_simple_auth_is_refused_unless_the_product_allows_it(
     assert count(conn, "select count(*) from telemetry") == 0
     conn.execute("update products set metrics_simple_auth = true where code = 'L'")
     conn.commit()
-    assert client.post("/dd", content=forged).status_code == 200  # a product whose firmware can do no better
+    assert client.post("/dd", content=forged).status_code == 201  # a product whose firmware can do no better
     assert count(conn, "select count(*) from telemetry") == 1
 
 
@@ -168,18 +168,18 @@ def test_request_count_and_timestamp_cannot_be_played_against_each_other(
     key, _, _ = unit
     now = int(time.time())
     count_only = _body(key, count=5, steps=[{"timestamp": now - 3000}])
-    assert client.post("/dd", content=count_only).status_code == 200
+    assert client.post("/dd", content=count_only).status_code == 201
     stamped = _body(key, timestamp=now - 100, steps=[{"timestamp": now - 2000}])
-    assert client.post("/dd", content=stamped).status_code == 200
+    assert client.post("/dd", content=stamped).status_code == 201
     replay = client.post("/dd", content=count_only)  # the timestamp-only request did not reset the count
     assert replay.status_code == 403 and "request count 5 not above the last accepted (5)" in replay.json()["error"]
     neither = client.post("/dd", content=_body(key, steps=[{"timestamp": now - 1000}]))
     assert neither.status_code == 403 and "no signed request count or timestamp" in neither.json()["error"]
     # Timestamp auth signs only the timestamp: the request count it carries moves nothing.
     unsigned_count = _body(key, method="ta", count=10**12, timestamp=now - 50, steps=[{"timestamp": now - 900}])
-    assert client.post("/dd", content=unsigned_count).status_code == 200
+    assert client.post("/dd", content=unsigned_count).status_code == 201
     later = _body(key, method="ca", count=6, steps=[{"timestamp": now - 800}])
-    assert client.post("/dd", content=later).status_code == 200
+    assert client.post("/dd", content=later).status_code == 201
     assert conn.execute("select last_request_count, last_request_timestamp from metrics_state").fetchone() == (
         6,
         now - 50,
@@ -204,7 +204,7 @@ def test_future_and_ancient_timestamps_are_refused(
     assert ancient_step.status_code == 400, ancient_step.text
     assert count(conn, "select count(*) from telemetry") == 0
     assert count(conn, "select count(*) from metrics_state") == 0  # no refused request moved the replay check
-    assert client.post("/dd", content=_body(key, count=1, timestamp=now)).status_code == 200
+    assert client.post("/dd", content=_body(key, count=1, timestamp=now)).status_code == 201
 
 
 def test_readings_pass_the_same_ranges_as_mqtt(

@@ -136,6 +136,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/tickets"): frozenset({"call_centre", "field_agent"}),
     ("POST", "/tickets/{ticket_id}/close"): frozenset({"call_centre", "field_agent"}),
     ("POST", "/tickets/{ticket_id}/assign"): frozenset({"call_centre"}),
+    ("POST", "/api/v1/metrics/move"): frozenset({"admin"}),
+    ("POST", "/api/v1/metrics/extra_data"): frozenset({"admin"}),
 }
 SAMPLES = {
     "serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
