@@ -16,6 +16,7 @@ from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
+from backoffice.health import api as health_api
 from backoffice.payments import api as payments_api
 from backoffice.payments import pages as payments_pages
 from backoffice.registry import api as registry_api
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
     kpi_api.router, kpi_pages.router,
+    health_api.router, health_api.acting, health_api.pages,
 ]  # fmt: skip
 
 

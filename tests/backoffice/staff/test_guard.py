@@ -67,9 +67,15 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/snapshots/{as_of}"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
+    ("GET", "/fleet-health"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/alerts"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/outreach"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/units/{unit_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("POST", "/api/v1/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre", "field_agent"}),
 }
 SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
-           "provider": "wing", "reference_id": "REF-NONE", "secret": "s"}  # fmt: skip
+           "provider": "wing", "reference_id": "REF-NONE", "secret": "s",
+           "unit_id": "999999", "alert_id": "999999"}  # fmt: skip
 
 
 def _routes(settings: Settings) -> list[tuple[str, str]]:
