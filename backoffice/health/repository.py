@@ -47,6 +47,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
                    count(*) filter (where r.locked) * %(h)s as hours_locked,
                    count(*) filter (where r.soc <= case p.battery_chemistry when 'lead_acid' then %(cut_la)s
                                                    else %(cut_lfp)s end) * %(h)s as hours_cut,
+                   count(*) filter (where r.soc >= 0.99) * %(h)s as hours_full,
                    (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
                    (array_agg(r.soc order by r.ts desc))[1] as end_soc,
                    case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
@@ -57,10 +58,10 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
              group by r.unit_id, p.battery_chemistry
         )
         insert into unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc,
-                                       hours_hot, hours_locked, hours_cut, last_rssi)
+                                       hours_hot, hours_locked, hours_cut, hours_full, last_rssi)
         select unit_id, %(day)s, received,
                case when night_drop >= 0.15 then night_wh / v_nom / night_drop end,
-               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, last_rssi
+               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi
           from d
         """,
         {"day": day, "grace": GRACE, "hot": t.hot_c, "h": HOUR_PER_REPORT, "cut_la": CUT_SOC["lead_acid"],
@@ -88,7 +89,7 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
 
     cols = {k: grid() for k in ("energy_in", "energy_out", "reports", "received", "capacity_ah", "min_soc",
                                 "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
-                                "last_rssi")}  # fmt: skip
+                                "hours_full", "last_rssi")}  # fmt: skip
     for uid, d, e_in, e_out, reports in conn.execute(
         """select unit_id, day, energy_in_wh, energy_out_wh, reports from telemetry_daily
             where day between %s and %s""",

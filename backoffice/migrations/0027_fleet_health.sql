@@ -15,6 +15,7 @@ create table unit_health_daily (
     hours_hot      real not null default 0,      -- hours above the over-temperature threshold
     hours_locked   real not null default 0,      -- hours out of credit (the firmware's lock)
     hours_cut      real not null default 0,      -- hours at or below the low-voltage cut-off charge
+    hours_full     real not null default 0,      -- hours at full charge (a covered panel fills it late)
     last_rssi      smallint,
     primary key (unit_id, day)
 );
