@@ -209,8 +209,8 @@ def classify_collections(conn: psycopg.Connection, day: date, fault_kinds: list[
         with locked as (
             select h.unit_id,
                    coalesce((select max(p.day) + 1 from unit_health_daily p
-                              where p.unit_id = h.unit_id and p.day < %(day)s and p.hours_locked < 20), %(day)s)
-                       as since
+                              where p.unit_id = h.unit_id and p.day < %(day)s and p.hours_locked < 20),
+                            (select min(p.day) from unit_health_daily p where p.unit_id = h.unit_id)) as since
               from unit_health_daily h where h.day = %(day)s and h.hours_locked >= 20
         ), facts as (
             select l.unit_id, l.since,

@@ -10,6 +10,7 @@ threshold is what it is, are in docs/fleet_health.md; the thresholds themselves 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -147,16 +148,16 @@ def smoothed_soh(w: Window) -> np.ndarray:
     # The last seven estimates, right-aligned: sort NaNs first (by position), keep the tail.
     order = np.argsort(np.where(have, np.arange(last.shape[1]), -1), axis=1, kind="stable")
     recent = np.take_along_axis(last, order, axis=1)[:, -7:]
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(recent, axis=1)
     enough = have.sum(axis=1) >= 4
     return np.where(enough, med / w.battery_ah, np.nan)
 
 
 def _p90(block: np.ndarray) -> float:
-    with np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         return float(np.nanpercentile(block, 90)) if np.sum(~np.isnan(block)) >= 20 else np.nan
 
 
@@ -302,8 +303,8 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
     usable = seen & paid
     # The baseline: the unit's own median of days 22 to 35 ago (a month back, before a slow decline).
     base_block = np.where(usable[:, -35:-21], w.energy_out[:, -35:-21], np.nan)
-    with np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         baseline = np.nanmedian(base_block, axis=1)
     recent = np.where(usable[:, d7], w.energy_out[:, d7], np.nan)
     recent_mean = _nanmean(recent)
