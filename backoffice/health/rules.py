@@ -155,47 +155,48 @@ def smoothed_soh(w: Window) -> np.ndarray:
     return np.where(enough, med / w.battery_ah, np.nan)
 
 
-def _p90(block: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.nanpercentile(block, 90)) if np.sum(~np.isnan(block)) >= 20 else np.nan
+def _group_quantile(values: np.ndarray, gid: np.ndarray, ngroups: int, q: float, least: int) -> np.ndarray:
+    """Per group: the q-th percentile (numpy's linear method) of the non-NaN ``values`` (unit × columns)
+    of its units, or NaN with fewer than ``least`` of them. One sort for every group at once."""
+    v = values.reshape(len(gid), -1)
+    flat = v.ravel().astype(np.float64)
+    keys = np.repeat(gid, v.shape[1])
+    order = np.lexsort((flat, keys))  # by group, then value; NaNs last within a group
+    s = flat[order]
+    total = np.bincount(keys, minlength=ngroups)
+    count = np.bincount(keys, weights=~np.isnan(flat), minlength=ngroups).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(total)[:-1]])
+    pos = np.maximum(count - 1, 0) * q / 100.0
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+    a = s[np.minimum(start + lo, len(s) - 1)] if len(s) else np.zeros(ngroups)
+    b = s[np.minimum(start + hi, len(s) - 1)] if len(s) else np.zeros(ngroups)
+    return np.where(count >= least, a + (b - a) * (pos - lo), np.nan)
 
 
-def _reference(pooled: np.ndarray, cell: np.ndarray, kit: np.ndarray) -> np.ndarray:
+def _groups(cell: np.ndarray, kit: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each unit's neighbourhood-and-kit group (an index), and how many groups there are."""
+    groups, inv = np.unique(np.stack([cell, np.asarray(kit, np.float64)]), axis=1, return_inverse=True)
+    return inv.ravel(), groups.shape[1]
+
+
+def _reference(pooled: np.ndarray, kit: np.ndarray, groups: tuple[np.ndarray, int]) -> np.ndarray:
     """Per unit: the 90th percentile of ``pooled`` (unit × days) over its neighbourhood's units of the
     same kit, else over the kit fleet-wide, else over the fleet (at least 20 unit-days each)."""
-    ref = np.full(len(cell), _p90(pooled))
-    kits, kit_inv = np.unique(kit, return_inverse=True)
-    for k in range(len(kits)):  # a handful of kits and dozens of neighbourhoods, never a loop per unit
-        rows = kit_inv.ravel() == k
-        v = _p90(pooled[rows])
-        if not np.isnan(v):
-            ref[rows] = v
-    groups, inv = np.unique(np.stack([cell, kit]), axis=1, return_inverse=True)
-    inv = inv.ravel()
-    order = np.argsort(inv, kind="stable")
-    bounds = np.searchsorted(inv[order], np.arange(groups.shape[1] + 1))
-    for g in range(groups.shape[1]):
-        rows = order[bounds[g] : bounds[g + 1]]
-        v = _p90(pooled[rows])
-        if not np.isnan(v):
-            ref[rows] = v
-    return ref
+    n = len(kit)
+    fleet = _group_quantile(pooled, np.zeros(n, np.int64), 1, 90, 20)[0]
+    kits, kit_id = np.unique(kit, return_inverse=True)
+    by_kit = _group_quantile(pooled, kit_id.ravel(), len(kits), 90, 20)[kit_id.ravel()]
+    gid, ng = groups
+    by_group = _group_quantile(pooled, gid, ng, 90, 20)[gid]
+    return np.where(~np.isnan(by_group), by_group, np.where(~np.isnan(by_kit), by_kit, fleet))
 
 
-def _median_by(values: np.ndarray, cell: np.ndarray, kit: np.ndarray) -> np.ndarray:
-    """Per unit: the median of ``values`` over its neighbourhood's units of the same kit (at least 5)."""
-    out = np.full(len(values), np.nan)
-    groups, inv = np.unique(np.stack([cell, kit]), axis=1, return_inverse=True)
-    inv = inv.ravel()
-    order = np.argsort(inv, kind="stable")
-    bounds = np.searchsorted(inv[order], np.arange(groups.shape[1] + 1))
-    for g in range(groups.shape[1]):
-        rows = order[bounds[g] : bounds[g + 1]]
-        v = values[rows]
-        if np.sum(~np.isnan(v)) >= 5:
-            out[rows] = np.nanmedian(v)
-    return out
+def _median_by(values: np.ndarray, groups: tuple[np.ndarray, int]) -> np.ndarray:
+    """Per unit and column: the median of ``values`` over its neighbourhood's units of the same kit
+    (at least 5 of them), column by column."""
+    gid, ng = groups
+    return np.stack([_group_quantile(values[:, j], gid, ng, 50, 5)[gid] for j in range(values.shape[1])], axis=1)
 
 
 def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
@@ -213,11 +214,12 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         # controller harvest only what the load takes, so only the top of the range shows what the sun
         # gave). A cloudy week for the whole village lowers it with everyone's yield. Where the
         # neighbourhood has too few such panels: the same kit fleet-wide, then every panel.
-        ref = _reference(per_wp[:, -7:], w.cell, w.panel_wp)[:, None] * np.ones(per_wp.shape[1])
+        groups = _groups(w.cell, w.panel_wp)
+        ref = _reference(per_wp[:, -7:], w.panel_wp, groups)[:, None] * np.ones(per_wp.shape[1])
         pv_ratio = per_wp / ref
         # A full battery hides the panel's yield, but not how long it stays full: a covered panel
         # fills it late in the day, if at all. Against the same kit's neighbours, day by day.
-        full_ref = np.stack([_median_by(w.hours_full[:, j], w.cell, w.panel_wp) for j in range(-7, 0)], axis=1)
+        full_ref = _median_by(w.hours_full[:, -7:], groups)
         full_ratio = np.where(full_ref >= 2.0, w.hours_full[:, -7:] / full_ref, np.nan)
         low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:] | (seen[:, -7:] & (full_ratio < t.pv_fraction))
         # Energy no meter saw: harvested (at the controller's efficiency) less what the load took.
