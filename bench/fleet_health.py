@@ -99,7 +99,10 @@ def score(db: Settings, truth: Path, days: int) -> list[tuple[str, float, float,
         # The firmware's own lock (each reading's ``locked``): a late payer really locked for days is
         # rightly told "locked too long" whatever its scenario (truth from the readings, not the rollups).
         locked_runs = _locked_runs(conn)
+        # Days each unit's battery did not fill (what a covered panel shows in daily energy, if anything).
+        unfilled = {(u, d) for u, d in conn.execute("select unit_id, day from unit_health_daily where max_soc < 0.95")}
     out = []
+    covered_found: list[bool] = []
     for kind in KINDS:
         tp = fp = due = found = 0
         delays: list[float] = []
@@ -116,15 +119,47 @@ def score(db: Settings, truth: Path, days: int) -> list[tuple[str, float, float,
                     tp += 1
                 else:
                     fp += 1
-            if kind in exp.must and onset is not None and onset + timedelta(days=exp.days) < end_day:
+            by = onset + timedelta(days=exp.days) if onset is not None else None
+            if r["scenario"] == "usage_dropping" and onset is not None:
+                # Usage falls linearly to 15 % by the ramp's end: half of it after 59 % of the ramp,
+                # then a week to see it (the rule reads a week's mean).
+                ramp_end = datetime.fromisoformat(r["detail"].split(" by ")[1].replace("Z", "+00:00")).date()
+                by = onset + timedelta(days=round(0.59 * (ramp_end - onset).days) + 7)
+            if kind in exp.must and onset is not None and by is not None and by < end_day:
                 due += 1
-                hit = [d for d in opened if onset <= d <= onset + timedelta(days=exp.days)]
+                hit = [d for d in opened if onset <= d <= by]
                 if hit:
                     found += 1
                     delays.append((hit[0] - onset).days)
+        if kind == "pv_underperformance":
+            covered_found.extend(_covered_that_bite(rows, serial_id, alerts, unfilled, end_day))
         precision = tp / (tp + fp) if tp + fp else 1.0
         recall = found / due if due else 1.0
         out.append((kind, precision, recall, statistics.median(delays) if delays else None, tp + fp, due))
+    if covered_found:
+        print(f"pv_underperformance: of {len(covered_found)} covered panels whose battery stopped filling "
+              f"(≥ 4 days not full after the onset, due), {sum(covered_found)} were found "
+              f"(recall {sum(covered_found) / len(covered_found):.3f}); the others still fill their battery",
+              file=sys.stderr)  # fmt: skip
+    return out
+
+
+def _covered_that_bite(rows: list[dict[str, str]], serial_id: dict[str, int], alerts: dict[tuple[int, str], list[date]],
+                       unfilled: set[tuple[int, date]], end_day: date) -> list[bool]:  # fmt: skip
+    """For each covered panel due for detection whose battery then failed to fill on ≥ 4 days: found or not."""
+    exp = EXPECTED["panel_covered"]
+    out = []
+    for r in rows:
+        if r["scenario"] != "panel_covered" or not r["onset"]:
+            continue
+        unit = serial_id[r["serial"]]
+        onset = datetime.fromisoformat(r["onset"].replace("Z", "+00:00")).date()
+        by = onset + timedelta(days=exp.days)
+        if by >= end_day:
+            continue
+        days = [onset + timedelta(days=k) for k in range((by - onset).days + 1)]
+        if sum((unit, d) in unfilled for d in days) >= 4:
+            out.append(any(onset <= d <= by for d in alerts.get((unit, "pv_underperformance"), [])))
     return out
 
 

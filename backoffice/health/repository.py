@@ -108,6 +108,7 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
         "hours_hot",
         "hours_locked",
         "hours_cut",
+        "hours_full",
         "last_rssi",
     )
     for row in conn.execute(

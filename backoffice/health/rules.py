@@ -28,8 +28,9 @@ KINDS = (
     "system_too_small",
 )
 # Days of rollups a run reads (the usage baseline is the longest look back; the SoH decline reads
-# its own 90-day series, ``Window.soh_past``).
+# its own series over soh_drop_days, ``Window.soh_past``).
 WINDOW_DAYS = 36
+REF_PERCENTILE = 98  # the neighbours' reference yield: near the best of their unit-days (the others are curtailed)
 V_NOMINAL = {"lead_acid": 12.0, "lifepo4": 12.8}
 
 
@@ -56,7 +57,8 @@ class Thresholds:
     holiday_fraction: float = 0.08  # ... a day below this share is a day away, not a day of less use
     holiday_days: int = 3  # ... and this many days away in 7 make it a holiday
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
-    small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up
+    small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
+    small_pv_ratio: float = 0.75  # ... with a panel yielding at least this share of its neighbours' best
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -181,14 +183,14 @@ def _groups(cell: np.ndarray, kit: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _reference(pooled: np.ndarray, kit: np.ndarray, groups: tuple[np.ndarray, int]) -> np.ndarray:
-    """Per unit: the 90th percentile of ``pooled`` (unit × days) over its neighbourhood's units of the
+    """Per unit: the REF_PERCENTILE-th percentile of ``pooled`` (unit × days) over its neighbourhood's units of the
     same kit, else over the kit fleet-wide, else over the fleet (at least 20 unit-days each)."""
     n = len(kit)
-    fleet = _group_quantile(pooled, np.zeros(n, np.int64), 1, 90, 20)[0]
+    fleet = _group_quantile(pooled, np.zeros(n, np.int64), 1, REF_PERCENTILE, 20)[0]
     kits, kit_id = np.unique(kit, return_inverse=True)
-    by_kit = _group_quantile(pooled, kit_id.ravel(), len(kits), 90, 20)[kit_id.ravel()]
+    by_kit = _group_quantile(pooled, kit_id.ravel(), len(kits), REF_PERCENTILE, 20)[kit_id.ravel()]
     gid, ng = groups
-    by_group = _group_quantile(pooled, gid, ng, 90, 20)[gid]
+    by_group = _group_quantile(pooled, gid, ng, REF_PERCENTILE, 20)[gid]
     return np.where(~np.isnan(by_group), by_group, np.where(~np.isnan(by_kit), by_kit, fleet))
 
 
@@ -210,18 +212,18 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         per_wp = np.where(seen, e_in / w.panel_wp[:, None], np.nan)
         uncurtailed = seen & (np.nan_to_num(w.max_soc, nan=1.0) < 0.95)
         # The neighbours' reference: what the best of the neighbourhood's panels of the same kit yield
-        # per Wp (the 90th percentile of their unit-days of the last 7 days: a full battery makes the
+        # per Wp (the 98th percentile of their unit-days of the last 7 days: a full battery makes the
         # controller harvest only what the load takes, so only the top of the range shows what the sun
         # gave). A cloudy week for the whole village lowers it with everyone's yield. Where the
         # neighbourhood has too few such panels: the same kit fleet-wide, then every panel.
         groups = _groups(w.cell, w.panel_wp)
         ref = _reference(per_wp[:, -7:], w.panel_wp, groups)[:, None] * np.ones(per_wp.shape[1])
         pv_ratio = per_wp / ref
-        # A full battery hides the panel's yield, but not how long it stays full: a covered panel
-        # fills it late in the day, if at all. Against the same kit's neighbours, day by day.
+        # A full battery hides the panel's yield; how long it stays full against the same kit's
+        # neighbours is kept as evidence (too noisy a signal to alert on: see docs/fleet_health.md).
         full_ref = _median_by(w.hours_full[:, -7:], groups)
         full_ratio = np.where(full_ref >= 2.0, w.hours_full[:, -7:] / full_ref, np.nan)
-        low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:] | (seen[:, -7:] & (full_ratio < t.pv_fraction))
+        low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:]
         # Energy no meter saw: harvested (at the controller's efficiency) less what the load took.
         # Less what went into storage over the week (charge at the end against the end of 7 days before).
         in7, out7 = e_in[:, d7].sum(axis=1), e_out[:, d7].sum(axis=1)
@@ -261,13 +263,13 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
     out["tamper"] = _hits(tamper, unmetered_wh_day=f["unmetered_wh_day"], unmetered_share=f["unmetered_share"],
                           tamper_flags=w.tamper_events)  # fmt: skip
 
-    # Battery degrading: smoothed SoH below the floor, or down by soh_drop from its best of 90 days.
+    # Battery degrading: smoothed SoH below the floor, or down by soh_drop from its best of soh_drop_days.
     soh, past = f["soh"], w.soh_past
     with np.errstate(invalid="ignore"):
         low = soh < t.soh_floor
         fell = (past - soh) > t.soh_drop
     degrading = (low | fell) & ~bypass  # a bypass drains the battery too: the estimate is not the battery's
-    out["battery_degrading"] = _hits(degrading, soh=soh, soh_90d_best=past)
+    out["battery_degrading"] = _hits(degrading, soh=soh, soh_best_before=past)
 
     # Chronic deep discharge: the battery at its cut-off on most days, or long without a full charge.
     no_full = _trailing_run(seen & (np.nan_to_num(w.max_soc, nan=1.0) < 0.95))
@@ -329,7 +331,7 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
     # System too small: cut-offs on most days while paid up, with a panel that yields like its
     # neighbours', a healthy battery and no bypass: the household asks more than the kit gives.
     with np.errstate(invalid="ignore"):
-        panel_ok = ~(f["pv_ratio7"] < 0.7) & (f["low_pv_days"] == 0)
+        panel_ok = ~(f["pv_ratio7"] < t.small_pv_ratio) & (f["low_pv_days"] == 0)
         battery_ok = ~(soh < t.soh_floor) & ~fell
     small = active & (f["paid_cut_days"] >= t.small_cutoff_days) & panel_ok & battery_ok & ~bypass
     out["system_too_small"] = _hits(small, paid_cutoff_days_7=f["paid_cut_days"], pv_ratio_7=f["pv_ratio7"],
