@@ -28,7 +28,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from backoffice.health.rules import KINDS, WINDOW_DAYS, Thresholds, Window, evaluate
+from backoffice.health.rules import KINDS, REF_PERCENTILE, WINDOW_DAYS, Thresholds, Window, evaluate
 
 KITS = ((10.0, 6.0, 12.0), (50.0, 20.0, 12.8), (100.0, 60.0, 12.8))  # panel Wp, battery Ah, nominal V
 
@@ -150,9 +150,9 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
             if not _isnan(x):
                 full_by.setdefault((group[i], j), []).append(x)
 
-    def p90(key: object) -> float:
+    def best(key: object) -> float:
         v = pooled_by.get(key, [])
-        return _percentile(v, 90) if len(v) >= 20 else math.nan
+        return _percentile(v, REF_PERCENTILE) if len(v) >= 20 else math.nan
 
     fired: set[tuple[int, str]] = set()
     for i, r in enumerate(rows):
@@ -160,11 +160,11 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
         seen = [x > 0 for x in r["received"]]
         days7 = sum(seen[-7:])
         active = days7 >= 4
-        ref = p90(group[i])
+        ref = best(group[i])
         if _isnan(ref):
-            ref = p90(("kit", kit_of[i]))
+            ref = best(("kit", kit_of[i]))
         if _isnan(ref):
-            ref = p90(("all",))
+            ref = best(("all",))
         low_pv = 0
         for j in range(d - 7, d):
             unc = seen[j] and nz(r["max_soc"][j], 1.0) < 0.95

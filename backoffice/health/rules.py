@@ -129,6 +129,11 @@ def _hits(mask: np.ndarray, level: np.ndarray | None = None, **evidence: np.ndar
     return Hits(idx, {k: np.asarray(v)[idx] for k, v in evidence.items()}, None if level is None else level[idx])
 
 
+def _nz(a: np.ndarray, nan: float = 0.0) -> np.ndarray:
+    """NaN replaced by ``nan`` (numpy's nan_to_num also looks for infinities: slower, not needed)."""
+    return np.where(np.isnan(a), nan, a)
+
+
 def _trailing_run(cond: np.ndarray) -> np.ndarray:
     """Per row, how many of the last columns in a row are True."""
     d = cond.shape[1]
@@ -161,10 +166,11 @@ def _group_quantile(values: np.ndarray, gid: np.ndarray, ngroups: int, q: float,
     """Per group: the q-th percentile (numpy's linear method) of the non-NaN ``values`` (unit × columns)
     of its units, or NaN with fewer than ``least`` of them. One sort for every group at once."""
     v = values.reshape(len(gid), -1)
-    flat = v.ravel().astype(np.float64)
+    flat = v.ravel()
     keys = np.repeat(gid, v.shape[1])
-    order = np.lexsort((flat, keys))  # by group, then value; NaNs last within a group
-    s = flat[order]
+    by_value = np.argsort(flat)  # NaNs last
+    order = by_value[np.argsort(keys[by_value], kind="stable")]  # then by group, values still in order
+    s = flat[order].astype(np.float64)
     total = np.bincount(keys, minlength=ngroups)
     count = np.bincount(keys, weights=~np.isnan(flat), minlength=ngroups).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(total)[:-1]])
@@ -205,12 +211,12 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
     """What several rules share, computed once."""
     d7 = slice(-7, None)
     seen = w.received > 0
-    e_in, e_out = np.nan_to_num(w.energy_in), np.nan_to_num(w.energy_out)
+    e_in, e_out = _nz(w.energy_in), _nz(w.energy_out)
     with np.errstate(invalid="ignore", divide="ignore"):
         # Energy per Wp against the neighbours' median on the same day, on days the battery was not
         # full (a full battery makes the controller harvest only what the load takes).
         per_wp = np.where(seen, e_in / w.panel_wp[:, None], np.nan)
-        uncurtailed = seen & (np.nan_to_num(w.max_soc, nan=1.0) < 0.95)
+        uncurtailed = seen & (_nz(w.max_soc, nan=1.0) < 0.95)
         # The neighbours' reference: what the best of the neighbourhood's panels of the same kit yield
         # per Wp (the 98th percentile of their unit-days of the last 7 days: a full battery makes the
         # controller harvest only what the load takes, so only the top of the range shows what the sun
@@ -228,9 +234,9 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         # Less what went into storage over the week (charge at the end against the end of 7 days before).
         in7, out7 = e_in[:, d7].sum(axis=1), e_out[:, d7].sum(axis=1)
         stored = (w.end_soc[:, -1] - w.end_soc[:, -8]) * w.battery_ah * w.v_nom
-        unmetered = 0.95 * in7 - out7 - np.nan_to_num(stored)
+        unmetered = 0.95 * in7 - out7 - _nz(stored)
         unmetered_share = np.where(in7 > 0, unmetered / in7, 0.0)
-    cut_day = np.nan_to_num(w.min_soc, nan=1.0) < t.deep_soc
+    cut_day = _nz(w.min_soc, nan=1.0) < t.deep_soc
     days7 = seen[:, d7].sum(axis=1)
     return {
         "seen": seen,
@@ -242,7 +248,7 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         "unmetered_wh_day": unmetered / np.maximum(days7, 1),
         "unmetered_share": unmetered_share,
         "cut_days": (cut_day & seen)[:, d7].sum(axis=1),
-        "paid_cut_days": (cut_day & seen & (np.nan_to_num(w.hours_locked) < 1))[:, d7].sum(axis=1),
+        "paid_cut_days": (cut_day & seen & (_nz(w.hours_locked) < 1))[:, d7].sum(axis=1),
         "days7": days7,
         "soh": smoothed_soh(w),
     }
@@ -272,12 +278,12 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
     out["battery_degrading"] = _hits(degrading, soh=soh, soh_best_before=past)
 
     # Chronic deep discharge: the battery at its cut-off on most days, or long without a full charge.
-    no_full = _trailing_run(seen & (np.nan_to_num(w.max_soc, nan=1.0) < 0.95))
+    no_full = _trailing_run(seen & (_nz(w.max_soc, nan=1.0) < 0.95))
     chronic = active & ((f["cut_days"] >= t.cutoff_days) | (no_full >= t.no_full_days))
     out["chronic_deep_discharge"] = _hits(chronic, cutoff_days_7=f["cut_days"], days_without_full_charge=no_full)
 
     # Over-temperature: hours a day above hot_c, on hot_days of the last 7.
-    hot_days = ((np.nan_to_num(w.hours_hot) >= t.hot_hours) & seen)[:, d7].sum(axis=1)
+    hot_days = ((_nz(w.hours_hot) >= t.hot_hours) & seen)[:, d7].sum(axis=1)
     hottest = np.nanmax(np.where(seen[:, d7], w.hours_hot[:, d7], -np.inf), axis=1)
     out["over_temperature"] = _hits(hot_days >= t.hot_days, hot_days_7=hot_days, most_hot_hours=hottest)
 
@@ -296,14 +302,14 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
     last_soc = w.min_soc[rows, last_col]
     last_rssi = w.last_rssi[rows, last_col]
     cause = np.where(silent >= t.moved_away_days, "moved away",
-                     np.where(np.nan_to_num(last_soc, nan=1.0) < 0.1, "battery dying",
-                              np.where(np.nan_to_num(last_rssi, nan=0) < -100, "lost signal", "unknown")))  # fmt: skip
+                     np.where(_nz(last_soc, nan=1.0) < 0.1, "battery dying",
+                              np.where(_nz(last_rssi, nan=0) < -100, "lost signal", "unknown")))  # fmt: skip
     out["offline"] = _hits(offline, silent_days=silent, likely_cause=cause, last_min_soc=last_soc,
                            last_rssi=last_rssi)  # fmt: skip
 
     # Usage drop: the last 7 days far below the unit's own baseline while it had credit and energy,
     # and not a household away (days with next to no use at all).
-    paid = np.nan_to_num(w.hours_locked, nan=24.0) < 1
+    paid = _nz(w.hours_locked, nan=24.0) < 1
     usable = seen & paid
     # The baseline: the unit's own median of days 22 to 35 ago (a month back, before a slow decline).
     base_block = np.where(usable[:, -35:-21], w.energy_out[:, -35:-21], np.nan)
@@ -316,14 +322,14 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
         ratio = recent_mean / baseline
         away = (recent < t.holiday_fraction * baseline[:, None]).sum(axis=1)
     # ... with energy to spare: no deep discharge and no poor-PV day that week (then it is the kit, not the habit).
-    had_energy = ((np.nan_to_num(w.min_soc[:, d7], nan=1.0) >= t.deep_soc).all(axis=1)) & (f["low_pv_days"] == 0)
+    had_energy = ((_nz(w.min_soc[:, d7], nan=1.0) >= t.deep_soc).all(axis=1)) & (f["low_pv_days"] == 0)
     enough = (np.sum(~np.isnan(base_block), axis=1) >= 7) & (np.sum(~np.isnan(recent), axis=1) >= 5)
     drop = enough & (baseline >= 5) & (ratio < t.usage_fraction) & (away < t.holiday_days) & had_energy
     out["usage_drop"] = _hits(drop, recent_wh_day=recent_mean, baseline_wh_day=baseline, ratio=ratio,
                               days_away_7=away)  # fmt: skip
 
     # Locked too long: whole days out of credit in a row, escalating at 3, 7 and 30.
-    locked = _trailing_run(seen & (np.nan_to_num(w.hours_locked) >= 20))
+    locked = _trailing_run(seen & (_nz(w.hours_locked) >= 20))
     l1, l2, l3 = t.locked_days
     level = np.where(locked >= l3, l3, np.where(locked >= l2, l2, l1))
     out["locked_too_long"] = _hits(locked >= l1, level=level, locked_days=locked)
