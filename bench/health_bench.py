@@ -143,13 +143,6 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
                 pooled_by.setdefault(("all",), []).append(x)
                 pooled_by.setdefault(("kit", kit_of[i]), []).append(x)
                 pooled_by.setdefault(group[i], []).append(x)
-    full_by: dict[tuple[object, int], list[float]] = {}
-    for i, r in enumerate(rows):
-        for j in range(7):
-            x = r["hours_full"][d - 7 + j]
-            if not _isnan(x):
-                full_by.setdefault((group[i], j), []).append(x)
-
     def best(key: object) -> float:
         v = pooled_by.get(key, [])
         return _percentile(v, REF_PERCENTILE) if len(v) >= 20 else math.nan
@@ -169,10 +162,6 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
         for j in range(d - 7, d):
             unc = seen[j] and nz(r["max_soc"][j], 1.0) < 0.95
             low = unc and per_wp[i][j] / ref < t.pv_fraction
-            fv = full_by.get((group[i], j - (d - 7)), [])
-            fref = _median(fv) if len(fv) >= 5 else math.nan
-            if not low and seen[j] and not _isnan(fref) and fref >= 2.0 and r["hours_full"][j] / fref < t.pv_fraction:
-                low = True
             low_pv += low
         ratios = [per_wp[i][j] / ref for j in range(d - 7, d) if seen[j] and nz(r["max_soc"][j], 1.0) < 0.95]
         pv_ratio7 = sum(ratios) / len(ratios) if ratios else math.nan
