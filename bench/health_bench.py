@@ -143,6 +143,7 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
                 pooled_by.setdefault(("all",), []).append(x)
                 pooled_by.setdefault(("kit", kit_of[i]), []).append(x)
                 pooled_by.setdefault(group[i], []).append(x)
+
     def best(key: object) -> float:
         v = pooled_by.get(key, [])
         return _percentile(v, REF_PERCENTILE) if len(v) >= 20 else math.nan
@@ -203,13 +204,14 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
         usable = [seen[j] and nz(r["hours_locked"][j], 24.0) < 1 for j in range(d)]
         base = [r["energy_out"][j] for j in range(d - 35, d - 21) if usable[j] and not _isnan(r["energy_out"][j])]
         recent = [r["energy_out"][j] for j in range(d - 7, d) if usable[j] and not _isnan(r["energy_out"][j])]
-        if len(base) >= 7 and len(recent) >= 5:
+        if len(base) >= 7 and recent:
             baseline = _median(base)
-            mean = sum(recent) / len(recent)
-            away = sum(1 for x in recent if x < t.holiday_fraction * baseline)
+            home = [x for x in recent if not x < t.holiday_fraction * baseline]
+            away = len(recent) - len(home)
             had_energy = all(nz(r["min_soc"][j], 1.0) >= t.deep_soc for j in range(d - 7, d)) and low_pv == 0
-            if baseline >= 5 and mean / baseline < t.usage_fraction and away < t.holiday_days and had_energy:
-                fired.add((uid, "usage_drop"))
+            if len(home) >= 4 and baseline >= 5 and away < t.holiday_days and had_energy:
+                if (sum(home) / len(home)) / baseline < t.usage_fraction:
+                    fired.add((uid, "usage_drop"))
         locked = 0
         for j in range(d - 1, -1, -1):
             if seen[j] and nz(r["hours_locked"][j]) >= 20:

@@ -54,7 +54,7 @@ class Thresholds:
     tamper_share: float = 0.3  # tamper: share of the harvested energy that no meter saw (7 days)
     tamper_wh: float = 15.0  # ... and at least this many Wh a day
     usage_fraction: float = 0.55  # usage drop: last 7 days below this share of the unit's own baseline
-    holiday_fraction: float = 0.08  # ... a day below this share is a day away, not a day of less use
+    holiday_fraction: float = 0.2  # ... a day below this share is a day away, not a day of less use
     holiday_days: int = 3  # ... and this many days away in 7 make it a holiday
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
     small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
@@ -317,13 +317,17 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
         warnings.simplefilter("ignore", RuntimeWarning)
         baseline = np.nanmedian(base_block, axis=1)
     recent = np.where(usable[:, d7], w.energy_out[:, d7], np.nan)
-    recent_mean = _nanmean(recent)
     with np.errstate(invalid="ignore", divide="ignore"):
+        # A day below holiday_fraction of the baseline is a day away (next to nothing switched on):
+        # not "less use". The use is the mean of the days at home.
+        away_day = recent < t.holiday_fraction * baseline[:, None]
+        away = away_day.sum(axis=1)
+        recent_mean = _nanmean(np.where(away_day, np.nan, recent))
         ratio = recent_mean / baseline
-        away = (recent < t.holiday_fraction * baseline[:, None]).sum(axis=1)
     # ... with energy to spare: no deep discharge and no poor-PV day that week (then it is the kit, not the habit).
     had_energy = ((_nz(w.min_soc[:, d7], nan=1.0) >= t.deep_soc).all(axis=1)) & (f["low_pv_days"] == 0)
-    enough = (np.sum(~np.isnan(base_block), axis=1) >= 7) & (np.sum(~np.isnan(recent), axis=1) >= 5)
+    at_home = np.sum(~np.isnan(recent), axis=1) - away
+    enough = (np.sum(~np.isnan(base_block), axis=1) >= 7) & (at_home >= 4)
     drop = enough & (baseline >= 5) & (ratio < t.usage_fraction) & (away < t.holiday_days) & had_energy
     out["usage_drop"] = _hits(drop, recent_wh_day=recent_mean, baseline_wh_day=baseline, ratio=ratio,
                               days_away_7=away)  # fmt: skip
