@@ -19,6 +19,9 @@ from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
 CUT_SOC = {"lead_acid": 0.30, "lifepo4": 0.10}
 # A reading that arrives this long after its day ends still counts for its day (the job runs at 00:45).
 GRACE = timedelta(minutes=40)
+# A night's estimate is kept when the charge fell by at least this much (a big battery under a light
+# load falls little; the reported charge and the metered load are exact enough for 8 %).
+MIN_NIGHT_DROP = 0.08
 HOUR_PER_REPORT = 1 / 3  # the firmware's nominal 20-minute interval
 
 
@@ -27,7 +30,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
 
     The capacity estimate is a coulomb count over the night: between two consecutive readings with
     no PV, the charge delivered to the load (Wh / nominal V) over the fall of the state of charge the
-    unit reports; it is kept when the night's discharge is at least 15 % of the battery."""
+    unit reports; it is kept when the night's discharge is at least MIN_NIGHT_DROP of the battery."""
     conn.execute("delete from unit_health_daily where day = %s", (day,))
     cur = conn.execute(
         """
@@ -60,12 +63,13 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
         insert into unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc,
                                        hours_hot, hours_locked, hours_cut, hours_full, last_rssi)
         select unit_id, %(day)s, received,
-               case when night_drop >= 0.15 then night_wh / v_nom / night_drop end,
+               case when night_drop >= %(min_drop)s then night_wh / v_nom / night_drop end,
                min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi
           from d
         """,
-        {"day": day, "grace": GRACE, "hot": t.hot_c, "h": HOUR_PER_REPORT, "cut_la": CUT_SOC["lead_acid"],
-         "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"], "v_lfp": V_NOMINAL["lifepo4"]},
+        {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "hot": t.hot_c, "h": HOUR_PER_REPORT,
+         "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
+         "v_lfp": V_NOMINAL["lifepo4"]},
     )  # fmt: skip
     return cur.rowcount
 

@@ -182,3 +182,13 @@ def test_locked_too_long_escalates() -> None:
     h = evaluate(w, T)["locked_too_long"]
     levels = {int(w.unit_id[i]): int(h.level[j]) for j, i in enumerate(h.idx)} if h.level is not None else {}
     assert levels == {2: 3, 3: 7, 4: 30}
+
+
+def test_two_days_away_in_a_week_are_not_a_usage_drop() -> None:
+    w = village()
+    w.energy_out[0, -7:] = [60, 5, 60, 60, 6, 60, 60]  # away twice: the days at home are as usual
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == set()
+    w.energy_out[0, -7:] = [25, 5, 25, 25, 6, 25, 25]  # away twice, and much less use on the other days
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == {1}
