@@ -148,6 +148,30 @@ class Settings(BaseSettings):
     # Company data for the KPI snapshots (kpi/SPEC.md §1.3: EBITDA, fx rates, balance sheet).
     kpi_company_file: Path | None = None
 
+    # Fleet health (issue 16): the alert rules' thresholds (backoffice/health/rules.py Thresholds,
+    # docs/fleet_health.md). Left unset, each takes the default tuned on the simulator's seed 1.
+    health_soh_floor: float | None = None  # battery degrading: SoH below this share of nameplate
+    health_soh_drop: float | None = None  # ... or fallen by this much in health_soh_drop_days
+    health_soh_drop_days: int | None = None
+    health_deep_soc: float | None = None  # chronic deep discharge: a day whose lowest charge is below this
+    health_cutoff_days: int | None = None  # ... on this many of the last 7 days
+    health_no_full_days: int | None = None  # ... or this many days in a row without a full charge
+    health_hot_c: float | None = None  # over-temperature: battery above this, °C
+    health_hot_hours: float | None = None  # ... this many hours a day
+    health_hot_days: int | None = None  # ... on this many of the last 7 days
+    health_pv_fraction: float | None = None  # PV underperformance: share of the neighbours' yield per Wp
+    health_pv_days: int | None = None  # ... on this many of the last 7 days
+    health_offline_days: int | None = None  # offline: whole days without a reading
+    health_moved_away_days: int | None = None  # ... silent this long: likely moved away
+    health_tamper_share: float | None = None  # tamper: share of the harvest that no meter saw
+    health_tamper_wh: float | None = None  # ... and at least this many Wh a day
+    health_usage_fraction: float | None = None  # usage drop: last week below this share of the baseline
+    health_holiday_fraction: float | None = None  # ... a day below this share is a day away
+    health_holiday_days: int | None = None  # ... and this many days away make a holiday, not a drop
+    health_locked_days: list[int] | None = None  # locked too long: the escalation, e.g. [3, 7, 30]
+    health_small_cutoff_days: int | None = None  # system too small: cut-off days in 7 while paid up
+    health_small_pv_ratio: float | None = None  # ... with a panel yielding this share of the neighbours' best
+
     # Mobile money. M-Pesa Paybill shortcodes we own (comma-separated) and their currency; the
     # currencies MoMo collects in; per-provider secrets of the signed generic webhook, as JSON
     # ({"wing": "...", "aba": "..."}).

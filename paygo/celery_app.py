@@ -13,7 +13,13 @@ from celery import Celery
 from backoffice.config import Settings, load_settings
 from paygo.schedule import BEAT_SCHEDULE
 
-TASK_MODULES = ["kpi.tasks", "ingest.tasks", "backoffice.payments.tasks", "backoffice.sms.tasks"]
+TASK_MODULES = [
+    "kpi.tasks",
+    "ingest.tasks",
+    "backoffice.payments.tasks",
+    "backoffice.sms.tasks",
+    "backoffice.health.tasks",
+]
 
 
 def make_celery(settings: Settings) -> Celery:

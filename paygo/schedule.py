@@ -51,4 +51,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=30, hour=2, day_of_month="1,2"),
         "options": {"expires": 12 * HOUR},
     },
+    # Daily at 00:45: yesterday's fleet health (battery state of health, alerts, collections classes,
+    # the outreach queue), once readings sent just before midnight have arrived; the call centre's
+    # queue is ready in the morning.
+    "health-evaluate-daily": {
+        "task": "health.evaluate_daily",
+        "schedule": crontab(minute=45, hour=0),
+        "options": {"expires": 12 * HOUR},
+    },
 }

@@ -24,6 +24,8 @@ from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
 from backoffice.devices import api as devices_api
 from backoffice.devices import metrics as devices_metrics
+from backoffice.health import api as health_api
+from backoffice.health import service as health
 from backoffice.inventory import api as inventory_api
 from backoffice.inventory import pages as inventory_pages
 from backoffice.payments import api as payments_api
@@ -61,10 +63,12 @@ ROUTERS: list[APIRouter] = [
     agents_pages.me, agents_pages.router, agents_pages.finance,
     tickets_api.router, tickets_api.work, tickets_api.dispatch,
     tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
+    health_api.router, health_api.acting, health_api.pages,
 ]  # fmt: skip
 # Panels of other domains on the call centre's unit page (alerts, tickets, ...), in order: see
 # backoffice.templating.UnitPanel.
 UNIT_PANELS: list[UnitPanel] = [
+    UnitPanel("Health: alerts, battery, collections", "panels/health.html", health.unit_panel),
     UnitPanel("Field operations", "panels/tickets.html", tickets_panel.unit_panel),
     UnitPanel("OpenPAYGO Metrics", "panels/metrics.html", devices_metrics.unit_panel),
 ]

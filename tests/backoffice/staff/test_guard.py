@@ -138,11 +138,17 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/tickets/{ticket_id}/assign"): frozenset({"call_centre"}),
     ("POST", "/api/v1/metrics/move"): frozenset({"admin"}),
     ("POST", "/api/v1/metrics/extra_data"): frozenset({"admin"}),
+    ("GET", "/fleet-health"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/alerts"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/outreach"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("GET", "/api/v1/fleet-health/units/{unit_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
+    ("POST", "/api/v1/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre", "field_agent"}),
 }
 SAMPLES = {
     "serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
     "provider": "wing", "reference_id": "REF-NONE", "secret": "s", "customer_id": "1",
     "item_id": "999999", "refund_id": "999999", "agent_id": "999999", "ticket_id": "999999",
+    "unit_id": "999999", "alert_id": "999999",
 }  # fmt: skip
 
 

@@ -1,0 +1,335 @@
+"""All SQL of fleet health: the nightly derivation of ``unit_health_daily`` from the day's readings,
+the window of rollups the rules read, alerts, collections classes and the outreach queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+import psycopg.rows
+from psycopg.types.json import Jsonb
+
+from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
+
+# The charge at which the low-voltage disconnect cuts the load, by chemistry (lead-acid is cut at
+# about 20-25 % under load, LiFePO4 at about 5 %); a reading at or below it is a cut-off hour.
+CUT_SOC = {"lead_acid": 0.30, "lifepo4": 0.10}
+# A reading that arrives this long after its day ends still counts for its day (the job runs at 00:45).
+GRACE = timedelta(minutes=40)
+# A night's estimate is kept when the charge fell by at least this much (a big battery under a light
+# load falls little; the reported charge and the metered load are exact enough for 8 %).
+MIN_NIGHT_DROP = 0.08
+HOUR_PER_REPORT = 1 / 3  # the firmware's nominal 20-minute interval
+
+
+def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
+    """``unit_health_daily`` of ``day`` from its readings received by the run (replaces the day's rows).
+
+    The capacity estimate is a coulomb count over the night: between two consecutive readings with
+    no PV, the charge delivered to the load (Wh / nominal V) over the fall of the state of charge the
+    unit reports; it is kept when the night's discharge is at least MIN_NIGHT_DROP of the battery."""
+    conn.execute("delete from unit_health_daily where day = %s", (day,))
+    cur = conn.execute(
+        """
+        with r as (
+            select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.batt_temp_c, t.locked, t.rssi,
+                   lag(t.soc) over w as prev_soc, t.ts - lag(t.ts) over w as gap
+              from telemetry t
+             where t.ts >= %(day)s::date and t.ts < %(day)s::date + 1
+               and t.received_at < %(day)s::date + 1 + %(grace)s
+            window w as (partition by t.unit_id order by t.ts, t.seq)
+        ), d as (
+            select r.unit_id, count(*) as received,
+                   sum(r.load_wh) filter (where night) as night_wh,
+                   sum(r.prev_soc - r.soc) filter (where night) as night_drop,
+                   min(r.soc) as min_soc, max(r.soc) as max_soc,
+                   count(*) filter (where r.batt_temp_c > %(hot)s) * %(h)s as hours_hot,
+                   count(*) filter (where r.locked) * %(h)s as hours_locked,
+                   count(*) filter (where r.soc <= case p.battery_chemistry when 'lead_acid' then %(cut_la)s
+                                                   else %(cut_lfp)s end) * %(h)s as hours_cut,
+                   count(*) filter (where r.soc >= 0.99) * %(h)s as hours_full,
+                   (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
+                   (array_agg(r.soc order by r.ts desc))[1] as end_soc,
+                   case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
+              from (select *, pv_wh = 0 and prev_soc > soc and soc > 0.02 and prev_soc < 0.99
+                              and gap <= interval '25 minutes' as night from r) r
+              join units u on u.id = r.unit_id
+              join products p on p.id = u.product_id
+             group by r.unit_id, p.battery_chemistry
+        )
+        insert into unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc,
+                                       hours_hot, hours_locked, hours_cut, hours_full, last_rssi)
+        select unit_id, %(day)s, received,
+               case when night_drop >= %(min_drop)s then night_wh / v_nom / night_drop end,
+               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi
+          from d
+        """,
+        {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "hot": t.hot_c, "h": HOUR_PER_REPORT,
+         "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
+         "v_lfp": V_NOMINAL["lifepo4"]},
+    )  # fmt: skip
+    return cur.rowcount
+
+
+def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = WINDOW_DAYS) -> Window:
+    """The window of daily figures ending on ``day`` of every installed unit (one query per table)."""
+    first = day - timedelta(days=days - 1)
+    units = conn.execute(
+        """select u.id, p.panel_wp, p.battery_ah::float8, p.battery_chemistry,
+                  floor(coalesce(u.latitude, 0) / 0.5)::int * 1000 + floor(coalesce(u.longitude, 0) / 0.5)::int
+             from units u join products p on p.id = u.product_id
+            where u.state = 'installed' and coalesce(u.installed_at::date, %s) <= %s order by u.id""",
+        (day, day),
+    ).fetchall()
+    n = len(units)
+    ids = np.array([u[0] for u in units], np.int64)
+    pos = {int(u): i for i, u in enumerate(ids)}
+
+    def grid() -> np.ndarray:
+        return np.full((n, days), np.nan)
+
+    cols = {k: grid() for k in ("energy_in", "energy_out", "reports", "received", "capacity_ah", "min_soc",
+                                "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
+                                "hours_full", "last_rssi")}  # fmt: skip
+    for uid, d, e_in, e_out, reports in conn.execute(
+        """select unit_id, day, energy_in_wh, energy_out_wh, reports from telemetry_daily
+            where day between %s and %s""",
+        (first, day),
+    ):
+        i = pos.get(uid)
+        if i is not None:
+            j = (d - first).days
+            cols["energy_in"][i, j], cols["energy_out"][i, j], cols["reports"][i, j] = e_in, e_out, reports
+    names = (
+        "received",
+        "capacity_ah",
+        "min_soc",
+        "max_soc",
+        "end_soc",
+        "hours_hot",
+        "hours_locked",
+        "hours_cut",
+        "hours_full",
+        "last_rssi",
+    )
+    for row in conn.execute(
+        f"select unit_id, day, {', '.join(names)} from unit_health_daily where day between %s and %s",
+        (first, day),
+    ):
+        i = pos.get(row[0])
+        if i is not None:
+            j = (row[1] - first).days
+            for k, v in zip(names, row[2:], strict=True):
+                cols[k][i, j] = np.nan if v is None else v
+    cols["received"] = np.nan_to_num(cols["received"])
+    past = np.full(n, np.nan)
+    for uid, best in conn.execute(
+        "select unit_id, max(soh) from unit_health_daily where day between %s and %s and soh is not null group by 1",
+        (day - timedelta(days=t.soh_drop_days), day - timedelta(days=1)),
+    ):
+        if uid in pos:
+            past[pos[uid]] = best
+    flags = np.zeros(n)
+    for uid, k in conn.execute(
+        """select unit_id, count(*) from unit_events where kind = 'tamper' and ts >= %s::date - 6
+              and ts < %s::date + 1 group by 1""",
+        (day, day),
+    ):
+        if uid in pos:
+            flags[pos[uid]] = k
+    return Window(
+        unit_id=ids, first_day=first,
+        panel_wp=np.array([float(u[1]) for u in units]), battery_ah=np.array([float(u[2]) for u in units]),
+        v_nom=np.array([V_NOMINAL[u[3]] for u in units]), cell=np.array([u[4] for u in units], np.int64),
+        soh_past=past, tamper_events=flags, **cols,
+    )  # fmt: skip
+
+
+def save_soh(conn: psycopg.Connection, day: date, unit_ids: np.ndarray, soh: np.ndarray) -> None:
+    keep = ~np.isnan(soh)
+    if not keep.any():
+        return
+    conn.execute(
+        """update unit_health_daily h set soh = s.soh
+             from unnest(%s::bigint[], %s::real[]) as s (unit_id, soh)
+            where h.unit_id = s.unit_id and h.day = %s""",
+        (unit_ids[keep].tolist(), soh[keep].tolist(), day),
+    )
+
+
+@dataclass
+class Firing:
+    unit_id: int
+    kind: str
+    level: int
+    evidence: dict[str, Any]
+
+
+def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing]) -> tuple[int, int]:
+    """Open an alert for each (unit, kind) that fires without one, refresh the open ones that still
+    fire, resolve those whose condition has cleared. Returns (opened, resolved)."""
+    conn.execute("create temp table if not exists health_firing (unit_id bigint, kind text, level smallint, "
+                 "evidence jsonb) on commit drop")  # fmt: skip
+    conn.execute("truncate health_firing")
+    with conn.cursor() as cur, cur.copy("copy health_firing (unit_id, kind, level, evidence) from stdin") as cp:
+        for f in firing:
+            cp.write_row((f.unit_id, f.kind, f.level, Jsonb(f.evidence)))
+    resolved = conn.execute(
+        """update health_alerts a set resolved_on = %s
+            where a.resolved_on is null and a.opened_on <= %s
+              and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
+        (day, day),
+    ).rowcount
+    conn.execute(
+        """update health_alerts a set last_seen_on = %s, evidence = f.evidence, level = greatest(a.level, f.level)
+             from health_firing f
+            where a.resolved_on is null and f.unit_id = a.unit_id and f.kind = a.kind""",
+        (day,),
+    )
+    opened = conn.execute(
+        """insert into health_alerts (unit_id, kind, level, opened_on, last_seen_on, evidence)
+           select f.unit_id, f.kind, f.level, %s, %s, f.evidence from health_firing f
+            where not exists (select 1 from health_alerts a
+                               where a.unit_id = f.unit_id and a.kind = f.kind and a.resolved_on is null)
+           on conflict do nothing""",
+        (day, day),
+    ).rowcount
+    return opened, resolved
+
+
+def alerts_needing_tickets(conn: psycopg.Connection, kinds: list[str]) -> list[tuple[int, int, str, dict[str, Any]]]:
+    """Open alerts of these kinds that have no ticket yet: (id, unit_id, kind, evidence)."""
+    return conn.execute(
+        """select id, unit_id, kind, evidence from health_alerts
+            where resolved_on is null and ticket_id is null and kind = any(%s) order by id for update""",
+        (kinds,),
+    ).fetchall()
+
+
+def set_alert_ticket(conn: psycopg.Connection, alert_id: int, ticket_id: int) -> None:
+    conn.execute("update health_alerts set ticket_id = %s where id = %s", (ticket_id, alert_id))
+
+
+ALERT_COLS = """a.id, a.unit_id, u.serial, a.kind, a.level, a.opened_on, a.last_seen_on, a.resolved_on, a.evidence,
+                a.acknowledged_at, a.acknowledged_by"""
+
+
+def classify_collections(conn: psycopg.Connection, day: date, fault_kinds: list[str], t: Thresholds) -> int:
+    """Every unit out of credit on ``day``: can't use (an open fault alert), using without paying (a
+    tamper alert, or the battery charging day after day while locked: something draws unmetered), or
+    not using (healthy and quiet)."""
+    conn.execute("delete from unit_collections")
+    return conn.execute(
+        """
+        with locked as (
+            select h.unit_id,
+                   coalesce((select max(p.day) + 1 from unit_health_daily p
+                              where p.unit_id = h.unit_id and p.day < %(day)s and p.hours_locked < 20),
+                            (select min(p.day) from unit_health_daily p where p.unit_id = h.unit_id)) as since
+              from unit_health_daily h where h.day = %(day)s and h.hours_locked >= 20
+        ), facts as (
+            select l.unit_id, l.since,
+                   (select array_agg(a.kind order by a.kind) from health_alerts a
+                     where a.unit_id = l.unit_id and a.resolved_on is null and a.kind = any(%(faults)s)) as faults,
+                   exists (select 1 from health_alerts a where a.unit_id = l.unit_id and a.resolved_on is null
+                             and a.kind = 'tamper') as tamper,
+                   (select coalesce(sum(d.energy_in_wh), 0) from telemetry_daily d
+                     where d.unit_id = l.unit_id and d.day between %(day)s::date - 1 and %(day)s) as harvest_wh_2d
+              from locked l
+        )
+        insert into unit_collections (unit_id, class, since, as_of, evidence)
+        select f.unit_id,
+               case when f.faults is not null then 'cant_use'
+                    when f.tamper or f.harvest_wh_2d >= %(charging)s * p.battery_ah * 12 then 'using_without_paying'
+                    else 'not_using' end,
+               f.since, %(day)s,
+               jsonb_build_object('faults', coalesce(f.faults, '{}'), 'tamper_alert', f.tamper,
+                                  'harvest_wh_2d', round(f.harvest_wh_2d::numeric, 1),
+                                  'days_out_of_credit', %(day)s::date - f.since + 1)
+          from facts f join units u on u.id = f.unit_id join products p on p.id = u.product_id
+        """,
+        {"day": day, "faults": fault_kinds, "charging": 0.3},
+    ).rowcount
+
+
+def rebuild_outreach(conn: psycopg.Connection, day: date, playbook: list[tuple[str, int, str, str]],
+                     coaching_kinds: list[str]) -> int:  # fmt: skip
+    """The outreach queue: for each unit, its most pressing coaching alert or collections class (by the
+    playbook's priority), with the suggested action and a script hint."""
+    conn.execute("delete from health_outreach")
+    reasons, priorities, actions, hints = (list(x) for x in zip(*playbook, strict=True))
+    return conn.execute(
+        """
+        with book as (
+            select * from unnest(%(reasons)s::text[], %(priorities)s::int[], %(actions)s::text[], %(hints)s::text[])
+                   as b (reason, priority, action, hint)
+        ), why as (
+            select a.unit_id, case when a.kind = 'locked_too_long' then a.kind || '_' || a.level else a.kind end
+                   as reason
+              from health_alerts a where a.resolved_on is null and a.kind = any(%(coaching)s)
+            union all
+            select unit_id, class from unit_collections
+        )
+        insert into health_outreach (unit_id, priority, reason, suggested_action, script_hint, as_of)
+        select distinct on (w.unit_id) w.unit_id, b.priority, w.reason, b.action, b.hint, %(day)s
+          from why w join book b on b.reason = w.reason
+         order by w.unit_id, b.priority desc
+        """,
+        {"reasons": reasons, "priorities": priorities, "actions": actions, "hints": hints,
+         "coaching": coaching_kinds, "day": day},
+    ).rowcount  # fmt: skip
+
+
+def open_alerts(conn: psycopg.Connection, *, kind: str | None = None, unit_id: int | None = None,
+                limit: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            f"""select {ALERT_COLS} from health_alerts a join units u on u.id = a.unit_id
+                 where a.resolved_on is null
+                   and (%(kind)s::text is null or a.kind = %(kind)s)
+                   and (%(unit)s::bigint is null or a.unit_id = %(unit)s)
+                 order by a.opened_on desc, a.id desc limit %(limit)s""",
+            {"kind": kind, "unit": unit_id, "limit": limit},
+        ).fetchall()
+
+
+def alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            f"""select {ALERT_COLS} from health_alerts a join units u on u.id = a.unit_id where a.id = %s
+                {"for update of a" if lock else ""}""",
+            (alert_id,),
+        ).fetchone()
+
+
+def acknowledge(conn: psycopg.Connection, alert_id: int, who: str) -> None:
+    conn.execute("update health_alerts set acknowledged_at = now(), acknowledged_by = %s where id = %s",
+                 (who, alert_id))  # fmt: skip
+
+
+def soh_series(conn: psycopg.Connection, unit_id: int, days: int = 180) -> list[tuple[date, float]]:
+    return [
+        (d, float(s))
+        for d, s in conn.execute(
+            """select day, soh from unit_health_daily where unit_id = %s and soh is not null
+                 and day > (select max(day) from unit_health_daily where unit_id = %s) - %s order by day""",
+            (unit_id, unit_id, days),
+        )
+    ]
+
+
+def collections_of(conn: psycopg.Connection, unit_id: int) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute("select * from unit_collections where unit_id = %s", (unit_id,)).fetchone()
+
+
+def outreach(conn: psycopg.Connection, limit: int = 500) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            """select o.*, u.serial from health_outreach o join units u on u.id = o.unit_id
+                order by o.priority desc, o.unit_id limit %s""",
+            (limit,),
+        ).fetchall()

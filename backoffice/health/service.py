@@ -1,0 +1,156 @@
+"""The nightly health job and what staff do with its alerts.
+
+``run_day(conn, day, settings)`` is the whole job for one day (the ``health.evaluate_daily`` task runs
+it for yesterday; ``bench/fleet_health.py`` runs it for each day of a simulated history):
+
+1. ``unit_health_daily`` of the day, from its readings received by then (capacity estimate, charge,
+   heat, lock and cut-off hours, readings received);
+2. every rule over the window of rollups ending that day (``rules.evaluate``, numpy);
+3. the alerts' lifecycle: one open alert per (unit, kind), refreshed while the rule fires, resolved
+   when it no longer does (``repository.reconcile``);
+4. each out-of-credit unit's collections class, and the outreach queue rebuilt from both.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import psycopg
+
+from backoffice.audit import repository as audit
+from backoffice.audit.schemas import Actor
+from backoffice.health import repository, rules
+from backoffice.health.rules import KINDS, Thresholds
+from backoffice.health.schemas import Alert, Collections, SohPoint, UnitPanel
+from backoffice.tickets import service as tickets
+
+# The seam for tickets: alerts a technician must see (the integrator opens a ticket for each new one);
+# the others are coaching alerts for the call centre's outreach queue.
+TECHNICIAN_KINDS = frozenset({"battery_degrading", "tamper", "over_temperature"})
+# A confirmed fault that keeps the customer from using the unit (collections: "can't use").
+FAULT_KINDS = frozenset({"battery_degrading", "pv_underperformance", "over_temperature", "chronic_deep_discharge"})
+
+
+COACHING_KINDS = tuple(k for k in KINDS if k not in TECHNICIAN_KINDS)
+# The call centre's playbook: reason → priority (higher first), suggested action, script hint.
+PLAYBOOK: list[tuple[str, int, str, str]] = [
+    ("using_without_paying", 90, "Collections call; flag for a field visit if it continues",
+     "The unit is still powering something while out of credit: ask what is connected, remind the terms."),
+    ("cant_use", 85, "Apologise, book the repair first; consider goodwill days",
+     "We can see your system has a fault: we will fix it first, and you will not pay for the broken days."),
+    ("locked_too_long_30", 80, "Recovery or restructuring conversation",
+     "It has been a month without light: is there a problem we can help with, or should we collect the kit?"),
+    ("offline", 70, "Call to check the unit is still there and working",
+     "We have not heard from your system: is it switched on, and is it still at your home?"),
+    ("locked_too_long_7", 65, "Collections call: agree a payment date",
+     "Your light has been off for a week: can we help you get back on with a small payment?"),
+    ("pv_underperformance", 60, "Ask the customer to clean or uncover the panel",
+     "Your panel is making much less than your neighbours': is it dusty, shaded or covered?"),
+    ("system_too_small", 55, "Offer an upgrade (bigger kit)",
+     "Your system runs flat most nights with what you connect: would a bigger kit suit you?"),
+    ("chronic_deep_discharge", 50, "Coach on usage: fewer or smaller appliances at night",
+     "Your battery runs empty most nights: which appliances do you use after dark?"),
+    ("usage_drop", 45, "Coaching call: is the household still using the light?",
+     "We see you use your system much less: is everything working, do you need help?"),
+    ("locked_too_long_3", 40, "Friendly payment reminder",
+     "Your credit ran out three days ago: top up to get light back."),
+    ("not_using", 35, "Coaching call: the unit works but is not used or paid",
+     "Your system is healthy but switched off: is anything stopping you from using it?"),
+]  # fmt: skip
+
+
+def needs_technician(kind: str) -> bool:
+    """Whether an alert of this kind goes to a technician (a ticket), rather than to the call centre."""
+    return kind in TECHNICIAN_KINDS
+
+
+def thresholds(settings: Any) -> Thresholds:
+    return Thresholds.from_settings(settings)
+
+
+def run_day(conn: psycopg.Connection, day: date, settings: Any) -> dict[str, int]:
+    """The health job for ``day`` (its readings are all in), in the caller's transaction."""
+    t = thresholds(settings)
+    derived = repository.derive_day(conn, day, t)
+    w = repository.load_window(conn, day, t)
+    hits = rules.evaluate(w, t)
+    soh = rules.smoothed_soh(w)
+    repository.save_soh(conn, day, w.unit_id, soh)
+    firing = []
+    for kind, h in hits.items():
+        for j, i in enumerate(h.idx):
+            level = int(h.level[j]) if h.level is not None else 1
+            firing.append(repository.Firing(int(w.unit_id[i]), kind, level, h.evidence_of(j)))
+    opened, resolved = repository.reconcile(conn, day, firing)
+    ticketed = open_technician_tickets(conn, settings)
+    classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t)
+    queued = repository.rebuild_outreach(conn, day, PLAYBOOK, list(COACHING_KINDS))
+    return {"units": w.n, "derived": derived, "firing": len(firing), "opened": opened, "resolved": resolved,
+            "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
+
+
+# The ticket a technician alert opens, and who opens it (the job, in the audit trail).
+TICKET_KIND = {"battery_degrading": "battery_swap", "tamper": "repair", "over_temperature": "repair"}
+HEALTH_JOB = Actor("fleet-health")
+
+
+def open_technician_tickets(conn: psycopg.Connection, settings: Any) -> int:
+    """A ticket for every open technician alert without one (field ops take it from there), in the
+    caller's transaction; returns how many were opened."""
+    opened = 0
+    for alert_id, unit_id, kind, evidence in repository.alerts_needing_tickets(conn, sorted(TECHNICIAN_KINDS)):
+        note = f"{kind.replace('_', ' ')} alert #{alert_id}: " + ", ".join(f"{k} {v}" for k, v in evidence.items())
+        ticket_id = tickets.open_ticket(conn, HEALTH_JOB, unit_id, TICKET_KIND[kind], "alert", note[:1000],
+                                        sla_hours=getattr(settings, "ticket_sla_hours", None))  # fmt: skip
+        repository.set_alert_ticket(conn, alert_id, ticket_id)
+        opened += 1
+    return opened
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    return Alert(**row, technician=needs_technician(row["kind"]))
+
+
+def open_alerts(conn: psycopg.Connection, kind: str | None = None, unit_id: int | None = None) -> list[Alert]:
+    return [_alert(r) for r in repository.open_alerts(conn, kind=kind, unit_id=unit_id)]
+
+
+def acknowledge(conn: psycopg.Connection, actor: Actor, alert_id: int) -> Alert:
+    """A member of staff has seen the alert (audited); it stays open until its condition clears."""
+    before = repository.alert(conn, alert_id, lock=True)
+    if before is None:
+        raise NotFound(f"no alert {alert_id}")
+    if before["acknowledged_at"] is None:
+        repository.acknowledge(conn, alert_id, actor.name)
+        after = repository.alert(conn, alert_id)
+        assert after is not None
+        audit.record(conn, actor, "health.acknowledge", "health_alert", alert_id,
+                     {"acknowledged_by": None}, {"acknowledged_by": actor.name, "kind": before["kind"],
+                                                 "unit_id": before["unit_id"]})  # fmt: skip
+        before = after
+    return _alert(before)
+
+
+def unit_panel(conn: psycopg.Connection, unit_id: int) -> UnitPanel:
+    """The unit page's health panel (render it with templates/panels/health.html as ``panel``)."""
+    c = repository.collections_of(conn, unit_id)
+    return UnitPanel(
+        unit_id=unit_id,
+        open_alerts=open_alerts(conn, unit_id=unit_id),
+        soh=[SohPoint(day=d, soh=s) for d, s in repository.soh_series(conn, unit_id)],
+        collections=None
+        if c is None
+        else Collections(
+            unit_id=unit_id, class_=c["class"], since=c["since"], as_of=c["as_of"], evidence=c["evidence"]
+        ),  # fmt: skip
+    )
+
+
+def reset(conn: psycopg.Connection) -> None:
+    """Forget every derived figure and alert (the scoring benchmark's re-run on a kept history)."""
+    conn.execute("truncate health_outreach, unit_collections, health_alerts, unit_health_daily")
