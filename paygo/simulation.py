@@ -17,7 +17,7 @@ from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.devices import service as devices
-from backoffice.registry.repository import installed_units, unit_keys
+from backoffice.registry.repository import firmware_state, installed_units, unit_keys
 from devtools.demo_data import synthetic_specs
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
@@ -67,6 +67,13 @@ def prepare(
     clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
                       self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
+    if not synthetic:
+        # Units with a past in the database resume it: the credit their newest reading showed (less
+        # the time since), unlocked for good when paid off, and their keypad at the platform's count.
+        with connect(settings, "sim") as conn:
+            state = firmware_state(conn, [s.serial for s in specs], clock.now())
+        credit = {s: np.inf if off else left for s, (_, left, off) in state.items()}
+        cfg = dataclasses.replace(cfg, credit_s=credit, token_counts={s: n for s, (n, _, _) in state.items()})
     if device_login and not synthetic:
         missing = [s for s, p in passwords.items() if p is None]
         if missing:
