@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
+import phonenumbers
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, ValidationError, model_validator
@@ -203,6 +204,13 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
 
+    # The call centre. Phone numbers typed without a country prefix (a leading 0, or none) are read as
+    # numbers of this region (ISO 3166 code; the demo company is in Kenya). Goodwill days granted at
+    # once: at most this many by the call centre, and by an administrator.
+    default_phone_region: str = "KE"
+    goodwill_max_days: int = Field(default=7, ge=0, le=995)
+    goodwill_admin_max_days: int = Field(default=30, ge=0, le=995)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def service_login(self, role: str) -> tuple[str, str]:
@@ -221,6 +229,17 @@ class Settings(BaseSettings):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
+        return self
+
+    @model_validator(mode="after")
+    def _check_phone_region(self) -> Settings:
+        region = self.default_phone_region.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"PAYGO_DEFAULT_PHONE_REGION must be a two-letter country code such as KE, UG or KH "
+                f"(got {self.default_phone_region!r})"
+            )
+        self.default_phone_region = region
         return self
 
     @model_validator(mode="after")

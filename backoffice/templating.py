@@ -3,9 +3,12 @@ share (``make_templates``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import psycopg
 from fastapi.templating import Jinja2Templates
 
 from backoffice.money import to_decimal
@@ -48,3 +51,15 @@ def make_templates(*more: Path) -> Jinja2Templates:
 
 
 templates = make_templates()
+
+
+@dataclass(frozen=True)
+class UnitPanel:
+    """A panel another domain adds to the call centre's unit page (alerts, tickets, ...): its ``title``, a
+    ``template`` under backoffice/templates (e.g. "panels/alerts.html") that renders the variable
+    ``panel``, and ``load(conn, unit_id)``, which gives that value. The web app lists them in
+    ``app.state.unit_panels`` (paygo/web.py); the page renders each in order."""
+
+    title: str
+    template: str
+    load: Callable[[psycopg.Connection, int], object]

@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from backoffice.audit.schemas import SYSTEM
 from backoffice.contracts import service as contracts
+from backoffice.customers import service as customers
+from backoffice.customers.schemas import Language, NewCustomer
 from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
 from firmware_sim.unit import UnitSpec
@@ -150,7 +153,8 @@ def add_customers(
         lon += rng.uniform(-0.15, 0.15)
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         phone = f"2547{rng.randrange(10_000_000, 99_999_999)}"
-        customer_id = repository.insert_customer(conn, name, phone, village, district, lat, lon)
+        customer_id = customers.create_customer(conn, _customer(i, name, phone, village, district, lat, lon), "KE",
+                                                SYSTEM).id  # fmt: skip
         product_id = rng.choices(product_ids, weights=[6, 2, 3][: len(product_ids)])[0]
         installed = installed_from + timedelta(seconds=rng.uniform(0, span))
         unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
@@ -158,6 +162,20 @@ def add_customers(
         new = NewContract(customer_id, unit_id, product_id, signed)
         contracts.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
     return count
+
+
+def _customer(i: int, name: str, phone: str, village: str, district: str, lat: float, lon: float) -> NewCustomer:
+    """A demo customer's details; what the main generator does not draw comes from one seeded by the
+    phone number, so the units, products and contracts stay those of earlier versions of the demo."""
+    more = random.Random(phone)
+    numbers = [f"+{phone}"]
+    if more.random() < 0.3:  # a second number: a spouse's, or a second SIM
+        numbers.append(f"07{more.randrange(10_000_000, 99_999_999)}")
+    national_id = f"{21_000_000 + i}" if more.random() < 0.8 else None  # unique: the unit's number
+    languages: list[Language] = ["sw", "en", "km"]
+    language = more.choices(languages, weights=[6, 4, 0.2])[0]
+    return NewCustomer(name=name, phones=numbers, national_id=national_id, village=village, district=district,
+                       latitude=round(lat, 5), longitude=round(lon, 5), language=language)  # fmt: skip
 
 
 def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:

@@ -10,10 +10,14 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from backoffice.callcentre import api as callcentre_api
+from backoffice.callcentre import pages as callcentre_pages
 from backoffice.config import Settings, get_settings
 from backoffice.contracts import api as contracts_api
 from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
+from backoffice.customers import api as customers_api
+from backoffice.customers import pages as customers_pages
 from backoffice.delivery import api as delivery_api
 from backoffice.deps import pool_lifespan
 from backoffice.payments import api as payments_api
@@ -24,7 +28,7 @@ from backoffice.security import RefuseNul, SecurityHeaders, install_error_answer
 from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
-from backoffice.templating import STATIC_DIR
+from backoffice.templating import STATIC_DIR, UnitPanel
 from kpi import api as kpi_api
 from kpi import pages as kpi_pages
 
@@ -36,7 +40,13 @@ ROUTERS: list[APIRouter] = [
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
     kpi_api.router, kpi_pages.router,
+    customers_api.search_router, customers_api.router, customers_api.edit_router,
+    customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
+    callcentre_api.router, callcentre_api.act_router, callcentre_pages.router, callcentre_pages.act_router,
 ]  # fmt: skip
+# Panels of other domains on the call centre's unit page (alerts, tickets, ...), in order: see
+# backoffice.templating.UnitPanel.
+UNIT_PANELS: list[UnitPanel] = []
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, openapi_url=None,
                   max_body_size=settings.max_callback_bytes)  # fmt: skip
     app.state.settings = settings
+    app.state.unit_panels = list(UNIT_PANELS)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # the stylesheet: public
 
     ops = APIRouter(tags=["ops"], dependencies=[Depends(guard.Public("load balancers and monitoring"))])

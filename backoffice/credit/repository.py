@@ -18,7 +18,8 @@ class CreditAccount:
     state: str
     currency: str
     paid_total: int
-    days_granted: int
+    days_granted: int  # days that payments bought
+    goodwill_days: int  # days given free by the call centre (goodwill_grants)
     unit_id: int
     serial: str
     key_enc: bytes | None
@@ -37,10 +38,12 @@ class CreditAccount:
 
 
 _ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
+                      c.goodwill_days,
                       u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
-                      p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, cu.phone,
-                      c.signed_on
+                      p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, c.signed_on,
+                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
+                        order by ph.position, ph.id limit 1) as phone
                from contracts c
                join units u on u.id = c.unit_id
                join products p on p.id = c.product_id
@@ -123,6 +126,20 @@ def keep_as_history(conn: psycopg.Connection, after_outbox_id: int) -> None:
              from t where t.id = o.token_id and o.state = 'pending'""",
         {"after": after_outbox_id},
     )
+
+
+def record_goodwill(
+    conn: psycopg.Connection, contract_id: int, token_id: int, days: int, reason: str, by: str, by_user_id: int | None
+) -> int:
+    """A goodwill grant and the contract's running total of free days."""
+    conn.execute("update contracts set goodwill_days = goodwill_days + %s where id = %s", (days, contract_id))
+    row = conn.execute(
+        """insert into goodwill_grants (contract_id, token_id, days, reason, granted_by, granted_by_user_id)
+           values (%s, %s, %s, %s, %s, %s) returning id""",
+        (contract_id, token_id, days, reason, by, by_user_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @dataclass

@@ -85,7 +85,7 @@ def _issue(
         sms = f"Your solar token {spaced} {what} (unit {a.serial}, account {a.account_number})."
         deliveries.append(("sms", a.phone, sms))
     repository.insert_outbox(conn, token_id, deliveries, history_at)
-    return {"token": token, "token_type": name, "days": days, "count": count}
+    return {"id": token_id, "token": token, "token_type": name, "days": days, "count": count}
 
 
 def resend_token(conn: psycopg.Connection, token_id: int, actor: Actor) -> int:
@@ -158,9 +158,45 @@ def apply_payment(
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at))
         result.days_added += chunk
     if decision.relock:
-        # What the customer paid for, less the days since signing: the unit's credit from today.
-        left = max(0, min(decision.days_granted - (paid_on - a.signed_on).days, MAX_TOKEN_DAYS))
+        # What the customer paid for (and was given), less the days since signing: the credit from today.
+        given = decision.days_granted + a.goodwill_days
+        left = max(0, min(given - (paid_on - a.signed_on).days, MAX_TOKEN_DAYS))
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.SET_TIME, left, history_at))
     state, granted = decision.state, decision.days_granted
     repository.update_credit(conn, contract_id, after, granted, state)
     return result
+
+
+@dataclass(frozen=True)
+class Goodwill:
+    grant_id: int
+    token_id: int
+    token: str
+    days: int
+
+
+class GoodwillRefused(ValueError):
+    """Goodwill days that cannot be given; the message says why."""
+
+
+def grant_goodwill(
+    conn: psycopg.Connection, contract_id: int, days: int, reason: str, secret_key: str, actor: Actor
+) -> Goodwill:
+    """Give ``days`` of light free (a gesture of the call centre), in the caller's transaction: an
+    ADD_TIME token delivered like paid days (SMS and unit command), the grant recorded and audited.
+    Not money: no ledger row, and ``days_granted`` (what payments bought) is left alone, so the next
+    payment buys what it would have. The caller enforces who may give how many (its policy)."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise GoodwillRefused(f"goodwill is 1 to {MAX_TOKEN_DAYS} days, not {days}")
+    a = repository.lock_account(conn, contract_id)
+    if a.state != "active":
+        raise GoodwillRefused(f"contract {a.account_number} is {a.state.replace('_', ' ')}: only an active "
+                              "contract's unit counts down days")  # fmt: skip
+    issued = _issue(conn, a, secret_key, None, TokenType.ADD_TIME, days)
+    token_id = int(str(issued["id"]))
+    grant_id = repository.record_goodwill(conn, contract_id, token_id, days, reason, actor.name, actor.user_id)
+    audit.record(conn, actor, "goodwill-granted", "contract", a.account_number,
+                 before={"goodwill_days": a.goodwill_days},
+                 after={"goodwill_days": a.goodwill_days + days, "days": days, "reason": reason,
+                        "token_id": token_id, "grant_id": grant_id})  # fmt: skip
+    return Goodwill(grant_id, token_id, str(issued["token"]), days)

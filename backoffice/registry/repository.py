@@ -36,18 +36,6 @@ def get_product(conn: psycopg.Connection, product_id: int) -> Product:
     return row
 
 
-def insert_customer(
-    conn: psycopg.Connection, name: str, phone: str, village: str, district: str, lat: float, lon: float
-) -> int:
-    row = conn.execute(
-        """insert into customers (name, phone, village, district, latitude, longitude)
-           values (%s, %s, %s, %s, %s, %s) returning id""",
-        (name, phone, village, district, lat, lon),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def insert_unit(
     conn: psycopg.Connection,
     serial: str,
@@ -170,7 +158,8 @@ def list_units(conn: psycopg.Connection, search: str = "", limit: int = 100) -> 
         return cur.execute(
             _UNIT_SUMMARY
             + """where %(q)s = '' or u.serial ilike %(like)s or cu.name ilike %(like)s
-                       or c.account_number = %(q)s or cu.phone = %(q)s
+                       or c.account_number = %(q)s
+                       or exists (select 1 from customer_phones ph where ph.customer_id = cu.id and ph.e164 = %(q)s)
                  order by u.serial limit %(limit)s""",
             {"q": search, "like": f"%{search}%", "limit": limit},
         ).fetchall()

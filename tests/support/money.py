@@ -18,6 +18,7 @@ from openpaygo import TokenType, decode_token
 from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.contracts.service import sign_contract
+from backoffice.customers import repository as customers
 from backoffice.payments.providers import sign
 from backoffice.registry import repository as registry
 from backoffice.registry.schemas import NewContract
@@ -58,8 +59,10 @@ def make_accounts(conn: psycopg.Connection, settings: Settings, product_id: int,
     """``n`` customers, each with a unit and a contract signed on 1 November 2026 (committed)."""
     out = []
     for i in range(n):
-        phone = f"2547{random.randrange(10_000_000, 99_999_999)}"
-        customer = registry.insert_customer(conn, f"Customer {prefix}{i}", phone, "Kisumu", "Kisumu", None, None)
+        phone = f"+2547{random.randrange(10_000_000, 99_999_999)}"
+        customer = customers.insert_customer(conn, {"name": f"Customer {prefix}{i}", "village": "Kisumu",
+                                                    "district": "Kisumu"})  # fmt: skip
+        customers.replace_phones(conn, customer, [phone])
         serial = f"{prefix}{i:05d}"
         unit = register_unit(conn, settings.secret_key, serial, product_id)
         contract = sign_contract(conn, NewContract(customer, unit, product_id, date(2026, 11, 1)))

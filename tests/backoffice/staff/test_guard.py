@@ -67,9 +67,26 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/snapshots/{as_of}"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
+    # The call centre's surface (issue 14): the search box, customers, the unit page and its actions.
+    ("GET", "/search"): READ,
+    ("GET", "/api/v1/search"): READ,
+    ("GET", "/customers/{customer_id}"): frozenset({"call_centre", "finance"}),
+    ("POST", "/customers/{customer_id}"): frozenset({"call_centre"}),
+    ("GET", "/api/v1/customers/{customer_id}"): frozenset({"call_centre", "finance"}),
+    ("POST", "/api/v1/customers"): frozenset({"call_centre"}),
+    ("PATCH", "/api/v1/customers/{customer_id}"): frozenset({"call_centre"}),
+    ("GET", "/api/v1/customers/{customer_id}/notes"): frozenset({"call_centre", "finance"}),
+    ("POST", "/api/v1/customers/{customer_id}/notes"): frozenset({"call_centre"}),
+    ("GET", "/units/{serial}"): frozenset({"call_centre", "finance"}),
+    ("POST", "/units/{serial}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
+    ("POST", "/units/{serial}/goodwill"): frozenset({"call_centre"}),
+    ("POST", "/units/{serial}/notes"): frozenset({"call_centre"}),
+    ("GET", "/api/v1/units/{serial}"): frozenset({"call_centre", "finance"}),
+    ("POST", "/api/v1/units/{serial}/goodwill"): frozenset({"call_centre"}),
+    ("POST", "/api/v1/units/{serial}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
 }
 SAMPLES = {"serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
-           "provider": "wing", "reference_id": "REF-NONE", "secret": "s"}  # fmt: skip
+           "provider": "wing", "reference_id": "REF-NONE", "secret": "s", "customer_id": "1"}  # fmt: skip
 
 
 def _routes(settings: Settings) -> list[tuple[str, str]]:

@@ -1,0 +1,146 @@
+"""All SQL of the unit page. Each query reads by an index on the unit or its contract (units.serial,
+contracts_unit_idx, the telemetry key (unit_id, ts, seq), telemetry_daily's (unit_id, day), the
+contract's payments, tokens and goodwill, the outbox by recipient), so a page costs the same with a
+million units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import psycopg
+from psycopg.rows import class_row
+
+from backoffice.callcentre.schemas import Day, Event, GoodwillGrant, Payment, Reading, Sms, Token
+
+
+@dataclass(frozen=True)
+class Head:
+    """The unit, its newest contract, what it last said and whether it is online: one row."""
+
+    unit_id: int
+    serial: str
+    unit_state: str
+    installed_at: datetime | None
+    latitude: float | None
+    longitude: float | None
+    product_code: str
+    product_name: str
+    contract_id: int | None
+    customer_id: int | None
+    last_ts: datetime | None
+    last_received_at: datetime | None
+    batt_v: float | None
+    soc: float | None
+    credit_s: int | None
+    locked: bool | None
+    online: bool | None
+    online_since: datetime | None
+
+
+def head(conn: psycopg.Connection, serial: str) -> Head | None:
+    with conn.cursor(row_factory=class_row(Head)) as cur:
+        return cur.execute(
+            """select u.id as unit_id, u.serial, u.state as unit_state, u.installed_at, u.latitude, u.longitude,
+                      p.code as product_code, p.name as product_name, c.id as contract_id, c.customer_id,
+                      l.ts as last_ts, l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked,
+                      pr.online, pr.changed_at as online_since
+                 from units u
+                 join products p on p.id = u.product_id
+                 left join lateral (select id, customer_id from contracts c where c.unit_id = u.id
+                                     order by c.signed_on desc, c.id desc limit 1) c on true
+                 left join unit_latest l on l.unit_id = u.id
+                 left join unit_presence pr on pr.unit_id = u.id
+                where u.serial = %s""",
+            (serial,),
+        ).fetchone()
+
+
+def expected_to_date(conn: psycopg.Connection, contract_id: int, day: date) -> int | None:
+    """What the schedule expected by ``day`` (None: the contract has no schedule)."""
+    row = conn.execute(
+        """select sum(amount) from ledger_entries
+            where contract_id = %s and status = 'expected' and entry_date <= %s""",
+        (contract_id, day),
+    ).fetchone()
+    if row is None or row[0] is None:
+        has = conn.execute(
+            "select 1 from ledger_entries where contract_id = %s and status = 'expected' limit 1", (contract_id,)
+        ).fetchone()
+        return 0 if has else None
+    return int(row[0])
+
+
+def readings(conn: psycopg.Connection, unit_id: int, start: datetime, end: datetime) -> list[Reading]:
+    with conn.cursor(row_factory=class_row(Reading)) as cur:
+        return cur.execute(
+            """select ts, batt_v, soc, pv_wh, load_wh from telemetry
+                where unit_id = %s and ts > %s and ts <= %s order by ts, seq""",
+            (unit_id, start, end),
+        ).fetchall()
+
+
+def days(conn: psycopg.Connection, unit_id: int, first: date, last: date) -> list[Day]:
+    """The daily rollups (kept by ingest with the readings): no reading is read again for 30 days."""
+    with conn.cursor(row_factory=class_row(Day)) as cur:
+        return cur.execute(
+            """select day, energy_in_wh as pv_wh, energy_out_wh as load_wh, min_batt_v, max_batt_v, hours_low_soc,
+                      reports
+                 from telemetry_daily where unit_id = %s and day between %s and %s order by day""",
+            (unit_id, first, last),
+        ).fetchall()
+
+
+def payments(conn: psycopg.Connection, contract_id: int, limit: int) -> list[Payment]:
+    with conn.cursor(row_factory=class_row(Payment)) as cur:
+        return cur.execute(
+            """select id, received_at, paid_at, provider, provider_txn_id, amount, currency, status, reason
+                 from payment_inbox where contract_id = %s order by received_at desc limit %s""",
+            (contract_id, limit),
+        ).fetchall()
+
+
+def tokens(conn: psycopg.Connection, contract_id: int, limit: int) -> list[Token]:
+    """The newest tokens, whether each was goodwill, and how its latest SMS and unit command fared."""
+    with conn.cursor(row_factory=class_row(Token)) as cur:
+        return cur.execute(
+            """select t.id, t.token_type, t.value_days, t.count, t.token, t.created_at,
+                      exists (select 1 from goodwill_grants g where g.token_id = t.id) as goodwill,
+                      (select o.state from outbox o where o.token_id = t.id and o.channel = 'sms'
+                        order by o.id desc limit 1) as sms_state,
+                      (select o.state from outbox o where o.token_id = t.id and o.channel = 'mqtt'
+                        order by o.id desc limit 1) as unit_state
+                 from tokens t where t.contract_id = %s order by t.created_at desc, t.id desc limit %s""",
+            (contract_id, limit),
+        ).fetchall()
+
+
+def token_of_contract(conn: psycopg.Connection, token_id: int, contract_id: int) -> bool:
+    row = conn.execute("select 1 from tokens where id = %s and contract_id = %s", (token_id, contract_id)).fetchone()
+    return row is not None
+
+
+def goodwill(conn: psycopg.Connection, contract_id: int, limit: int) -> list[GoodwillGrant]:
+    with conn.cursor(row_factory=class_row(GoodwillGrant)) as cur:
+        return cur.execute(
+            """select id, created_at, days, reason, granted_by, token_id from goodwill_grants
+                where contract_id = %s order by id desc limit %s""",
+            (contract_id, limit),
+        ).fetchall()
+
+
+def events(conn: psycopg.Connection, unit_id: int, limit: int) -> list[Event]:
+    with conn.cursor(row_factory=class_row(Event)) as cur:
+        return cur.execute(
+            "select ts, kind, detail from unit_events where unit_id = %s order by ts desc limit %s", (unit_id, limit)
+        ).fetchall()
+
+
+def sms(conn: psycopg.Connection, numbers: list[str], limit: int) -> list[Sms]:
+    """SMS to any of these numbers from the outbox, newest first, with what became of each."""
+    with conn.cursor(row_factory=class_row(Sms)) as cur:
+        return cur.execute(
+            """select id, recipient, body, state, attempts, created_at, sent_at, last_error from outbox
+                where channel = 'sms' and recipient = any(%s) order by id desc limit %s""",
+            (numbers, limit),
+        ).fetchall()

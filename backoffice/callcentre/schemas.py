@@ -1,0 +1,156 @@
+"""The unit page as data: what the page renders and ``GET /api/v1/units/{serial}`` returns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from backoffice.customers.schemas import CallNote, Customer
+
+JsonScalar = str | int | float | bool | None
+
+
+class UnitInfo(BaseModel):
+    id: int
+    serial: str
+    state: str
+    product_code: str
+    product_name: str
+    installed_at: datetime | None
+    latitude: float | None
+    longitude: float | None
+
+
+class ContractInfo(BaseModel):
+    id: int
+    account_number: str
+    state: str
+    signed_on: date
+    currency: str
+    paid_total: int = Field(description="minor units credited so far")
+    price: int | None = Field(description="what owning the unit costs (minor units); None: no price to own")
+    balance: int | None = Field(description="price less paid_total: what is left to pay")
+    expected_to_date: int | None = Field(description="the schedule's expected rows due by today (asset finance)")
+    arrears: int | None = Field(description="expected to date less paid, when positive")
+    days_granted: int = Field(description="days of light that payments bought")
+    goodwill_days: int = Field(description="days given free by the call centre")
+    paid_until: date = Field(description="signing date + every day bought or given")
+
+
+class UnitStatus(BaseModel):
+    last_ts: datetime | None = Field(description="time of the newest reading")
+    last_received_at: datetime | None
+    batt_v: float | None
+    soc: float | None
+    credit_s: int | None = Field(description="credit left on the unit at its newest reading, seconds")
+    credit_until: datetime | None = Field(description="the newest reading's time + its credit left")
+    locked: bool | None
+    online: bool | None = Field(description="from the unit's status topic and last will; None: never announced")
+    online_since: datetime | None
+
+
+class Reading(BaseModel):
+    ts: datetime
+    batt_v: float | None
+    soc: float | None
+    pv_wh: float | None
+    load_wh: float | None
+
+
+class Day(BaseModel):
+    day: date
+    pv_wh: float | None
+    load_wh: float | None
+    min_batt_v: float | None
+    max_batt_v: float | None
+    hours_low_soc: float | None = Field(description="hours reported below 20 % charge")
+    reports: int
+
+
+class Payment(BaseModel):
+    id: int
+    received_at: datetime
+    paid_at: datetime | None
+    provider: str
+    provider_txn_id: str
+    amount: int | None
+    currency: str | None
+    status: str
+    reason: str | None
+
+
+class Token(BaseModel):
+    id: int
+    token_type: str
+    value_days: int
+    count: int
+    token: str
+    created_at: datetime
+    goodwill: bool = Field(description="given free by the call centre")
+    sms_state: str | None
+    unit_state: str | None = Field(description="the unit command's delivery: pending, sent, acked, failed, history")
+
+
+class Event(BaseModel):
+    ts: datetime
+    kind: str
+    detail: dict[str, JsonScalar]
+
+
+class Sms(BaseModel):
+    id: int
+    recipient: str
+    body: str
+    state: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class GoodwillGrant(BaseModel):
+    id: int
+    created_at: datetime
+    days: int
+    reason: str
+    granted_by: str
+    token_id: int
+
+
+class UnitPage(BaseModel):
+    """Everything the call centre sees about one unit; ``sms`` is None for roles that may not read it."""
+
+    as_of: datetime = Field(description="the charts end here: the newest reading, or now")
+    unit: UnitInfo
+    customer: Customer | None
+    contract: ContractInfo | None
+    status: UnitStatus
+    readings: list[Reading] = Field(description="the raw readings of the 7 days up to as_of")
+    days: list[Day] = Field(description="30 daily rollups up to as_of's day")
+    payments: list[Payment]
+    tokens: list[Token]
+    goodwill: list[GoodwillGrant]
+    events: list[Event]
+    notes: list[CallNote]
+    sms: list[Sms] | None
+
+
+class GoodwillRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(ge=1, le=995)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class GoodwillGranted(BaseModel):
+    grant_id: int
+    token_id: int
+    token: str
+    days: int
+
+
+class Resent(BaseModel):
+    token_id: int
+    deliveries_queued: int

@@ -1,0 +1,169 @@
+"""The unit page's data (``load_unit_page``) and the call centre's actions on it: resend a token, grant
+goodwill days within the caller's limit, write a call note."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+
+from backoffice.audit.schemas import Actor
+from backoffice.callcentre import charts
+from backoffice.callcentre import repository as repo
+from backoffice.callcentre.schemas import ContractInfo, GoodwillGranted, UnitInfo, UnitPage, UnitStatus
+from backoffice.config import Settings
+from backoffice.credit import repository as credit_repo
+from backoffice.credit import service as credit
+from backoffice.customers import service as customers
+from backoffice.customers.schemas import CallNote, NewCallNote
+
+LIST_LIMIT = 20
+CHART_DAYS = 30
+READING_DAYS = 7
+
+
+def load_unit_page(
+    conn: psycopg.Connection, serial: str, *, with_sms: bool = True, now: datetime | None = None
+) -> UnitPage | None:
+    """Everything about the unit ``serial`` the call centre sees, or None when there is no such unit.
+    The charts end at its newest reading (or ``now`` when it never reported): the readings of the 7 days
+    before it, and 30 daily rollups up to its day. ``with_sms``: the SMS log too (the call centre's)."""
+    head = repo.head(conn, serial)
+    if head is None:
+        return None
+    now = now or datetime.now(UTC)
+    as_of = head.last_ts or now
+    last_day = as_of.astimezone(UTC).date()
+    first_day = last_day - timedelta(days=CHART_DAYS - 1)
+    customer = customers.get_customer(conn, head.customer_id) if head.customer_id is not None else None
+    contract = _contract(conn, head.contract_id, now.date()) if head.contract_id is not None else None
+    cid = head.contract_id
+    credit_until = (head.last_ts + timedelta(seconds=head.credit_s)
+                    if head.last_ts is not None and head.credit_s is not None else None)  # fmt: skip
+    return UnitPage(
+        as_of=as_of,
+        unit=UnitInfo(
+            id=head.unit_id,
+            serial=head.serial,
+            state=head.unit_state,
+            product_code=head.product_code,
+            product_name=head.product_name,
+            installed_at=head.installed_at,
+            latitude=head.latitude,
+            longitude=head.longitude,
+        ),  # fmt: skip
+        customer=customer,
+        contract=contract,
+        status=UnitStatus(
+            last_ts=head.last_ts,
+            last_received_at=head.last_received_at,
+            batt_v=head.batt_v,
+            soc=head.soc,
+            credit_s=head.credit_s,
+            credit_until=credit_until,
+            locked=head.locked,
+            online=head.online,
+            online_since=head.online_since,
+        ),  # fmt: skip
+        readings=repo.readings(conn, head.unit_id, as_of - timedelta(days=READING_DAYS), as_of),
+        days=repo.days(conn, head.unit_id, first_day, last_day),
+        payments=repo.payments(conn, cid, LIST_LIMIT) if cid else [],
+        tokens=repo.tokens(conn, cid, LIST_LIMIT) if cid else [],
+        goodwill=repo.goodwill(conn, cid, LIST_LIMIT) if cid else [],
+        events=repo.events(conn, head.unit_id, LIST_LIMIT),
+        notes=customers.notes(conn, customer.id, LIST_LIMIT) if customer else [],
+        sms=(repo.sms(conn, [p.e164 for p in customer.phones], LIST_LIMIT) if customer else []) if with_sms else None,
+    )
+
+
+def _contract(conn: psycopg.Connection, contract_id: int, today: date) -> ContractInfo | None:
+    a = credit_repo.accounts(conn, [contract_id]).get(contract_id)
+    if a is None:
+        return None
+    price = credit.total_price(a)
+    expected = repo.expected_to_date(conn, contract_id, today)
+    return ContractInfo(
+        id=a.contract_id, account_number=a.account_number, state=a.state, signed_on=a.signed_on, currency=a.currency,
+        paid_total=a.paid_total, price=price, balance=None if price is None else max(price - a.paid_total, 0),
+        expected_to_date=expected, arrears=None if expected is None else max(expected - a.paid_total, 0),
+        days_granted=a.days_granted, goodwill_days=a.goodwill_days,
+        paid_until=a.signed_on + timedelta(days=a.days_granted + a.goodwill_days),
+    )  # fmt: skip
+
+
+def page_charts(page: UnitPage) -> tuple[list[charts.Chart], list[charts.Chart]]:
+    """The charts of 7 days (from the readings) and of 30 days (from the daily rollups)."""
+    end = page.as_of
+    start = end - timedelta(days=READING_DAYS)
+    r = page.readings
+    week = [
+        charts.line("batt-v-7d", "Battery voltage", "V", [(x.ts, x.batt_v) for x in r], start, end),
+        charts.line("soc-7d", "State of charge", "%", [(x.ts, x.soc) for x in r], start, end, 100, True),
+        charts.line("pv-7d", "PV energy per report", "Wh", [(x.ts, x.pv_wh) for x in r], start, end, 1, True),
+        charts.line("load-7d", "Load energy per report", "Wh", [(x.ts, x.load_wh) for x in r], start, end, 1, True),
+    ]
+    last = end.astimezone(UTC).date()
+    first = last - timedelta(days=CHART_DAYS - 1)
+    d = page.days
+    noon = [(datetime(x.day.year, x.day.month, x.day.day, 12, tzinfo=UTC), x) for x in d]
+    day_start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    day_end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    month = [
+        charts.line("batt-v-30d", "Battery voltage, lowest of the day", "V", [(t, x.min_batt_v) for t, x in noon],
+                    day_start, day_end),
+        charts.bars("soc-30d", "Hours below 20 % charge per day", "h", [(x.day, x.hours_low_soc) for x in d], first,
+                    last),
+        charts.bars("pv-30d", "PV energy per day", "Wh", [(x.day, x.pv_wh) for x in d], first, last),
+        charts.bars("load-30d", "Load energy per day", "Wh", [(x.day, x.load_wh) for x in d], first, last),
+    ]  # fmt: skip
+    return week, month
+
+
+class ActionRefused(ValueError):
+    """The call centre's action cannot be done; the message says why, shown on the page."""
+
+
+def goodwill_limit(settings: Settings, roles: frozenset[str]) -> int:
+    """The most goodwill days one grant may give: the call centre's limit, or the administrators'."""
+    return settings.goodwill_admin_max_days if "admin" in roles else settings.goodwill_max_days
+
+
+def grant_goodwill(
+    conn: psycopg.Connection, settings: Settings, serial: str, days: int, reason: str, actor: Actor,
+    roles: frozenset[str],
+) -> GoodwillGranted:  # fmt: skip
+    """Goodwill days for the unit's contract, at most the caller's limit (ActionRefused says why not);
+    LookupError: no such unit or no contract."""
+    limit = goodwill_limit(settings, roles)
+    if days > limit:
+        who = "an administrator" if "admin" in roles else "the call centre"
+        more = ("" if "admin" in roles else
+                f"; an administrator may give up to {settings.goodwill_admin_max_days}")  # fmt: skip
+        raise ActionRefused(f"{days} goodwill days refused: {who} may give at most {limit} days at once{more}")
+    head = repo.head(conn, serial)
+    if head is None or head.contract_id is None:
+        raise LookupError(f"no unit {serial!r} with a contract")
+    try:
+        done = credit.grant_goodwill(conn, head.contract_id, days, reason, settings.secret_key, actor)
+    except credit.GoodwillRefused as err:
+        raise ActionRefused(str(err)) from None
+    return GoodwillGranted(grant_id=done.grant_id, token_id=done.token_id, token=done.token, days=done.days)
+
+
+def resend_token(conn: psycopg.Connection, serial: str, token_id: int, actor: Actor) -> int:
+    """Send a token of this unit's contract again (audited); LookupError: not this unit's token."""
+    head = repo.head(conn, serial)
+    if head is None or head.contract_id is None or not repo.token_of_contract(conn, token_id, head.contract_id):
+        raise LookupError(f"unit {serial} has no token {token_id}")
+    queued = credit.resend_token(conn, token_id, actor)
+    if not queued:
+        raise LookupError(f"token {token_id} has no deliveries to repeat")
+    return queued
+
+
+def add_note(conn: psycopg.Connection, serial: str, body: str, actor: Actor) -> CallNote:
+    """A call note on the unit's customer (LookupError: the unit has no customer)."""
+    head = repo.head(conn, serial)
+    if head is None or head.customer_id is None:
+        raise LookupError(f"unit {serial!r} has no customer to note a call with")
+    return customers.add_note(conn, head.customer_id, NewCallNote(body=body, serial=serial), actor)
