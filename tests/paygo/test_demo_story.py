@@ -71,7 +71,8 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     assert rate is not None and 0.6 <= rate <= 1.1
 
     # The scenarios' truth: most units healthy, some customers gave up paying.
-    kinds = [row["scenario"] for row in csv.DictReader(truth.open())]
+    rows = list(csv.DictReader(truth.open()))
+    kinds = [row["scenario"] for row in rows]
     assert len(kinds) == UNITS and kinds.count("healthy") > UNITS / 2 and kinds.count("stops_paying") >= 3
 
     # The live units resume from the history's end, with the credit and keypad count it left them.
@@ -81,5 +82,8 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
                                seed=0)  # fmt: skip
     assert fleet.config.credit_s is not None and fleet.config.token_counts is not None
     assert len(fleet.config.credit_s) == UNITS
+    # ... except those whose customer moved away with them: they stay silent.
+    gone = {row["serial"] for row in rows if row["scenario"] == "migrates"}
+    assert {s.serial for s in fleet.specs} == {row["serial"] for row in rows} - gone
     assert sum(1 for c in fleet.config.credit_s.values() if c == float("inf")) == states["paid_off"]
     assert min(fleet.config.token_counts.values()) > 1
