@@ -120,6 +120,8 @@ class FleetSim:
         self.link_up = scenarios.link_up(self.assignment, self.now.timestamp())
         self.payers = payers
         self.pay_every = self.rng.integers(3, 15, n).astype(float)
+        # The days of credit each payment is for (the customer's habit: usually what they wait).
+        self.pay_days = self.pay_every.copy()
         self.next_pay = self.now.timestamp() + np.maximum(self.credit_s - 86400 * self.rng.uniform(0, 2, n), 0)
         self._acc_pv = np.zeros(n)
         self._acc_load = np.zeros(n)
@@ -133,6 +135,13 @@ class FleetSim:
     @property
     def locked(self) -> np.ndarray:
         return (self.credit_s <= 0) & ~self.unlocked
+
+    def carry_in(self, credit_s: np.ndarray, next_pay_s: np.ndarray, unlocked: np.ndarray) -> None:
+        """Start from a known past instead of the defaults: each unit's credit (seconds), when its
+        customer next pays (seconds since the epoch) and which units are unlocked for good."""
+        self.credit_s = np.asarray(credit_s, float).copy()
+        self.next_pay = np.asarray(next_pay_s, float).copy()
+        self.unlocked = np.asarray(unlocked, bool).copy()
 
     def add_credit(self, idx: int, days: float) -> None:
         if not self.unlocked[idx]:
@@ -173,7 +182,7 @@ class FleetSim:
             due = (self.next_pay <= t_s) & ~self.unlocked & ~a.started("stops_paying", t_s)
             due &= ~a.started("migrates", t_s)
             for i in np.flatnonzero(due):
-                payments.append(Payment(int(i), t, int(self.pay_every[i])))
+                payments.append(Payment(int(i), t, int(self.pay_days[i])))
             # Most pay on time; some days late (the light is off meanwhile).
             late = self.rng.exponential(1.0, len(due)) * (self.rng.random(len(due)) < 0.3) * 86400
             self.next_pay = np.where(due, t_s + self.pay_every * 86400 + late, self.next_pay)

@@ -58,6 +58,10 @@ class FleetConfig:
     # Load mode: this many shared connections instead of one per unit (0: one per unit).
     connections: int = 0
     seed: int = 0
+    # Units resuming a known past (the demo after its history): serial -> credit left in seconds
+    # (inf: unlocked for good), and serial -> the last token count the keypad accepted.
+    credit_s: dict[str, float] | None = None
+    token_counts: dict[str, int] | None = None
 
 
 @dataclass
@@ -247,6 +251,10 @@ async def run_fleet(
     rng = np.random.default_rng(cfg.seed)
     sim = FleetSim(specs, clock.now(), seed=cfg.seed, credit_days=credit_days * rng.uniform(0.3, 1.3, len(specs)),
                    interval=cfg.interval, assignment=assignment, payers=cfg.self_pay)  # fmt: skip
+    if cfg.credit_s:
+        known = [cfg.credit_s.get(s.serial) for s in specs]
+        credit = np.array([sim.credit_s[i] if c is None or np.isinf(c) else c for i, c in enumerate(known)])
+        sim.carry_in(credit, sim.next_pay, np.array([c is not None and np.isinf(c) for c in known]))
     links = [UnitLink(s.serial, cfg.buffer_limit) for s in specs]
     for ev in sim.boot_events():
         links[ev.idx].events.append(_event(ev.kind, ev.detail, ev.ts))
@@ -258,7 +266,10 @@ async def run_fleet(
                 tg.create_task(_shared_connection(n, links, cfg, stats, stop, sim, members), name=f"conn-{n}")
         else:
             for i, s in enumerate(specs):
-                keypad = Keypad(*cfg.keys[s.serial]) if cfg.keys and s.serial in cfg.keys else None
+                keypad = None
+                if cfg.keys and s.serial in cfg.keys:
+                    count = (cfg.token_counts or {}).get(s.serial, 1)
+                    keypad = Keypad(*cfg.keys[s.serial], count=count)
                 tg.create_task(run_unit(i, links[i], sim, cfg, stats, stop, keypad), name=f"unit-{s.serial}")
     return stats
 

@@ -65,6 +65,8 @@ class Result:
     payments: int
     tokens: int
     seconds: float
+    # Payments made between the contracts' signing and the window's start (ledger only, no readings).
+    earlier_payments: int = 0
 
     @property
     def rate(self) -> float:
@@ -120,6 +122,7 @@ def backfill(
     mix: dict[str, float] | None = None,
     progress: Callable[[int, int], None] = lambda day, readings: None,
     connect: Callable[[], psycopg.Connection] | None = None,
+    since_signing: bool = False,
 ) -> tuple[Result, FleetSim]:
     """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC).
 
@@ -147,8 +150,16 @@ def backfill(
     rng = np.random.default_rng(seed)
     assignment = scenarios.assign(len(specs), mix or {"healthy": 1.0}, start, end, rng)
     sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
-    back_at = scenarios.link_back_at(assignment)
     result = Result(len(specs), days, 0, 0, 0, 0.0)
+    if since_signing:
+        habits = np.random.default_rng(seed + 1)
+        _habits(sim, contracts, end, habits)
+        earlier = _earlier_payments(sim, contracts, mirror, start, habits)
+        result.earlier_payments = len(earlier)
+        for i in range(0, len(earlier), 500):
+            with conn.transaction():
+                _record_payments(conn, secret_key, earlier[i : i + 500], result)
+    back_at = scenarios.link_back_at(assignment)
     latest: bulk.Columns | None = None
     threaded = connect is not None
     payer = _Worker(connect() if connect else conn, lambda c, jobs: _record_payments(c, secret_key, jobs, result))
@@ -201,6 +212,80 @@ def _decide(sim: FleetSim, c: Contracts, mirror: dict[int, credit_repository.Cre
     if decision.paid_off:
         sim.unlock_forever(i)
     return PaymentJob(contract, amount, when, decision)
+
+
+# Customers who gave up: a share of those whose contract is old enough, who stop paying between
+# 35 and 120 days before the window's end (in arrears for a month or more; some churned).
+DEFAULT_SHARE, DEFAULT_DAYS_AGO = 0.15, (35, 120)
+# Customers who pay, but late: every payment comes this many times later than the days it buys.
+LATE_SHARE, LATE_FACTOR = 0.17, (1.2, 1.8)
+# How many instalments an asset-finance customer pays at once (weekly, fortnightly, monthly).
+INSTALMENTS_AT_ONCE, INSTALMENTS_WEIGHTS = np.array([1, 2, 4]), np.array([0.6, 0.3, 0.1])
+
+
+def _habits(sim: FleetSim, c: Contracts, end: datetime, rng: np.random.Generator) -> None:
+    """Paying habits a portfolio has: asset-finance customers pay one, two or four instalments at a
+    time, flexible ones for 3-14 days at a time; most pay when it is due (with the simulation's own
+    day or so of delay now and then), ``LATE_SHARE`` of them always some days after it, and
+    ``DEFAULT_SHARE`` of the healthy units with a contract of 100 days or more become
+    ``stops_paying`` units whose customer gave up a month or two ago (maybe before the window)."""
+    period = np.where(c.per_day > 0, c.minimum / np.maximum(c.per_day, 1e-9), 1.0)
+    asset = period > 1.5
+    k = rng.choice(INSTALMENTS_AT_ONCE, size=sim.n, p=INSTALMENTS_WEIGHTS)
+    sim.pay_days = np.where(asset, np.round(k * period), sim.pay_every)
+    # Exact shares, not a coin per customer: a small demo portfolio tells the same story every time.
+    late = rng.permutation(sim.n) < round(LATE_SHARE * sim.n)
+    sim.pay_every = sim.pay_days * np.where(late, rng.uniform(*LATE_FACTOR, sim.n), 1.0)
+    a = sim.assignment
+    end_s = end.timestamp()
+    eligible = np.flatnonzero((a.kind == 0) & (c.installed_s < end_s - 100 * 86400))
+    gives_up = rng.permutation(eligible)[: round(DEFAULT_SHARE * len(eligible))]
+    a.kind[gives_up] = scenarios.NAMES.index("stops_paying")
+    lo, hi = DEFAULT_DAYS_AGO  # spread evenly over the months, the oldest already churned
+    spread = (np.arange(len(gives_up)) + rng.uniform(0, 1, len(gives_up))) / max(len(gives_up), 1)
+    a.onset[gives_up] = end_s - 86400 * (lo + (hi - lo) * spread)
+
+
+def _earlier_payments(
+    sim: FleetSim, c: Contracts, mirror: dict[int, credit_repository.CreditAccount], start: datetime,
+    rng: np.random.Generator,
+) -> list[PaymentJob]:  # fmt: skip
+    """The payments of each contract signed before ``start``, from its signing up to ``start``, by the
+    customer's habits (``_habits``: every ``pay_every`` days, for ``pay_days`` days of credit, three
+    in ten payments a day or so late, none once a ``stops_paying`` or ``migrates`` scenario began).
+    The simulation then starts each unit with the credit those payments left, and its next payment
+    when the habit says; the mirror of the contracts' totals moves on as the credit service will."""
+    start_s = start.timestamp()
+    a = sim.assignment
+    stopped = np.where(a.mask("stops_paying") | a.mask("migrates"), a.onset, np.inf)
+    jobs: list[PaymentJob] = []
+    credit_s = sim.credit_s.copy()
+    next_pay = sim.next_pay.copy()
+    unlocked = sim.unlocked.copy()
+    for i in range(sim.n):
+        contract = c.contract_id[i]
+        installed = float(c.installed_s[i])
+        if contract is None or contract not in mirror or installed >= start_s or c.per_day[i] <= 0:
+            continue
+        account = mirror[contract]
+        credit_end = installed + account.days_granted * 86400.0
+        t = max(credit_end - 86400 * rng.uniform(0, 2), installed + 86400)
+        while t < min(start_s, stopped[i]) and account.state == "active":
+            amount = int(max(c.minimum[i], round(sim.pay_days[i] * c.per_day[i] / c.minimum[i]) * c.minimum[i]))
+            decision = credit.decide(account, amount)
+            account.paid_total, account.days_granted, account.state = (
+                decision.paid_total, decision.days_granted, decision.state,
+            )  # fmt: skip
+            jobs.append(PaymentJob(contract, amount, datetime.fromtimestamp(t, UTC), decision))
+            credit_end = max(credit_end, t) + sum(decision.add_days) * 86400.0
+            unlocked[i] = decision.paid_off
+            late = rng.exponential(1.0) * 86400 if rng.random() < 0.3 else 0.0
+            t += sim.pay_every[i] * 86400 + late
+        credit_s[i] = max(credit_end - start_s, 0.0)
+        next_pay[i] = max(t, start_s)  # earlier only when the customer gave up or paid off: never due
+    sim.carry_in(credit_s, next_pay, unlocked)
+    jobs.sort(key=lambda j: j.when)
+    return jobs
 
 
 def _record_payments(conn: psycopg.Connection, secret_key: str, jobs: list[PaymentJob], result: Result) -> None:

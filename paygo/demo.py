@@ -9,21 +9,25 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
+from backoffice.credit import repository as credit_repository
 from backoffice.db import connect
 from backoffice.devices import broker
 from backoffice.devices import service as devices
+from backoffice.ledger import repository as ledger_repository
 from backoffice.migrate import migrate
-from backoffice.registry.repository import count_installed
+from backoffice.registry import repository as registry_repository
 from backoffice.staff import repository as staff_repository
 from backoffice.staff import service as staff
 from backoffice.staff.schemas import ROLES
 from devtools import demo_data
 from firmware_sim import scenarios
+from firmware_sim.engine import INTERVAL
 from kpi.service import take_snapshots
 from paygo.backfill import Result, backfill
 
@@ -36,22 +40,30 @@ def prepare_database(settings: Settings, units: int) -> bool:
     with connect(settings, "demo", autocommit=True) as conn:
         migrate(conn)
     with connect(settings, "demo") as conn:
+        before = credit_repository.last_outbox_id(conn)
         seeded = demo_data.seed(conn, settings.secret_key, units)
+        # The deposits were paid when the contracts were signed, months ago: their tokens are history.
+        credit_repository.keep_as_history(conn, after_outbox_id=before)
         conn.commit()
     return bool(seeded)
 
 
-def write_history(settings: Settings, units: int) -> tuple[Result, Path]:
-    """Two months of history before the live simulation's first day (which starts 30 days back), with
-    the default scenario mix, so charts, alerts and KPIs have a past; the truth goes to a file."""
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
+def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result, Path, datetime]:
+    """The demo's past, ending now: every contract's payments since its signing (ledger and tokens),
+    and the last ``HISTORY_DAYS`` days of the units' lives (readings, rollups and the
+    payments they made) with the default scenario mix, so that the KPI page, the unit pages and
+    their charts show a portfolio up to this minute. The truth of the scenarios goes to a file.
+    Returns the history's end, one reporting interval ago: the live simulation continues from
+    there (each unit first sends the reading of the last interval) and then runs on the real clock."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - INTERVAL
     with connect(settings, "backfill", autocommit=True) as conn:
         mix = scenarios.parse_mix(scenarios.DEFAULT_MIX)
-        result, sim = backfill(conn, settings.secret_key, units, HISTORY_DAYS, end=end, mix=mix,
+        result, sim = backfill(conn, settings.secret_key, units, HISTORY_DAYS, end=end, mix=mix, seed=seed,
+                               since_signing=True,
                                connect=lambda: connect(settings, "backfill", autocommit=True))  # fmt: skip
     truth = settings.home_dir / "demo-truth.csv"
     scenarios.write_truth(truth, sim.serials, sim.assignment)
-    return result, truth
+    return result, truth, end
 
 
 def provision_units(settings: Settings) -> None:
@@ -81,11 +93,43 @@ def staff_logins(settings: Settings) -> dict[str, str]:
     return logins
 
 
-def snapshot_kpis(settings: Settings) -> int:
-    """Yesterday's KPI snapshot (for the KPI page); returns the portfolio's size."""
+def snapshot_dates(today: date, months: int = 12) -> list[date]:
+    """The month ends of the last ``months`` months (the KPI page's series), yesterday (what the
+    daily job keeps) and today (the page's latest figures, the day's payments included)."""
+    ends = []
+    first = today.replace(day=1)
+    for _ in range(months):
+        ends.append(first - timedelta(days=1))
+        first = ends[-1].replace(day=1)
+    return sorted({*ends, today - timedelta(days=1), today})
+
+
+def snapshot_kpis(settings: Settings) -> dict[str, Any]:
+    """The KPI snapshots of ``snapshot_dates`` (for the KPI page); returns today's overall KPIs."""
     with connect(settings, "kpi") as conn, conn.transaction():
-        kpis = take_snapshots(conn, [datetime.now(UTC).date() - timedelta(days=1)])[0]["kpis"]
-    return int(kpis["portfolio_size"])
+        results = take_snapshots(conn, snapshot_dates(datetime.now(UTC).date()))
+    today = max(r["as_of"] for r in results)
+    return next(r["kpis"] for r in results if r["as_of"] == today and r["segment"] == "all")
+
+
+def collection_rate(settings: Settings, days: int = 30) -> float | None:
+    """What the asset-finance customers paid over the last ``days`` days for what fell due in them."""
+    today = datetime.now(UTC).date()
+    with connect(settings, "demo") as conn:
+        received, due = ledger_repository.collected_and_due(conn, today - timedelta(days=days), today)
+    return received / due if due else None
+
+
+def live_start(settings: Settings) -> datetime:
+    """Where the live simulation starts its clock: the newest reading in the database (the history's
+    end), so that it continues the same story and catches up to now at its speed; now when there is
+    none, and never more than 30 days back (a demo restarted after a long pause)."""
+    now = datetime.now(UTC)
+    with connect(settings, "demo") as conn:
+        newest = registry_repository.newest_reading(conn)
+    if newest is None:
+        return now
+    return min(max(newest, now - timedelta(days=30)), now)
 
 
 @dataclass
@@ -130,7 +174,7 @@ def with_metrics_units(settings: Settings, children: Children, sim_args: list[st
     report to, and the simulator's arguments with them: the ``units`` MQTT units stay as they are and
     the extra ones report with OpenPAYGO Metrics (hourly batches over HTTP, ``ra``, condensed)."""
     with connect(settings, "demo") as conn:
-        missing = units + METRICS_UNITS - count_installed(conn)
+        missing = units + METRICS_UNITS - registry_repository.count_installed(conn)
         if missing > 0:
             now = datetime.now(UTC)
             demo_data.add_customers(conn, settings.secret_key, missing, random.Random(17), now - timedelta(days=40),

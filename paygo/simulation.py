@@ -17,13 +17,16 @@ from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.devices import service as devices
-from backoffice.registry.repository import installed_units, unit_keys
+from backoffice.registry.repository import firmware_state, installed_units, unit_keys
 from devtools.demo_data import synthetic_specs
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import FleetConfig, FleetStats, run_fleet
 from firmware_sim.metrics_device import MetricsConfig, run_metrics_fleet
 from firmware_sim.unit import UnitSpec
+
+# A unit whose newest reading is older than this when the simulated clock starts has gone for good.
+SILENT_FOR_GOOD = timedelta(days=3)
 
 
 class FleetSetupError(ValueError):
@@ -94,6 +97,16 @@ def prepare(
     clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
                       self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
+    if not synthetic:
+        # Units with a past in the database resume it: the credit their newest reading showed (less
+        # the time since), unlocked for good when paid off, and their keypad at the platform's count.
+        # One that had gone silent for good before the clock's start (its customer moved away) stays so.
+        with connect(settings, "sim") as conn:
+            state = firmware_state(conn, [s.serial for s in specs], clock.now())
+        gone = {s for s, (*_, last) in state.items() if last < clock.now() - SILENT_FOR_GOOD}
+        specs = [s for s in specs if s.serial not in gone] or specs
+        credit = {s: np.inf if off else left for s, (_, left, off, _) in state.items()}
+        cfg = dataclasses.replace(cfg, credit_s=credit, token_counts={s: n for s, (n, *_) in state.items()})
     if device_login and not synthetic:
         missing = [s for s, p in passwords.items() if p is None]
         if missing:

@@ -59,3 +59,18 @@ def product_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
                       deposit_days
                from products order by code"""
         ).fetchall()
+
+
+def collected_and_due(conn: psycopg.Connection, after: date, until: date) -> tuple[int, int]:
+    """(received, scheduled) in minor units over the dates (after, until] of the contracts that
+    have a schedule (asset finance): deposits, payments and returns received, against the
+    deposits and instalments due. Their ratio is the collection rate of those days."""
+    row = conn.execute(
+        """select coalesce(sum(amount) filter (where status = 'completed'), 0),
+                  coalesce(sum(amount) filter (where status = 'expected'), 0)
+             from ledger_entries
+            where entry_date > %s and entry_date <= %s and type in ('deposit', 'payment', 'return')
+              and contract_id in (select contract_id from ledger_entries where status = 'expected')""",
+        (after, until),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

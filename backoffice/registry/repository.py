@@ -214,3 +214,26 @@ def recent_events(
         (contract_id, limit),
     ).fetchall()
     return [(ts, kind, detail) for ts, kind, detail in rows]
+
+
+def newest_reading(conn: psycopg.Connection) -> datetime | None:
+    """The time of the newest reading of any unit (None before the first)."""
+    row = conn.execute("select max(ts) from unit_latest").fetchone()
+    return row[0] if row else None
+
+
+def firmware_state(
+    conn: psycopg.Connection, serials: list[str], at: datetime
+) -> dict[str, tuple[int, float, bool, datetime]]:
+    """serial -> (token count, seconds of credit left at ``at``, unlocked for good, newest reading), as
+    the units' newest readings and contracts say: where a simulated unit resumes its firmware's life.
+    Units without a reading are left out."""
+    rows = conn.execute(
+        """select u.serial, u.token_count,
+                  greatest(coalesce(l.credit_s, 0) - extract(epoch from %s - l.ts), 0)::float8,
+                  exists (select 1 from contracts c where c.unit_id = u.id and c.state = 'paid_off'), l.ts
+             from units u join unit_latest l on l.unit_id = u.id
+            where u.serial = any(%s)""",
+        (at, serials),
+    ).fetchall()
+    return {str(s): (int(n), float(credit), bool(off), ts) for s, n, credit, off, ts in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -42,20 +43,31 @@ def demo(
     try:
         if orchestration.prepare_database(settings, units):
             console.print(f"[green]seeded[/] a demo company with {units} customers and units")
-            with console.status(f"writing {orchestration.HISTORY_DAYS} days of history …"):
-                result, truth = orchestration.write_history(settings, units)
-            console.print(f"[green]history[/]: {result.readings:,} readings and {result.payments:,} payments over "
-                          f"{orchestration.HISTORY_DAYS} days (scenarios and onsets: {truth})")  # fmt: skip
+            with console.status(f"writing the history up to now ({orchestration.HISTORY_DAYS} days of readings) …"):
+                result, truth, end = orchestration.write_history(settings, units)
+            console.print(f"[green]history[/] up to {end:%Y-%m-%d %H:%M} UTC: {result.earlier_payments:,} payments "
+                          f"since the contracts' signing, then {result.readings:,} readings and {result.payments:,} "
+                          f"payments over the last {orchestration.HISTORY_DAYS} days "
+                          f"(scenarios and onsets: {truth})")  # fmt: skip
         orchestration.provision_units(settings)
-        size = orchestration.snapshot_kpis(settings)
-        console.print(f"[green]KPI snapshot[/]: {size} units in the portfolio (page: /kpi)")
+        kpis = orchestration.snapshot_kpis(settings)
+        par30, collected = kpis["par"]["30"] or 0, orchestration.collection_rate(settings) or 0
+        console.print(f"[green]KPI snapshot[/] of today: {kpis['portfolio_size']} units in the portfolio, ARPU "
+                      f"{kpis['arpu'] or 0:.2f}, PAR 30 {100 * par30:.1f} %, collection rate (30 days) "
+                      f"{100 * collected:.0f} % (page: /kpi)")  # fmt: skip
+        # The units resume from the history's end and catch up to now at --speed, then run on the
+        # real clock: the clock of the payments below.
+        start = orchestration.live_start(settings)
+        days_ago = max((datetime.now(UTC) - start).total_seconds() / 86400, 0.0)
         children.spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"])
         children.spawn("api", ["api", "run"])
-        sim_args = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay"]
+        sim_args = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay",
+                    "--start-days-ago", f"{days_ago:.6f}"]  # fmt: skip
         children.spawn("sim", orchestration.with_metrics_units(settings, children, sim_args, units))
         children.spawn("delivery", ["delivery", "run"])
-        # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up.
-        children.spawn("payments", ["payments", "simulate", "--rate", "0.5", "--count", "100000",
+        # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up,
+        # each about once an hour: faster than life (weekly), so that the pages move while one watches.
+        children.spawn("payments", ["payments", "simulate", "--rate", f"{units / 3600:.4f}", "--count", "100000",
                                     "--seed", str(int(time.time()))])  # fmt: skip
         url = f"http://127.0.0.1:{settings.api_port}/"
         console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {children.logs}")

@@ -38,7 +38,7 @@ def _telemetry_rows(port: int, live: bool = True) -> int:
 @pytest.mark.slow
 def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     home = tmp_path / "paygo-home"
-    ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API", "DEVICE_MQTT")}
+    ports = {name: free_port() for name in ("PG", "MQTT", "REDIS", "API", "DEVICE_MQTT", "DEVICE_API")}
     env = {**os.environ, "PAYGO_HOME": str(home), **{f"PAYGO_{k}_PORT": str(v) for k, v in ports.items()}}
     demo = subprocess.Popen(
         [sys.executable, "-m", "paygo.cli", "demo", "--units", "12"],
@@ -52,12 +52,13 @@ def test_demo_shows_telemetry_arriving_and_ctrl_c_stops_everything(tmp_path: Pat
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
     reader.start()
     try:
-        # The promise: rows within 60 seconds.
+        # The promise: rows within 60 seconds (the units resume where the history ended, one
+        # reporting interval ago, and first send that interval's reading).
         wait_for(lambda: _telemetry_rows(ports["PG"]) > 0, timeout=60, what="a telemetry row")
         rows = _telemetry_rows(ports["PG"])
         assert rows > 0, "no telemetry row within 60 s"
-        # Rows keep growing and the call-centre page shows them.
-        wait_for(lambda: _telemetry_rows(ports["PG"]) > rows, timeout=30, what="more telemetry rows")
+        # Rows keep growing on the real clock (12 units every 20 minutes: one every 100 s on average).
+        wait_for(lambda: _telemetry_rows(ports["PG"]) > rows, timeout=600, what="more telemetry rows")
         assert _telemetry_rows(ports["PG"]) > rows
         wait_for_port(ports["API"], timeout=60, what="the demo's web app")
         # Before the live run, 60 days of history (12 units x 72 readings a day, once installed).

@@ -1,0 +1,89 @@
+"""The demo tells one story: its history (readings and money) ends now, its KPI snapshot shows a
+believable portfolio, and the live units resume where the history left them."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from backoffice.config import Settings
+from paygo import demo, simulation
+
+UNITS = 50
+
+
+def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"home": tmp_path})  # the scenarios' truth file goes there
+    assert demo.prepare_database(settings, UNITS)
+    result, truth, end = demo.write_history(settings, UNITS)
+    now = datetime.now(UTC)
+    assert now - timedelta(minutes=25) < end <= now - timedelta(minutes=19)  # one reporting interval
+    assert result.units == UNITS and result.earlier_payments > 0 and result.payments > 0
+    kpis = demo.snapshot_kpis(settings)
+
+    with psycopg.connect(settings.database_url) as conn:
+        # Readings and payments up to now, on the same clock.
+        newest_reading, first_reading = conn.execute("select max(ts), min(ts) from telemetry").fetchone()
+        assert now - timedelta(days=1) < newest_reading <= now
+        assert newest_reading - first_reading > timedelta(days=demo.HISTORY_DAYS - 1)
+        last_paid = conn.execute(
+            "select max(entry_date) from ledger_entries where status = 'completed' and type = 'payment'"
+        ).fetchone()[0]
+        assert last_paid >= now.date() - timedelta(days=1)
+        assert conn.execute("select max(created_at) from tokens").fetchone()[0] > now - timedelta(days=1)
+        assert conn.execute("select max(day) from telemetry_daily").fetchone()[0] >= now.date() - timedelta(days=1)
+        # ... and the money goes back further than the readings: each contract's life since signing.
+        first_paid = conn.execute(
+            "select min(entry_date) from ledger_entries where status = 'completed' and type = 'payment'"
+        ).fetchone()[0]
+        assert first_paid < first_reading.date() - timedelta(days=90)
+        # Nothing of the past waits to be sent now.
+        assert conn.execute("select count(*) from outbox where state = 'pending'").fetchone()[0] == 0
+
+        # Every installed unit has a contract with a customer.
+        orphans = conn.execute(
+            """select count(*) from units u where u.state = 'installed' and not exists
+                 (select 1 from contracts c join customers cu on cu.id = c.customer_id where c.unit_id = u.id)"""
+        ).fetchone()[0]
+        installed = conn.execute("select count(*) from units where state = 'installed'").fetchone()[0]
+        assert installed == UNITS and orphans == 0
+
+        # A mix: some paid off, most active; some units locked for want of payment, most not.
+        states = dict(conn.execute("select state, count(*) from contracts group by 1").fetchall())
+        assert states.get("paid_off", 0) >= 2 and states["active"] > UNITS / 2
+        locked = conn.execute("select count(*) filter (where locked), count(*) from unit_latest").fetchone()
+        assert 0 < locked[0] < locked[1] / 3
+        # The snapshot the KPI page opens with is today's.
+        assert conn.execute("select max(as_of) from kpi_snapshots").fetchone()[0] == now.date()
+        months = conn.execute("select count(distinct as_of) from kpi_snapshots").fetchone()[0]
+        assert months >= 12  # a year of month ends for the page's series
+
+    # Believable figures (SPEC.md): people pay, a minority is 30 days behind, few have churned.
+    assert kpis["arpu"] > 0
+    assert 0.05 <= kpis["par"]["30"] <= 0.25
+    assert kpis["par"]["7"] >= kpis["par"]["30"]
+    assert UNITS * 0.6 <= kpis["portfolio_size"] < UNITS
+    assert kpis["churn"] is not None and kpis["churn"] < 0.15
+    rate = demo.collection_rate(settings)
+    assert rate is not None and 0.6 <= rate <= 1.1
+
+    # The scenarios' truth: most units healthy, some customers gave up paying.
+    rows = list(csv.DictReader(truth.open()))
+    kinds = [row["scenario"] for row in rows]
+    assert len(kinds) == UNITS and kinds.count("healthy") > UNITS / 2 and kinds.count("stops_paying") >= 3
+
+    # The live units resume from the history's end, with the credit and keypad count it left them.
+    assert demo.live_start(settings) == newest_reading
+    fleet = simulation.prepare(settings, units=UNITS, speed=1440, start_days_ago=0, device_login=False,
+                               weights={"healthy": 1.0}, self_pay=False, connections=0, synthetic=False,
+                               seed=0)  # fmt: skip
+    assert fleet.config.credit_s is not None and fleet.config.token_counts is not None
+    assert len(fleet.config.credit_s) == UNITS
+    # ... except those whose customer moved away with them: they stay silent.
+    gone = {row["serial"] for row in rows if row["scenario"] == "migrates"}
+    assert {s.serial for s in fleet.specs} == {row["serial"] for row in rows} - gone
+    assert sum(1 for c in fleet.config.credit_s.values() if c == float("inf")) == states["paid_off"]
+    assert min(fleet.config.token_counts.values()) > 1
