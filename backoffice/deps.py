@@ -43,7 +43,9 @@ def pool_lifespan(settings: Settings, application_name: str) -> Callable[[FastAP
     return lifespan
 
 
-DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the transaction ends (committed) when the route returns, before the answer is sent,
+# so a page that redirects after a form post never shows the state from before it.
+DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 # The request body as bytes, exactly as sent (callbacks are stored raw and signatures cover the bytes).
 RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
