@@ -20,6 +20,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for port in ("REDIS", "MQTT"):  # a run on other ports (beside a developer's stack) sets these
+        monkeypatch.delenv(f"PAYGO_{port}_PORT", raising=False)
     monkeypatch.setenv("PAYGO_PG_PORT", "6000")
     s = load_settings()
     assert s.database_url == "postgresql://paygo@127.0.0.1:6000/paygo"
