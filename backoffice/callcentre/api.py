@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 
 from backoffice.callcentre import service
-from backoffice.callcentre.pages import SMS_READERS
 from backoffice.callcentre.schemas import GoodwillGranted, GoodwillRequest, Resent, UnitPage
 from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.staff.guard import Allow, CurrentStaff
@@ -17,7 +16,7 @@ act_router = APIRouter(prefix="/api/v1", tags=["unit page"], dependencies=[Depen
 @router.get("/units/{serial}")
 def unit_page(serial: str, conn: DbConn, staff: CurrentStaff) -> UnitPage:
     """Everything the unit page shows (``sms`` is null for roles that may not read the SMS log)."""
-    page = service.load_unit_page(conn, serial, with_sms=staff.holds(SMS_READERS))
+    page = service.load_unit_page(conn, serial, with_sms=staff.holds(service.SMS_READERS))
     if page is None:
         raise HTTPException(404, f"no unit with serial {serial!r}; find it with /api/v1/search?q=")
     return page

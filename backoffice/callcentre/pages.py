@@ -21,14 +21,12 @@ from backoffice.templating import UnitPanel, templates
 router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance"))])
 act_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre"))])
 
-SMS_READERS = frozenset({"call_centre"})  # the SMS log holds live tokens: as GET /api/sms
-
 
 def _page(
     request: Request, conn: DbConn, staff: Staff, settings: Settings, serial: str, *, done: str | None = None,
     refused: str | None = None, status: int = 200,
 ) -> Response:  # fmt: skip
-    page = service.load_unit_page(conn, serial, with_sms=staff.holds(SMS_READERS))
+    page = service.load_unit_page(conn, serial, with_sms=staff.holds(service.SMS_READERS))
     if page is None:
         raise HTTPException(404, f"no unit with serial {serial!r}; use the search box above")
     week, month = service.page_charts(page)
@@ -67,9 +65,11 @@ def goodwill(
     serial: str, request: Request, conn: DbConn, staff: CurrentStaff, settings: SettingsDep,
     days: Annotated[int, Form(ge=1, le=995)], reason: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> Response:  # fmt: skip
+    if not reason.strip():
+        return _page(request, conn, staff, settings, serial, refused="Goodwill days need a reason.", status=422)
     try:
         with conn.transaction():
-            service.grant_goodwill(conn, settings, serial, days, reason.strip() or "-", staff.actor, staff.roles)
+            service.grant_goodwill(conn, settings, serial, days, reason.strip(), staff.actor, staff.roles)
     except service.ActionRefused as err:
         return _page(request, conn, staff, settings, serial, refused=str(err), status=422)
     except LookupError as err:

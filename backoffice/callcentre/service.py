@@ -17,6 +17,7 @@ from backoffice.credit import service as credit
 from backoffice.customers import service as customers
 from backoffice.customers.schemas import CallNote, NewCallNote
 
+SMS_READERS = frozenset({"call_centre"})  # the SMS log holds live tokens: who may read GET /api/sms
 LIST_LIMIT = 20
 CHART_DAYS = 30
 READING_DAYS = 7

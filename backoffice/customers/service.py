@@ -63,9 +63,10 @@ def update_customer(
 ) -> Customer | None:
     """Change the fields given (``phones``: the whole list, the first for SMS), audited with the row
     before and after; None: no such customer."""
-    before = get_customer(conn, customer_id)
-    if before is None or repo.get_customer(conn, customer_id, lock=True) is None:
+    if repo.get_customer(conn, customer_id, lock=True) is None:
         return None
+    before = get_customer(conn, customer_id)
+    assert before is not None
     fields = change.model_dump(exclude_unset=True, exclude={"phones"})
     if "name" in fields and fields["name"] is None:
         raise CustomerRefused("a customer's name cannot be empty")

@@ -3,4 +3,3 @@
 create index payment_inbox_contract_idx on payment_inbox (contract_id, received_at desc) where contract_id is not null;
 create index outbox_token_idx on outbox (token_id);
 create index outbox_sms_recipient_idx on outbox (recipient, id desc) where channel = 'sms';
-create index sms_messages_outbox_idx on sms_messages (outbox_id);

@@ -42,10 +42,21 @@ def test_the_call_centre_finds_a_unit_by_phone_and_acts(
     report_every_20_minutes(conn, unit_id, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=7), 30)
     conn.commit()
     national = f"0{phone[4:7]} {phone[7:10]} {phone[10:]}"  # +254712345678 typed as 0712 345 678
+    name = conn.execute("select name from units u join contracts c on c.unit_id = u.id join customers cu "
+                        "on cu.id = c.customer_id where u.serial = %s", (serial,)).fetchone()[0]  # type: ignore[index]  # fmt: skip
+    misspelt = name[:2] + ("e" if name[2] != "e" else "a") + name[3:]
     steps = Steps("call centre unit page")
     with chromium(site) as browsing:
         page = browsing.page
         log_in(page, site, "cara")
+        # A misspelt name lists the customers it may mean, each saying what matched.
+        page.fill("header input[name=q]", misspelt)
+        page.click("header form.find button[type=submit]")
+        page.wait_for_url("**/search?q=*")
+        first = page.locator("#hits tbody tr").first.inner_text()
+        assert name in first and "name:" in first
+        steps.shot(page, "a misspelt name lists who it may mean")
+
         page.fill("header input[name=q]", national)
         steps.shot(page, "a phone number typed with spaces")
         page.click("header form.find button[type=submit]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from backoffice.config import SettingsError, load_settings
 from backoffice.customers.phones import PhoneRefused, display, search_forms, to_e164
 
 
@@ -55,3 +56,9 @@ def test_the_search_box_reads_a_number_with_or_without_its_prefix() -> None:
 
 def test_numbers_are_shown_spaced() -> None:
     assert display("+254712345678") == "+254 712 345678"
+
+
+def test_the_default_region_is_a_country_code() -> None:
+    assert load_settings(environment="test", default_phone_region="kh").default_phone_region == "KH"
+    with pytest.raises(SettingsError, match="PAYGO_DEFAULT_PHONE_REGION must be a two-letter country code"):
+        load_settings(environment="test", default_phone_region="Kenya")
