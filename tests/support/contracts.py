@@ -7,6 +7,7 @@ from typing import Any
 
 from backoffice import crypto
 from backoffice.contracts import service as contracts
+from backoffice.customers import repository as customers_repo
 from backoffice.registry import repository, service
 from backoffice.registry.schemas import NewContract
 
@@ -18,7 +19,10 @@ def lamp_contract(
     caller's transaction: (contract id, the unit's OpenPAYGO key, its starting code)."""
     product = repository.insert_product(conn, code="L", name="l", business_model="flexible", currency="KES",
                                         price_per_day=3_500, deposit_amount=0)  # fmt: skip
-    buyer = repository.insert_customer(conn, customer, "254700000001", "Kisumu", "Kisumu", 0.0, 34.7)
+    buyer = customers_repo.insert_customer(
+        conn, {"name": customer, "village": "Kisumu", "district": "Kisumu", "latitude": 0.0, "longitude": 34.7}
+    )
+    customers_repo.replace_phones(conn, buyer, ["+254700000001"])
     unit_id = service.register_unit(conn, secret_key, serial, product,
                                     installed_at=datetime.now(UTC) - timedelta(days=installed_days_ago))  # fmt: skip
     contract = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, date.today()))
