@@ -228,7 +228,7 @@ def _habits(sim: FleetSim, c: Contracts, end: datetime, rng: np.random.Generator
     time, flexible ones for 3-14 days at a time; most pay when it is due (with the simulation's own
     day or so of delay now and then), ``LATE_SHARE`` of them always some days after it, and
     ``DEFAULT_SHARE`` of the healthy units with a contract of 100 days or more become
-    ``stops_paying`` units whose customer gave up a month or two ago (maybe before the window)."""
+    ``stops_paying`` units whose customer gave up one to four months ago (maybe before the window)."""
     period = np.where(c.per_day > 0, c.minimum / np.maximum(c.per_day, 1e-9), 1.0)
     asset = period > 1.5
     k = rng.choice(INSTALMENTS_AT_ONCE, size=sim.n, p=INSTALMENTS_WEIGHTS)
