@@ -107,7 +107,7 @@ def counts(conn: psycopg.Connection, agent_id: int) -> tuple[int, int]:
 
 
 def customers(conn: psycopg.Connection, agent_id: int) -> list[Customer]:
-    """The agent's customers: those of the contracts they sold and of the tickets assigned to them."""
+    """The agent's customers: those of the active contracts they sold and of their open tickets."""
     with conn.cursor(row_factory=class_row(Customer)) as cur:
         return cur.execute(
             """select cu.id, cu.name,
@@ -115,8 +115,9 @@ def customers(conn: psycopg.Connection, agent_id: int) -> list[Customer]:
              order by ph.position, ph.id limit 1) as phone,
                       cu.village, cu.district from customers cu
                 where cu.id in (select c.customer_id from agent_sales s join contracts c on c.id = s.contract_id
-                                 where s.agent_id = %(a)s
-                                union select t.customer_id from tickets t where t.agent_id = %(a)s)
+                                 where s.agent_id = %(a)s and c.state = 'active'
+                                union select t.customer_id from tickets t
+                                 where t.agent_id = %(a)s and t.state in ('open', 'assigned'))
                 order by cu.name, cu.id""",
             {"a": agent_id},
         ).fetchall()

@@ -72,6 +72,8 @@ def open_ticket(body: NewTicket, conn: DbConn, staff: CurrentStaff, settings: Se
             )
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
+    except service.TicketRefused as err:
+        raise HTTPException(422, str(err)) from None
     found = repository.get(conn, ticket_id, None)
     assert found is not None
     return found

@@ -93,6 +93,8 @@ def open_ticket(
             )
     except LookupError as err:
         return _refused(request, "No ticket opened", str(err), 404)
+    except service.TicketRefused as err:
+        return _refused(request, "No ticket opened", str(err), 422)
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
 
 

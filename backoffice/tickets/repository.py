@@ -144,12 +144,14 @@ def agent_is_active(conn: psycopg.Connection, agent_id: int) -> bool:
 
 
 def unit_of_agent_customer(conn: psycopg.Connection, unit_id: int, agent_id: int) -> bool:
-    """The unit is under a contract the agent sold, or on one of the agent's tickets."""
+    """The unit's current contract (its newest, while active) is one the agent sold, or the unit is on one
+    of the agent's open tickets: a unit resold to another agent's customer is no longer theirs."""
     return (
         conn.execute(
             """select 1 from agent_sales s join contracts c on c.id = s.contract_id
-                where s.agent_id = %(a)s and c.unit_id = %(u)s
-               union all select 1 from tickets t where t.agent_id = %(a)s and t.unit_id = %(u)s limit 1""",
+                where s.agent_id = %(a)s and c.unit_id = %(u)s and c.state = 'active'
+               union all select 1 from tickets t
+                where t.agent_id = %(a)s and t.unit_id = %(u)s and t.state in ('open', 'assigned') limit 1""",
             {"a": agent_id, "u": unit_id},
         ).fetchone()
         is not None

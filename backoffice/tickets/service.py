@@ -200,6 +200,8 @@ def open_for(
     if row is None or (scope is not None and not repository.unit_of_agent_customer(conn, int(row[0]), scope)):
         raise LookupError(f"no unit {serial!r} among your customers" if scope is not None else f"no unit {serial!r}")
     if scope is not None:
+        if kind == "repossession":  # it ends a contract: the call centre decides, an agent carries it out
+            raise TicketRefused("a repossession is opened by the call centre, then assigned to a field agent")
         return open_ticket(
             conn, staff.actor, int(row[0]), kind, "field_agent", note, agent_id=scope, sla_hours=sla_hours
         )

@@ -190,3 +190,18 @@ def test_an_alert_opens_a_ticket_and_breaches_show(conn: psycopg.Connection, fie
         service.open_ticket(conn, SYSTEM, field["unit_a"], "teleport", "alert")
     with pytest.raises(LookupError):
         service.open_ticket(conn, SYSTEM, 999_999, "repair", "alert")
+
+
+def test_an_agent_loses_a_unit_resold_to_another_agents_customer_and_never_opens_a_repossession(
+    app: TestClient, field: dict[str, int], conn: psycopg.Connection, settings: Settings
+) -> None:
+    headers = _as(app, "anna")
+    refused = app.post("/api/v1/tickets", json={"serial": "LMP000001", "kind": "repossession"}, headers=headers)
+    assert refused.status_code == 422 and "call centre" in refused.text
+    # Anna's customer's contract ends and her tickets on the unit are done: it is no longer hers.
+    conn.execute("update contracts set state = 'returned' where unit_id = %s", (field["unit_a"],))
+    conn.execute("update tickets set state = 'done', closed_at = now() where unit_id = %s", (field["unit_a"],))
+    conn.commit()
+    again = app.post("/api/v1/tickets", json={"serial": "LMP000001", "kind": "repair"}, headers=headers)
+    assert again.status_code == 404
+    assert app.get("/api/v1/agents/me/customers").json() == []
