@@ -277,8 +277,14 @@ def _credit(
     contract_id, currency = match
     if currency != u.currency or u.amount is None or u.paid_at is None:
         raise ResolutionError(f"the payment is in {u.currency}, account {account} in {currency}")
+    row = conn.execute("select state from contracts where id = %s", (contract_id,)).fetchone()
+    if row is None or row[0] not in ("active", "paid_off"):
+        raise ResolutionError(f"account {account} is {row[0] if row else 'unknown'}: its money would buy nothing; "
+                              "refund the payment instead")  # fmt: skip
     _claim(conn, u.id, state, actor, contract_id, note)
-    credited = credit.apply_payment(conn, contract_id, u.amount, u.paid_at.date(), secret_key, u.inbox_id)
+    # Credited from the day it was paid, never from a date still to come (a held payment may claim one).
+    paid_on = min(u.paid_at.date(), datetime.now(UTC).date())
+    credited = credit.apply_payment(conn, contract_id, u.amount, paid_on, secret_key, u.inbox_id)
     verb = "assigned to" if state == "assigned" else "released to"
     repository.set_status(conn, u.inbox_id, "credited", f"{verb} {account} by {actor.name}", contract_id)
     audit.record(

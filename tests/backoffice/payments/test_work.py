@@ -224,3 +224,28 @@ def test_the_work_pages_buttons_need_the_sessions_csrf_token_and_finance(
     assert count(conn, "select count(*) from refunds") == 1
     trail = conn.execute("select actor, action from audit_log where action = 'refund'").fetchall()
     assert trail == [("fred", "refund")]
+
+
+def test_a_payment_dated_in_the_far_future_is_credited_from_today_and_never_to_an_ended_contract(
+    money_settings: Settings, conn: psycopg.Connection, server: str, accounts: list[Account]
+) -> None:
+    acct, other = accounts
+    future = {**confirmation(acct.number, "350", txn="FUTURE1"), "TransTime": "99991231235959"}
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=future)
+    ended = {**confirmation(other.number, "350", txn="FUTURE2"), "TransTime": "30000101000000"}
+    httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=ended)
+    fin = api_token(money_settings.database_url, "finance", name="fiona")
+    held = {h["provider_txn_id"]: h for h in _waiting(server, fin, "held")}
+    assert set(held) == {"FUTURE1", "FUTURE2"}  # outside the time window: held, not credited
+    released = httpx.post(f"{server}{V1}/waiting/{held['FUTURE1']['id']}/release", json={}, headers=fin)
+    assert released.status_code == 200, released.text
+    latest = conn.execute(
+        "select max(l.entry_date) from ledger_entries l join contracts c on c.id = l.contract_id "
+        "where c.account_number = %s and l.status = 'completed'",
+        (acct.number,),
+    ).fetchone()
+    assert latest is not None and latest[0] is not None and latest[0].year < 3000
+    conn.execute("update contracts set state = 'written_off' where account_number = %s", (other.number,))
+    conn.commit()
+    refused = httpx.post(f"{server}{V1}/waiting/{held['FUTURE2']['id']}/release", json={}, headers=fin)
+    assert refused.status_code == 409 and "written_off" in refused.text and "refund" in refused.text
