@@ -125,7 +125,8 @@ class ActionRefused(ValueError):
 
 
 def goodwill_limit(settings: Settings, roles: frozenset[str]) -> int:
-    """The most goodwill days one grant may give: the call centre's limit, or the administrators'."""
+    """The most goodwill days the caller may give a contract, in one grant or in several within 30 days
+    (credit.GOODWILL_WINDOW_DAYS): the call centre's limit, or the administrators'."""
     return settings.goodwill_admin_max_days if "admin" in roles else settings.goodwill_max_days
 
 
@@ -141,11 +142,12 @@ def grant_goodwill(
         more = ("" if "admin" in roles else
                 f"; an administrator may give up to {settings.goodwill_admin_max_days}")  # fmt: skip
         raise ActionRefused(f"{days} goodwill days refused: {who} may give at most {limit} days at once{more}")
+    # The same limit holds for grants that add up (checked under the account's lock, in credit).
     head = repo.head(conn, serial)
     if head is None or head.contract_id is None:
         raise LookupError(f"no unit {serial!r} with a contract")
     try:
-        done = credit.grant_goodwill(conn, head.contract_id, days, reason, settings.secret_key, actor)
+        done = credit.grant_goodwill(conn, head.contract_id, days, reason, settings.secret_key, actor, limit)
     except credit.GoodwillRefused as err:
         raise ActionRefused(str(err)) from None
     return GoodwillGranted(grant_id=done.grant_id, token_id=done.token_id, token=done.token, days=done.days)

@@ -186,3 +186,13 @@ def token_to_resend(conn: psycopg.Connection, token_id: int) -> TokenToResend | 
                join customers cu on cu.id = c.customer_id where t.id = %s""",
             (token_id,),
         ).fetchone()
+
+
+def goodwill_since(conn: psycopg.Connection, contract_id: int, days: int) -> int:
+    """Goodwill days given to the contract in the last ``days`` days."""
+    row = conn.execute(
+        """select coalesce(sum(days), 0) from goodwill_grants
+            where contract_id = %s and created_at > now() - make_interval(days => %s)""",
+        (contract_id, days),
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -235,19 +235,30 @@ class GoodwillRefused(ValueError):
     """Goodwill days that cannot be given; the message says why."""
 
 
+GOODWILL_WINDOW_DAYS = 30  # a caller's goodwill limit counts every grant to the contract in this window
+
+
 def grant_goodwill(
-    conn: psycopg.Connection, contract_id: int, days: int, reason: str, secret_key: str, actor: Actor
-) -> Goodwill:
+    conn: psycopg.Connection, contract_id: int, days: int, reason: str, secret_key: str, actor: Actor,
+    limit: int | None = None,
+) -> Goodwill:  # fmt: skip
     """Give ``days`` of light free (a gesture of the call centre), in the caller's transaction: an
     ADD_TIME token delivered like paid days (SMS and unit command), the grant recorded and audited.
     Not money: no ledger row, and ``days_granted`` (what payments bought) is left alone, so the next
-    payment buys what it would have. The caller enforces who may give how many (its policy)."""
+    payment buys what it would have. ``limit``: the most days the contract may have been given in the
+    last GOODWILL_WINDOW_DAYS, this grant included (the caller's policy), checked under the account's
+    lock so that repeated or concurrent grants cannot add up past it."""
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise GoodwillRefused(f"goodwill is 1 to {MAX_TOKEN_DAYS} days, not {days}")
     a = repository.lock_account(conn, contract_id)
     if a.state != "active":
         raise GoodwillRefused(f"contract {a.account_number} is {a.state.replace('_', ' ')}: only an active "
                               "contract's unit counts down days")  # fmt: skip
+    if limit is not None:
+        given = repository.goodwill_since(conn, contract_id, GOODWILL_WINDOW_DAYS)
+        if given + days > limit:
+            raise GoodwillRefused(f"{days} goodwill days refused: {a.account_number} was given {given} in the "
+                                  f"last {GOODWILL_WINDOW_DAYS} days, and at most {limit} in that time")  # fmt: skip
     issued = _issue(conn, a, secret_key, None, TokenType.ADD_TIME, days)
     token_id = int(str(issued["id"]))
     grant_id = repository.record_goodwill(conn, contract_id, token_id, days, reason, actor.name, actor.user_id)

@@ -111,6 +111,22 @@ def test_goodwill_above_the_limit_is_refused_with_the_reason(
         assert too_many.status_code == 422 and "an administrator may give at most" in too_many.json()["detail"]
 
 
+def test_goodwill_grants_that_add_up_past_the_limit_are_refused(
+    settings: Settings, conn: psycopg.Connection, unit: tuple[str, int], agent: TestClient
+) -> None:
+    serial, unit_id = unit
+    conn.commit()
+    limit = settings.goodwill_max_days
+    first = agent.post(f"/api/v1/units/{serial}/goodwill", json={"days": limit - 1, "reason": "down for days"})
+    assert first.status_code == 201, first.text
+    second = agent.post(f"/api/v1/units/{serial}/goodwill", json={"days": 2, "reason": "and again"})
+    assert second.status_code == 422
+    assert f"was given {limit - 1} in the last 30 days, and at most {limit} in that time" in second.json()["detail"]
+    assert agent.post(f"/api/v1/units/{serial}/goodwill", json={"days": 1, "reason": "the last one"}).status_code == 201
+    given = conn.execute("select goodwill_days from contracts where unit_id = %s", (unit_id,)).fetchone()
+    assert given == (limit,)
+
+
 def test_goodwill_for_an_ended_contract_is_refused(conn: psycopg.Connection, unit: tuple[str, int],
                                                    agent: TestClient) -> None:  # fmt: skip
     serial, unit_id = unit
