@@ -54,9 +54,9 @@ class Thresholds:
     moved_away_days: int = 14  # ... silent this long: likely moved away
     tamper_share: float = 0.3  # tamper: share of the harvested energy that no meter saw (7 days)
     tamper_wh: float = 15.0  # ... and at least this many Wh a day
-    usage_fraction: float = 0.55  # usage drop: last 7 days below this share of the unit's own baseline
+    usage_fraction: float = 0.6  # usage drop: last 7 days below this share of the unit's own baseline
     holiday_fraction: float = 0.2  # ... a day below this share is a day away, not a day of less use
-    holiday_days: int = 3  # ... and this many days away in 7 make it a holiday
+    holiday_days: int = 4  # ... and this many days away in 7 make it a holiday (fewer than 4 days at home)
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
     small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
     small_pv_ratio: float = 0.75  # ... with a panel yielding at least this share of its neighbours' best

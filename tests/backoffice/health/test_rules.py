@@ -211,3 +211,19 @@ def test_two_days_away_in_a_week_are_not_a_usage_drop() -> None:
     w.energy_out[0, -7:] = [25, 5, 25, 25, 6, 25, 25]  # away twice, and much less use on the other days
     w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
     assert fired(w)["usage_drop"] == {1}
+
+
+def test_three_days_away_and_less_use_at_home_is_a_usage_drop() -> None:
+    w = village()
+    # Away three days of the week (a trip): the four days at home as usual: not a drop.
+    w.energy_out[0, -7:] = [60, 5, 4, 60, 6, 60, 60]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == set()
+    # The same three days away, and the days at home well under the baseline: the drop shows at home.
+    w.energy_out[0, -7:] = [25, 5, 4, 25, 6, 25, 25]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == {1}
+    # Four days away: a holiday, whatever the other days.
+    w.energy_out[0, -7:] = [25, 5, 4, 3, 6, 25, 25]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == set()
