@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     health_hot_days: int | None = None  # ... on this many of the last 7 days
     health_pv_fraction: float | None = None  # PV underperformance: share of the neighbours' yield per Wp
     health_pv_days: int | None = None  # ... on this many of the last 7 days
+    health_pv_clear_fraction: float | None = None  # ... or PV clearness while charging below this share of the median
     health_offline_days: int | None = None  # offline: whole days without a reading
     health_moved_away_days: int | None = None  # ... silent this long: likely moved away
     health_tamper_share: float | None = None  # tamper: share of the harvest that no meter saw

@@ -54,6 +54,7 @@ def generate(n: int, days: int, seed: int) -> Window:
         min_soc=(0.6 * noise(0.1)).clip(0, 1), max_soc=np.ones((n, days), f32), end_soc=(0.9 * noise(0.02)).clip(0, 1),
         hours_hot=np.zeros((n, days), f32), hours_locked=np.zeros((n, days), f32), hours_cut=np.zeros((n, days), f32),
         hours_full=(7 * noise(0.15)).clip(0, 24), last_rssi=np.full((n, days), -80, f32),
+        pv_clearness=(0.75 * noise(0.1)).clip(0, 1.2),
         soh_past=np.full(n, 0.99, f32), tamper_events=np.zeros(n, f32),
     )  # fmt: skip
     # About 1 % of the units for each of ten faults, from a random day of the window.
@@ -68,6 +69,7 @@ def generate(n: int, days: int, seed: int) -> Window:
     w.energy_in[:] = np.where(covered, 0.2 * wp[:, None] * 4, w.energy_in)
     w.max_soc[:] = np.where(covered, 0.5, w.max_soc)
     w.hours_full[:] = np.where(covered, 0.0, w.hours_full)
+    w.pv_clearness[:] = np.where(covered, 0.2, w.pv_clearness)
     w.received[:] = np.where((f == 4) & after, 0, w.received)
     w.energy_in[:] = np.where((f == 5) & after, w.energy_in + 200, w.energy_in)
     w.energy_out[:] = np.where((f == 6) & after, 0.3 * w.energy_out, w.energy_out)
@@ -121,6 +123,7 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
                 "hours_locked",
                 "hours_full",
                 "last_rssi",
+                "pv_clearness",
             )
         }  # fmt: skip
         for i in range(n)
@@ -137,16 +140,26 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
     for i, r in enumerate(rows):
         per_wp.append([r["energy_in"][j] / wp[i] if r["received"][j] > 0 else math.nan for j in range(d)])
     pooled_by: dict[object, list[float]] = {}
+    clear_by: dict[object, list[float]] = {}
     for i in range(n):
         for x in per_wp[i][-7:]:
             if not _isnan(x):
                 pooled_by.setdefault(("all",), []).append(x)
                 pooled_by.setdefault(("kit", kit_of[i]), []).append(x)
                 pooled_by.setdefault(group[i], []).append(x)
+        for x in rows[i]["pv_clearness"][-7:]:
+            if not _isnan(x):
+                clear_by.setdefault(("all",), []).append(x)
+                clear_by.setdefault(("kit", kit_of[i]), []).append(x)
+                clear_by.setdefault(group[i], []).append(x)
 
     def best(key: object) -> float:
         v = pooled_by.get(key, [])
         return _percentile(v, REF_PERCENTILE) if len(v) >= 20 else math.nan
+
+    def typical_clearness(key: object) -> float:
+        v = clear_by.get(key, [])
+        return _median(v) if len(v) >= 20 else math.nan
 
     fired: set[tuple[int, str]] = set()
     for i, r in enumerate(rows):
@@ -159,11 +172,17 @@ def rowwise(w: Window, t: Thresholds) -> set[tuple[int, str]]:
             ref = best(("kit", kit_of[i]))
         if _isnan(ref):
             ref = best(("all",))
+        ref_c = typical_clearness(group[i])
+        if _isnan(ref_c):
+            ref_c = typical_clearness(("kit", kit_of[i]))
+        if _isnan(ref_c):
+            ref_c = typical_clearness(("all",))
         low_pv = 0
         for j in range(d - 7, d):
             unc = seen[j] and nz(r["max_soc"][j], 1.0) < 0.95
             low = unc and per_wp[i][j] / ref < t.pv_fraction
-            low_pv += low
+            low_clear = seen[j] and r["pv_clearness"][j] / ref_c < t.pv_clear_fraction
+            low_pv += low or low_clear
         ratios = [per_wp[i][j] / ref for j in range(d - 7, d) if seen[j] and nz(r["max_soc"][j], 1.0) < 0.95]
         pv_ratio7 = sum(ratios) / len(ratios) if ratios else math.nan
         in7, out7 = sum(nz(x) for x in r["energy_in"][-7:]), sum(nz(x) for x in r["energy_out"][-7:])

@@ -22,7 +22,11 @@ GRACE = timedelta(minutes=40)
 # A night's estimate is kept when the charge fell by at least this much (a big battery under a light
 # load falls little; the reported charge and the metered load are exact enough for 8 %).
 MIN_NIGHT_DROP = 0.08
-HOUR_PER_REPORT = 1 / 3  # the firmware's nominal 20-minute interval
+HOUR_PER_REPORT = 1 / 3
+# PV clearness: readings with the battery below this charge (the controller harvests all the panel gives)
+# and the sun at least 17.5° up (cos zenith ≥ 0.3: the clear-sky model is good there, dawn's is not).
+CHARGING_SOC = 0.97
+MIN_SUN_CZ = 0.3  # the firmware's nominal 20-minute interval
 
 
 def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
@@ -35,9 +39,29 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
     cur = conn.execute(
         """
         with r as (
-            select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.batt_temp_c, t.locked, t.rssi,
-                   lag(t.soc) over w as prev_soc, t.ts - lag(t.ts) over w as gap
+            select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.pv_w, t.batt_temp_c, t.locked, t.rssi,
+                   lag(t.soc) over w as prev_soc, t.ts - lag(t.ts) over w as gap, sun.cz
               from telemetry t
+              join units su on su.id = t.unit_id
+              -- The sun's height at the unit's place and the reading's time (NOAA's low-precision
+              -- formulas): cz, the cosine of the zenith angle.
+              cross join lateral (
+                  select extract(epoch from (t.ts at time zone 'UTC')::time) / 3600.0 as hr,
+                         2 * pi() / 365 * (extract(doy from t.ts at time zone 'UTC') - 1
+                                           + (extract(epoch from (t.ts at time zone 'UTC')::time) / 3600.0 - 12) / 24)
+                             as g
+              ) tg
+              cross join lateral (
+                  select 0.006918 - 0.399912 * cos(tg.g) + 0.070257 * sin(tg.g) - 0.006758 * cos(2 * tg.g)
+                         + 0.000907 * sin(2 * tg.g) - 0.002697 * cos(3 * tg.g) + 0.00148 * sin(3 * tg.g) as decl,
+                         229.18 * (0.000075 + 0.001868 * cos(tg.g) - 0.032077 * sin(tg.g)
+                                   - 0.014615 * cos(2 * tg.g) - 0.040849 * sin(2 * tg.g)) as eqtime
+              ) sd
+              cross join lateral (
+                  select sin(radians(coalesce(su.latitude, 0))) * sin(sd.decl)
+                         + cos(radians(coalesce(su.latitude, 0))) * cos(sd.decl)
+                           * cos(radians((tg.hr * 60 + sd.eqtime + 4 * coalesce(su.longitude, 0)) / 4 - 180)) as cz
+              ) sun
              where t.ts >= %(day)s::date and t.ts < %(day)s::date + 1
                and t.received_at < %(day)s::date + 1 + %(grace)s
             window w as (partition by t.unit_id order by t.ts, t.seq)
@@ -53,6 +77,10 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
                    count(*) filter (where r.soc >= 0.99) * %(h)s as hours_full,
                    (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
                    (array_agg(r.soc order by r.ts desc))[1] as end_soc,
+                   -- PV power per Wp while the battery still takes charge (the controller harvests all
+                   -- the panel gives), over the clear-sky irradiance (Haurwitz) / 1000 W/m²: the day's best.
+                   max(r.pv_w / p.panel_wp / (1.098 * r.cz * exp(-0.057 / r.cz)))
+                       filter (where r.soc < %(charging)s and r.cz >= %(min_cz)s) as pv_clearness,
                    case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
               from (select *, pv_wh = 0 and prev_soc > soc and soc > 0.02 and prev_soc < 0.99
                               and gap <= interval '25 minutes' as night from r) r
@@ -61,13 +89,16 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
              group by r.unit_id, p.battery_chemistry
         )
         insert into unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc,
-                                       hours_hot, hours_locked, hours_cut, hours_full, last_rssi)
+                                       hours_hot, hours_locked, hours_cut, hours_full, last_rssi,
+                                       pv_clearness)
         select unit_id, %(day)s, received,
                case when night_drop >= %(min_drop)s then night_wh / v_nom / night_drop end,
-               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi
+               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi,
+               pv_clearness
           from d
         """,
-        {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "hot": t.hot_c, "h": HOUR_PER_REPORT,
+        {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "charging": CHARGING_SOC, "min_cz": MIN_SUN_CZ,
+         "hot": t.hot_c, "h": HOUR_PER_REPORT,
          "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
          "v_lfp": V_NOMINAL["lifepo4"]},
     )  # fmt: skip
@@ -93,7 +124,7 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
 
     cols = {k: grid() for k in ("energy_in", "energy_out", "reports", "received", "capacity_ah", "min_soc",
                                 "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
-                                "hours_full", "last_rssi")}  # fmt: skip
+                                "hours_full", "last_rssi", "pv_clearness")}  # fmt: skip
     for uid, d, e_in, e_out, reports in conn.execute(
         """select unit_id, day, energy_in_wh, energy_out_wh, reports from telemetry_daily
             where day between %s and %s""",
@@ -114,6 +145,7 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
         "hours_cut",
         "hours_full",
         "last_rssi",
+        "pv_clearness",
     )
     for row in conn.execute(
         f"select unit_id, day, {', '.join(names)} from unit_health_daily where day between %s and %s",

@@ -47,15 +47,16 @@ class Thresholds:
     hot_c: float = 38.0  # over-temperature: battery above this ...
     hot_hours: float = 1.0  # ... for at least this many hours a day ...
     hot_days: int = 3  # ... on this many of the last 7 days
-    pv_fraction: float = 0.5  # PV underperformance: energy per Wp below this share of the neighbours' median
-    pv_days: int = 4  # ... on this many of the last 7 days the battery was not full
+    pv_fraction: float = 0.5  # PV underperformance: energy per Wp below this share of the neighbours' best,
+    pv_days: int = 4  # ... with the battery not full, on this many of the last 7 days; a day counts too when
+    pv_clear_fraction: float = 0.5  # ... its PV clearness (while charging) is under this share of the neighbours'
     offline_days: int = 1  # offline: whole days without a reading received
     moved_away_days: int = 14  # ... silent this long: likely moved away
     tamper_share: float = 0.3  # tamper: share of the harvested energy that no meter saw (7 days)
     tamper_wh: float = 15.0  # ... and at least this many Wh a day
-    usage_fraction: float = 0.55  # usage drop: last 7 days below this share of the unit's own baseline
+    usage_fraction: float = 0.6  # usage drop: last 7 days below this share of the unit's own baseline
     holiday_fraction: float = 0.2  # ... a day below this share is a day away, not a day of less use
-    holiday_days: int = 3  # ... and this many days away in 7 make it a holiday
+    holiday_days: int = 4  # ... and this many days away in 7 make it a holiday (fewer than 4 days at home)
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
     small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
     small_pv_ratio: float = 0.75  # ... with a panel yielding at least this share of its neighbours' best
@@ -93,6 +94,7 @@ class Window:
     hours_cut: np.ndarray
     hours_full: np.ndarray  # hours at full charge
     last_rssi: np.ndarray
+    pv_clearness: np.ndarray  # PV power per Wp while charging over the clear-sky irradiance: the day's best
     soh_past: np.ndarray  # n: the highest smoothed SoH of the last soh_drop_days (NaN: none yet)
     tamper_events: np.ndarray  # n: tamper flags the unit raised in the last 7 days
 
@@ -188,15 +190,16 @@ def _groups(cell: np.ndarray, kit: np.ndarray) -> tuple[np.ndarray, int]:
     return inv.ravel(), groups.shape[1]
 
 
-def _reference(pooled: np.ndarray, kit: np.ndarray, groups: tuple[np.ndarray, int]) -> np.ndarray:
-    """Per unit: the REF_PERCENTILE-th percentile of ``pooled`` (unit × days) over its neighbourhood's units of the
+def _reference(pooled: np.ndarray, kit: np.ndarray, groups: tuple[np.ndarray, int],
+               q: float = REF_PERCENTILE) -> np.ndarray:  # fmt: skip
+    """Per unit: the q-th percentile of ``pooled`` (unit × days) over its neighbourhood's units of the
     same kit, else over the kit fleet-wide, else over the fleet (at least 20 unit-days each)."""
     n = len(kit)
-    fleet = _group_quantile(pooled, np.zeros(n, np.int64), 1, REF_PERCENTILE, 20)[0]
+    fleet = _group_quantile(pooled, np.zeros(n, np.int64), 1, q, 20)[0]
     kits, kit_id = np.unique(kit, return_inverse=True)
-    by_kit = _group_quantile(pooled, kit_id.ravel(), len(kits), REF_PERCENTILE, 20)[kit_id.ravel()]
+    by_kit = _group_quantile(pooled, kit_id.ravel(), len(kits), q, 20)[kit_id.ravel()]
     gid, ng = groups
-    by_group = _group_quantile(pooled, gid, ng, REF_PERCENTILE, 20)[gid]
+    by_group = _group_quantile(pooled, gid, ng, q, 20)[gid]
     return np.where(~np.isnan(by_group), by_group, np.where(~np.isnan(by_kit), by_kit, fleet))
 
 
@@ -229,7 +232,14 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         # neighbours is kept as evidence (too noisy a signal to alert on: see docs/fleet_health.md).
         full_ref = _median_by(w.hours_full[:, -7:], groups)
         full_ratio = np.where(full_ref >= 2.0, w.hours_full[:, -7:] / full_ref, np.nan)
-        low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:]
+        # The PV clearness (the day's best PV power per Wp while the battery still took charge, over the
+        # clear-sky irradiance) against the neighbours' median of the last 7 days: a panel under a bag or
+        # thick dust shows it every morning, even on a kit whose battery still fills by the evening. A
+        # cloudy week for the whole village lowers the neighbours' median with the unit's own figure.
+        clear_ref = _reference(w.pv_clearness[:, -7:], w.panel_wp, groups, 50)
+        clear_ratio = w.pv_clearness[:, -7:] / clear_ref[:, None]
+        low_clear = seen[:, -7:] & (clear_ratio < t.pv_clear_fraction)
+        low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:] | low_clear
         # Energy no meter saw: harvested (at the controller's efficiency) less what the load took.
         # Less what went into storage over the week (charge at the end against the end of 7 days before).
         in7, out7 = e_in[:, d7].sum(axis=1), e_out[:, d7].sum(axis=1)
@@ -243,6 +253,8 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
         "pv_ratio": pv_ratio,
         "low_pv_days": low_pv.sum(axis=1),
         "full_ratio7": _nanmean(full_ratio),
+        "clear_ratio7": _nanmean(clear_ratio),
+        "low_clear_days": low_clear.sum(axis=1),
         "uncurtailed_days": uncurtailed[:, d7].sum(axis=1),
         "pv_ratio7": _nanmean(np.where(uncurtailed, pv_ratio, np.nan)[:, d7]),
         "unmetered_wh_day": unmetered / np.maximum(days7, 1),
@@ -289,8 +301,9 @@ def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
 
     # PV underperformance against the neighbours (a village-wide cloudy week moves the median too).
     pv = active & (f["low_pv_days"] >= t.pv_days)
-    out["pv_underperformance"] = _hits(pv, pv_ratio_7=f["pv_ratio7"], full_hours_ratio_7=f["full_ratio7"],
-                                       low_days_7=f["low_pv_days"])  # fmt: skip
+    out["pv_underperformance"] = _hits(pv, pv_ratio_7=f["pv_ratio7"], clearness_ratio_7=f["clear_ratio7"],
+                                       full_hours_ratio_7=f["full_ratio7"], low_days_7=f["low_pv_days"],
+                                       low_clearness_days_7=f["low_clear_days"])  # fmt: skip
 
     # Offline: whole days without a reading received, with the likely cause.
     ever = seen.any(axis=1)

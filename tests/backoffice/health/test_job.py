@@ -18,6 +18,7 @@ from backoffice.health import service
 from backoffice.registry import repository
 from backoffice.registry import service as registry
 from backoffice.templating import templates
+from firmware_sim.physics import clear_sky_ghi, solar_elevation_deg
 from ingest import bulk
 from ingest.writer import ensure_partitions
 from paygo.web import create_app
@@ -126,6 +127,37 @@ def test_capacity_estimate_offline_and_the_night_cut_off(conn: psycopg.Connectio
     assert _open(conn, "offline") == set()
     rows = conn.execute("select opened_on, resolved_on from health_alerts where kind = 'offline'").fetchall()
     assert rows == [(DAY0 + timedelta(days=2), day)]
+
+
+def _sunny_day(unit: int, day: date, *, clearness: float, soc: float) -> Columns:
+    """A day of readings whose PV power is the clear-sky sun at the unit's place (11.5 N, 104.9 E) times
+    ``clearness`` on a 50 Wp panel, the battery held at ``soc``."""
+    t0 = datetime.combine(day, datetime.min.time(), UTC)
+    ts = [t0 + timedelta(hours=(k + 0.5) * STEP_H) for k in range(72)]
+    pv = np.array([50.0 * clearness * float(clear_sky_ghi(solar_elevation_deg(11.5, 104.9, t))) / 1000 for t in ts])
+    n = len(ts)
+    stamps = np.array([t.timestamp() for t in ts])
+    return {
+        "unit_id": np.full(n, unit, np.int64), "ts": stamps, "received_at": stamps + 2.0,
+        "seq": np.arange(n, dtype=np.int64) + int(stamps[0]), "batt_v": np.full(n, 13.0), "batt_a": np.zeros(n),
+        "soc": np.full(n, soc), "batt_temp_c": np.full(n, 30.0), "pv_v": np.where(pv > 0, 17.5, 0.0),
+        "pv_w": pv, "pv_wh": pv * STEP_H, "load_wh": np.full(n, 0.3), "credit_s": np.full(n, 86400),
+        "locked": np.full(n, False), "rssi": np.full(n, -80),
+    }  # fmt: skip
+
+
+def test_pv_clearness_while_charging(conn: psycopg.Connection, settings: Settings, fleet: dict[str, int]) -> None:
+    """The day's PV power per Wp while the battery takes charge, over the clear-sky sun: what reached the
+    cells (a bag over the panel: about 0.25), and nothing to say on a day the battery stayed full."""
+    day = DAY0
+    _write(conn, _sunny_day(fleet["NORMAL"], day, clearness=0.8, soc=0.6))
+    _write(conn, _sunny_day(fleet["CUTOFF"], day, clearness=0.25, soc=0.6))
+    _write(conn, _sunny_day(fleet["LOCKED"], day, clearness=0.8, soc=1.0))  # full all day: curtailed, no evidence
+    _run(conn, settings, day)
+    got = dict(conn.execute("select unit_id, pv_clearness from unit_health_daily where day = %s", (day,)).fetchall())
+    assert got[fleet["NORMAL"]] == pytest.approx(0.8, abs=0.02)
+    assert got[fleet["CUTOFF"]] == pytest.approx(0.25, abs=0.01)
+    assert got[fleet["LOCKED"]] is None
 
 
 def test_one_open_alert_per_unit_and_kind(conn: psycopg.Connection, fleet: dict[str, int]) -> None:

@@ -29,7 +29,8 @@ def village(n: int = N, days: int = D) -> Window:
         energy_in=grid(70.0, 0.05), energy_out=grid(60.0, 0.1), reports=grid(72.0),
         received=grid(72.0), capacity_ah=grid(19.9, 0.003), min_soc=grid(0.6, 0.05), max_soc=grid(1.0),
         end_soc=grid(0.9), hours_hot=grid(0.0), hours_locked=grid(0.0), hours_cut=grid(0.0),
-        hours_full=grid(8.0, 0.1), last_rssi=grid(-80.0), soh_past=np.full(n, 0.995), tamper_events=np.zeros(n),
+        hours_full=grid(8.0, 0.1), last_rssi=grid(-80.0), pv_clearness=grid(0.75, 0.1),
+        soh_past=np.full(n, 0.995), tamper_events=np.zeros(n),
     )  # fmt: skip
 
 
@@ -114,12 +115,30 @@ def test_covered_panel_against_its_neighbours() -> None:
     assert 1 in fired(w)["pv_underperformance"]
 
 
+def test_a_covered_panel_whose_battery_still_fills() -> None:
+    w = village()
+    # A spare-capacity kit: the day's energy and the full battery look as before, but while the
+    # battery charged the panel gave a quarter of what the sun offered its neighbours.
+    w.pv_clearness[0, -5:] = 0.19
+    only(w, "pv_underperformance")
+    h = evaluate(w, T)["pv_underperformance"]
+    assert h.evidence_of(0)["low_clearness_days_7"] == 5
+
+
+def test_a_panel_dim_for_a_day_or_two_is_not_covered() -> None:
+    w = village()
+    w.pv_clearness[0, -3:] = 0.2  # three dim days (a cloud over one house) are not four
+    w.pv_clearness[1, -7:] = 0.45  # a bit dusty: 60 % of the neighbours', not under half
+    assert fired(w)["pv_underperformance"] == set()
+
+
 def test_a_cloudy_week_for_the_whole_village_is_not_a_covered_panel() -> None:
     w = village()
-    # Every panel makes a quarter of its usual yield; no battery fills.
+    # Every panel makes a quarter of its usual yield; no battery fills; the clearness of every panel falls.
     w.energy_in[:, -7:] *= 0.25
     w.max_soc[:, -7:] = 0.6
     w.hours_full[:, -7:] = 0.0
+    w.pv_clearness[:, -7:] *= 0.3
     assert fired(w)["pv_underperformance"] == set()
 
 
@@ -192,3 +211,19 @@ def test_two_days_away_in_a_week_are_not_a_usage_drop() -> None:
     w.energy_out[0, -7:] = [25, 5, 25, 25, 6, 25, 25]  # away twice, and much less use on the other days
     w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
     assert fired(w)["usage_drop"] == {1}
+
+
+def test_three_days_away_and_less_use_at_home_is_a_usage_drop() -> None:
+    w = village()
+    # Away three days of the week (a trip): the four days at home as usual: not a drop.
+    w.energy_out[0, -7:] = [60, 5, 4, 60, 6, 60, 60]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == set()
+    # The same three days away, and the days at home well under the baseline: the drop shows at home.
+    w.energy_out[0, -7:] = [25, 5, 4, 25, 6, 25, 25]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == {1}
+    # Four days away: a holiday, whatever the other days.
+    w.energy_out[0, -7:] = [25, 5, 4, 3, 6, 25, 25]
+    w.energy_in[0, -7:] = w.energy_out[0, -7:] / 0.9
+    assert fired(w)["usage_drop"] == set()
