@@ -15,7 +15,8 @@ from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 
-search_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance", "viewer"))])
+# The search shows names, numbers and national ids: not for viewers (investors).
+search_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance"))])
 router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "finance"))])
 edit_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre"))])
 

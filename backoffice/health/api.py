@@ -15,11 +15,12 @@ from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.staff.schemas import Role
 from backoffice.templating import templates
 
-READERS: tuple[Role, ...] = ("call_centre", "field_agent", "viewer")
+# Field agents get technician alerts as tickets, not the fleet-wide lists (customers not theirs).
+READERS: tuple[Role, ...] = ("call_centre", "viewer")
 router = APIRouter(prefix="/api/v1/fleet-health", tags=["fleet health"],
                    dependencies=[Depends(Allow(*READERS))])  # fmt: skip
 acting = APIRouter(prefix="/api/v1/fleet-health", tags=["fleet health"],
-                   dependencies=[Depends(Allow("call_centre", "field_agent"))])  # fmt: skip
+                   dependencies=[Depends(Allow("call_centre"))])  # fmt: skip
 pages = APIRouter(tags=["pages"], dependencies=[Depends(Allow(*READERS))])
 
 Kind = Annotated[str | None, Query(pattern="^(" + "|".join(KINDS) + ")$")]

@@ -66,6 +66,7 @@ def test_only_the_call_centre_edits_and_finance_reads(settings: Settings, conn: 
         with _client(settings, role) as api:
             assert api.get(f"/api/v1/customers/{cid}").status_code == 403
             assert api.get(f"/api/v1/customers/{cid}/notes").status_code == 403
+            assert api.get("/api/v1/search", params={"q": "Juma"}).status_code == 403  # names, numbers, ids
     with TestClient(create_app(settings)) as outsider:
         assert outsider.get("/api/v1/search", params={"q": "Juma"}).status_code == 401
         assert outsider.post("/api/v1/customers", json={"name": "X"}).status_code == 401

@@ -233,6 +233,9 @@ def test_api_and_page(settings: Settings, conn: psycopg.Connection, fleet: dict[
         assert c.get(f"/api/v1/fleet-health/units/{fleet['NORMAL']}").json()["open_alerts"][0]["kind"] == "tamper"
     with TestClient(app, headers=api_token(settings.database_url, "viewer")) as c:
         assert c.post(f"/api/v1/fleet-health/alerts/{alerts[0]['id']}/acknowledge").status_code == 403
+    with TestClient(app, headers=api_token(settings.database_url, "field_agent")) as c:  # tickets, not lists
+        assert c.get("/api/v1/fleet-health/alerts").status_code == 403
+        assert c.get("/api/v1/fleet-health/outreach").status_code == 403
     with TestClient(app) as outsider:
         assert outsider.get("/api/v1/fleet-health/alerts").status_code == 401
 

@@ -85,8 +85,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
     # The call centre's surface (issue 14): the search box, customers, the unit page and its actions.
-    ("GET", "/search"): READ,
-    ("GET", "/api/v1/search"): READ,
+    ("GET", "/search"): frozenset({"call_centre", "finance"}),
+    ("GET", "/api/v1/search"): frozenset({"call_centre", "finance"}),
     ("GET", "/customers/{customer_id}"): frozenset({"call_centre", "finance"}),
     ("POST", "/customers/{customer_id}"): frozenset({"call_centre"}),
     ("GET", "/api/v1/customers/{customer_id}"): frozenset({"call_centre", "finance"}),
@@ -138,11 +138,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/tickets/{ticket_id}/assign"): frozenset({"call_centre"}),
     ("POST", "/api/v1/metrics/move"): frozenset({"admin"}),
     ("POST", "/api/v1/metrics/extra_data"): frozenset({"admin"}),
-    ("GET", "/fleet-health"): frozenset({"call_centre", "field_agent", "viewer"}),
-    ("GET", "/api/v1/fleet-health/alerts"): frozenset({"call_centre", "field_agent", "viewer"}),
-    ("GET", "/api/v1/fleet-health/outreach"): frozenset({"call_centre", "field_agent", "viewer"}),
-    ("GET", "/api/v1/fleet-health/units/{unit_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
-    ("POST", "/api/v1/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre", "field_agent"}),
+    ("GET", "/fleet-health"): frozenset({"call_centre", "viewer"}),
+    ("GET", "/api/v1/fleet-health/alerts"): frozenset({"call_centre", "viewer"}),
+    ("GET", "/api/v1/fleet-health/outreach"): frozenset({"call_centre", "viewer"}),
+    ("GET", "/api/v1/fleet-health/units/{unit_id}"): frozenset({"call_centre", "viewer"}),
+    ("POST", "/api/v1/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre"}),
 }
 SAMPLES = {
     "serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
