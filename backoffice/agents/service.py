@@ -107,7 +107,12 @@ def payroll_csv(conn: psycopg.Connection) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["agent_code", "agent_name", "currency", "earned", "clawed_back", "paid", "due"])
     for c in repository.commissions(conn):
-        # A name starting with = + - @ would be a formula in a spreadsheet: quote it as text.
-        name = "'" + c.agent_name if c.agent_name[:1] in ("=", "+", "-", "@") else c.agent_name
-        writer.writerow([c.agent_code, name, c.currency, c.earned, c.clawed_back, c.paid, c.due])
+        writer.writerow([_as_text(c.agent_code), _as_text(c.agent_name), c.currency, c.earned, c.clawed_back,
+                         c.paid, c.due])  # fmt: skip
     return out.getvalue()
+
+
+def _as_text(value: str) -> str:
+    """A cell starting with = + - @ (or a tab or carriage return before one) would be a formula in a
+    spreadsheet: quoted as text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -133,6 +133,13 @@ def move_unit(
             f"a unit {state.replace('_', ' ')} ({here.place}) cannot be moved by {action}; "
             f"{action} moves units that are {' or '.join(step.from_states)}"
         )
+    if action == "repossess":
+        active = conn.execute(
+            "select account_number from contracts where unit_id = %s and state = 'active'", (unit_id,)
+        ).fetchone()
+        if active is not None:  # else payments would go on buying light for a unit that is not there
+            raise MoveRefused(f"contract {active[0]} is still active: end it first (a repossession ticket closed "
+                              "as done does both)")  # fmt: skip
     if action == "return_to_warehouse" and here.place == "stock":
         loc = repository.get_location(conn, here.location_id or 0)
         if loc is None or loc.kind != "agent":

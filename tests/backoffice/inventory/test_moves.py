@@ -11,7 +11,7 @@ import pytest
 from backoffice.config import Settings
 from backoffice.devices import repository as devices
 from backoffice.inventory import repository, service
-from tests.support.field import agent, lamp_product, main_warehouse, received
+from tests.support.field import agent, lamp_product, main_warehouse, received, sold_lamp
 from tests.support.staff import TEST_ACTOR
 
 
@@ -186,3 +186,15 @@ def test_a_written_off_unit_leaves_stock_and_the_broker(
     assert devices.password_lines(conn) == []
     with pytest.raises(service.MoveRefused):
         service.move_unit(conn, TEST_ACTOR, unit_id, "refurbished")
+
+
+def test_a_unit_under_an_active_contract_is_not_repossessed_by_a_stock_move(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    a = agent(conn, settings.database_url, "anna", "A1")
+    contract_id, account, unit_id = sold_lamp(conn, settings.secret_key, a, "LMP000009", "Amina Odhiambo")
+    conn.commit()
+    with pytest.raises(service.MoveRefused, match=f"contract {account} is still active: end it first"):
+        service.move_unit(conn, TEST_ACTOR, unit_id, "repossess", agent_id=a.id)
+    conn.rollback()
+    assert conn.execute("select state from contracts where id = %s", (contract_id,)).fetchone() == ("active",)
