@@ -366,3 +366,14 @@ def pending_references(conn: psycopg.Connection, provider: str, older_than: time
         (provider, older_than),
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def refund_settled_by_reversal(conn: psycopg.Connection, inbox_id: int, reversal: str) -> bool:
+    """A refund still to do becomes done by the provider's own reversal; False if it had been paid out."""
+    row = conn.execute(
+        """update refunds set state = 'refunded', refunded_by = 'provider reversal', refunded_at = now(),
+                  reference = %s
+            where inbox_id = %s and state = 'to_refund' returning id""",
+        (reversal, inbox_id),
+    ).fetchone()
+    return row is not None

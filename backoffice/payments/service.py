@@ -218,7 +218,7 @@ def _reverse(
     else:
         original = repository.lock_inbox(conn, original_provider, e.reverses)
         why = None
-    if why is None and (original is None or original.status not in ("credited", "unmatched", "held")):
+    if why is None and (original is None or original.status not in ("credited", "unmatched", "held", "refunded")):
         state = (
             "unknown" if original is None else "itself a reversal" if original.status == "reversal" else original.status
         )
@@ -231,7 +231,13 @@ def _reverse(
         return Outcome("rejected", response, inbox_id, reason=why)
     note = f"reversal of {original_provider}/{e.reverses}"
     tokens: list[str] = []
-    if original.contract_id is not None and original.status == "credited":
+    if original.status == "refunded":  # finance decided to send it back; the provider has done so itself
+        settled = repository.refund_settled_by_reversal(conn, original.id, f"{provider}/{e.txn_id}")
+        if not settled:  # the money had already been sent back by hand: the payer has it twice
+            log.warning("payment reversed after its refund was paid out provider=%s txn=%s original=%s", provider,
+                        e.txn_id, original.id)  # fmt: skip
+            note += "; ALREADY REFUNDED BY HAND: the payer was paid back twice, recover one"
+    elif original.contract_id is not None and original.status == "credited":
         done = credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
         tokens = [str(t["token"]) for t in done.tokens]  # a SET_TIME when the contract was paid off
     else:  # money still waiting for finance: it is gone, so is the item

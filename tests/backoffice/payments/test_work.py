@@ -6,6 +6,7 @@ and outsiders (no login, the call centre) are refused."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.payments import repository, service
 from tests.support import count
-from tests.support.money import Account, confirmation, make_accounts, make_products
+from tests.support.money import Account, confirmation, make_accounts, make_products, webhook
 from tests.support.staff import api_token, csrf_of, login, user
 
 V1 = "/api/v1/payments"
@@ -249,3 +250,38 @@ def test_a_payment_dated_in_the_far_future_is_credited_from_today_and_never_to_a
     conn.commit()
     refused = httpx.post(f"{server}{V1}/waiting/{held['FUTURE2']['id']}/release", json={}, headers=fin)
     assert refused.status_code == 409 and "written_off" in refused.text and "refund" in refused.text
+
+
+def test_the_providers_reversal_settles_a_refund_still_to_do_and_flags_one_paid_out_by_hand(
+    money_settings: Settings, conn: psycopg.Connection, server: str, accounts: list[Account]
+) -> None:
+    acct, _ = accounts
+    now = datetime.now(UTC).isoformat()
+    fin = api_token(money_settings.database_url, "finance", name="fiona")
+    for txn in ("W5", "W6"):
+        lost = {"transaction_id": txn, "amount": "70", "account": _typo(acct), "currency": "KES", "paid_at": now}
+        assert webhook(server, lost).json()["status"] == "unmatched"
+    items = {u["provider_txn_id"]: u["id"] for u in _waiting(server, fin, "unmatched")}
+    for txn in ("W5", "W6"):
+        decided = httpx.post(f"{server}{V1}/waiting/{items[txn]}/refund", json={"reason": "no account"}, headers=fin)
+        assert decided.status_code == 200, decided.text
+    refund_of = dict(
+        conn.execute(
+            "select p.provider_txn_id, r.id from refunds r join payment_inbox p on p.id = r.inbox_id"
+        ).fetchall()
+    )
+    done = httpx.post(f"{server}{V1}/refunds/{refund_of['W6']}/done", json={"reference": "BANK-1"}, headers=fin)
+    assert done.status_code == 200, done.text
+    for txn in ("W5", "W6"):  # the provider sends both back itself as well
+        back = {"transaction_id": f"{txn}-REV", "reverses": txn, "amount": "70", "account": _typo(acct),
+                "currency": "KES", "paid_at": now}  # fmt: skip
+        assert webhook(server, back).json()["status"] == "reversed"
+    refunds = dict(conn.execute(
+        "select p.provider_txn_id, (r.state, r.refunded_by, r.reference) from refunds r "
+        "join payment_inbox p on p.id = r.inbox_id").fetchall())  # fmt: skip
+    assert refunds["W5"] == ("refunded", "provider reversal", "wing/W5-REV")  # nothing left to pay out
+    assert refunds["W6"] == ("refunded", "token:fiona", "BANK-1")
+    flagged = conn.execute(
+        "select provider_txn_id from payment_inbox where reason like '%%paid back twice%%'"
+    ).fetchall()
+    assert flagged == [("W6-REV",)]  # the payer has it twice: finance must recover one
