@@ -8,7 +8,11 @@ it (``products.metrics_simple_auth``). A request without ``auth`` is accepted on
 the unit (``device_api``: registration and testing). Replay protection keeps the last accepted
 request count and timestamp apart: a request must carry at least one of them (signed, unless
 simple auth or a JWT), and each it carries must be strictly above its own last value (row-locked
-per unit). Its timestamp must lie between the unit's registration and a few minutes from now.
+per unit), a count at most MAX_COUNT_STEP above. Its timestamp must lie between the unit's
+registration and a few minutes from now. The signed string does not tell the method's fields apart,
+so a unit's method is pinned by its first signed request (another is refused until an administrator
+resets ``metrics_state.last_auth_method``), and it must keep carrying each signed field it has
+carried (``_replayed``).
 
 Its values are named through its data format (``data_format_id``: a row of metrics_data_formats,
 for any product or the unit's own; or an inline ``data_format``; or none: simple names), each
@@ -54,6 +58,9 @@ from protocol.openpaygo_metrics import MAX_REQUEST_BYTES, SIMPLE_AUTH, DataForma
 ENDPOINT = "http:/dd"
 # A request dated further ahead is refused: its timestamp would lock the unit's later requests out.
 MAX_FUTURE = timedelta(minutes=5)
+# A request count further above the unit's last accepted one is refused: no device sends a million
+# requests between two that reach us, and a count that jumps there is likely a timestamp forged as one.
+MAX_COUNT_STEP = 1_000_000
 # The request's own data are dated with this seq offset when they are a reading of their own, apart
 # from historical steps (seq = their timestamp) at the same second.
 DATA_SEQ_OFFSET = 2**40
@@ -225,14 +232,36 @@ def _answer(
 
 
 def _replayed(request: MetricsRequest, unit: repository.MetricsUnit) -> str | None:
-    """Why the request is a replay (or cannot be told from one), or None."""
+    """Why the request is a replay (or cannot be told from one), or None.
+
+    The signed string does not say which fields it holds (``ta`` signs serial+timestamp, ``ca``
+    serial+count: the same string when the count is that timestamp; ``da``/``ra`` with a timestamp
+    and no count sign what a count-only request with the digits run together signs). So a unit's
+    method is pinned by its first signed request (``metrics_state.last_auth_method``; another
+    method is refused until an administrator resets it), a request must carry every signed field
+    its unit has carried before (a ``da``/``ra`` unit that sent timestamps keeps sending them), and
+    a count may not jump more than MAX_COUNT_STEP above the last accepted."""
+    pinned = unit.auth_method if unit.auth_method in om.SIGNED else None
+    if request.method is not None and pinned is not None and request.method != pinned:
+        return (f"auth method {request.method!r} refused: this unit signs with {pinned!r} (its first accepted "
+                "request's method; an administrator can reset it)")  # fmt: skip
     count, timestamp = request.replay_values()
+    if request.method is not None and request.method != SIMPLE_AUTH:
+        lasts = {"request_count": unit.last_request_count, "timestamp": unit.last_request_timestamp}
+        carried = {"request_count": count, "timestamp": timestamp}
+        for name in sorted(om.SIGNED[request.method]):
+            if lasts[name] is not None and carried[name] is None:
+                return f"the request carries no {name.replace('_', ' ')}, which this unit's requests are signed with"
     if count is None and timestamp is None:
         if request.auth is None:
             return None  # a JWT request (testing) need not carry either
         return "the request carries no signed request count or timestamp"
-    if count is not None and unit.last_request_count is not None and count <= unit.last_request_count:
-        return f"request count {count} not above the last accepted ({unit.last_request_count})"
+    if count is not None and unit.last_request_count is not None:
+        if count <= unit.last_request_count:
+            return f"request count {count} not above the last accepted ({unit.last_request_count})"
+        if count > unit.last_request_count + MAX_COUNT_STEP:
+            return (f"request count {count} is more than {MAX_COUNT_STEP} above the last accepted "
+                    f"({unit.last_request_count})")  # fmt: skip
     if timestamp is not None and unit.last_request_timestamp is not None and timestamp <= unit.last_request_timestamp:
         return f"timestamp {timestamp} not above the last accepted ({unit.last_request_timestamp})"
     return None
