@@ -24,7 +24,8 @@ the same writer; every other value is kept in ``telemetry.extra``. The request's
 step's ``extra``; a request without steps is one reading at its reference time.
 
 Accessories nested in a request are requests of their own units (looked up by serial, never
-created: a device cannot add units to the registry), each checked with its own key and replay state;
+created: a device cannot add units to the registry), each checked with its own key and replay state
+(each must carry its own ``auth``: neither the parent's signature nor a JWT covers it);
 one that is refused (unknown serial, bad signature...) is a dead letter of its own and the rest of
 the request still counts.
 
@@ -118,8 +119,7 @@ def handle(
     for i, acc in enumerate(request.accessories):
         try:
             with conn.transaction():  # a savepoint: a refused accessory leaves the rest
-                _accept(conn, acc, secret_key, now, jwt_serial if jwt_serial == request.serial else None, reference,
-                        accessory=True)  # fmt: skip
+                _accept(conn, acc, secret_key, now, None, reference, accessory=True)  # its own auth, never a JWT
             done.append(acc.serial)
         except Refused as err:
             _reject(conn, acc.serial, f"accessory {i} of {request.serial!r}: {err.reason}", raw, err.status)
@@ -152,7 +152,9 @@ def _accept(
         raise Refused(404, f"unit {serial!r} has no OpenPAYGO key")
     key = crypto.decrypt(secret_key, unit.key_enc)
     if request.auth is None:
-        if jwt_serial != serial and not (accessory and jwt_serial is not None):
+        if accessory:
+            raise Refused(401, "an accessory must carry its own auth, signed with its own key")
+        if jwt_serial != serial:
             raise Refused(401, "no auth: sign the request, or send a JWT that names this unit")
     else:
         if request.method == SIMPLE_AUTH and not unit.simple_auth:

@@ -269,9 +269,10 @@ def encode(body: dict[str, Any], content_type: str | None) -> bytes:
 def parse_request(raw: bytes, content_type: str | None = None, *, auth_required: bool = True) -> MetricsRequest:
     """Check a request's bytes: JSON or CBOR (no NaN, NUL or lone surrogate anywhere), an object with a
     serial number, an auth string of a known method (unless ``auth_required`` is False: a
-    JWT-authenticated request), counts and timestamps that are whole numbers in range, a data format
-    id or an inline data format (not both), at most MAX_HISTORICAL_STEPS steps and MAX_ACCESSORIES
-    accessories, each itself a request. ProtocolError otherwise."""
+    JWT-authenticated request; an accessory always needs its own), counts and timestamps that are
+    whole numbers in range, a data format id or an inline data format (not both), at most
+    MAX_HISTORICAL_STEPS steps and MAX_ACCESSORIES accessories, each itself a request.
+    ProtocolError otherwise."""
     body = decode(raw, content_type)
     _check_values(body)
     return parse_object(body, auth_required=auth_required)
@@ -317,7 +318,8 @@ def parse_object(raw_body: object, *, auth_required: bool = True, accessory: boo
     accessories = []
     for i, item in enumerate(nested):
         try:
-            accessories.append(parse_object(item, auth_required=auth_required, accessory=True))
+            # Always signed, with the accessory's own key: no JWT or parent signature covers it.
+            accessories.append(parse_object(item, auth_required=True, accessory=True))
         except ProtocolError as err:
             raise ProtocolError(f"accessory {i}: {err}") from None
     return MetricsRequest(

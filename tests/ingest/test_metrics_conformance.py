@@ -214,6 +214,24 @@ def test_an_unknown_accessory_is_not_created(
     assert count(conn, "select count(*) from ingest_rejects where serial = 'NOT-REGISTERED'") == 1
 
 
+def test_a_jwt_for_one_unit_does_not_write_for_an_unsigned_accessory(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: each accessory carries its own auth with its own key, whatever its parent's."""
+    jwt_headers = {"Authorization": f"Bearer {issue_jwt(settings, 'tester', 'device_data', SERIAL)}"}
+    step = {"batt_v": 12.0, "timestamp": int(time.time()) - 600}
+    unsigned = {"serial_number": SERIAL, "accessories": [{"serial_number": ACCESSORY, "historical_data": [step]}]}
+    refused = client.post("/dd", content=json.dumps(unsigned), headers=jwt_headers)
+    assert refused.status_code == 400 and "accessory 0: auth must start with" in refused.json()["error"]
+    assert count(conn, "select count(*) from telemetry") == 0
+    signed = _device(ACCESSORY, DATA_FORMATS[1], units["acc_key"], "ra", 1, None, {}, [step], False)
+    accepted = client.post("/dd", content=json.dumps({"serial_number": SERIAL, "accessories": [signed]}),
+                           headers=jwt_headers)  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    assert count(conn, "select count(*) from telemetry t join units u on u.id = t.unit_id "
+                       f"where u.serial = '{ACCESSORY}'") == 1  # fmt: skip
+
+
 def test_register_then_use_a_format_and_read_the_data_back(
     settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
 ) -> None:
