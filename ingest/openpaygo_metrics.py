@@ -90,6 +90,18 @@ def _reject(conn: psycopg.Connection, serial: str | None, reason: str, raw: byte
     return Answer(status, {"error": reason})
 
 
+def read(raw: bytes, content_type: str | None = None, jwt_serial: str | None = None) -> MetricsRequest | Refused:
+    """The request checked for shape (no database needed: the device API does this before it takes
+    a connection of the pool), or why it is refused."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        reason = f"request larger than {MAX_REQUEST_BYTES} bytes (its first {DEAD_LETTER_KEEP} bytes are kept)"
+        return Refused(413, reason)
+    try:
+        return parse_request(raw, content_type, auth_required=jwt_serial is None)
+    except ProtocolError as err:
+        return Refused(400, f"not an OpenPAYGO Metrics request: {err}")
+
+
 def handle(
     conn: psycopg.Connection,
     raw: bytes,
@@ -98,18 +110,17 @@ def handle(
     *,
     content_type: str | None = None,
     jwt_serial: str | None = None,
+    parsed: MetricsRequest | Refused | None = None,
 ) -> Answer:
     """One send-data request, in the caller's transaction. ``jwt_serial``: the serial a verified JWT
-    of the request names (then the request may come without ``auth``)."""
+    of the request names (then the request may come without ``auth``). ``parsed``: what ``read``
+    made of ``raw`` already (with the same ``content_type`` and ``jwt_serial``)."""
     now = now or datetime.now(UTC)
     kind = om.CBOR if om.is_cbor(content_type) else om.JSON
-    if len(raw) > MAX_REQUEST_BYTES:
-        reason = f"request larger than {MAX_REQUEST_BYTES} bytes (its first {DEAD_LETTER_KEEP} bytes are kept)"
-        return _reject(conn, None, reason, raw[:DEAD_LETTER_KEEP], 413)
-    try:
-        request = parse_request(raw, content_type, auth_required=jwt_serial is None)
-    except ProtocolError as err:
-        return _reject(conn, None, f"not an OpenPAYGO Metrics request: {err}", raw, 400)
+    request = parsed if parsed is not None else read(raw, content_type, jwt_serial)
+    if isinstance(request, Refused):
+        kept = raw[:DEAD_LETTER_KEEP] if request.status == 413 else raw
+        return _reject(conn, None, request.reason, kept, request.status)
     try:
         unit, key, stored, named = _accept(conn, request, secret_key, now, jwt_serial, int(now.timestamp()))
     except Refused as err:

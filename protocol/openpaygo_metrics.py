@@ -72,6 +72,8 @@ MAX_DEPTH = 8  # request > accessories > accessory > historical_data > step > va
 MAX_TIMESTAMP = 2**32 - 1
 MAX_INTERVAL = 31 * 86400  # a historical_data_interval or relative_time beyond a month is no device's
 MAX_VARIABLES = 64
+# Values (numbers, strings, lists, objects) in one request: 500 steps of 12 values are about 7,000.
+MAX_NODES = 20_000
 
 # What each auth method's signature covers besides the serial number (openpaygo's
 # generate_request_signature_from_data): only a signed value can be trusted to move the replay
@@ -192,32 +194,48 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _check_values(value: object, depth: int = 0) -> None:
+def _check_values(value: object) -> None:
     """Only what JSON holds (CBOR's tags, bytes and non-text keys are not Metrics); every string (keys
-    too) storable as text, every number finite and within bigint, nesting shallow."""
-    if depth > MAX_DEPTH:
-        raise ProtocolError(f"nested deeper than {MAX_DEPTH}")
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, str):
-        _text(value)
-    elif isinstance(value, int):
-        if not -(2**63) <= value <= INT8_MAX:
-            raise ProtocolError("a number is out of range")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ProtocolError("a number is out of range")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ProtocolError("a key is not text")
-            _text(key)
-            _check_values(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_values(item, depth + 1)
-    else:
-        raise ProtocolError(f"a value of type {type(value).__name__} is not Metrics data")
+    too) storable as text, every number finite and within bigint, nesting shallow; no list or object
+    met twice (CBOR's shared references, tags 28/29, which cbor2 decodes itself: a 2 kB body could
+    make every later walk expand one list millions of times) and at most MAX_NODES values in all."""
+    seen: set[int] = set()  # ids of the lists and objects met (all alive: the root holds them)
+    nodes = 0
+
+    def walk(value: object, depth: int) -> None:
+        nonlocal nodes
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ProtocolError(f"more than {MAX_NODES} values")
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"nested deeper than {MAX_DEPTH}")
+        if value is None or isinstance(value, bool):
+            return
+        if isinstance(value, str):
+            _text(value)
+        elif isinstance(value, int):
+            if not -(2**63) <= value <= INT8_MAX:
+                raise ProtocolError("a number is out of range")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ProtocolError("a number is out of range")
+        elif isinstance(value, dict | list):
+            if id(value) in seen:
+                raise ProtocolError("a list or object is shared (CBOR shared references, tags 28/29, are not Metrics)")
+            seen.add(id(value))
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise ProtocolError("a key is not text")
+                    _text(key)
+                    walk(item, depth + 1)
+            else:
+                for item in value:
+                    walk(item, depth + 1)
+        else:
+            raise ProtocolError(f"a value of type {type(value).__name__} is not Metrics data")
+
+    walk(value, 0)
 
 
 def _text(value: str) -> None:
