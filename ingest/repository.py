@@ -146,11 +146,11 @@ def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) ->
 
 
 def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
-    """When the credit of the unit's live contract runs out (the day its granted days end, at midnight
-    UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
+    """When the credit of the unit's live contract runs out (the day its granted days and goodwill days
+    end, at midnight UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
     row = conn.execute(
         """select case when c.state = 'paid_off' then timestamptz '2106-02-07 06:28:15+00'
-                       else (c.signed_on + c.days_granted)::timestamp at time zone 'UTC' end
+                       else (c.signed_on + c.days_granted + c.goodwill_days)::timestamp at time zone 'UTC' end
            from contracts c where c.unit_id = %s and c.state in ('active', 'paid_off')
            order by c.id desc limit 1""",
         (unit_id,),

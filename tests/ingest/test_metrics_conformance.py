@@ -20,8 +20,9 @@ from openpaygo import MetricsRequestHandler, decode_token
 from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 
 from backoffice import crypto
+from backoffice.audit.schemas import SYSTEM
 from backoffice.config import Settings
-from backoffice.credit.service import apply_payment
+from backoffice.credit.service import apply_payment, grant_goodwill
 from backoffice.registry import service as registry
 from ingest.device_api import create_device_app, issue_jwt
 from protocol.openpaygo_metrics import DATA_FORMATS
@@ -405,3 +406,18 @@ def test_active_seconds_left_when_asked(
     expected = (midnight - datetime.now(UTC)).total_seconds()
     assert isinstance(got["active_seconds_left"], int) and abs(got["active_seconds_left"] - expected) < 60
     assert set(got) == {"active_seconds_left", "auth"} and _verified(got, SERIAL, units["key"], body)
+
+
+def test_active_until_counts_goodwill_days(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: goodwill days light the unit too, so the answer's expiry counts them."""
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    grant_goodwill(conn, units["contract"], 3, "a late technician", settings.secret_key, SYSTEM)
+    conn.commit()
+    body = _device(SERIAL, DATA_FORMATS[1], units["key"], "ca", 1, None, {"active_until_timestamp_requested": True},
+                   [{"batt_v": 12.5}], condensed=False)  # fmt: skip
+    answer = client.post("/dd", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    midnight = datetime.combine(date.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
+    assert answer.json()["active_until_timestamp"] == int(midnight.timestamp())
