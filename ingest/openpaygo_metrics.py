@@ -30,9 +30,10 @@ one that is refused (unknown serial, bad signature...) is a dead letter of its o
 the request still counts.
 
 The answer (201) is the Server Response Object in the request's form and encoding: the tokens the
-unit lacks (by increasing count, above the ``token_count`` it reports; those up to it count as
-acknowledged, ending their MQTT delivery) when it reports one, or, for a product in "time mode"
-(``metrics_set_time``), one new SET_TIME token for the credit it has from today instead;
+unit lacks (by increasing count, above the ``token_count`` it reports; under data auth, "da" or
+"ra", the only methods that sign the data, those up to it count as acknowledged, ending their MQTT
+delivery) when it reports one, or, for a product in "time mode" (``metrics_set_time``) and under
+data auth, one SET_TIME token for the credit it has from today instead;
 ``active_until_timestamp`` / ``active_seconds_left`` when asked; ``settings.base_url`` after an
 administrator moved the unit; ``extra_data`` set for it; signed with data auth. Refused requests land
 in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
@@ -65,6 +66,8 @@ MAX_COUNT_STEP = 1_000_000
 # The request's own data are dated with this seq offset when they are a reading of their own, apart
 # from historical steps (seq = their timestamp) at the same second.
 DATA_SEQ_OFFSET = 2**40
+# The auth methods whose signature covers the request's data (its token_count among them).
+SIGNED_DATA = frozenset({"da", "ra"})
 # Registered data formats never change (a new version is a new id): kept once read, per database.
 _FORMATS: dict[tuple[str, int, str, int], repository.FormatRow] = {}
 
@@ -220,16 +223,19 @@ def _answer(
     """The Server Response Object for the request whose current data are ``named``."""
     tokens: list[int] | None = None
     reported = named.get("token_count")
+    # Only data auth ("da", "ra") signs the request's data: a token_count under sa/ta/ca (or a JWT)
+    # gets the tokens above it, but acknowledges nothing and mints no SET_TIME token.
+    signed_data = request.method in SIGNED_DATA
     if reported is not None:
         valid = isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported < 2**31
         last = reported if valid else -1
         lacking = repository.tokens_after(conn, unit.id, last)
-        if unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
+        if signed_data and unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
             # Time mode: one SET_TIME token for the expiry, instead of what the unit lacks.
             token = credit.set_time_token(conn, unit.id, secret_key, now.date())
             lacking = [(token, "set_time")] if token is not None else lacking
         tokens = [int(token) for token, _ in lacking]
-        if valid:
+        if valid and signed_data:
             repository.ack_tokens_upto(conn, unit.id, last)
     until_ts: int | None = None
     seconds_left: int | None = None

@@ -421,3 +421,22 @@ def test_active_until_counts_goodwill_days(
     assert answer.status_code == 201, answer.text
     midnight = datetime.combine(date.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
     assert answer.json()["active_until_timestamp"] == int(midnight.timestamp())
+
+
+def test_an_unsigned_token_count_acknowledges_nothing_and_mints_no_set_time(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: under sa/ta/ca the data are not signed, so their token_count is only a question."""
+    key = units["key"]
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
+    conn.commit()
+    tokens_before = count(conn, "select count(*) from tokens")
+    body = _device(SERIAL, DATA_FORMATS[1], key, "ca", 1, None, {"token_count": 1}, [{"batt_v": 12.5}], False)
+    answer = client.post("/dd", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["token_list"]) == 1  # the ADD_TIME token it lacks, not a new SET_TIME
+    assert count(conn, "select count(*) from tokens") == tokens_before
+    body = _device(SERIAL, DATA_FORMATS[1], key, "ca", 2, None, {"token_count": 10**6}, [{"batt_v": 12.5}], False)
+    assert client.post("/dd", content=json.dumps(body)).status_code == 201
+    assert count(conn, "select count(*) from outbox where channel = 'mqtt' and state = 'acked'") == 0
