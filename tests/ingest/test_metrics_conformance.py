@@ -440,3 +440,28 @@ def test_an_unsigned_token_count_acknowledges_nothing_and_mints_no_set_time(
     body = _device(SERIAL, DATA_FORMATS[1], key, "ca", 2, None, {"token_count": 10**6}, [{"batt_v": 12.5}], False)
     assert client.post("/dd", content=json.dumps(body)).status_code == 201
     assert count(conn, "select count(*) from outbox where channel = 'mqtt' and state = 'acked'") == 0
+
+
+def test_time_mode_gives_the_same_set_time_token_while_the_unit_lags(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: a unit whose token count lags got a new SET_TIME token at every request."""
+    key = units["key"]
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
+    conn.commit()
+
+    def ask(count_: int) -> list[int]:
+        body = _device(SERIAL, DATA_FORMATS[1], key, "ra", count_, None, {"token_count": 1}, [{"batt_v": 12.5}],
+                       condensed=False)  # fmt: skip
+        answer = client.post("/dd", content=json.dumps(body))
+        assert answer.status_code == 201, answer.text
+        return list(answer.json()["token_list"])
+
+    first = ask(1)
+    assert ask(2) == first and ask(3) == first  # the unit has not taken it yet: the same token
+    assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 1
+    apply_payment(conn, units["contract"], 3_500, date.today(), settings.secret_key)
+    conn.commit()
+    assert ask(4) != first  # a day more: a new value, a new token
+    assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 2
