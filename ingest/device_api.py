@@ -137,6 +137,8 @@ def create_device_app(settings: Settings) -> FastAPI:
         serial = None
         if token is not None:
             serial = str(_jwt_claims(settings, token, "device_data").get("sn") or "") or None
+        # Checked before a connection of the pool is taken: a hostile body costs no connection time.
+        parsed = openpaygo_metrics.read(raw, content_type, serial)
         pool: ConnectionPool = request.app.state.pool
         try:
             # The connection taken and given back in this one worker thread (not a yield dependency,
@@ -144,7 +146,7 @@ def create_device_app(settings: Settings) -> FastAPI:
             # connection would hold up those that give one back).
             with pool.connection() as conn, conn.transaction():  # committed before the answer
                 answer = openpaygo_metrics.handle(conn, raw, settings.secret_key, content_type=content_type,
-                                                  jwt_serial=serial)  # fmt: skip
+                                                  jwt_serial=serial, parsed=parsed)  # fmt: skip
         except (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable):
             # A payment for the same unit held its rows (a time-mode SET_TIME locks the contract too):
             # nothing was stored; the device keeps its data and sends them again.

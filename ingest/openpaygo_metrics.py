@@ -8,7 +8,11 @@ it (``products.metrics_simple_auth``). A request without ``auth`` is accepted on
 the unit (``device_api``: registration and testing). Replay protection keeps the last accepted
 request count and timestamp apart: a request must carry at least one of them (signed, unless
 simple auth or a JWT), and each it carries must be strictly above its own last value (row-locked
-per unit). Its timestamp must lie between the unit's registration and a few minutes from now.
+per unit), a count at most MAX_COUNT_STEP above. Its timestamp must lie between the unit's
+registration and a few minutes from now. The signed string does not tell the method's fields apart,
+so a unit's method is pinned by its first signed request (another is refused until an administrator
+resets ``metrics_state.last_auth_method``), and it must keep carrying each signed field it has
+carried (``_replayed``).
 
 Its values are named through its data format (``data_format_id``: a row of metrics_data_formats,
 for any product or the unit's own; or an inline ``data_format``; or none: simple names), each
@@ -20,14 +24,16 @@ the same writer; every other value is kept in ``telemetry.extra``. The request's
 step's ``extra``; a request without steps is one reading at its reference time.
 
 Accessories nested in a request are requests of their own units (looked up by serial, never
-created: a device cannot add units to the registry), each checked with its own key and replay state;
+created: a device cannot add units to the registry), each checked with its own key and replay state
+(each must carry its own ``auth``: neither the parent's signature nor a JWT covers it);
 one that is refused (unknown serial, bad signature...) is a dead letter of its own and the rest of
 the request still counts.
 
 The answer (201) is the Server Response Object in the request's form and encoding: the tokens the
-unit lacks (by increasing count, above the ``token_count`` it reports; those up to it count as
-acknowledged, ending their MQTT delivery) when it reports one, or, for a product in "time mode"
-(``metrics_set_time``), one new SET_TIME token for the credit it has from today instead;
+unit lacks (by increasing count, above the ``token_count`` it reports; under data auth, "da" or
+"ra", the only methods that sign the data, those up to it count as acknowledged, ending their MQTT
+delivery) when it reports one, or, for a product in "time mode" (``metrics_set_time``) and under
+data auth, one SET_TIME token for the credit it has from today instead;
 ``active_until_timestamp`` / ``active_seconds_left`` when asked; ``settings.base_url`` after an
 administrator moved the unit; ``extra_data`` set for it; signed with data auth. Refused requests land
 in ``ingest_rejects`` with their raw bytes, like refused MQTT messages.
@@ -54,9 +60,14 @@ from protocol.openpaygo_metrics import MAX_REQUEST_BYTES, SIMPLE_AUTH, DataForma
 ENDPOINT = "http:/dd"
 # A request dated further ahead is refused: its timestamp would lock the unit's later requests out.
 MAX_FUTURE = timedelta(minutes=5)
+# A request count further above the unit's last accepted one is refused: no device sends a million
+# requests between two that reach us, and a count that jumps there is likely a timestamp forged as one.
+MAX_COUNT_STEP = 1_000_000
 # The request's own data are dated with this seq offset when they are a reading of their own, apart
 # from historical steps (seq = their timestamp) at the same second.
 DATA_SEQ_OFFSET = 2**40
+# The auth methods whose signature covers the request's data (its token_count among them).
+SIGNED_DATA = frozenset({"da", "ra"})
 # Registered data formats never change (a new version is a new id): kept once read, per database.
 _FORMATS: dict[tuple[str, int, str, int], repository.FormatRow] = {}
 
@@ -82,6 +93,18 @@ def _reject(conn: psycopg.Connection, serial: str | None, reason: str, raw: byte
     return Answer(status, {"error": reason})
 
 
+def read(raw: bytes, content_type: str | None = None, jwt_serial: str | None = None) -> MetricsRequest | Refused:
+    """The request checked for shape (no database needed: the device API does this before it takes
+    a connection of the pool), or why it is refused."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        reason = f"request larger than {MAX_REQUEST_BYTES} bytes (its first {DEAD_LETTER_KEEP} bytes are kept)"
+        return Refused(413, reason)
+    try:
+        return parse_request(raw, content_type, auth_required=jwt_serial is None)
+    except ProtocolError as err:
+        return Refused(400, f"not an OpenPAYGO Metrics request: {err}")
+
+
 def handle(
     conn: psycopg.Connection,
     raw: bytes,
@@ -90,18 +113,17 @@ def handle(
     *,
     content_type: str | None = None,
     jwt_serial: str | None = None,
+    parsed: MetricsRequest | Refused | None = None,
 ) -> Answer:
     """One send-data request, in the caller's transaction. ``jwt_serial``: the serial a verified JWT
-    of the request names (then the request may come without ``auth``)."""
+    of the request names (then the request may come without ``auth``). ``parsed``: what ``read``
+    made of ``raw`` already (with the same ``content_type`` and ``jwt_serial``)."""
     now = now or datetime.now(UTC)
     kind = om.CBOR if om.is_cbor(content_type) else om.JSON
-    if len(raw) > MAX_REQUEST_BYTES:
-        reason = f"request larger than {MAX_REQUEST_BYTES} bytes (its first {DEAD_LETTER_KEEP} bytes are kept)"
-        return _reject(conn, None, reason, raw[:DEAD_LETTER_KEEP], 413)
-    try:
-        request = parse_request(raw, content_type, auth_required=jwt_serial is None)
-    except ProtocolError as err:
-        return _reject(conn, None, f"not an OpenPAYGO Metrics request: {err}", raw, 400)
+    request = parsed if parsed is not None else read(raw, content_type, jwt_serial)
+    if isinstance(request, Refused):
+        kept = raw[:DEAD_LETTER_KEEP] if request.status == 413 else raw
+        return _reject(conn, None, request.reason, kept, request.status)
     try:
         unit, key, stored, named = _accept(conn, request, secret_key, now, jwt_serial, int(now.timestamp()))
     except Refused as err:
@@ -111,8 +133,7 @@ def handle(
     for i, acc in enumerate(request.accessories):
         try:
             with conn.transaction():  # a savepoint: a refused accessory leaves the rest
-                _accept(conn, acc, secret_key, now, jwt_serial if jwt_serial == request.serial else None, reference,
-                        accessory=True)  # fmt: skip
+                _accept(conn, acc, secret_key, now, None, reference, accessory=True)  # its own auth, never a JWT
             done.append(acc.serial)
         except Refused as err:
             _reject(conn, acc.serial, f"accessory {i} of {request.serial!r}: {err.reason}", raw, err.status)
@@ -145,7 +166,9 @@ def _accept(
         raise Refused(404, f"unit {serial!r} has no OpenPAYGO key")
     key = crypto.decrypt(secret_key, unit.key_enc)
     if request.auth is None:
-        if jwt_serial != serial and not (accessory and jwt_serial is not None):
+        if accessory:
+            raise Refused(401, "an accessory must carry its own auth, signed with its own key")
+        if jwt_serial != serial:
             raise Refused(401, "no auth: sign the request, or send a JWT that names this unit")
     else:
         if request.method == SIMPLE_AUTH and not unit.simple_auth:
@@ -200,16 +223,19 @@ def _answer(
     """The Server Response Object for the request whose current data are ``named``."""
     tokens: list[int] | None = None
     reported = named.get("token_count")
+    # Only data auth ("da", "ra") signs the request's data: a token_count under sa/ta/ca (or a JWT)
+    # gets the tokens above it, but acknowledges nothing and mints no SET_TIME token.
+    signed_data = request.method in SIGNED_DATA
     if reported is not None:
         valid = isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported < 2**31
         last = reported if valid else -1
         lacking = repository.tokens_after(conn, unit.id, last)
-        if unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
+        if signed_data and unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
             # Time mode: one SET_TIME token for the expiry, instead of what the unit lacks.
-            token = credit.set_time_token(conn, unit.id, secret_key, now.date())
+            token = credit.set_time_token(conn, unit.id, secret_key, now.date(), last)
             lacking = [(token, "set_time")] if token is not None else lacking
         tokens = [int(token) for token, _ in lacking]
-        if valid:
+        if valid and signed_data:
             repository.ack_tokens_upto(conn, unit.id, last)
     until_ts: int | None = None
     seconds_left: int | None = None
@@ -225,14 +251,36 @@ def _answer(
 
 
 def _replayed(request: MetricsRequest, unit: repository.MetricsUnit) -> str | None:
-    """Why the request is a replay (or cannot be told from one), or None."""
+    """Why the request is a replay (or cannot be told from one), or None.
+
+    The signed string does not say which fields it holds (``ta`` signs serial+timestamp, ``ca``
+    serial+count: the same string when the count is that timestamp; ``da``/``ra`` with a timestamp
+    and no count sign what a count-only request with the digits run together signs). So a unit's
+    method is pinned by its first signed request (``metrics_state.last_auth_method``; another
+    method is refused until an administrator resets it), a request must carry every signed field
+    its unit has carried before (a ``da``/``ra`` unit that sent timestamps keeps sending them), and
+    a count may not jump more than MAX_COUNT_STEP above the last accepted."""
+    pinned = unit.auth_method if unit.auth_method in om.SIGNED else None
+    if request.method is not None and pinned is not None and request.method != pinned:
+        return (f"auth method {request.method!r} refused: this unit signs with {pinned!r} (its first accepted "
+                "request's method; an administrator can reset it)")  # fmt: skip
     count, timestamp = request.replay_values()
+    if request.method is not None and request.method != SIMPLE_AUTH:
+        lasts = {"request_count": unit.last_request_count, "timestamp": unit.last_request_timestamp}
+        carried = {"request_count": count, "timestamp": timestamp}
+        for name in sorted(om.SIGNED[request.method]):
+            if lasts[name] is not None and carried[name] is None:
+                return f"the request carries no {name.replace('_', ' ')}, which this unit's requests are signed with"
     if count is None and timestamp is None:
         if request.auth is None:
             return None  # a JWT request (testing) need not carry either
         return "the request carries no signed request count or timestamp"
-    if count is not None and unit.last_request_count is not None and count <= unit.last_request_count:
-        return f"request count {count} not above the last accepted ({unit.last_request_count})"
+    if count is not None and unit.last_request_count is not None:
+        if count <= unit.last_request_count:
+            return f"request count {count} not above the last accepted ({unit.last_request_count})"
+        if count > unit.last_request_count + MAX_COUNT_STEP:
+            return (f"request count {count} is more than {MAX_COUNT_STEP} above the last accepted "
+                    f"({unit.last_request_count})")  # fmt: skip
     if timestamp is not None and unit.last_request_timestamp is not None and timestamp <= unit.last_request_timestamp:
         return f"timestamp {timestamp} not above the last accepted ({unit.last_request_timestamp})"
     return None

@@ -26,6 +26,7 @@ class MetricsUnit:
     base_url: str | None = None  # the server an administrator moved it to (sent in every answer)
     extra_data: dict[str, Any] | None = None  # sent in every answer while set
     set_time: bool = False  # its product's devices expect one SET_TIME token (products.metrics_set_time)
+    auth_method: str | None = None  # the method it signs with, pinned by its first signed request ('jwt': none yet)
 
 
 def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
@@ -35,7 +36,7 @@ def lock_unit(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
         return cur.execute(
             """select u.id, u.openpaygo_key_enc as key_enc, u.created_at, p.metrics_simple_auth as simple_auth,
                       m.last_request_count, m.last_request_timestamp, u.product_id, m.base_url, m.extra_data,
-                      p.metrics_set_time as set_time
+                      p.metrics_set_time as set_time, m.last_auth_method as auth_method
                from units u join products p on p.id = u.product_id
                     left join metrics_state m on m.unit_id = u.id
                where u.serial = %s
@@ -55,7 +56,9 @@ def save_request(
 ) -> None:
     """Record an accepted request's count and timestamp; one it did not carry keeps its last value
     (so that a request carrying only the other cannot reset it). Also how it came (auth method, or
-    'jwt'; data format) and whether its answer carried the unit's new base_url."""
+    'jwt'; data format) and whether its answer carried the unit's new base_url. The first signed
+    method is kept for good (the unit's pinned method, ``last_auth_method``): a JWT request (testing)
+    does not overwrite it, and a request of another method is refused before it gets here."""
     conn.execute(
         """insert into metrics_state (unit_id, last_request_count, last_request_timestamp, last_auth_method,
                                       last_data_format, last_request_at)
@@ -64,7 +67,9 @@ def save_request(
                last_request_count = coalesce(excluded.last_request_count, metrics_state.last_request_count),
                last_request_timestamp = coalesce(excluded.last_request_timestamp,
                                                  metrics_state.last_request_timestamp),
-               last_auth_method = excluded.last_auth_method,
+               last_auth_method = case when excluded.last_auth_method = 'jwt'
+                                       then coalesce(metrics_state.last_auth_method, 'jwt')
+                                       else excluded.last_auth_method end,
                last_data_format = coalesce(excluded.last_data_format, metrics_state.last_data_format),
                last_request_at = now(),
                base_url_sent_at = case when %s then now() else metrics_state.base_url_sent_at end,
@@ -141,11 +146,11 @@ def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) ->
 
 
 def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
-    """When the credit of the unit's live contract runs out (the day its granted days end, at midnight
-    UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
+    """When the credit of the unit's live contract runs out (the day its granted days and goodwill days
+    end, at midnight UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
     row = conn.execute(
         """select case when c.state = 'paid_off' then timestamptz '2106-02-07 06:28:15+00'
-                       else (c.signed_on + c.days_granted)::timestamp at time zone 'UTC' end
+                       else (c.signed_on + c.days_granted + c.goodwill_days)::timestamp at time zone 'UTC' end
            from contracts c where c.unit_id = %s and c.state in ('active', 'paid_off')
            order by c.id desc limit 1""",
         (unit_id,),

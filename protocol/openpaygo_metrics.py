@@ -72,6 +72,8 @@ MAX_DEPTH = 8  # request > accessories > accessory > historical_data > step > va
 MAX_TIMESTAMP = 2**32 - 1
 MAX_INTERVAL = 31 * 86400  # a historical_data_interval or relative_time beyond a month is no device's
 MAX_VARIABLES = 64
+# Values (numbers, strings, lists, objects) in one request: 500 steps of 12 values are about 7,000.
+MAX_NODES = 20_000
 
 # What each auth method's signature covers besides the serial number (openpaygo's
 # generate_request_signature_from_data): only a signed value can be trusted to move the replay
@@ -192,32 +194,48 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _check_values(value: object, depth: int = 0) -> None:
+def _check_values(value: object) -> None:
     """Only what JSON holds (CBOR's tags, bytes and non-text keys are not Metrics); every string (keys
-    too) storable as text, every number finite and within bigint, nesting shallow."""
-    if depth > MAX_DEPTH:
-        raise ProtocolError(f"nested deeper than {MAX_DEPTH}")
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, str):
-        _text(value)
-    elif isinstance(value, int):
-        if not -(2**63) <= value <= INT8_MAX:
-            raise ProtocolError("a number is out of range")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ProtocolError("a number is out of range")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ProtocolError("a key is not text")
-            _text(key)
-            _check_values(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_values(item, depth + 1)
-    else:
-        raise ProtocolError(f"a value of type {type(value).__name__} is not Metrics data")
+    too) storable as text, every number finite and within bigint, nesting shallow; no list or object
+    met twice (CBOR's shared references, tags 28/29, which cbor2 decodes itself: a 2 kB body could
+    make every later walk expand one list millions of times) and at most MAX_NODES values in all."""
+    seen: set[int] = set()  # ids of the lists and objects met (all alive: the root holds them)
+    nodes = 0
+
+    def walk(value: object, depth: int) -> None:
+        nonlocal nodes
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ProtocolError(f"more than {MAX_NODES} values")
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"nested deeper than {MAX_DEPTH}")
+        if value is None or isinstance(value, bool):
+            return
+        if isinstance(value, str):
+            _text(value)
+        elif isinstance(value, int):
+            if not -(2**63) <= value <= INT8_MAX:
+                raise ProtocolError("a number is out of range")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ProtocolError("a number is out of range")
+        elif isinstance(value, dict | list):
+            if id(value) in seen:
+                raise ProtocolError("a list or object is shared (CBOR shared references, tags 28/29, are not Metrics)")
+            seen.add(id(value))
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise ProtocolError("a key is not text")
+                    _text(key)
+                    walk(item, depth + 1)
+            else:
+                for item in value:
+                    walk(item, depth + 1)
+        else:
+            raise ProtocolError(f"a value of type {type(value).__name__} is not Metrics data")
+
+    walk(value, 0)
 
 
 def _text(value: str) -> None:
@@ -269,9 +287,10 @@ def encode(body: dict[str, Any], content_type: str | None) -> bytes:
 def parse_request(raw: bytes, content_type: str | None = None, *, auth_required: bool = True) -> MetricsRequest:
     """Check a request's bytes: JSON or CBOR (no NaN, NUL or lone surrogate anywhere), an object with a
     serial number, an auth string of a known method (unless ``auth_required`` is False: a
-    JWT-authenticated request), counts and timestamps that are whole numbers in range, a data format
-    id or an inline data format (not both), at most MAX_HISTORICAL_STEPS steps and MAX_ACCESSORIES
-    accessories, each itself a request. ProtocolError otherwise."""
+    JWT-authenticated request; an accessory always needs its own), counts and timestamps that are
+    whole numbers in range, a data format id or an inline data format (not both), at most
+    MAX_HISTORICAL_STEPS steps and MAX_ACCESSORIES accessories, each itself a request.
+    ProtocolError otherwise."""
     body = decode(raw, content_type)
     _check_values(body)
     return parse_object(body, auth_required=auth_required)
@@ -317,7 +336,8 @@ def parse_object(raw_body: object, *, auth_required: bool = True, accessory: boo
     accessories = []
     for i, item in enumerate(nested):
         try:
-            accessories.append(parse_object(item, auth_required=auth_required, accessory=True))
+            # Always signed, with the accessory's own key: no JWT or parent signature covers it.
+            accessories.append(parse_object(item, auth_required=True, accessory=True))
         except ProtocolError as err:
             raise ProtocolError(f"accessory {i}: {err}") from None
     return MetricsRequest(

@@ -84,6 +84,15 @@ def update_credit(conn: psycopg.Connection, contract_id: int, paid_total: int, d
     )
 
 
+def newest_token(conn: psycopg.Connection, unit_id: int) -> tuple[str, str, int, int] | None:
+    """The unit's token of the highest count: (token, type, days, count), or None."""
+    row = conn.execute(
+        "select token, token_type, value_days, count from tokens where unit_id = %s order by count desc limit 1",
+        (unit_id,),
+    ).fetchone()
+    return (str(row[0]), str(row[1]), int(row[2]), int(row[3])) if row else None
+
+
 def insert_token(
     conn: psycopg.Connection, unit_id: int, contract_id: int, inbox_id: int | None, token_type: str, days: int,
     count: int, token: str, created_at: datetime | None = None,

@@ -122,16 +122,26 @@ def _issue(
     return {"id": token_id, "token": token, "token_type": name, "days": days, "count": count}
 
 
-def set_time_token(conn: psycopg.Connection, unit_id: int, secret_key: str, today: date) -> str | None:
+def set_time_token(
+    conn: psycopg.Connection, unit_id: int, secret_key: str, today: date, reported: int = -1
+) -> str | None:
     """OpenPAYGO Metrics "time mode" (a device that expects one SET_TIME token for its expiry rather
     than the ADD_TIME tokens it lacks): a SET_TIME token for the credit the unit's active contract
     has from ``today`` (the days granted less those since signing), in the caller's transaction,
-    without SMS or MQTT deliveries (the Metrics answer carries it). None without an active contract."""
+    without SMS or MQTT deliveries (the Metrics answer carries it). None without an active contract.
+    The unit's newest token is given again when it is a SET_TIME token of that very value that the
+    unit has not acknowledged (its count above ``reported``, the token count the unit reports): a
+    unit whose count lags gets one token, not a new one at every request."""
     contract_id = repository.active_contract_of_unit(conn, unit_id)
     if contract_id is None:
         return None
     a = repository.lock_account(conn, contract_id)
     left = max(0, min(a.days_granted + a.goodwill_days - (today - a.signed_on).days, MAX_TOKEN_DAYS))
+    newest = repository.newest_token(conn, unit_id)
+    if newest is not None:
+        token, kind, days, count = newest
+        if kind == TOKEN_NAMES[TokenType.SET_TIME] and days == left and count > reported:
+            return token
     return str(_issue(conn, a, secret_key, None, TokenType.SET_TIME, left, deliver=False)["token"])
 
 

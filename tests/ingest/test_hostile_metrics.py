@@ -246,3 +246,36 @@ def test_the_integration_doors_never_answer_500(settings: Settings, client: Test
     assert raw.status_code in (400, 404, 422), raw.text  # a lone surrogate, percent-encoded
     record("OpenPAYGO Metrics integration doors (data formats, device data)", sum(outcomes.values()), outcomes)
     assert outcomes["201"] > 0 and outcomes["400"] + outcomes["422"] > 0
+
+
+def _shared_steps(width: int) -> bytes:
+    """A request whose steps are one list, each ``width`` references to one list of ``width``
+    numbers: a few hundred bytes of CBOR (tags 28/29) that a walk expands to ``width**3`` values."""
+    numbers = list(range(width))
+    step = [numbers] * width
+    body = {"sn": SERIAL, "a": "ra00", "rc": 1, "hd": [step] * width}
+    return bytes(cbor2.dumps(body, value_sharing=True))
+
+
+def test_cbor_shared_references_are_refused_before_they_are_expanded(
+    client: TestClient, conn: psycopg.Connection, key: str
+) -> None:
+    """Issue 17 review: 2 kB of shared references made the checks walk the same list millions of times."""
+    raw = _shared_steps(200)  # 8 million values once expanded
+    assert len(raw) < 2048
+    answer = client.post("/dd", content=raw, headers={"content-type": "application/cbor"})
+    assert answer.status_code == 400, answer.text
+    assert "a list or object is shared (CBOR shared references, tags 28/29" in answer.json()["error"]
+    assert [(r, bytes(p)) for r, p in conn.execute("select reason, payload from ingest_rejects")] == [
+        (answer.json()["error"], raw)
+    ]
+    # A cycle (a list that holds itself) is refused the same way.
+    cycle = bytes.fromhex("a262736e6444442d316268648181d81c81d81d00")  # {"sn": "DD-1", "hd": [[c]]}, c = [c]
+    looped = client.post("/dd", content=cycle, headers={"content-type": "application/cbor"})
+    assert looped.status_code == 400 and "is shared" in looped.json()["error"], looped.text
+
+
+def test_a_request_of_too_many_values_is_refused(client: TestClient, key: str) -> None:
+    raw = bytes(cbor2.dumps({"sn": SERIAL, "a": "ra00", "rc": 1, "hd": [[0] * 50 for _ in range(500)]}))
+    answer = client.post("/dd", content=raw, headers={"content-type": "application/cbor"})
+    assert answer.status_code == 400 and "more than 20000 values" in answer.json()["error"], answer.text

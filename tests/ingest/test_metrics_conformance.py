@@ -20,8 +20,9 @@ from openpaygo import MetricsRequestHandler, decode_token
 from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 
 from backoffice import crypto
+from backoffice.audit.schemas import SYSTEM
 from backoffice.config import Settings
-from backoffice.credit.service import apply_payment
+from backoffice.credit.service import apply_payment, grant_goodwill
 from backoffice.registry import service as registry
 from ingest.device_api import create_device_app, issue_jwt
 from protocol.openpaygo_metrics import DATA_FORMATS
@@ -214,6 +215,24 @@ def test_an_unknown_accessory_is_not_created(
     assert count(conn, "select count(*) from ingest_rejects where serial = 'NOT-REGISTERED'") == 1
 
 
+def test_a_jwt_for_one_unit_does_not_write_for_an_unsigned_accessory(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: each accessory carries its own auth with its own key, whatever its parent's."""
+    jwt_headers = {"Authorization": f"Bearer {issue_jwt(settings, 'tester', 'device_data', SERIAL)}"}
+    step = {"batt_v": 12.0, "timestamp": int(time.time()) - 600}
+    unsigned = {"serial_number": SERIAL, "accessories": [{"serial_number": ACCESSORY, "historical_data": [step]}]}
+    refused = client.post("/dd", content=json.dumps(unsigned), headers=jwt_headers)
+    assert refused.status_code == 400 and "accessory 0: auth must start with" in refused.json()["error"]
+    assert count(conn, "select count(*) from telemetry") == 0
+    signed = _device(ACCESSORY, DATA_FORMATS[1], units["acc_key"], "ra", 1, None, {}, [step], False)
+    accepted = client.post("/dd", content=json.dumps({"serial_number": SERIAL, "accessories": [signed]}),
+                           headers=jwt_headers)  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    assert count(conn, "select count(*) from telemetry t join units u on u.id = t.unit_id "
+                       f"where u.serial = '{ACCESSORY}'") == 1  # fmt: skip
+
+
 def test_register_then_use_a_format_and_read_the_data_back(
     settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
 ) -> None:
@@ -387,3 +406,62 @@ def test_active_seconds_left_when_asked(
     expected = (midnight - datetime.now(UTC)).total_seconds()
     assert isinstance(got["active_seconds_left"], int) and abs(got["active_seconds_left"] - expected) < 60
     assert set(got) == {"active_seconds_left", "auth"} and _verified(got, SERIAL, units["key"], body)
+
+
+def test_active_until_counts_goodwill_days(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: goodwill days light the unit too, so the answer's expiry counts them."""
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    grant_goodwill(conn, units["contract"], 3, "a late technician", settings.secret_key, SYSTEM)
+    conn.commit()
+    body = _device(SERIAL, DATA_FORMATS[1], units["key"], "ca", 1, None, {"active_until_timestamp_requested": True},
+                   [{"batt_v": 12.5}], condensed=False)  # fmt: skip
+    answer = client.post("/dd", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    midnight = datetime.combine(date.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
+    assert answer.json()["active_until_timestamp"] == int(midnight.timestamp())
+
+
+def test_an_unsigned_token_count_acknowledges_nothing_and_mints_no_set_time(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: under sa/ta/ca the data are not signed, so their token_count is only a question."""
+    key = units["key"]
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
+    conn.commit()
+    tokens_before = count(conn, "select count(*) from tokens")
+    body = _device(SERIAL, DATA_FORMATS[1], key, "ca", 1, None, {"token_count": 1}, [{"batt_v": 12.5}], False)
+    answer = client.post("/dd", content=json.dumps(body))
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["token_list"]) == 1  # the ADD_TIME token it lacks, not a new SET_TIME
+    assert count(conn, "select count(*) from tokens") == tokens_before
+    body = _device(SERIAL, DATA_FORMATS[1], key, "ca", 2, None, {"token_count": 10**6}, [{"batt_v": 12.5}], False)
+    assert client.post("/dd", content=json.dumps(body)).status_code == 201
+    assert count(conn, "select count(*) from outbox where channel = 'mqtt' and state = 'acked'") == 0
+
+
+def test_time_mode_gives_the_same_set_time_token_while_the_unit_lags(
+    settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
+) -> None:
+    """Issue 17 review: a unit whose token count lags got a new SET_TIME token at every request."""
+    key = units["key"]
+    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
+    conn.commit()
+
+    def ask(count_: int) -> list[int]:
+        body = _device(SERIAL, DATA_FORMATS[1], key, "ra", count_, None, {"token_count": 1}, [{"batt_v": 12.5}],
+                       condensed=False)  # fmt: skip
+        answer = client.post("/dd", content=json.dumps(body))
+        assert answer.status_code == 201, answer.text
+        return list(answer.json()["token_list"])
+
+    first = ask(1)
+    assert ask(2) == first and ask(3) == first  # the unit has not taken it yet: the same token
+    assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 1
+    apply_payment(conn, units["contract"], 3_500, date.today(), settings.secret_key)
+    conn.commit()
+    assert ask(4) != first  # a day more: a new value, a new token
+    assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 2

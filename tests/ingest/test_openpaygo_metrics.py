@@ -167,24 +167,80 @@ def test_request_count_and_timestamp_cannot_be_played_against_each_other(
 ) -> None:
     key, _, _ = unit
     now = int(time.time())
-    count_only = _body(key, count=5, steps=[{"timestamp": now - 3000}])
-    assert client.post("/dd", content=count_only).status_code == 201
-    stamped = _body(key, timestamp=now - 100, steps=[{"timestamp": now - 2000}])
-    assert client.post("/dd", content=stamped).status_code == 201
-    replay = client.post("/dd", content=count_only)  # the timestamp-only request did not reset the count
+    both = _body(key, count=5, timestamp=now - 200, steps=[{"timestamp": now - 3000}])
+    assert client.post("/dd", content=both).status_code == 201
+    replay = client.post("/dd", content=both)
     assert replay.status_code == 403 and "request count 5 not above the last accepted (5)" in replay.json()["error"]
+    # A unit that signed its timestamps keeps signing them: a count-only request is refused, and so
+    # is a timestamp-only one (ra hashes the one as it hashes the other).
+    count_only = client.post("/dd", content=_body(key, count=6, steps=[{"timestamp": now - 2000}]))
+    assert count_only.status_code == 403 and "carries no timestamp" in count_only.json()["error"]
+    stamp_only = client.post("/dd", content=_body(key, timestamp=now - 100, steps=[{"timestamp": now - 2000}]))
+    assert stamp_only.status_code == 403 and "carries no request count" in stamp_only.json()["error"]
     neither = client.post("/dd", content=_body(key, steps=[{"timestamp": now - 1000}]))
-    assert neither.status_code == 403 and "no signed request count or timestamp" in neither.json()["error"]
-    # Timestamp auth signs only the timestamp: the request count it carries moves nothing.
-    unsigned_count = _body(key, method="ta", count=10**12, timestamp=now - 50, steps=[{"timestamp": now - 900}])
-    assert client.post("/dd", content=unsigned_count).status_code == 201
-    later = _body(key, method="ca", count=6, steps=[{"timestamp": now - 800}])
+    assert neither.status_code == 403
+    # The method is pinned by the first accepted request: timestamp auth is refused for this unit.
+    other = client.post("/dd", content=_body(key, method="ta", count=10**12, timestamp=now - 50))
+    assert other.status_code == 403 and "this unit signs with 'ra'" in other.json()["error"]
+    later = _body(key, count=6, timestamp=now - 50, steps=[{"timestamp": now - 800}])
     assert client.post("/dd", content=later).status_code == 201
-    assert conn.execute("select last_request_count, last_request_timestamp from metrics_state").fetchone() == (
-        6,
-        now - 50,
-    )
-    assert count(conn, "select count(*) from telemetry") == 4
+    assert conn.execute("select last_request_count, last_request_timestamp, last_auth_method from metrics_state"
+                        ).fetchone() == (6, now - 50, "ra")  # fmt: skip
+    assert count(conn, "select count(*) from telemetry") == 2
+
+
+def _forged(body: bytes, method: str, **fields: int | None) -> bytes:
+    """``body`` with its auth relabelled ``method`` (the same signature) and its fields replaced."""
+    forged = json.loads(body)
+    forged["auth"] = method + forged["auth"][2:]
+    for name, value in fields.items():
+        if value is None:
+            forged.pop(name, None)
+        else:
+            forged[name] = value
+    return json.dumps(forged).encode()
+
+
+def test_a_signature_cannot_be_replayed_under_another_auth_mode(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    """Issue 17 review: the signed string does not separate the mode from the fields."""
+    key, _, _ = unit
+    now = int(time.time())
+    stamped = _body(key, method="ta", timestamp=now - 60)
+    assert client.post("/dd", content=stamped).status_code == 201
+    # ta signs serial+timestamp, ca serial+count: the same string when the count is that timestamp.
+    as_count = _forged(stamped, "ca", request_count=now - 60, timestamp=None)
+    refused = client.post("/dd", content=as_count)
+    assert refused.status_code == 403 and "this unit signs with 'ta'" in refused.json()["error"]
+    assert count(conn, "select count(*) from telemetry") == 1
+
+
+def test_a_data_auth_signature_cannot_become_a_count_only_request(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    now = int(time.time())
+    first = _body(key, method="da", count=41, timestamp=now - 120, steps=[{"timestamp": now - 3000}])
+    assert client.post("/dd", content=first).status_code == 201
+    both = _body(key, method="da", count=42, timestamp=now - 60)
+    assert client.post("/dd", content=both).status_code == 201
+    # da signs serial + timestamp + count run together: ts=T, rc=42 signs as rc=int(f"{T}42") alone,
+    # which has no timestamp for the time window to check.
+    glued = _forged(both, "da", request_count=int(f"{now - 60}42"), timestamp=None)
+    refused = client.post("/dd", content=glued)
+    assert refused.status_code == 403 and "carries no timestamp" in refused.json()["error"]
+    assert count(conn, "select count(*) from telemetry") == 2
+
+
+def test_a_request_count_cannot_jump_far_ahead(
+    client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
+) -> None:
+    key, _, _ = unit
+    assert client.post("/dd", content=_body(key, method="ca", count=10)).status_code == 201
+    far = client.post("/dd", content=_body(key, method="ca", count=10 + 1_000_001))
+    assert far.status_code == 403 and "more than 1000000 above the last accepted (10)" in far.json()["error"]
+    assert client.post("/dd", content=_body(key, method="ca", count=10 + 1_000_000)).status_code == 201
 
 
 def test_future_and_ancient_timestamps_are_refused(
