@@ -74,6 +74,8 @@ def record_sale(agent_id: RowId, body: NewSale, conn: DbConn, staff: CurrentStaf
             service.record_sale(conn, staff.actor, agent_id, body.account_number)
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
+    except service.AgentError as err:
+        raise HTTPException(409, str(err)) from None
     return Response(status_code=204)
 
 

@@ -68,6 +68,20 @@ def contract_of_account(conn: psycopg.Connection, account_number: str) -> int | 
     return None if row is None else int(row[0])
 
 
+def paid_since_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> int | None:
+    """The agent recorded for the contract, when it is another than ``agent_id`` and has been paid
+    commissions since the sale was recorded; None otherwise."""
+    row = conn.execute(
+        """select s.agent_id from agent_sales s
+            where s.contract_id = %s and s.agent_id <> %s
+              and exists (select 1 from commission_payouts p where p.agent_id = s.agent_id
+                           and p.paid_at >= s.recorded_at)
+            for update of s""",
+        (contract_id, agent_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def record_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> int | None:
     """The agent who sold a contract; returns the agent recorded before (None: first record)."""
     row = conn.execute("select agent_id from agent_sales where contract_id = %s for update", (contract_id,)).fetchone()

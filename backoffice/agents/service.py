@@ -47,12 +47,17 @@ def create_agent(conn: psycopg.Connection, actor: Actor, new: NewAgent) -> Agent
 
 
 def record_sale(conn: psycopg.Connection, actor: Actor, agent_id: int, account_number: str) -> None:
-    """LookupError: no such agent or contract."""
+    """LookupError: no such agent or contract; AgentError: moving the sale to another agent after the one
+    recorded was paid commissions (they could be paid for it twice)."""
     if repository.get_agent(conn, agent_id) is None:
         raise LookupError(f"no agent {agent_id}")
     contract_id = repository.contract_of_account(conn, account_number)
     if contract_id is None:
         raise LookupError(f"no contract with account number {account_number!r}")
+    paid = repository.paid_since_sale(conn, contract_id, agent_id)
+    if paid is not None:
+        raise AgentError(f"{account_number} was sold by agent {paid}, who has been paid commissions since: "
+                         "claw back what they were paid for it first, then record the sale again")  # fmt: skip
     before = repository.record_sale(conn, contract_id, agent_id)
     audit.record(
         conn,

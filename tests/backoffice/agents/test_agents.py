@@ -78,6 +78,12 @@ def test_commissions_claw_back_and_payouts(settings: Settings, conn: psycopg.Con
     csv = service.payroll_csv(conn).splitlines()
     assert csv == ["agent_code,agent_name,currency,earned,clawed_back,paid,due", "A1,Anna,KES,13300,5300,8000,0"]
     assert conn.execute("select count(*) from audit_log where action = 'commission-paid'").fetchone() == (1,)
+    # Anna was paid for LMP000001's sale: moving it to Ben now would pay it twice, so it is refused.
+    b = agent(conn, settings.database_url, "ben", "B1")
+    account1 = conn.execute("select account_number from contracts where id = %s", (first,)).fetchone()[0]  # type: ignore[index]
+    with pytest.raises(service.AgentError, match="has been paid commissions since"):
+        service.record_sale(conn, TEST_ACTOR, b.id, account1)
+    service.record_sale(conn, TEST_ACTOR, a.id, account1)  # recording the same agent again is harmless
 
 
 def test_agent_doors_refuse_outsiders_and_other_roles(settings: Settings, conn: psycopg.Connection) -> None:
