@@ -150,7 +150,7 @@ def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
     end, at midnight UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
     row = conn.execute(
         """select case when c.state = 'paid_off' then timestamptz '2106-02-07 06:28:15+00'
-                       else (c.signed_on + c.days_granted + c.goodwill_days)::timestamp at time zone 'UTC' end
+                       else c.credit_until::timestamp at time zone 'UTC' end
            from contracts c where c.unit_id = %s and c.state in ('active', 'paid_off')
            order by c.id desc limit 1""",
         (unit_id,),

@@ -125,8 +125,7 @@ def customers(conn: psycopg.Connection, agent_id: int) -> list[Customer]:
     with conn.cursor(row_factory=class_row(Customer)) as cur:
         return cur.execute(
             """select cu.id, cu.name,
-                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-             order by ph.position, ph.id limit 1) as phone,
+                      sms_phone(cu.id) as phone,
                       cu.village, cu.district from customers cu
                 where cu.id in (select c.customer_id from agent_sales s join contracts c on c.id = s.contract_id
                                  where s.agent_id = %(a)s and c.state = 'active'

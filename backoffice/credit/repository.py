@@ -43,8 +43,7 @@ _ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency,
                       u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
                       p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, c.signed_on,
-                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-                        order by ph.position, ph.id limit 1) as phone, cu.language
+                      sms_phone(cu.id) as phone, cu.language
                from contracts c
                join units u on u.id = c.unit_id
                join products p on p.id = c.product_id

@@ -294,10 +294,9 @@ def find_contracts(conn: psycopg.Connection, query: str, limit: int = 20) -> lis
     with conn.cursor(row_factory=class_row(ContractHit)) as cur:
         return cur.execute(
             """select c.account_number, cu.name as customer,
-                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-                        order by ph.position, ph.id limit 1) as phone,
+                      sms_phone(cu.id) as phone,
                       u.serial, c.state, c.currency, c.paid_total,
-                      c.signed_on + c.days_granted + c.goodwill_days as credit_until
+                      c.credit_until
                from contracts c join customers cu on cu.id = c.customer_id join units u on u.id = c.unit_id
                where c.account_number = any(%(accounts)s)
                order by array_position(%(accounts)s, c.account_number::text)""",
@@ -317,7 +316,7 @@ class Balance:
 def balance(conn: psycopg.Connection, contract_id: int) -> Balance | None:
     with conn.cursor(row_factory=class_row(Balance)) as cur:
         return cur.execute(
-            """select account_number, paid_total, currency, days_granted, signed_on + days_granted as credit_until
+            """select account_number, paid_total, currency, days_granted, credit_until
                from contracts where id = %s""",
             (contract_id,),
         ).fetchone()

@@ -25,12 +25,11 @@ def credit_ending(conn: psycopg.Connection, after: date, until: date) -> list[Du
     with conn.cursor(row_factory=class_row(Due)) as cur:
         return cur.execute(
             """select c.id as contract_id, c.account_number,
-                      c.signed_on + c.days_granted + c.goodwill_days as credit_until,
-                      (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-                        order by ph.position, ph.id limit 1) as phone, cu.language
+                      c.credit_until,
+                      sms_phone(cu.id) as phone, cu.language
                from contracts c join customers cu on cu.id = c.customer_id
-               where c.state = 'active' and c.signed_on + c.days_granted + c.goodwill_days > %s
-                 and c.signed_on + c.days_granted + c.goodwill_days <= %s
+               where c.state = 'active' and c.credit_until > %s
+                 and c.credit_until <= %s
                order by c.id""",
             (after, until),
         ).fetchall()

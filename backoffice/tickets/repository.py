@@ -13,8 +13,7 @@ from backoffice.tickets.schemas import PartUsed, Ticket
 _TICKET = """
     select t.id, t.kind, t.source, t.state, t.unit_id, u.serial, c.account_number, c.state as contract_state,
            t.customer_id, cu.name as customer_name,
-           (select ph.e164 from customer_phones ph where ph.customer_id = cu.id
-             order by ph.position, ph.id limit 1) as phone, cu.village, t.agent_id, a.name as agent_name,
+           sms_phone(cu.id) as phone, cu.village, t.agent_id, a.name as agent_name,
            t.note, t.outcome, t.opened_by, t.opened_at, t.due_at, t.closed_by, t.closed_at,
            coalesce(t.closed_at, now()) > t.due_at and t.state <> 'cancelled' as breached
       from tickets t
