@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backoffice.clock import DEFAULT_TIMEZONE, company_zone
+
 DEV_SECRET_KEY = "development-only-key-change-me-in-production"
 
 Port = int
@@ -251,6 +253,10 @@ class Settings(BaseSettings):
     metrics_jwt_max_hours: int = Field(default=24, ge=1)
     metrics_max_readings: int = Field(default=10_000, ge=1)
 
+    # The company's time zone (IANA name): where "a day" means the company's day (KPI as-of dates,
+    # reminders, SLAs, quiet hours, the nightly jobs). backoffice/clock.py reads the same variable.
+    timezone: str = DEFAULT_TIMEZONE
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def service_login(self, role: str) -> tuple[str, str]:
@@ -269,6 +275,11 @@ class Settings(BaseSettings):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
+        return self
+
+    @model_validator(mode="after")
+    def _check_timezone(self) -> Settings:
+        company_zone(self.timezone)  # raises ClockError (a ValueError) naming the variable
         return self
 
     @model_validator(mode="after")

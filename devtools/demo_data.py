@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.agents import repository as agents_repository
 from backoffice.agents import service as agents
 from backoffice.agents.schemas import NewAgent
@@ -138,7 +139,7 @@ def seed(conn: psycopg.Connection, secret_key: str, customers: int = 50, rng_see
         return 0
     for p in PRODUCTS:
         repository.insert_product(conn, **p)
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     created = add_customers(conn, secret_key, customers, random.Random(rng_seed), now - timedelta(days=400),
                             now - timedelta(days=45))  # fmt: skip
     seed_field_operations(conn, secret_key)

@@ -17,10 +17,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 
+from backoffice import clock
 from backoffice.payments.providers import EAT, sign
 
 
@@ -129,11 +130,11 @@ class Simulator:
             # Only the provider that made a payment can reverse it: these go through the webhook.
             self.result.count("reversed")
             paid: dict[str, object] = {"transaction_id": txn, "account": account, "amount": payer.amount,
-                                       "currency": "KES", "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+                                       "currency": "KES", "paid_at": clock.utc_now().isoformat()}  # fmt: skip
             await self._webhook(client, "webhook", True, paid)
             self._spawn(self._reverse(client, account, payer.amount, txn))
             return
-        body = mpesa_body(account, payer.amount, self.shortcode, txn, datetime.now(UTC))
+        body = mpesa_body(account, payer.amount, self.shortcode, txn, clock.utc_now())
         await self._post(client, "/payments/mpesa/c2b/validation", "validation", False, json=body)
         if rng.random() < f.late:
             await asyncio.sleep(rng.uniform(0, f.late_seconds))
@@ -147,7 +148,7 @@ class Simulator:
         await asyncio.sleep(self.rng.uniform(0.1, 1.0))
         await self._webhook(client, "reversal", False, {"transaction_id": f"REV-{txn}", "reverses": txn,
                             "account": account, "amount": amount, "currency": "KES",
-                            "paid_at": datetime.now(UTC).isoformat()})  # fmt: skip
+                            "paid_at": clock.utc_now().isoformat()})  # fmt: skip
 
     async def _webhook(self, client: httpx.AsyncClient, kind: str, timed: bool, event: dict[str, object]) -> None:
         """A payment event on the provider's signed webhook."""

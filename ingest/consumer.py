@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from prometheus_client import Counter, Gauge, Histogram
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.registry.repository import unit_ids_by_serial
 from ingest import writer
@@ -262,10 +263,12 @@ class IngestWorker:
         # As little as possible here: this thread's time per message is the worker's ceiling.
         payload = msg.payload
         if len(payload) <= protocol.MAX_MESSAGE_BYTES:
-            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload, time.time()))
+            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload, clock.utc_now().timestamp()))
         else:  # only its start is kept for the dead letter, so the queue's bound holds in bytes too
             self._queue.put(
-                Received(msg.mid, msg.qos, msg.topic, payload[:DEAD_LETTER_KEEP], time.time(), len(payload))
+                Received(
+                    msg.mid, msg.qos, msg.topic, payload[:DEAD_LETTER_KEEP], clock.utc_now().timestamp(), len(payload)
+                )
             )
         while self._queue.qsize() > self.max_pending and not self._stop.is_set():
             time.sleep(0.01)

@@ -25,6 +25,7 @@ import psycopg
 import psycopg.errors
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.db import connect
 from ingest import openpaygo_metrics, writer
@@ -108,7 +109,7 @@ class DbSide:
         batch = to_batch(
             messages,
             functools.partial(self.directory.lookup, conn=conn),
-            datetime.now(UTC),
+            clock.utc_now(),
             self.settings.mqtt_topic_root,
         )
         inserted = writer.write_readings(conn, batch.rows)
@@ -122,7 +123,7 @@ class DbSide:
             except Exception as err:
                 if transient(err, conn):
                     raise
-                writer.write_rejects(conn, [(datetime.now(UTC), "metrics", None, f"unprocessable: {err!r}", body)])
+                writer.write_rejects(conn, [(clock.utc_now(), "metrics", None, f"unprocessable: {err!r}", body)])
         return Written(inserted, [f"topic={r[1]} reason={r[3]}" for r in batch.rejects])
 
     def _isolate(self, conn: psycopg.Connection, messages: list[RawMessage], err: Exception) -> Written:

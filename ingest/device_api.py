@@ -17,7 +17,7 @@ Staff tokens only, no sessions: this port serves devices, not browsers (no cooki
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings, derive_key
@@ -68,7 +69,7 @@ def jwt_secret(settings: Settings) -> str:
 
 def issue_jwt(settings: Settings, subject: str, scope: str, serial: str | None = None, hours: int = 1) -> str:
     """A JWT for registration ("data_format") or testing a unit ("device_data", naming its serial)."""
-    claims: dict[str, Any] = {"sub": subject, "scope": scope, "exp": datetime.now(UTC) + timedelta(hours=hours)}
+    claims: dict[str, Any] = {"sub": subject, "scope": scope, "exp": clock.utc_now() + timedelta(hours=hours)}
     if serial is not None:
         claims["sn"] = serial
     return jwt.encode(claims, jwt_secret(settings), algorithm=JWT_ALGORITHM)
@@ -93,7 +94,7 @@ def _jwt_claims(settings: Settings, token: str, scope: str) -> dict[str, Any]:
         raise Refusal(401, f"invalid JWT: {err}") from None
     if claims.get("scope") != scope:
         raise Refusal(403, f"this JWT is not for {scope}")
-    if float(claims["exp"]) > (datetime.now(UTC) + timedelta(hours=settings.metrics_jwt_max_hours)).timestamp():
+    if float(claims["exp"]) > (clock.utc_now() + timedelta(hours=settings.metrics_jwt_max_hours)).timestamp():
         raise Refusal(401, f"a JWT must expire within {settings.metrics_jwt_max_hours} hours")
     return claims
 

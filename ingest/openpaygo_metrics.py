@@ -48,7 +48,7 @@ from typing import Any
 
 import psycopg
 
-from backoffice import crypto
+from backoffice import clock, crypto
 from backoffice.credit import service as credit
 from ingest import repository, writer
 from ingest.consumer import DEAD_LETTER_KEEP, MAX_BEFORE_CREATED
@@ -89,7 +89,7 @@ class Refused(Exception):
 
 
 def _reject(conn: psycopg.Connection, serial: str | None, reason: str, raw: bytes, status: int) -> Answer:
-    writer.write_rejects(conn, [(datetime.now(UTC), ENDPOINT, serial, reason, raw)])
+    writer.write_rejects(conn, [(clock.utc_now(), ENDPOINT, serial, reason, raw)])
     return Answer(status, {"error": reason})
 
 
@@ -118,7 +118,7 @@ def handle(
     """One send-data request, in the caller's transaction. ``jwt_serial``: the serial a verified JWT
     of the request names (then the request may come without ``auth``). ``parsed``: what ``read``
     made of ``raw`` already (with the same ``content_type`` and ``jwt_serial``)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     kind = om.CBOR if om.is_cbor(content_type) else om.JSON
     request = parsed if parsed is not None else read(raw, content_type, jwt_serial)
     if isinstance(request, Refused):

@@ -62,7 +62,7 @@ def save_request(
     conn.execute(
         """insert into metrics_state (unit_id, last_request_count, last_request_timestamp, last_auth_method,
                                       last_data_format, last_request_at)
-           values (%s, %s, %s, %s, %s, now())
+           values (%s, %s, %s, %s, %s, paygo_now())
            on conflict (unit_id) do update set
                last_request_count = coalesce(excluded.last_request_count, metrics_state.last_request_count),
                last_request_timestamp = coalesce(excluded.last_request_timestamp,
@@ -71,9 +71,9 @@ def save_request(
                                        then coalesce(metrics_state.last_auth_method, 'jwt')
                                        else excluded.last_auth_method end,
                last_data_format = coalesce(excluded.last_data_format, metrics_state.last_data_format),
-               last_request_at = now(),
-               base_url_sent_at = case when %s then now() else metrics_state.base_url_sent_at end,
-               updated_at = now()""",
+               last_request_at = paygo_now(),
+               base_url_sent_at = case when %s then paygo_now() else metrics_state.base_url_sent_at end,
+               updated_at = paygo_now()""",
         (unit_id, count, timestamp, method, data_format, base_url_sent),
     )
 
@@ -137,7 +137,7 @@ def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) ->
     """The unit reports this token count: its MQTT deliveries of tokens up to it are done (acked), so
     that the dispatcher stops sending them."""
     cur = conn.execute(
-        """update outbox o set state = 'acked', acked_at = now() from tokens t
+        """update outbox o set state = 'acked', acked_at = paygo_now() from tokens t
            where o.token_id = t.id and t.unit_id = %s and t.count <= %s and o.channel = 'mqtt'
              and o.state in ('pending', 'sent')""",
         (unit_id, token_count),

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
+from backoffice import clock
 from backoffice.deps import DbConn
 from backoffice.staff.guard import Allow
 from kpi import repository
@@ -21,7 +22,7 @@ def _out(s: repository.Snapshot) -> dict[str, Any]:
 
 
 def _since(conn: DbConn, months: int) -> date:
-    return (repository.latest_date(conn) or date.today()) - timedelta(days=31 * months)
+    return (repository.latest_date(conn) or clock.today()) - timedelta(days=31 * months)
 
 
 @router.get("/latest")
@@ -55,5 +56,5 @@ def export_csv(conn: DbConn, months: int = Query(24, ge=1, le=240), segment: str
     return Response(
         to_csv([s.result for s in rows]),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="kpi-snapshots-{date.today()}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="kpi-snapshots-{clock.today()}.csv"'},
     )

@@ -15,6 +15,8 @@ import psycopg
 import typer
 from rich.console import Console
 
+from backoffice import clock
+
 app = typer.Typer(
     help="Portfolio KPIs (PAR, ARPU, churn, …) exactly as kpi/SPEC.md defines them.", no_args_is_help=True
 )
@@ -133,7 +135,7 @@ def _refuse(message: str) -> NoReturn:
 
 
 def _yesterday() -> date:
-    return date.today() - timedelta(days=1)
+    return clock.today() - timedelta(days=1)
 
 
 @app.command("snapshot")

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from backoffice import clock
 from backoffice.deps import DbConn
 from backoffice.staff.guard import Allow
 from backoffice.templating import make_templates
@@ -27,7 +28,7 @@ def _month_end(d: date) -> bool:
 @router.get("/kpi", response_class=HTMLResponse)
 def kpi_page(request: Request, conn: DbConn) -> HTMLResponse:
     latest = repository.latest(conn)
-    end = latest[0].as_of if latest else date.today()
+    end = latest[0].as_of if latest else clock.today()
     history = repository.series(conn, end - timedelta(days=31 * MONTHS))
     # Month-end snapshots make the 24-month series; the latest one ends it.
     points = [s.result for s in history if _month_end(s.as_of) or s is history[-1]]

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import current_app, shared_task
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.db import connect
 from kpi.service import take_snapshots
@@ -32,10 +33,10 @@ def snapshot(as_of: str) -> dict[str, Any]:
 @shared_task(name="kpi.snapshot_daily")
 def snapshot_daily() -> dict[str, Any]:
     """Yesterday's KPIs: the last complete day."""
-    return _snapshot(date.today() - timedelta(days=1))
+    return _snapshot(clock.today() - timedelta(days=1))
 
 
 @shared_task(name="kpi.snapshot_month_end")
 def snapshot_month_end() -> dict[str, Any]:
     """The KPIs as of the last day of the previous month."""
-    return _snapshot(date.today().replace(day=1) - timedelta(days=1))
+    return _snapshot(clock.today().replace(day=1) - timedelta(days=1))

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from backoffice import clock
 from backoffice.credit import repository as credit_repository
 from backoffice.credit import service as credit
 from backoffice.registry import repository as registry
@@ -133,7 +134,7 @@ def backfill(
     day's readings, run on threads of their own while the next day is simulated; each day's
     payments are one transaction, and each day's readings with their rollups another.
     """
-    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = end or clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     with conn.transaction():
         specs, contracts = load_units(conn, secret_key, units, start)

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.credit import repository as credit_repository
@@ -55,7 +56,7 @@ def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result
     their charts show a portfolio up to this minute. The truth of the scenarios goes to a file.
     Returns the history's end, one reporting interval ago: the live simulation continues from
     there (each unit first sends the reading of the last interval) and then runs on the real clock."""
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - INTERVAL
+    end = clock.utc_now().replace(second=0, microsecond=0) - INTERVAL
     with connect(settings, "backfill", autocommit=True) as conn:
         mix = scenarios.parse_mix(scenarios.DEFAULT_MIX)
         result, sim = backfill(conn, settings.secret_key, units, HISTORY_DAYS, end=end, mix=mix, seed=seed,
@@ -107,14 +108,14 @@ def snapshot_dates(today: date, months: int = 12) -> list[date]:
 def snapshot_kpis(settings: Settings) -> dict[str, Any]:
     """The KPI snapshots of ``snapshot_dates`` (for the KPI page); returns today's overall KPIs."""
     with connect(settings, "kpi") as conn, conn.transaction():
-        results = take_snapshots(conn, snapshot_dates(datetime.now(UTC).date()))
+        results = take_snapshots(conn, snapshot_dates(clock.utc_now().date()))
     today = max(r["as_of"] for r in results)
     return next(r["kpis"] for r in results if r["as_of"] == today and r["segment"] == "all")
 
 
 def collection_rate(settings: Settings, days: int = 30) -> float | None:
     """What the asset-finance customers paid over the last ``days`` days for what fell due in them."""
-    today = datetime.now(UTC).date()
+    today = clock.utc_now().date()
     with connect(settings, "demo") as conn:
         received, due = ledger_repository.collected_and_due(conn, today - timedelta(days=days), today)
     return received / due if due else None
@@ -124,7 +125,7 @@ def live_start(settings: Settings) -> datetime:
     """Where the live simulation starts its clock: the newest reading in the database (the history's
     end), so that it continues the same story and catches up to now at its speed; now when there is
     none, and never more than 30 days back (a demo restarted after a long pause)."""
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     with connect(settings, "demo") as conn:
         newest = registry_repository.newest_reading(conn)
     if newest is None:
@@ -176,7 +177,7 @@ def with_metrics_units(settings: Settings, children: Children, sim_args: list[st
     with connect(settings, "demo") as conn:
         missing = units + METRICS_UNITS - registry_repository.count_installed(conn)
         if missing > 0:
-            now = datetime.now(UTC)
+            now = clock.utc_now()
             demo_data.add_customers(conn, settings.secret_key, missing, random.Random(17), now - timedelta(days=40),
                                     now - timedelta(days=31))  # fmt: skip
         conn.commit()

@@ -9,10 +9,11 @@ import resource
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 
+from backoffice import clock as platform_clock
 from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.db import connect
@@ -94,7 +95,7 @@ def prepare(
     if connections and device_login and not synthetic:
         device_login = False  # shared connections publish for many units: only the services listener allows it
     specs, passwords, keys = fleet_units(settings, units, synthetic)
-    clock = SimClock(datetime.now(UTC) - timedelta(days=start_days_ago), speed)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=start_days_ago), speed)
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
                       self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
     if not synthetic:
@@ -115,7 +116,7 @@ def prepare(
         credentials = {s: p for s, p in passwords.items() if p is not None}
         cfg = dataclasses.replace(cfg, port=settings.device_mqtt_port, credentials=credentials)
     # Scenario onsets fall inside the simulated span up to now (or one real-speed day after it).
-    end = max(datetime.now(UTC), clock.now() + timedelta(days=1))
+    end = max(platform_clock.utc_now(), clock.now() + timedelta(days=1))
     assignment = scenarios.assign(len(specs), weights, clock.now(), end, np.random.default_rng(seed))
     return Fleet(specs, clock, cfg, assignment)
 

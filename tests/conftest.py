@@ -13,10 +13,12 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from backoffice.config import Settings, load_settings
+from backoffice.db import share_clock
 from backoffice.migrate import migrate
 from devtools.stack import Stack
 from paygo.web import create_app
 from tests.support import serve
+from tests.support.clock import pinned
 from tests.support.money import SHORTCODE, WEBHOOK_SECRET
 
 # Every property test explores the same examples on every run, so that make test never fails by chance;
@@ -31,6 +33,18 @@ TEMPLATE_DB = f"paygo_test_template_{os.getpid()}"
 
 def _admin(settings: Settings) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=settings.pg_port, user="paygo", dbname="postgres", autocommit=True)
+
+
+@pytest.fixture(autouse=True)
+def _platform_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``@pytest.mark.clock("2027-03-01T09:00:00+03:00")`` pins the platform's clock for the test (running
+    on from there), before any other fixture of the test reads it or opens a connection."""
+    mark = request.node.get_closest_marker("clock")
+    if mark is None:
+        yield
+        return
+    with pinned(*mark.args, **mark.kwargs):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +86,7 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
 @pytest.fixture
 def conn(settings: Settings) -> Iterator[psycopg.Connection]:
     with psycopg.connect(settings.database_url) as c:
+        share_clock(c)  # paygo_now() is the platform's clock (PAYGO_NOW, a pinned test)
         yield c
 
 

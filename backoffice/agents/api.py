@@ -4,11 +4,10 @@ and the payroll export."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response
 
+from backoffice import clock
 from backoffice.agents import repository, service
 from backoffice.agents.schemas import Agent, AgentPage, Commission, Customer, NewAgent, NewPayout, NewSale, Payout
 from backoffice.deps import DbConn, RowId
@@ -91,7 +90,7 @@ def payroll_export(conn: DbConn) -> Response:
     return Response(
         service.payroll_csv(conn),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="commissions-{date.today()}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="commissions-{clock.today()}.csv"'},
     )
 
 

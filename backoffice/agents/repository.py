@@ -87,7 +87,7 @@ def record_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> in
     row = conn.execute("select agent_id from agent_sales where contract_id = %s for update", (contract_id,)).fetchone()
     conn.execute(
         """insert into agent_sales (contract_id, agent_id) values (%s, %s)
-           on conflict (contract_id) do update set agent_id = excluded.agent_id, recorded_at = now()""",
+           on conflict (contract_id) do update set agent_id = excluded.agent_id, recorded_at = paygo_now()""",
         (contract_id, agent_id),
     )
     return None if row is None else int(row[0])

@@ -10,6 +10,7 @@ from datetime import date
 
 import psycopg
 
+from backoffice import clock
 from backoffice.agents import par, repository
 from backoffice.agents.schemas import Agent, AgentPage, NewAgent, Payout
 from backoffice.audit import repository as audit
@@ -71,7 +72,7 @@ def record_sale(conn: psycopg.Connection, actor: Actor, agent_id: int, account_n
 
 
 def page(conn: psycopg.Connection, agent: Agent, today: date | None = None) -> AgentPage:
-    today = today or date.today()
+    today = today or clock.today()
     sold, active = repository.counts(conn, agent.id)
     risk = par.par(repository.par_inputs(conn, agent.id, today), today, 30)
     return AgentPage(

@@ -4,12 +4,12 @@ that comes back to the page. Panels of other domains (``app.state.unit_panels``)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from backoffice import clock
 from backoffice.callcentre import service
 from backoffice.config import Settings
 from backoffice.customers.schemas import LANGUAGES
@@ -32,7 +32,7 @@ def _page(
     week, month = service.page_charts(page)
     panels: list[UnitPanel] = getattr(request.app.state, "unit_panels", [])
     context = {
-        "p": page, "week": week, "month": month, "done": done, "refused": refused, "now": datetime.now(UTC),
+        "p": page, "week": week, "month": month, "done": done, "refused": refused, "now": clock.utc_now(),
         "languages": LANGUAGES, "acts": staff.holds(frozenset({"call_centre"})),
         "goodwill_max": service.goodwill_limit(settings, staff.roles),
         # A panel with nothing to say for this unit (its load gives None) is left out.

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.callcentre import charts
 from backoffice.callcentre import repository as repo
@@ -32,7 +33,7 @@ def load_unit_page(
     head = repo.head(conn, serial)
     if head is None:
         return None
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     as_of = head.last_ts or now
     last_day = as_of.astimezone(UTC).date()
     first_day = last_day - timedelta(days=CHART_DAYS - 1)

@@ -3,11 +3,10 @@ unit last reported happening to it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from backoffice import clock
 from backoffice.credit import repository as credit
 from backoffice.credit import service
 from backoffice.deps import DbConn, RowId
@@ -28,7 +27,7 @@ def contract_page(account_number: str, request: Request, conn: DbConn, resent: i
         request,
         "contract.html",
         {"account": account_number, "tokens": credit.tokens_of_contract(conn, contract.id), "resent": resent,
-         "events": registry.recent_events(conn, contract.id), "now": datetime.now(UTC)},
+         "events": registry.recent_events(conn, contract.id), "now": clock.utc_now()},
     )  # fmt: skip
 
 

@@ -100,7 +100,7 @@ def insert_token(
         """with counted as (update units set token_count = %(count)s where id = %(unit)s)
            insert into tokens (unit_id, contract_id, inbox_id, token_type, value_days, count, token, created_at)
            values (%(unit)s, %(contract)s, %(inbox)s, %(type)s, %(days)s, %(count)s, %(token)s,
-                   coalesce(%(at)s, now())) returning id""",
+                   coalesce(%(at)s, paygo_now())) returning id""",
         {"count": count, "unit": unit_id, "contract": contract_id, "inbox": inbox_id, "type": token_type,
          "days": days, "token": token, "at": created_at},
     ).fetchone()  # fmt: skip
@@ -118,7 +118,7 @@ def insert_outbox(
     with conn.cursor() as cur:
         cur.executemany(
             """insert into outbox (channel, kind, token_id, contract_id, recipient, body, state, created_at, sent_at)
-               values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s)""",
+               values (%s, %s, %s, %s, %s, %s, %s, coalesce(%s, paygo_now()), %s)""",
             [
                 (channel, kind, token_id, contract_id, recipient, body, state, history_at, history_at)
                 for channel, kind, recipient, body in deliveries
@@ -200,7 +200,7 @@ def goodwill_since(conn: psycopg.Connection, contract_id: int, days: int) -> int
     """Goodwill days given to the contract in the last ``days`` days."""
     row = conn.execute(
         """select coalesce(sum(days), 0) from goodwill_grants
-            where contract_id = %s and created_at > now() - make_interval(days => %s)""",
+            where contract_id = %s and created_at > paygo_now() - make_interval(days => %s)""",
         (contract_id, days),
     ).fetchone()
     return int(row[0]) if row else 0

@@ -70,7 +70,7 @@ def insert_customer(conn: psycopg.Connection, fields: dict[str, Any]) -> int:
 def update_customer(conn: psycopg.Connection, customer_id: int, fields: dict[str, Any]) -> None:
     cols = [c for c in _EDITABLE if c in fields]
     sets = [sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in cols]
-    query = sql.SQL("update customers set {}, updated_at = now() where id = {}").format(
+    query = sql.SQL("update customers set {}, updated_at = paygo_now() where id = {}").format(
         sql.SQL(", ").join(sets), sql.Placeholder("id")
     )
     conn.execute(query, {**fields, "id": customer_id})

@@ -25,7 +25,7 @@ def claim_due(conn: psycopg.Connection, limit: int = 100) -> list[OutboxRow]:
     with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
         return cur.execute(
             """select id, channel, token_id, recipient, body, state, attempts from outbox
-               where state in ('pending', 'sent') and next_attempt_at <= now()
+               where state in ('pending', 'sent') and next_attempt_at <= paygo_now()
                order by next_attempt_at limit %s for update skip locked""",
             (limit,),
         ).fetchall()
@@ -34,8 +34,8 @@ def claim_due(conn: psycopg.Connection, limit: int = 100) -> list[OutboxRow]:
 def mark_sent(conn: psycopg.Connection, outbox_id: int, final: bool, retry_after: timedelta) -> None:
     """Sent; ``final`` when no acknowledgement is expected (SMS), else due again after ``retry_after``."""
     conn.execute(
-        """update outbox set state = %s, attempts = attempts + 1, sent_at = now(), last_error = null,
-                  next_attempt_at = now() + %s
+        """update outbox set state = %s, attempts = attempts + 1, sent_at = paygo_now(), last_error = null,
+                  next_attempt_at = paygo_now() + %s
            where id = %s""",
         ("acked" if final else "sent", retry_after, outbox_id),
     )
@@ -43,7 +43,7 @@ def mark_sent(conn: psycopg.Connection, outbox_id: int, final: bool, retry_after
 
 def mark_error(conn: psycopg.Connection, outbox_id: int, error: str, retry_after: timedelta, give_up: bool) -> None:
     conn.execute(
-        """update outbox set state = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = now() + %s
+        """update outbox set state = %s, attempts = attempts + 1, last_error = %s, next_attempt_at = paygo_now() + %s
            where id = %s""",
         ("failed" if give_up else "pending", error, retry_after, outbox_id),
     )
@@ -52,7 +52,7 @@ def mark_error(conn: psycopg.Connection, outbox_id: int, error: str, retry_after
 def mark_acked(conn: psycopg.Connection, outbox_id: int, serial: str) -> bool:
     """The unit confirmed the command; only the unit the command went to can confirm it."""
     row = conn.execute(
-        """update outbox set state = 'acked', acked_at = now()
+        """update outbox set state = 'acked', acked_at = paygo_now()
            where id = %s and channel = 'mqtt' and recipient = %s and state <> 'acked' returning id""",
         (outbox_id, serial),
     ).fetchone()
@@ -62,7 +62,7 @@ def mark_acked(conn: psycopg.Connection, outbox_id: int, serial: str) -> bool:
 def give_up_stale(conn: psycopg.Connection, max_attempts: int) -> int:
     cur = conn.execute(
         "update outbox set state = 'failed', last_error = coalesce(last_error, 'no acknowledgement') "
-        "where state = 'sent' and attempts >= %s and next_attempt_at <= now()",
+        "where state = 'sent' and attempts >= %s and next_attempt_at <= paygo_now()",
         (max_attempts,),
     )
     return cur.rowcount

@@ -66,9 +66,9 @@ def move_units(conn: psycopg.Connection, serials: list[str], base_url: str | Non
     ).fetchall()
     for unit_id, _, before in rows:
         conn.execute(
-            """insert into metrics_state (unit_id, base_url, base_url_set_at) values (%s, %s, now())
-               on conflict (unit_id) do update set base_url = excluded.base_url, base_url_set_at = now(),
-                                                   base_url_sent_at = null, updated_at = now()""",
+            """insert into metrics_state (unit_id, base_url, base_url_set_at) values (%s, %s, paygo_now())
+               on conflict (unit_id) do update set base_url = excluded.base_url, base_url_set_at = paygo_now(),
+                                                   base_url_sent_at = null, updated_at = paygo_now()""",
             (unit_id, base_url),
         )
         audit.record(conn, actor, "metrics.move", "unit", unit_id, {"base_url": before}, {"base_url": base_url})
@@ -91,7 +91,7 @@ def set_extra_data(
     for unit_id, _, before in rows:
         conn.execute(
             """insert into metrics_state (unit_id, extra_data) values (%s, %s)
-               on conflict (unit_id) do update set extra_data = excluded.extra_data, updated_at = now()""",
+               on conflict (unit_id) do update set extra_data = excluded.extra_data, updated_at = paygo_now()""",
             (unit_id, None if extra_data is None else Jsonb(extra_data)),
         )
         audit.record(conn, actor, "metrics.extra_data", "unit", unit_id, {"extra_data": before},

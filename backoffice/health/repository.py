@@ -338,7 +338,7 @@ def alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> dic
 
 
 def acknowledge(conn: psycopg.Connection, alert_id: int, who: str) -> None:
-    conn.execute("update health_alerts set acknowledged_at = now(), acknowledged_by = %s where id = %s",
+    conn.execute("update health_alerts set acknowledged_at = paygo_now(), acknowledged_by = %s where id = %s",
                  (who, alert_id))  # fmt: skip
 
 

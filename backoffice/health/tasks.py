@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from celery import current_app, shared_task
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.health.service import run_day
@@ -22,4 +23,4 @@ def evaluate(day: str) -> dict[str, int | str]:
 @shared_task(name="health.evaluate_daily")
 def evaluate_daily() -> dict[str, int | str]:
     """Yesterday's health job: its readings are in (a reading received up to 40 minutes late counts)."""
-    return evaluate((date.today() - timedelta(days=1)).isoformat())
+    return evaluate((clock.today() - timedelta(days=1)).isoformat())

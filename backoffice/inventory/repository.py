@@ -88,7 +88,7 @@ def compare_and_set(conn: psycopg.Connection, unit_id: int, seen: Where, to: Whe
     first leaves this one updating no row (PostgreSQL re-reads the row once the other commits)."""
     return (
         conn.execute(
-            """update unit_locations set place = %s, location_id = %s, customer_id = %s, since = now()
+            """update unit_locations set place = %s, location_id = %s, customer_id = %s, since = paygo_now()
                 where unit_id = %s and place = %s and location_id is not distinct from %s
                   and customer_id is not distinct from %s""",
             (to.place, to.location_id, to.customer_id, unit_id, seen.place, seen.location_id, seen.customer_id),

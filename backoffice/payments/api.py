@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.deps import DbConn, RawBody, RowId, SettingsDep
 from backoffice.money import MoneyError, to_minor
@@ -215,7 +216,7 @@ def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep, 
         if payment.amount <= 0:
             raise Rejected(f"amount {payment.amount} must be positive", txn_id=payment.reference)
         amount = to_minor(payment.amount, payment.currency)
-        paid_at = payment.paid_at or datetime.now(UTC)
+        paid_at = payment.paid_at or clock.utc_now()
         if paid_at.tzinfo is None:
             raise Rejected("paid_at needs a time zone offset", txn_id=payment.reference)
         parsed = PaymentEvent("manual", payment.reference, payment.account.strip(), amount,

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from backoffice import clock
 from backoffice.money import MoneyError, exponent, to_minor
 
 EAT = timezone(timedelta(hours=3), "EAT")  # M-Pesa's TransTime has no zone: it is East Africa Time
@@ -165,7 +166,7 @@ def parse_momo_callback(raw: bytes, reference_id: str | None, currencies: set[st
         account=str(body.get("externalId") or "").strip(),
         amount=_amount(body.get("amount"), currency, txn_id=txn),
         currency=currency,
-        paid_at=datetime.now(UTC),
+        paid_at=clock.utc_now(),
         payer=str(payer.get("partyId") or "") or None,
         status=status,
     )

@@ -74,7 +74,7 @@ def insert_unmatched(conn: psycopg.Connection, inbox_id: int, kind: str = "unmat
 def close_unmatched_of(conn: psycopg.Connection, inbox_id: int, state: str, note: str) -> None:
     """Close the open item of a payment (its money was reversed meanwhile)."""
     conn.execute(
-        """update unmatched_payments set state = %s, resolved_by = 'system', resolved_at = now(), note = %s
+        """update unmatched_payments set state = %s, resolved_by = 'system', resolved_at = paygo_now(), note = %s
            where inbox_id = %s and state = 'open'""",
         (state, note, inbox_id),
     )
@@ -206,7 +206,7 @@ def resolve_unmatched(
 ) -> bool:
     """Close an open item; False if it was not open (decided already: the state check is in the SQL)."""
     row = conn.execute(
-        """update unmatched_payments set state = %s, resolved_by = %s, resolved_at = now(), contract_id = %s,
+        """update unmatched_payments set state = %s, resolved_by = %s, resolved_at = paygo_now(), contract_id = %s,
                   note = %s where id = %s and state = 'open' returning id""",
         (state, actor, contract_id, note, unmatched_id),
     ).fetchone()
@@ -265,7 +265,7 @@ def refund(conn: psycopg.Connection, refund_id: int) -> Refund | None:
 def mark_refunded(conn: psycopg.Connection, refund_id: int, actor: str, reference: str | None) -> Refund | None:
     """The refund was carried out; None if there is no such refund still to do."""
     row = conn.execute(
-        """update refunds set state = 'refunded', refunded_by = %s, refunded_at = now(), reference = %s
+        """update refunds set state = 'refunded', refunded_by = %s, refunded_at = paygo_now(), reference = %s
            where id = %s and state = 'to_refund' returning id""",
         (actor, reference, refund_id),
     ).fetchone()
@@ -361,7 +361,7 @@ def inbox_between(conn: psycopg.Connection, provider: str, start: datetime, end:
 def pending_references(conn: psycopg.Connection, provider: str, older_than: timedelta) -> list[str]:
     rows = conn.execute(
         """select provider_txn_id from payment_inbox
-           where provider = %s and status = 'pending' and received_at <= now() - %s order by id""",
+           where provider = %s and status = 'pending' and received_at <= paygo_now() - %s order by id""",
         (provider, older_than),
     ).fetchall()
     return [str(r[0]) for r in rows]
@@ -370,7 +370,7 @@ def pending_references(conn: psycopg.Connection, provider: str, older_than: time
 def refund_settled_by_reversal(conn: psycopg.Connection, inbox_id: int, reversal: str) -> bool:
     """A refund still to do becomes done by the provider's own reversal; False if it had been paid out."""
     row = conn.execute(
-        """update refunds set state = 'refunded', refunded_by = 'provider reversal', refunded_at = now(),
+        """update refunds set state = 'refunded', refunded_by = 'provider reversal', refunded_at = paygo_now(),
                   reference = %s
             where inbox_id = %s and state = 'to_refund' returning id""",
         (reversal, inbox_id),

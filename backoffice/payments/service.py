@@ -12,12 +12,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import SYSTEM, Actor
 from backoffice.config import Settings
@@ -61,7 +62,7 @@ class Limits:
         if ceiling is not None and e.amount > ceiling:
             limit = to_decimal(ceiling, e.currency)
             return f"{to_decimal(e.amount, e.currency)} {e.currency} is above the ceiling of {limit}"
-        if abs(datetime.now(UTC) - e.paid_at) > self.window:
+        if abs(clock.utc_now() - e.paid_at) > self.window:
             return f"paid at {e.paid_at:%Y-%m-%d %H:%M} UTC, outside {self.window} of now"
         return None
 
@@ -289,7 +290,7 @@ def _credit(
                               "refund the payment instead")  # fmt: skip
     _claim(conn, u.id, state, actor, contract_id, note)
     # Credited from the day it was paid, never from a date still to come (a held payment may claim one).
-    paid_on = min(u.paid_at.date(), datetime.now(UTC).date())
+    paid_on = min(u.paid_at.date(), clock.utc_now().date())
     credited = credit.apply_payment(conn, contract_id, u.amount, paid_on, secret_key, u.inbox_id)
     verb = "assigned to" if state == "assigned" else "released to"
     repository.set_status(conn, u.inbox_id, "credited", f"{verb} {account} by {actor.name}", contract_id)

@@ -25,6 +25,7 @@ from typing import IO
 
 import psycopg
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.money import MoneyError, to_decimal, to_minor
@@ -132,7 +133,7 @@ def _parse(v: dict[str, str], zone: tzinfo, now: datetime) -> tuple[datetime, in
 
 def read_statement(path: Path, provider: str, now: datetime | None = None) -> list[StatementLine]:
     """Every line of the statement, checked; StatementError names each bad line (or the whole file)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.utc_now()
     zone = EAT if provider == "mpesa" else UTC
     errors: list[str] = []
     taken: list[str] = []

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from backoffice import clock
 from backoffice.deps import DbConn
 from backoffice.registry import repository
 from backoffice.staff.guard import Allow
@@ -21,5 +20,5 @@ def units_page(request: Request, conn: DbConn, q: str = "") -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "units.html",
-        {"units": units, "q": q, "counts": repository.counts(conn), "now": datetime.now(UTC)},
+        {"units": units, "q": q, "counts": repository.counts(conn), "now": clock.utc_now()},
     )

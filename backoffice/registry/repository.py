@@ -52,7 +52,7 @@ def insert_unit(
            values (%(serial)s, %(product_id)s,
                    case when %(installed_at)s::timestamptz is null then 'in_stock' else 'installed' end,
                    %(key)s, %(code)s, %(lat)s, %(lon)s, %(installed_at)s,
-                   least(now(), coalesce(%(installed_at)s::timestamptz, now())))
+                   least(paygo_now(), coalesce(%(installed_at)s::timestamptz, paygo_now())))
            returning id""",
         {
             "serial": serial,

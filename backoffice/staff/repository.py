@@ -42,14 +42,16 @@ def list_users(conn: psycopg.Connection) -> list[UserRow]:
 
 def set_password(conn: psycopg.Connection, user_id: int, password_hash: str, must_change: bool) -> None:
     conn.execute(
-        """update staff_users set password_hash = %s, must_change_password = %s, password_changed_at = now(),
+        """update staff_users set password_hash = %s, must_change_password = %s, password_changed_at = paygo_now(),
                   failed_logins = 0, locked_until = null where id = %s""",
         (password_hash, must_change, user_id),
     )
 
 
 def set_disabled(conn: psycopg.Connection, user_id: int, disabled: bool) -> None:
-    conn.execute("update staff_users set disabled_at = case when %s then now() end where id = %s", (disabled, user_id))
+    conn.execute(
+        "update staff_users set disabled_at = case when %s then paygo_now() end where id = %s", (disabled, user_id)
+    )
 
 
 def record_failure(
@@ -60,10 +62,11 @@ def record_failure(
     # A lock that has run out starts the count again (else one more failure would lock it at once).
     conn.execute(
         """update staff_users
-              set failed_logins = case when locked_until <= now() then 1 else failed_logins + 1 end,
+              set failed_logins = case when locked_until <= paygo_now() then 1 else failed_logins + 1 end,
                   locked_until = case
-                      when (case when locked_until <= now() then 1 else failed_logins + 1 end) >= %s then now() + %s
-                      when locked_until <= now() then null
+                      when (case when locked_until <= paygo_now() then 1 else failed_logins + 1 end) >= %s
+                      then paygo_now() + %s
+                      when locked_until <= paygo_now() then null
                       else locked_until end
             where username = %s""",
         (lock_after, lock_for, username),
@@ -105,7 +108,7 @@ def session(conn: psycopg.Connection, token_hash: bytes) -> SessionRow | None:
 
 
 def touch_session(conn: psycopg.Connection, token_hash: bytes) -> None:
-    conn.execute("update staff_sessions set last_seen_at = now() where token_hash = %s", (token_hash,))
+    conn.execute("update staff_sessions set last_seen_at = paygo_now() where token_hash = %s", (token_hash,))
 
 
 def delete_session(conn: psycopg.Connection, token_hash: bytes) -> None:
@@ -140,7 +143,7 @@ def token(conn: psycopg.Connection, token_hash: bytes) -> TokenRow | None:
 
 
 def touch_token(conn: psycopg.Connection, token_id: int) -> None:
-    conn.execute("update api_tokens set last_used_at = now() where id = %s", (token_id,))
+    conn.execute("update api_tokens set last_used_at = paygo_now() where id = %s", (token_id,))
 
 
 def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:
@@ -153,7 +156,7 @@ def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:
 def revoke_token(conn: psycopg.Connection, token_id: int) -> TokenRow | None:
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         return cur.execute(
-            """update api_tokens set revoked_at = now() where id = %s and revoked_at is null
+            """update api_tokens set revoked_at = paygo_now() where id = %s and revoked_at is null
                returning id, name, roles, created_by, created_at, last_used_at, revoked_at""",
             (token_id,),
         ).fetchone()

@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
@@ -128,7 +129,7 @@ def login(
     """Check a password and open a session, in the caller's transaction (commit it in either case: a
     failure is counted against the account and the address)."""
     name = username.strip().lower()[:64]
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     window = timedelta(minutes=settings.login_lockout_minutes)
     if repository.failures_from(conn, client_addr, now - window) >= settings.login_address_max_failures:
         return LoginRefused("too many failed logins from this address: wait a few minutes and try again")
@@ -160,7 +161,7 @@ def session_staff(
     row = repository.session(conn, hashed)
     if row is None:
         return None
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     idle = now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes)
     if idle or now - row.created_at > timedelta(hours=settings.session_max_hours):
         repository.delete_session(conn, hashed)
@@ -214,6 +215,6 @@ def token_staff(conn: psycopg.Connection, token: str, request_id: str | None, cl
     row = repository.token(conn, digest(token)) if token.startswith(TOKEN_PREFIX) else None
     if row is None:
         return None
-    if row.last_used_at is None or datetime.now(UTC) - row.last_used_at > TOUCH_EVERY:
+    if row.last_used_at is None or clock.utc_now() - row.last_used_at > TOUCH_EVERY:
         repository.touch_token(conn, row.id)
     return Staff(None, row.name, frozenset(row.roles), "token", request_id=request_id, client_addr=client_addr)

@@ -3,12 +3,12 @@ with its visit form (outcome, note, a part from the agent's stock), opening and 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from backoffice import clock
 from backoffice.agents import repository as agents
 from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.inventory.service import MoveRefused
@@ -51,7 +51,7 @@ def tickets_page(
             "breached": breached,
             "agent_id": agent_id,
             "agents": agents.agents(conn) if scope is None else [],
-            "now": datetime.now(UTC),
+            "now": clock.utc_now(),
         },
     )
 
@@ -70,7 +70,7 @@ def ticket_page(ticket_id: RowId, request: Request, conn: DbConn, staff: Current
             "d": found,
             "t": found.ticket,
             "agents": agents.agents(conn) if scope is None else [],
-            "now": datetime.now(UTC),
+            "now": clock.utc_now(),
         },
     )
 

@@ -15,7 +15,7 @@ _TICKET = """
            t.customer_id, cu.name as customer_name,
            sms_phone(cu.id) as phone, cu.village, t.agent_id, a.name as agent_name,
            t.note, t.outcome, t.opened_by, t.opened_at, t.due_at, t.closed_by, t.closed_at,
-           coalesce(t.closed_at, now()) > t.due_at and t.state <> 'cancelled' as breached
+           coalesce(t.closed_at, paygo_now()) > t.due_at and t.state <> 'cancelled' as breached
       from tickets t
       join units u on u.id = t.unit_id
       left join contracts c on c.id = t.contract_id
@@ -116,7 +116,7 @@ def assign(conn: psycopg.Connection, ticket_id: int, agent_id: int) -> None:
 
 def close(conn: psycopg.Connection, ticket_id: int, state: str, outcome: str | None, closed_by: str) -> None:
     conn.execute(
-        "update tickets set state = %s, outcome = %s, closed_by = %s, closed_at = now() where id = %s",
+        "update tickets set state = %s, outcome = %s, closed_by = %s, closed_at = paygo_now() where id = %s",
         (state, outcome, closed_by, ticket_id),
     )
 

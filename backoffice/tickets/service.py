@@ -11,10 +11,11 @@ agent's is not found) — every query takes it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.agents import repository as agents
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
@@ -76,7 +77,7 @@ def open_ticket(
     if agent_id is not None and not repository.agent_is_active(conn, agent_id):
         raise LookupError(f"no active agent {agent_id}")
     contract = repository.contract_of_unit(conn, unit_id)
-    due = sla_due(kind, datetime.now(UTC), sla_hours)
+    due = sla_due(kind, clock.utc_now(), sla_hours)
     ticket_id = repository.insert(
         conn,
         unit_id,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.live import Live
 
+from backoffice import clock
 from paygo.cli.common import console, err_console, settings_or_exit
 
 
@@ -58,7 +58,7 @@ def demo(
         # The units resume from the history's end and catch up to now at --speed, then run on the
         # real clock: the clock of the payments below.
         start = orchestration.live_start(settings)
-        days_ago = max((datetime.now(UTC) - start).total_seconds() / 86400, 0.0)
+        days_ago = max((clock.utc_now() - start).total_seconds() / 86400, 0.0)
         children.spawn("ingest", ["ingest", "run", "--worker-id", "demo-0"])
         children.spawn("api", ["api", "run"])
         sim_args = ["sim", "run", "--units", str(units), "--speed", str(speed), "--platform-pay",
@@ -68,7 +68,7 @@ def demo(
         # Customers paying by M-Pesa now and then (with the odd duplicate and typo) once the app is up,
         # each about once an hour: faster than life (weekly), so that the pages move while one watches.
         children.spawn("payments", ["payments", "simulate", "--rate", f"{units / 3600:.4f}", "--count", "100000",
-                                    "--seed", str(int(time.time()))])  # fmt: skip
+                                    "--seed", str(int(clock.utc_now().timestamp()))])  # fmt: skip
         url = f"http://127.0.0.1:{settings.api_port}/"
         console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {children.logs}")
         for name, password in orchestration.staff_logins(settings).items():

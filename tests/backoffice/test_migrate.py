@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.migrate import available, migrate
 from backoffice.registry import repository, service
 from ingest import writer
@@ -28,7 +29,7 @@ def test_a_reading_outside_every_partition_lands_and_moves_later(conn: psycopg.C
         unit_id,
         far,
         1,
-        datetime.now(UTC),
+        clock.utc_now(),
         12.5,
         None,
         0.5,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
@@ -25,7 +26,7 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     settings: Settings, conn: psycopg.Connection
 ) -> None:
     contract, key, starting_code = lamp_contract(conn, settings.secret_key, "CMD-1", "Achieng", installed_days_ago=5)
-    apply_payment(conn, contract, 3_500 * 10, date.today(), settings.secret_key)
+    apply_payment(conn, contract, 3_500 * 10, clock.today(), settings.secret_key)
     conn.commit()
     keys = {"CMD-1": (key, starting_code)}
 
@@ -36,7 +37,7 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     stop = asyncio.Event()
     spec = UnitSpec("CMD-1", -0.1, 34.7, 50, 20, "lifepo4")
     fleet = threading.Thread(target=lambda: loop.run_until_complete(
-        run_fleet([spec], SimClock(datetime.now(UTC), 1.0), cfg, stop, stats, credit_days=0)))  # fmt: skip
+        run_fleet([spec], SimClock(clock.utc_now(), 1.0), cfg, stop, stats, credit_days=0)))  # fmt: skip
     fleet.start()
     link = MqttLink(settings, f"delivery-{uuid.uuid4().hex[:6]}")
     link_subscribed = Subacks(link.client)  # the link subscribes to the acks when it connects

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 
 import protocol
+from backoffice import clock as platform_clock
 from backoffice.config import Settings
 from backoffice.registry import repository, service
 from firmware_sim import scenarios
@@ -29,7 +30,7 @@ N = 16
 def specs(settings: Settings, conn: psycopg.Connection) -> list[UnitSpec]:
     product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
                                         price_per_day=3500)  # fmt: skip
-    installed = datetime.now(UTC) - timedelta(days=30)
+    installed = platform_clock.utc_now() - timedelta(days=30)
     out = []
     for i in range(N):
         serial = f"FL{i:03d}"
@@ -72,7 +73,7 @@ def _rows(conn: psycopg.Connection) -> dict[str, list[int]]:
 def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
     settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
 ) -> None:
-    clock = SimClock(datetime.now(UTC) - timedelta(days=3), SPEED)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED)
     t0 = clock.now().timestamp()
     a = scenarios.Assignment.healthy(N)
     outage, overflow, gone = [1, 2], 3, 4
@@ -135,7 +136,7 @@ def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
 def test_load_mode_sends_for_many_units_over_few_connections(
     settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
 ) -> None:
-    clock = SimClock(datetime.now(UTC) - timedelta(days=3), SPEED)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED)
     worker = ingest_worker(settings, f"load-{uuid.uuid4().hex[:6]}")
     try:
         wait_worker_subscribed(settings, conn, specs[-1].serial)

@@ -6,12 +6,13 @@ Metrics fleet run on a fast clock."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import psycopg
 import pytest
 
+from backoffice import clock as platform_clock
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from firmware_sim.clock import SimClock
@@ -35,12 +36,12 @@ def test_a_metrics_unit_stores_and_forwards_and_takes_its_tokens(
     settings: Settings, conn: psycopg.Connection, method: str, condensed: bool, cbor: bool
 ) -> None:
     contract, key, start = lamp_contract(conn, settings.secret_key, "SIM-M1", "Neema", installed_days_ago=5)
-    apply_payment(conn, contract, 3_500 * 3, date.today(), settings.secret_key)
+    apply_payment(conn, contract, 3_500 * 3, platform_clock.today(), settings.secret_key)
     conn.execute("""insert into metrics_state (unit_id, base_url, base_url_set_at)
                     select id, 'http://moved.example/m/', now() from units where serial = 'SIM-M1'""")
     conn.commit()
     stats = FleetStats()
-    now = datetime.now(UTC) - timedelta(minutes=2)
+    now = platform_clock.utc_now() - timedelta(minutes=2)
     unreachable = f"http://127.0.0.1:{free_port()}"
     cfg = MetricsConfig(unreachable, auth_method=method, condensed=condensed, cbor=cbor)
     device = MetricsDevice("SIM-M1", key, Keypad(key, start), cfg, unreachable)
@@ -70,7 +71,7 @@ def test_a_small_metrics_fleet_reports_on_a_fast_clock(settings: Settings, conn:
     _, key, start = lamp_contract(conn, settings.secret_key, "SIM-M2", "Juma", installed_days_ago=5)
     conn.commit()
     spec = UnitSpec("SIM-M2", -0.1, 34.7, 50, 20.0, "lifepo4")
-    clock = SimClock(datetime.now(UTC) - timedelta(days=1), speed=3600 * 6)  # six simulated hours a second
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=1), speed=3600 * 6)  # six simulated hours a second
     stats = FleetStats()
 
     async def main(url: str) -> None:

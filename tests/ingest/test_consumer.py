@@ -14,6 +14,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.registry import repository, service
 from ingest.consumer import IngestWorker, RawMessage, to_batch
@@ -28,7 +29,7 @@ def units(conn: psycopg.Connection) -> dict[str, int]:
     product = repository.insert_product(
         conn, code="P", name="p", business_model="flexible", currency="KES", price_per_day=3500
     )
-    installed = datetime.now(UTC) - timedelta(days=60)
+    installed = clock.utc_now() - timedelta(days=60)
     ids = {s: service.register_unit(conn, "k", s, product, installed_at=installed) for s in SERIALS}
     conn.commit()
     return ids
@@ -59,7 +60,7 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
     settings: Settings, conn: psycopg.Connection, worker: IngestWorker, publisher: mqtt.Client
 ) -> None:
     root = settings.mqtt_topic_root
-    t0 = datetime.now(UTC) - timedelta(days=3)  # late readings are accepted
+    t0 = clock.utc_now() - timedelta(days=3)  # late readings are accepted
     messages = []
     for serial in SERIALS:
         for i in range(20):
@@ -72,7 +73,7 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
     for topic, payload in messages + messages[::-1]:
         publisher.publish(topic, payload, qos=1).wait_for_publish(10)
 
-    future = protocol.encode_telemetry("W1", [Reading(seq=999, ts=datetime.now(UTC) + timedelta(days=2))])
+    future = protocol.encode_telemetry("W1", [Reading(seq=999, ts=clock.utc_now() + timedelta(days=2))])
     bad = [
         (protocol.topic("W1", "telemetry", root), b'{"v": 1, "serial": '),
         (
@@ -103,9 +104,9 @@ def test_readings_are_stored_once_and_bad_messages_become_dead_letters(
 def test_status_of_a_message_from_the_wrong_topic_root_is_refused(settings: Settings) -> None:
     raw = json.dumps({"v": 1, "serial": "W1", "readings": [{"seq": 1, "ts": "2024-01-01T00:00:00Z"}]}).encode()
     batch = to_batch(
-        [RawMessage("elsewhere/W1/telemetry", raw, datetime.now(UTC))],
+        [RawMessage("elsewhere/W1/telemetry", raw, clock.utc_now())],
         lambda s: (1, datetime(2020, 1, 1, tzinfo=UTC)),
-        datetime.now(UTC),
+        clock.utc_now(),
         settings.mqtt_topic_root,
     )
     assert batch.rows == [] and "topic outside" in batch.rejects[0][3]

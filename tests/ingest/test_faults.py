@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -17,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.registry import repository, service
 from devtools.stack import Mosquitto
@@ -27,14 +28,14 @@ UNITS = [f"F{i:03d}" for i in range(20)]
 STORED = "select count(*) from telemetry"
 # Readings 20 minutes apart, up to 300 per unit, all in the past (and the same timestamps on every
 # call: a reading sent again is the same reading).
-T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=5)
+T0 = clock.utc_now().replace(minute=0, second=0, microsecond=0) - timedelta(days=5)
 
 
 @pytest.fixture
 def units(settings: Settings, conn: psycopg.Connection) -> None:
     product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
                                         price_per_day=3500)  # fmt: skip
-    installed = datetime.now(UTC) - timedelta(days=30)
+    installed = clock.utc_now() - timedelta(days=30)
     for serial in UNITS:
         service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
     conn.commit()

@@ -6,7 +6,6 @@ random JSON and requests signed with the unit's own key whose values are extreme
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 
+from backoffice import clock
 from backoffice.config import Settings
 from ingest import openpaygo_metrics
 from ingest.device_api import create_device_app
@@ -33,7 +33,7 @@ NUMBERS = st.one_of(st.floats(), st.floats(-300, 300), st.integers(-(2**70), 2**
 LEAF = st.one_of(st.none(), st.booleans(), NUMBERS, ANY_TEXT)
 JSON = st.recursive(LEAF, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(ANY_TEXT, kids, max_size=4),
                     max_leaves=20)  # fmt: skip
-NOW = int(time.time())
+NOW = int(clock.utc_now().timestamp())
 STAMPS = st.one_of(st.none(), st.integers(NOW - 11 * 86400, NOW + 600), st.integers(-(2**70), 2**70), st.floats(),
                    ANY_TEXT)  # fmt: skip
 COUNTS = st.one_of(st.none(), st.integers(0, 10**6), st.integers(-(2**70), 2**70), st.booleans(), ANY_TEXT)

@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.devices import service as devices
 from backoffice.registry import repository, service
@@ -47,7 +48,7 @@ from tests.support.fuzz import record
 from tests.support.mqtt import WatchedWorker, running
 
 A, B = "HOST-A", "HOST-B"
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+T0 = clock.utc_now().replace(microsecond=0) - timedelta(days=2)
 
 
 # ---- a broker of the test's own, units provisioned on it
@@ -271,7 +272,7 @@ def test_a_message_that_fails_at_write_time_costs_only_itself(settings: Settings
         side.db()  # the worker's directory knows D3
         conn.execute("delete from units where id = %s", (ids["D3"],))
         conn.commit()
-        now = datetime.now(UTC)
+        now = clock.utc_now()
         root = settings.mqtt_topic_root
         messages = [RawMessage(protocol.topic(s, "telemetry", root), _reading(s, seq), now)
                     for seq in (1, 2, 3) for s in ("D1", "D3", "D2")]  # fmt: skip
@@ -379,7 +380,11 @@ KINDS = st.sampled_from(["boot", "token", "tamper", "lvd", "reconnect", "buffer_
 VALID_TEXT = st.text(st.characters(exclude_characters="\x00"), max_size=32)
 RANGES = {"batt_v": (0, 100), "batt_a": (-200, 200), "soc": (0, 1), "batt_temp_c": (-40, 120), "pv_v": (0, 200),
           "pv_w": (0, 5000), "pv_wh": (0, 100000), "load_wh": (0, 100000)}  # fmt: skip
-RECENT = st.datetimes(min_value=datetime.now() - timedelta(days=29), max_value=datetime.now(), timezones=st.just(UTC))
+RECENT = st.datetimes(
+    min_value=clock.utc_now().replace(tzinfo=None) - timedelta(days=29),
+    max_value=clock.utc_now().replace(tzinfo=None),
+    timezones=st.just(UTC),
+)
 PLAUSIBLE_TIMES = st.builds(lambda ts, zone: ts.astimezone(zone).isoformat(), RECENT, ZONES)
 PLAUSIBLE_READING = st.fixed_dictionaries(
     {"seq": st.integers(0, 2**62 - 1), "ts": PLAUSIBLE_TIMES},
@@ -519,8 +524,8 @@ def test_generated_messages_are_refused_or_written_to_the_database(conn: psycopg
     )
     def check(message: tuple[str, bytes]) -> None:
         kind, payload = message
-        raw = RawMessage(f"paygo/v1/units/GEN/{kind}", payload, datetime.now(UTC))
-        batch = to_batch([raw], lambda s: (unit_id, created) if s == "GEN" else None, datetime.now(UTC))
+        raw = RawMessage(f"paygo/v1/units/GEN/{kind}", payload, clock.utc_now())
+        batch = to_batch([raw], lambda s: (unit_id, created) if s == "GEN" else None, clock.utc_now())
         with conn.transaction(force_rollback=True):
             writer.write_readings(conn, batch.rows)
             writer.write_events(conn, batch.events)

@@ -7,9 +7,8 @@ format is registered, then used. And the new doors refuse outsiders."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cbor2
@@ -19,7 +18,7 @@ from fastapi.testclient import TestClient
 from openpaygo import MetricsRequestHandler, decode_token
 from openpaygo.metrics_shared import OpenPAYGOMetricsShared
 
-from backoffice import crypto
+from backoffice import clock, crypto
 from backoffice.audit.schemas import SYSTEM
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment, grant_goodwill
@@ -53,7 +52,7 @@ def units(settings: Settings, conn: psycopg.Connection) -> dict[str, Any]:
     product = conn.execute("select product_id from units where serial = %s", (SERIAL,)).fetchone()
     assert product is not None
     registry.register_unit(conn, settings.secret_key, ACCESSORY, product[0],
-                           installed_at=datetime.now(UTC) - timedelta(days=10))  # fmt: skip
+                           installed_at=clock.utc_now() - timedelta(days=10))  # fmt: skip
     acc_key = conn.execute("select openpaygo_key_enc from units where serial = %s", (ACCESSORY,)).fetchone()
     assert acc_key is not None
     conn.commit()
@@ -115,11 +114,11 @@ def test_the_official_device_side_is_served(
     key = units["key"]
     if method == "sa":
         conn.execute("update products set metrics_simple_auth = true where id = %s", (units["product"],))
-    credited = apply_payment(conn, units["contract"], 3_500 * 5, date.today(), settings.secret_key)
+    credited = apply_payment(conn, units["contract"], 3_500 * 5, clock.today(), settings.secret_key)
     conn.commit()
     admin = api_token(settings.database_url, "admin")
     fmt = FORMAT | {"id": _register(client, admin, FORMAT, units["product"])}
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     count_ = None if method == "ta" else 7
     stamp = None if method == "ca" else now
     steps = [{"battery_voltage": 1260 + i, "battery_current": -1.5, "panel_power": 30.0 + i, "soc": 0.5,
@@ -148,7 +147,7 @@ def test_the_official_device_side_is_served(
     value, _, _, _ = decode_token(token=token, secret_key=key, count=1, used_counts=[1], starting_code=units["start"])
     assert value == 5
     until = datetime.fromtimestamp(got[names[1]], UTC)
-    assert until.date() == date.today() + timedelta(days=5)
+    assert until.date() == clock.today() + timedelta(days=5)
     rows = conn.execute(
         """select ts, batt_v, batt_a, pv_w, soc, fw, extra from telemetry t join units u on u.id = t.unit_id
            where u.serial = %s order by ts""",
@@ -172,8 +171,9 @@ def test_the_official_device_side_is_served(
 
 
 def _simple(key: str, count_: int, stamp: int | None = None, serial: str = SERIAL) -> bytes:
+    ten_minutes_ago = int(clock.utc_now().timestamp()) - 600
     body = _device(serial, DATA_FORMATS[1], key, "ra", count_, stamp, {"token_count": 1},
-                   [{"batt_v": 12.5, "timestamp": int(time.time()) - 600}], condensed=False)  # fmt: skip
+                   [{"batt_v": 12.5, "timestamp": ten_minutes_ago}], condensed=False)  # fmt: skip
     return json.dumps(body).encode()
 
 
@@ -220,7 +220,7 @@ def test_a_jwt_for_one_unit_does_not_write_for_an_unsigned_accessory(
 ) -> None:
     """Issue 17 review: each accessory carries its own auth with its own key, whatever its parent's."""
     jwt_headers = {"Authorization": f"Bearer {issue_jwt(settings, 'tester', 'device_data', SERIAL)}"}
-    step = {"batt_v": 12.0, "timestamp": int(time.time()) - 600}
+    step = {"batt_v": 12.0, "timestamp": int(clock.utc_now().timestamp()) - 600}
     unsigned = {"serial_number": SERIAL, "accessories": [{"serial_number": ACCESSORY, "historical_data": [step]}]}
     refused = client.post("/dd", content=json.dumps(unsigned), headers=jwt_headers)
     assert refused.status_code == 400 and "accessory 0: auth must start with" in refused.json()["error"]
@@ -247,7 +247,7 @@ def test_register_then_use_a_format_and_read_the_data_back(
     )
     assert count(conn, "select count(*) from audit_log where action = 'metrics.data_format.register'") == 1
     conn.commit()
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     body = _device(SERIAL, fmt | {"id": format_id}, units["key"], "ra", 1, now, {"token_count": 1},
                    [{"pv_v": 18.0, "door_open": True}, {"pv_v": 17.0}, {"pv_v": 16.0}], condensed=True)  # fmt: skip
     assert body["df"] == format_id and body["hd"][0] == [18.0, True]
@@ -264,7 +264,7 @@ def test_register_then_use_a_format_and_read_the_data_back(
 
 def test_inline_format_and_relative_time(client: TestClient, conn: psycopg.Connection, units: dict[str, Any]) -> None:
     """A request that carries its own data format; relative_time counts from the step before."""
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     fmt = {"data_order": [], "historical_data_order": ["batt_v", "relative_time"], "historical_data_interval": 60}
     req = MetricsRequestHandler(SERIAL, data_format=fmt, secret_key=units["key"], auth_method="da")
     req.set_request_count(1)
@@ -286,7 +286,7 @@ def test_base_url_and_extra_data_are_sent_signed(
         (SERIAL,),
     )
     conn.commit()
-    raw = _simple(units["key"], 1, stamp=int(time.time()))
+    raw = _simple(units["key"], 1, stamp=int(clock.utc_now().timestamp()))
     answer = client.post("/dd", content=raw)
     assert answer.status_code == 201
     got = answer.json()
@@ -357,7 +357,7 @@ def test_tokens_in_count_order_and_one_set_time_in_time_mode(
 ) -> None:
     key, start = units["key"], units["start"]
     for days in (2, 3):
-        apply_payment(conn, units["contract"], 3_500 * days, date.today(), settings.secret_key)
+        apply_payment(conn, units["contract"], 3_500 * days, clock.today(), settings.secret_key)
     conn.commit()
 
     def ask(count_: int, token_count: int) -> list[str]:
@@ -380,7 +380,7 @@ def test_tokens_in_count_order_and_one_set_time_in_time_mode(
     assert count(conn, "select count(*) from outbox where channel = 'mqtt' and state = 'acked'") == 2
 
     conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
-    apply_payment(conn, units["contract"], 3_500 * 4, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500 * 4, clock.today(), settings.secret_key)
     conn.commit()
     (set_time,) = ask(3, device_count)
     value, kind, _, _ = decode_token(token=set_time, secret_key=key, count=device_count, used_counts=used,
@@ -395,15 +395,15 @@ def test_tokens_in_count_order_and_one_set_time_in_time_mode(
 def test_active_seconds_left_when_asked(
     settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
 ) -> None:
-    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500 * 2, clock.today(), settings.secret_key)
     conn.commit()
     body = _device(SERIAL, DATA_FORMATS[1], units["key"], "ca", 1, None, {"active_seconds_left_requested": True},
                    [{"batt_v": 12.5}], condensed=False)  # fmt: skip
     answer = client.post("/dd", content=json.dumps(body))
     assert answer.status_code == 201, answer.text
     got = answer.json()
-    midnight = datetime.combine(date.today() + timedelta(days=2), datetime.min.time(), UTC)
-    expected = (midnight - datetime.now(UTC)).total_seconds()
+    midnight = datetime.combine(clock.today() + timedelta(days=2), datetime.min.time(), UTC)
+    expected = (midnight - clock.utc_now()).total_seconds()
     assert isinstance(got["active_seconds_left"], int) and abs(got["active_seconds_left"] - expected) < 60
     assert set(got) == {"active_seconds_left", "auth"} and _verified(got, SERIAL, units["key"], body)
 
@@ -412,14 +412,14 @@ def test_active_until_counts_goodwill_days(
     settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
 ) -> None:
     """Issue 17 review: goodwill days light the unit too, so the answer's expiry counts them."""
-    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500 * 2, clock.today(), settings.secret_key)
     grant_goodwill(conn, units["contract"], 3, "a late technician", settings.secret_key, SYSTEM)
     conn.commit()
     body = _device(SERIAL, DATA_FORMATS[1], units["key"], "ca", 1, None, {"active_until_timestamp_requested": True},
                    [{"batt_v": 12.5}], condensed=False)  # fmt: skip
     answer = client.post("/dd", content=json.dumps(body))
     assert answer.status_code == 201, answer.text
-    midnight = datetime.combine(date.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
+    midnight = datetime.combine(clock.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
     assert answer.json()["active_until_timestamp"] == int(midnight.timestamp())
 
 
@@ -428,7 +428,7 @@ def test_an_unsigned_token_count_acknowledges_nothing_and_mints_no_set_time(
 ) -> None:
     """Issue 17 review: under sa/ta/ca the data are not signed, so their token_count is only a question."""
     key = units["key"]
-    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500 * 2, clock.today(), settings.secret_key)
     conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
     conn.commit()
     tokens_before = count(conn, "select count(*) from tokens")
@@ -447,7 +447,7 @@ def test_time_mode_gives_the_same_set_time_token_while_the_unit_lags(
 ) -> None:
     """Issue 17 review: a unit whose token count lags got a new SET_TIME token at every request."""
     key = units["key"]
-    apply_payment(conn, units["contract"], 3_500 * 2, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500 * 2, clock.today(), settings.secret_key)
     conn.execute("update products set metrics_set_time = true where id = %s", (units["product"],))
     conn.commit()
 
@@ -461,7 +461,7 @@ def test_time_mode_gives_the_same_set_time_token_while_the_unit_lags(
     first = ask(1)
     assert ask(2) == first and ask(3) == first  # the unit has not taken it yet: the same token
     assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 1
-    apply_payment(conn, units["contract"], 3_500, date.today(), settings.secret_key)
+    apply_payment(conn, units["contract"], 3_500, clock.today(), settings.secret_key)
     conn.commit()
     assert ask(4) != first  # a day more: a new value, a new token
     assert count(conn, "select count(*) from tokens where token_type = 'set_time'") == 2

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
-from datetime import date
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -17,6 +15,7 @@ from openpaygo import MetricsRequestHandler, decode_token
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from ingest.device_api import create_device_app
@@ -40,7 +39,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def _request(key: str, count: int, steps: int = 3, condensed: bool = False) -> bytes:
     req = MetricsRequestHandler("DD-1", data_format=DATA_FORMATS[1], secret_key=key, auth_method="ra")
     req.set_request_count(count)
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     req.set_timestamp(now)
     req.set_data({"token_count": 1, "firmware_version": "2.1"})
     start = now - 1200 * steps
@@ -58,7 +57,7 @@ def test_signed_request_stored_replay_refused(
 ) -> None:
     key, _, _ = unit
     body = _request(key, count=1)
-    stamped = int(time.time())  # the request's timestamp, or a second after it
+    stamped = int(clock.utc_now().timestamp())  # the request's timestamp, or a second after it
     ok = client.post("/dd", content=body)
     assert ok.status_code == 201, ok.text
     assert count(conn, "select count(*) from telemetry") == 3
@@ -73,7 +72,7 @@ def test_signed_request_stored_replay_refused(
     assert count(conn, "select count(*) from ingest_rejects where topic = 'http:/dd'") == 4
     assert count(conn, "select count(*) from telemetry") == 3  # nothing from the refused ones
     # Timestamps are whole seconds and must increase too: wait for the clock's next second.
-    wait_for(lambda: int(time.time()) > stamped, timeout=5, what="the next second")
+    wait_for(lambda: int(clock.utc_now().timestamp()) > stamped, timeout=5, what="the next second")
     newer = client.post("/dd", content=_request(key, count=2, steps=1))
     assert newer.status_code == 201
 
@@ -82,7 +81,7 @@ def test_condensed_request_gets_the_waiting_tokens(
     settings: Settings, client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
 ) -> None:
     key, serial, contract = unit
-    credited = apply_payment(conn, contract, 3_500 * 4, date.today(), settings.secret_key)
+    credited = apply_payment(conn, contract, 3_500 * 4, clock.today(), settings.secret_key)
     conn.commit()
     answer = client.post("/dd", content=_request(key, count=7, condensed=True))
     assert answer.status_code == 201, answer.text
@@ -133,7 +132,7 @@ def _body(
     if timestamp is not None:
         req.set_timestamp(timestamp)
     req.set_data({"token_count": 1, "firmware_version": "2.1"})
-    start = int(time.time()) - 3600
+    start = int(clock.utc_now().timestamp()) - 3600
     step = {"batt_v": 12.6, "soc": 0.5, "pv_wh": 6.0, "load_wh": 2.0, "batt_temp_c": 31.0}
     given = steps if steps is not None else [{}]
     req.set_historical_data([step | {"timestamp": start + 1200 * i} | s for i, s in enumerate(given)])
@@ -166,7 +165,7 @@ def test_request_count_and_timestamp_cannot_be_played_against_each_other(
     client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
 ) -> None:
     key, _, _ = unit
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     both = _body(key, count=5, timestamp=now - 200, steps=[{"timestamp": now - 3000}])
     assert client.post("/dd", content=both).status_code == 201
     replay = client.post("/dd", content=both)
@@ -206,7 +205,7 @@ def test_a_signature_cannot_be_replayed_under_another_auth_mode(
 ) -> None:
     """Issue 17 review: the signed string does not separate the mode from the fields."""
     key, _, _ = unit
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     stamped = _body(key, method="ta", timestamp=now - 60)
     assert client.post("/dd", content=stamped).status_code == 201
     # ta signs serial+timestamp, ca serial+count: the same string when the count is that timestamp.
@@ -220,7 +219,7 @@ def test_a_data_auth_signature_cannot_become_a_count_only_request(
     client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
 ) -> None:
     key, _, _ = unit
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     first = _body(key, method="da", count=41, timestamp=now - 120, steps=[{"timestamp": now - 3000}])
     assert client.post("/dd", content=first).status_code == 201
     both = _body(key, method="da", count=42, timestamp=now - 60)
@@ -247,7 +246,7 @@ def test_future_and_ancient_timestamps_are_refused(
     client: TestClient, conn: psycopg.Connection, unit: tuple[str, str, int]
 ) -> None:
     key, _, _ = unit
-    now = int(time.time())
+    now = int(clock.utc_now().timestamp())
     cases = {
         "in the future": _body(key, count=1, timestamp=now + 3600),  # its readings are an hour old
         "before the unit existed": _body(key, count=2, timestamp=now - 40 * 86400),  # installed 10 days ago

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.registry import repository, service
 from ingest import writer
 
@@ -12,7 +13,7 @@ def _row(unit_id: int, ts: datetime, seq: int, soc: float) -> tuple[object, ...]
         unit_id,
         ts,
         seq,
-        datetime.now(UTC),
+        clock.utc_now(),
         12.8,
         -0.2,
         soc,
@@ -35,7 +36,7 @@ def test_resent_readings_add_nothing_and_late_readings_do_not_overwrite_latest(
         conn, code="P", name="p", business_model="flexible", currency="KES", price_per_day=3500
     )
     unit = service.register_unit(conn, "k", "S1", product, installed_at=datetime(2024, 1, 1, tzinfo=UTC))
-    t = datetime.now(UTC) - timedelta(hours=5)
+    t = clock.utc_now() - timedelta(hours=5)
     first = [_row(unit, t + timedelta(minutes=20 * i), i, 0.5 + i / 100) for i in range(1, 11)]
     assert writer.write_readings(conn, first) == 10
     conn.commit()

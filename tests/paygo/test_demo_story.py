@@ -4,11 +4,12 @@ believable portfolio, and the live units resume where the history left them."""
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
+from backoffice import clock
 from backoffice.config import Settings
 from paygo import demo, simulation
 
@@ -19,7 +20,7 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     settings = settings.model_copy(update={"home": tmp_path})  # the scenarios' truth file goes there
     assert demo.prepare_database(settings, UNITS)
     result, truth, end = demo.write_history(settings, UNITS)
-    now = datetime.now(UTC)
+    now = clock.utc_now()
     assert now - timedelta(minutes=25) < end <= now - timedelta(minutes=19)  # one reporting interval
     assert result.units == UNITS and result.earlier_payments > 0 and result.payments > 0
     kpis = demo.snapshot_kpis(settings)

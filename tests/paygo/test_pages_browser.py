@@ -6,11 +6,11 @@ and the payments page; not one request leaves the machine."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.config import Settings
 from devtools import demo_data
 from kpi.service import take_snapshots
@@ -27,7 +27,7 @@ def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
     demo_data.seed(conn, settings.secret_key, customers=8)
     conn.commit()
     with conn.transaction():
-        take_snapshots(conn, [date.today().replace(day=1)])
+        take_snapshots(conn, [clock.today().replace(day=1)])
     with serve(create_app(settings), "the web app") as url:
         yield url
 

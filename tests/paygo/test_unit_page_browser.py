@@ -6,11 +6,12 @@ reason, write a call note; a screenshot of each step, and not one request leaves
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.config import Settings
 from devtools import demo_data
 from paygo.web import create_app
@@ -39,7 +40,7 @@ def test_the_call_centre_finds_a_unit_by_phone_and_acts(
              join customer_phones ph on ph.customer_id = c.customer_id and ph.position = 0
             order by c.id desc limit 1"""
     ).fetchone()  # type: ignore[misc]
-    report_every_20_minutes(conn, unit_id, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=7), 30)
+    report_every_20_minutes(conn, unit_id, clock.utc_now().replace(microsecond=0) - timedelta(minutes=7), 30)
     conn.commit()
     national = f"0{phone[4:7]} {phone[7:10]} {phone[10:]}"  # +254712345678 typed as 0712 345 678
     name = conn.execute("select name from units u join contracts c on c.unit_id = u.id join customers cu "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from backoffice import crypto
+from backoffice import clock, crypto
 from backoffice.contracts import service as contracts
 from backoffice.customers import repository as customers
 from backoffice.registry import repository, service
@@ -29,8 +29,8 @@ def lamp_contract(
                                         price_per_day=3_500, deposit_amount=0)  # fmt: skip
     buyer = kisumu_customer(conn, customer)
     unit_id = service.register_unit(conn, secret_key, serial, product,
-                                    installed_at=datetime.now(UTC) - timedelta(days=installed_days_ago))  # fmt: skip
-    contract = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, date.today()))
+                                    installed_at=clock.utc_now() - timedelta(days=installed_days_ago))  # fmt: skip
+    contract = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, clock.today()))
     key_enc, starting_code = conn.execute(
         "select openpaygo_key_enc, starting_code from units where id = %s", (unit_id,)
     ).fetchone()

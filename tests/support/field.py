@@ -3,9 +3,10 @@ warehouse, a customer's installed unit sold by an agent."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from backoffice import clock
 from backoffice.agents import service as agents
 from backoffice.agents.schemas import Agent, NewAgent
 from backoffice.contracts import service as contracts
@@ -60,9 +61,9 @@ def sold_lamp(conn: Any, secret_key: str, agent_: Agent, serial: str, customer: 
     product = lamp_product(conn)
     buyer = kisumu_customer(conn, customer)
     unit_id = service.register_unit(
-        conn, secret_key, serial, product, installed_at=datetime.now(UTC) - timedelta(days=30)
+        conn, secret_key, serial, product, installed_at=clock.utc_now() - timedelta(days=30)
     )
-    contract_id = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, date.today()))
+    contract_id = contracts.sign_contract(conn, NewContract(buyer, unit_id, product, clock.today()))
     account = str(conn.execute("select account_number from contracts where id = %s", (contract_id,)).fetchone()[0])
     agents.record_sale(conn, TEST_ACTOR, agent_.id, account)
     return contract_id, account, unit_id

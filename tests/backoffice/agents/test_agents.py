@@ -5,13 +5,14 @@ early; payouts pay what is due once; the payroll CSV; and the doors refuse outsi
 from __future__ import annotations
 
 import tempfile
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from backoffice import clock
 from backoffice.agents import repository, service
 from backoffice.config import Settings
 from backoffice.contracts import service as contracts
@@ -36,7 +37,7 @@ def test_par30_of_an_agents_customers_is_the_kpi_engines(settings: Settings, con
                         select %s, current_date - 10, 'completed', 'payment', 1000000, 'KES'""",
             (cid,),
         )
-    today = date.today()
+    today = clock.today()
     page = service.page(conn, a, today)
     with tempfile.TemporaryDirectory() as tmp:
         ledger, products = export.export(conn, Path(tmp), as_of=today)
@@ -51,7 +52,7 @@ def test_commissions_claw_back_and_payouts(settings: Settings, conn: psycopg.Con
     a = agent(conn, settings.database_url, "anna", "A1")
     first, _, _ = sold_lamp(conn, settings.secret_key, a, "LMP000001", "Amina")
     second, account2, _ = sold_lamp(conn, settings.secret_key, a, "LMP000002", "Baraka")
-    signed = date.today()
+    signed = clock.today()
     rows = [
         (first, signed, "deposit", 50_000),
         (first, signed + timedelta(days=30), "payment", 100_000),

@@ -5,12 +5,13 @@ none scans a whole table. The timings themselves are measured by the benchmark, 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from backoffice import clock
 from backoffice.callcentre.service import load_unit_page
 from backoffice.config import Settings
 from backoffice.customers.search import search
@@ -63,7 +64,7 @@ def test_search_and_unit_page_queries_use_indexes(settings: Settings) -> None:
                  join units u on u.id = c.unit_id join customers cu on cu.id = c.customer_id
                  join customer_phones ph on ph.customer_id = cu.id order by c.id limit 1"""
         ).fetchone()  # type: ignore[misc]
-        report_every_20_minutes(conn, unit_id, datetime.now(UTC) - timedelta(hours=1), 10)
+        report_every_20_minutes(conn, unit_id, clock.utc_now() - timedelta(hours=1), 10)
         conn.commit()
         for q in ("0" + phone[4:], phone, "Amina Odhiambo", "Amena", serial, serial[:-2], account, nid or "12345678"):
             Recording.seen.clear()

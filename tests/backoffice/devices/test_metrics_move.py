@@ -4,12 +4,12 @@ in the unit's next answer; the unit page's Metrics panel; outsiders refused."""
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 from fastapi.testclient import TestClient
 from openpaygo import MetricsRequestHandler
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.devices.metrics import unit_panel
 from backoffice.templating import templates
@@ -48,7 +48,7 @@ def test_an_administrator_moves_a_unit_and_its_next_answer_says_it(
 
     req = MetricsRequestHandler("MV-1", data_format=DATA_FORMATS[1], secret_key=key, auth_method="ra")
     req.set_request_count(1)
-    req.set_timestamp(int(time.time()))
+    req.set_timestamp(int(clock.utc_now().timestamp()))
     req.set_historical_data([{"batt_v": 12.4}])
     body = req.get_condensed_request_dict()
     with TestClient(create_device_app(settings)) as device_api:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 import protocol
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.devices import service as devices
 from backoffice.registry import repository, service
@@ -28,7 +29,7 @@ from tests.support import Subacks, count, ingest_worker_thread, wait_for
 def provisioned(settings: Settings, conn: psycopg.Connection) -> dict[str, str]:
     product = repository.insert_product(conn, code="P", name="p", business_model="flexible", currency="KES",
                                         price_per_day=3500)  # fmt: skip
-    installed = datetime.now(UTC) - timedelta(days=30)
+    installed = clock.utc_now() - timedelta(days=30)
     for serial in ("UNIT-A", "UNIT-B"):
         service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
     passwords = devices.provision(conn, settings.secret_key)
@@ -84,7 +85,7 @@ def test_unit_a_cannot_publish_as_unit_b(
     settings: Settings, conn: psycopg.Connection, provisioned: dict[str, str], worker: IngestWorker
 ) -> None:
     root = settings.mqtt_topic_root
-    t0 = datetime.now(UTC) - timedelta(hours=1)
+    t0 = clock.utc_now() - timedelta(hours=1)
     a = Device(settings, "UNIT-A", provisioned["UNIT-A"])
     try:
         assert not a.connack.is_failure  # type: ignore[union-attr]
@@ -150,7 +151,7 @@ def test_service_roles_get_only_what_they_need(
     """On the services listener the ingest role only reads and the delivery role only sends
     commands: a leaked ingest password cannot forge a reading or a token command."""
     root = settings.mqtt_topic_root
-    reading = protocol.encode_telemetry("UNIT-A", [Reading(seq=7, ts=datetime.now(UTC) - timedelta(hours=1))])
+    reading = protocol.encode_telemetry("UNIT-A", [Reading(seq=7, ts=clock.utc_now() - timedelta(hours=1))])
     ingest = Device(settings, *settings.service_login("ingest"), port=settings.mqtt_port)
     delivery = Device(settings, *settings.service_login("delivery"), port=settings.mqtt_port)
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 import psycopg
@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpaygo import TokenType, decode_token
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.payments.providers import (
     PaymentEvent,
@@ -30,7 +31,7 @@ from tests.support.fuzz import count as fuzz_count
 from tests.support.money import SHORTCODE, WEBHOOK_SECRET, Device, confirmation, make_accounts, make_products, webhook
 from tests.support.staff import api_token
 
-NOW = datetime.now(UTC)
+NOW = clock.utc_now()
 
 
 def _mpesa(
@@ -42,7 +43,7 @@ def _mpesa(
 
 def _now(body: dict[str, str]) -> dict[str, str]:
     """Dated now (East Africa Time), as a real confirmation is."""
-    return body | {"TransTime": datetime.now(UTC).astimezone().strftime("%Y%m%d%H%M%S")}
+    return body | {"TransTime": clock.utc_now().astimezone().strftime("%Y%m%d%H%M%S")}
 
 
 @pytest.fixture
@@ -189,7 +190,7 @@ def test_reversing_the_payment_that_paid_a_contract_off_relocks_the_unit_with_it
     value, kind, _, _ = decode_token(token=reply["tokens"][0], secret_key=acct.key, count=device.count,
                                      used_counts=device.used, starting_code=acct.starting_code)  # fmt: skip
     # 3,500 KES buy the 7 deposit days and 85 more from signing (1 November); what is left is from today.
-    left = max(0, 7 + 85 - (date.today() - date(2026, 11, 1)).days)
+    left = max(0, 7 + 85 - (clock.today() - date(2026, 11, 1)).days)
     assert kind == TokenType.SET_TIME and value == left
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.payments.statement import StatementError, read_statement, reconcile
@@ -118,7 +119,7 @@ CASES = [
     Case("year-0001", _bad(_line(paid_at="0001-01-01T00:00:00")), [(3, "paid_at 0001-01-01T00:00:00 is out of range")]),
     Case("year-0001-with-offset", _bad(_line(paid_at="0001-01-01T00:00:00+03:00")), [(3, "is out of range")]),
     Case("year-9999", _bad(_line(paid_at="9999-12-31T23:59:59")), [(3, "paid_at 9999-12-31T23:59:59 is out of range")]),
-    Case("next-year", _bad(_line(paid_at=f"{datetime.now(UTC).year + 1}-12-31T00:00:00")), [(3, "is out of range")]),
+    Case("next-year", _bad(_line(paid_at=f"{clock.utc_now().year + 1}-12-31T00:00:00")), [(3, "is out of range")]),
     Case("february-30", _bad(_line(paid_at="2026-02-30T10:00:00")), [(3, "is not an ISO 8601 time")]),
     Case("blank-date", _bad(_line(paid_at="")), [(3, "blank paid_at")]),
     # --- lines, sizes and shapes ---------------------------------------------------------------------

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import httpx
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.config import Settings
 from tests.support import count
 from tests.support.money import Device, confirmation, make_accounts, make_products, webhook
@@ -92,11 +92,11 @@ def test_reversal_takes_back_credit_and_the_next_token_is_smaller(
     acct = make_accounts(conn, money_settings, flexible, 1, "REV")[0]
     httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "500", txn="DEP1"))
     paid = {"transaction_id": "PAY1", "amount": "350", "account": acct.number, "currency": "KES",
-            "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+            "paid_at": clock.utc_now().isoformat()}  # fmt: skip
     assert webhook(server, paid).json()["status"] == "credited"  # through the provider's signed webhook
     # Only the provider that made a payment can reverse it (issue 13: another's signature reversed it).
     reversal = {"transaction_id": "REV-PAY1", "reverses": "PAY1", "amount": "350", "account": acct.number,
-                "currency": "KES", "paid_at": datetime.now(UTC).isoformat()}  # fmt: skip
+                "currency": "KES", "paid_at": clock.utc_now().isoformat()}  # fmt: skip
     assert webhook(server, reversal).json()["status"] == "reversed"
     assert webhook(server, reversal | {"transaction_id": "REV-AGAIN"}).status_code == 400  # already reversed
     assert conn.execute("select status from payment_inbox where provider_txn_id = 'PAY1'").fetchone() == ("reversed",)

@@ -6,13 +6,13 @@ and outsiders (no login, the call centre) are refused."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.payments import repository, service
@@ -256,7 +256,7 @@ def test_the_providers_reversal_settles_a_refund_still_to_do_and_flags_one_paid_
     money_settings: Settings, conn: psycopg.Connection, server: str, accounts: list[Account]
 ) -> None:
     acct, _ = accounts
-    now = datetime.now(UTC).isoformat()
+    now = clock.utc_now().isoformat()
     fin = api_token(money_settings.database_url, "finance", name="fiona")
     for txn in ("W5", "W6"):
         lost = {"transaction_id": txn, "amount": "70", "account": _typo(acct), "currency": "KES", "paid_at": now}

@@ -4,12 +4,13 @@ that ended), and a unit's SMS log (the panel and the API)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import httpx
 import psycopg
 import pytest
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.credit import service as credit
@@ -104,7 +105,7 @@ def test_reminders_go_once_per_offset_and_never_to_ended_contracts(
 def test_the_reminder_task_on_the_beat_schedule(
     money_settings: Settings, conn: psycopg.Connection, accounts: list[Account], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    today = datetime.now(UTC).date()
+    today = clock.utc_now().date()
     _credit_ends(conn, accounts[0], today + timedelta(days=2))
     conn.commit()
     monkeypatch.setitem(celery_app.conf, "paygo_settings", money_settings.model_copy(update={"reminder_days": "2"}))
