@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +15,15 @@ class SimClock:
     # Once simulated time catches up with the real clock it runs at real speed, so that a demo
     # started in the past never sends readings from the future.
     catch_up: bool = True
+    # The world's "now" that catching up stops at: the machine's clock for a unit on its own; the
+    # platform passes its clock (which PAYGO_NOW may move), so units never report from its future.
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _t0: float = field(default_factory=time.monotonic)
 
     def now(self) -> datetime:
         sim = self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
         if self.catch_up:
-            sim = min(sim, datetime.now(UTC))
+            sim = min(sim, self.wall())
         return sim
 
     def real_seconds_until(self, when: datetime) -> float:
@@ -27,6 +31,6 @@ class SimClock:
         now = self.now()
         if when <= now:
             return 0.0
-        if self.catch_up and now >= datetime.now(UTC) - timedelta(seconds=1):
+        if self.catch_up and now >= self.wall() - timedelta(seconds=1):
             return (when - now).total_seconds()
         return (when - now).total_seconds() / self.speed

@@ -95,7 +95,7 @@ def prepare(
     if connections and device_login and not synthetic:
         device_login = False  # shared connections publish for many units: only the services listener allows it
     specs, passwords, keys = fleet_units(settings, units, synthetic)
-    clock = SimClock(platform_clock.utc_now() - timedelta(days=start_days_ago), speed)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=start_days_ago), speed, wall=platform_clock.utc_now)
     cfg = FleetConfig(settings.mqtt_host, settings.mqtt_port, topic_root=settings.mqtt_topic_root, keys=keys,
                       self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
     if not synthetic:

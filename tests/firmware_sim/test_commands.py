@@ -36,8 +36,9 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     spec = UnitSpec("CMD-1", -0.1, 34.7, 50, 20, "lifepo4")
+    sim = SimClock(clock.utc_now(), 1.0, wall=clock.utc_now)
     fleet = threading.Thread(target=lambda: loop.run_until_complete(
-        run_fleet([spec], SimClock(clock.utc_now(), 1.0), cfg, stop, stats, credit_days=0)))  # fmt: skip
+        run_fleet([spec], sim, cfg, stop, stats, credit_days=0)))  # fmt: skip
     fleet.start()
     link = MqttLink(settings, f"delivery-{uuid.uuid4().hex[:6]}")
     link_subscribed = Subacks(link.client)  # the link subscribes to the acks when it connects

@@ -73,7 +73,7 @@ def _rows(conn: psycopg.Connection) -> dict[str, list[int]]:
 def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
     settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
 ) -> None:
-    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED, wall=platform_clock.utc_now)
     t0 = clock.now().timestamp()
     a = scenarios.Assignment.healthy(N)
     outage, overflow, gone = [1, 2], 3, 4
@@ -136,7 +136,7 @@ def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
 def test_load_mode_sends_for_many_units_over_few_connections(
     settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
 ) -> None:
-    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED)
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED, wall=platform_clock.utc_now)
     worker = ingest_worker(settings, f"load-{uuid.uuid4().hex[:6]}")
     try:
         wait_worker_subscribed(settings, conn, specs[-1].serial)

@@ -71,7 +71,8 @@ def test_a_small_metrics_fleet_reports_on_a_fast_clock(settings: Settings, conn:
     _, key, start = lamp_contract(conn, settings.secret_key, "SIM-M2", "Juma", installed_days_ago=5)
     conn.commit()
     spec = UnitSpec("SIM-M2", -0.1, 34.7, 50, 20.0, "lifepo4")
-    clock = SimClock(platform_clock.utc_now() - timedelta(days=1), speed=3600 * 6)  # six simulated hours a second
+    # six simulated hours a second
+    clock = SimClock(platform_clock.utc_now() - timedelta(days=1), speed=3600 * 6, wall=platform_clock.utc_now)
     stats = FleetStats()
 
     async def main(url: str) -> None:
