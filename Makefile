@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test demo stack-down clean browser
+.PHONY: install lint test test-dates demo stack-down clean browser
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,12 @@ lint: install
 
 test: install lint browser
 	$(BIN)/python -m pytest
+
+# The whole suite as of each date that has turned suites red (the 1st, the 15th, the last of a month,
+# 29 February, New Year's Eve in UTC that is New Year's Day in Nairobi), with TZ=UTC and
+# TZ=Asia/Phnom_Penh: a line per run (devtools/test_dates.py; its --help says how to pick others).
+test-dates: install lint browser
+	$(BIN)/python -m devtools.test_dates
 
 # The page tests drive Debian's chromium through Playwright (never a browser download).
 browser:
