@@ -169,7 +169,7 @@ def add_customers(
         product_id = rng.choices(product_ids, weights=[6, 2, 3][: len(product_ids)])[0]
         installed = installed_from + timedelta(seconds=rng.uniform(0, span))
         unit_id = service.register_unit(conn, secret_key, f"SHS{i:06d}", product_id, lat, lon, installed_at=installed)
-        signed: date = installed.date()
+        signed: date = clock.business_day(installed)
         new = NewContract(customer_id, unit_id, product_id, signed)
         contracts.sign_contract(conn, new, deposit_paid_on=signed, secret_key=secret_key)
     return count

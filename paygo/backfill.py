@@ -291,7 +291,7 @@ def _earlier_payments(
 
 def _record_payments(conn: psycopg.Connection, secret_key: str, jobs: list[PaymentJob], result: Result) -> None:
     for job in jobs:
-        done = credit.apply_payment(conn, job.contract_id, job.amount, job.when.date(), secret_key,
+        done = credit.apply_payment(conn, job.contract_id, job.amount, clock.business_day(job.when), secret_key,
                                     history_at=job.when)  # fmt: skip
         if done.days_added != sum(job.expected.add_days) or done.paid_off != job.expected.paid_off:
             raise BackfillError(

@@ -47,7 +47,8 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        timezone="UTC",
+        # The schedule's hours are the company's (PAYGO_TIMEZONE): "after midnight" is its midnight.
+        timezone=settings.timezone,
         enable_utc=True,
         beat_schedule=BEAT_SCHEDULE,
         worker_hijack_root_logger=False,

@@ -108,14 +108,14 @@ def snapshot_dates(today: date, months: int = 12) -> list[date]:
 def snapshot_kpis(settings: Settings) -> dict[str, Any]:
     """The KPI snapshots of ``snapshot_dates`` (for the KPI page); returns today's overall KPIs."""
     with connect(settings, "kpi") as conn, conn.transaction():
-        results = take_snapshots(conn, snapshot_dates(clock.utc_now().date()))
+        results = take_snapshots(conn, snapshot_dates(clock.today()))
     today = max(r["as_of"] for r in results)
     return next(r["kpis"] for r in results if r["as_of"] == today and r["segment"] == "all")
 
 
 def collection_rate(settings: Settings, days: int = 30) -> float | None:
     """What the asset-finance customers paid over the last ``days`` days for what fell due in them."""
-    today = clock.utc_now().date()
+    today = clock.today()
     with connect(settings, "demo") as conn:
         received, due = ledger_repository.collected_and_due(conn, today - timedelta(days=days), today)
     return received / due if due else None

@@ -1,8 +1,10 @@
 """The one beat schedule of the platform: every periodic task, its cadence and why.
 
-Times are UTC. Each entry sets ``expires`` so that a beat that fell behind (the worker was down)
-does not pile up stale runs: a snapshot that could not start in time is skipped, and the next
-one, which recomputes from the whole ledger, covers it.
+Times are the company's, in PAYGO_TIMEZONE (the Celery app's timezone): "daily at 00:45" runs after
+the company's midnight, wherever the servers are. The beat keeps the machine's time (PAYGO_NOW moves
+what the tasks compute, not when beat fires). Each entry sets ``expires`` so that a beat that fell
+behind (the worker was down) does not pile up stale runs: a snapshot that could not start in time is
+skipped, and the next one, which recomputes from the whole ledger, covers it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
-    # Daily at 06:00 UTC (13:00 in Cambodia, 09:00 in East Africa: read by day, never at night): SMS
-    # reminders to customers whose credit ends in PAYGO_REMINDER_DAYS days. Once per contract, credit
-    # period and offset (a unique key), so a second run the same day sends nothing again.
+    # Daily at 09:00 (read in the morning, never at night): SMS reminders to customers whose credit
+    # ends in PAYGO_REMINDER_DAYS days. Once per contract, credit period and offset (a unique key), so
+    # a second run the same day sends nothing again.
     "sms-send-reminders": {
         "task": "sms.send_reminders",
-        "schedule": crontab(minute=0, hour=6),
+        "schedule": crontab(minute=0, hour=9),
         "options": {"expires": 6 * HOUR},
     },
     # Mondays at 00:15: telemetry partitions for the next four weeks (plain PostgreSQL; TimescaleDB makes

@@ -38,7 +38,7 @@ def load_unit_page(
     last_day = as_of.astimezone(UTC).date()
     first_day = last_day - timedelta(days=CHART_DAYS - 1)
     customer = customers.get_customer(conn, head.customer_id) if head.customer_id is not None else None
-    contract = _contract(conn, head.contract_id, now.date()) if head.contract_id is not None else None
+    contract = _contract(conn, head.contract_id, clock.business_day(now)) if head.contract_id is not None else None
     cid = head.contract_id
     credit_until = (head.last_ts + timedelta(seconds=head.credit_s)
                     if head.last_ts is not None and head.credit_s is not None else None)  # fmt: skip

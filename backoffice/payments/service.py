@@ -198,7 +198,7 @@ def intake(
         repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
         return Outcome("rejected", response, inbox_id, reason=why)
 
-    credited = credit.apply_payment(conn, contract_id, e.amount, e.paid_at.date(), secret_key, inbox_id)
+    credited = credit.apply_payment(conn, contract_id, e.amount, clock.business_day(e.paid_at), secret_key, inbox_id)
     response = answer("credited", None, "0", inbox_id, [str(t["token"]) for t in credited.tokens])
     repository.finish_inbox(conn, inbox_id, "credited", response, contract_id=contract_id, **fields)
     log.info("payment credited provider=%s txn=%s contract=%s days=%s tokens=%s", provider, txn, contract_id,
@@ -239,7 +239,8 @@ def _reverse(
                         e.txn_id, original.id)  # fmt: skip
             note += "; ALREADY REFUNDED BY HAND: the payer was paid back twice, recover one"
     elif original.contract_id is not None and original.status == "credited":
-        done = credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_at.date(), secret_key, inbox_id)
+        paid_on = clock.business_day(e.paid_at)
+        done = credit.apply_payment(conn, original.contract_id, -e.amount, paid_on, secret_key, inbox_id)
         tokens = [str(t["token"]) for t in done.tokens]  # a SET_TIME when the contract was paid off
     else:  # money still waiting for finance: it is gone, so is the item
         repository.close_unmatched_of(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
@@ -290,7 +291,7 @@ def _credit(
                               "refund the payment instead")  # fmt: skip
     _claim(conn, u.id, state, actor, contract_id, note)
     # Credited from the day it was paid, never from a date still to come (a held payment may claim one).
-    paid_on = min(u.paid_at.date(), clock.utc_now().date())
+    paid_on = min(clock.business_day(u.paid_at), clock.today())
     credited = credit.apply_payment(conn, contract_id, u.amount, paid_on, secret_key, u.inbox_id)
     verb = "assigned to" if state == "assigned" else "released to"
     repository.set_status(conn, u.inbox_id, "credited", f"{verb} {account} by {actor.name}", contract_id)
