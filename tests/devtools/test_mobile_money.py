@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from devtools.mobile_money import Faults, Payer, Simulator
 from tests.support import count
-from tests.support.money import SHORTCODE, WEBHOOK_SECRET, make_accounts, make_products
+from tests.support.money import MONEY_NOW, SHORTCODE, WEBHOOK_SECRET, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_provider_simulator_with_faults_keeps_the_books_straight(

@@ -16,6 +16,9 @@ from backoffice import crypto
 from backoffice.config import Settings
 from devtools import demo_data
 from paygo.backfill import BackfillError, backfill
+from tests.support.money import MONEY_NOW
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -16,10 +16,10 @@ from backoffice.config import Settings
 from paygo.web import create_app
 from tests.support import count, serve
 from tests.support.browser import Steps, chromium, log_in
-from tests.support.money import Account, confirmation, make_accounts, make_products
+from tests.support.money import MONEY_NOW, Account, confirmation, make_accounts, make_products
 from tests.support.staff import user
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock(MONEY_NOW)]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import psycopg
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
@@ -21,7 +22,10 @@ from devtools import demo_data
 from paygo.web import create_app
 from tests.support import serve
 from tests.support.fuzz import count
+from tests.support.money import MONEY_NOW
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 CASES_PER_OPERATION = int(os.environ.get("PAYGO_FUZZ_CASES", "25"))
 

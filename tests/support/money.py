@@ -55,6 +55,12 @@ def make_products(conn: psycopg.Connection) -> tuple[int, int]:
     return asset, flexible
 
 
+# The money tests' world is November 2026: contracts signed on the 1st, M-Pesa payments of the 22nd.
+# Their modules pin the platform's clock a few days after (``pytestmark = pytest.mark.clock(MONEY_NOW)``),
+# so that they mean the same whatever the date, and whatever PAYGO_NOW says.
+MONEY_NOW = "2026-11-25T12:00:00+03:00"
+
+
 def make_accounts(conn: psycopg.Connection, settings: Settings, product_id: int, n: int, prefix: str) -> list[Account]:
     """``n`` customers, each with a unit and a contract signed on 1 November 2026 (committed)."""
     out = []

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
+
+from tests.support.money import MONEY_NOW
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_contract_page_shows_what_the_unit_reported(demo_client: TestClient, conn: psycopg.Connection) -> None:

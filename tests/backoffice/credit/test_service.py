@@ -9,10 +9,13 @@ from datetime import date
 
 import httpx
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
-from tests.support.money import Account, Device, confirmation, make_accounts, make_products
+from tests.support.money import MONEY_NOW, Account, Device, confirmation, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_two_hundred_units_paying_at_once(money_settings: Settings, conn: psycopg.Connection, server: str) -> None:

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import httpx
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from backoffice.config import Settings
@@ -16,7 +17,9 @@ from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_
 from backoffice.delivery.main import MqttLink
 from protocol import topic
 from tests.support import Subacks, wait_for
-from tests.support.money import Device, confirmation, make_accounts, make_products
+from tests.support.money import MONEY_NOW, Device, confirmation, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_mpesa_confirmation_to_unlocked_device_over_mqtt_and_sms(

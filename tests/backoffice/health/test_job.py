@@ -22,7 +22,10 @@ from firmware_sim.physics import clear_sky_ghi, solar_elevation_deg
 from ingest import bulk
 from ingest.writer import ensure_partitions
 from paygo.web import create_app
+from tests.support.money import MONEY_NOW
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 DAY0 = date(2026, 3, 1)
 STEP_H = 1 / 3  # a reading every 20 minutes

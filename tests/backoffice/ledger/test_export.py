@@ -6,11 +6,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
 from backoffice.ledger.export import export
-from tests.support.money import make_accounts, make_products
+from tests.support.money import MONEY_NOW, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_ledger_export_as_of(money_settings: Settings, conn: psycopg.Connection, tmp_path: Path) -> None:

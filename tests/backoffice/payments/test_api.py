@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import httpx
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from tests.support import count
-from tests.support.money import confirmation, make_accounts, make_products
+from tests.support.money import MONEY_NOW, confirmation, make_accounts, make_products
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_manual_entry_and_finance_resolving_unmatched_money(

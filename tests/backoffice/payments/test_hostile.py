@@ -28,8 +28,19 @@ from backoffice.payments.providers import (
 from paygo.web import create_app
 from tests.support import count, serve
 from tests.support.fuzz import count as fuzz_count
-from tests.support.money import SHORTCODE, WEBHOOK_SECRET, Device, confirmation, make_accounts, make_products, webhook
+from tests.support.money import (
+    MONEY_NOW,
+    SHORTCODE,
+    WEBHOOK_SECRET,
+    Device,
+    confirmation,
+    make_accounts,
+    make_products,
+    webhook,
+)
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 NOW = clock.utc_now()
 

@@ -30,7 +30,9 @@ from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.payments.statement import StatementError, read_statement, reconcile
 from tests.support import count, fuzz
-from tests.support.money import Account, make_accounts, make_products
+from tests.support.money import MONEY_NOW, Account, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 HEADER = "transaction_id,paid_at,account,amount,currency\n"
 HUGE = 20 << 20  # a 20 MB line

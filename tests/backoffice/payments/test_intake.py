@@ -13,8 +13,10 @@ import pytest
 from backoffice import clock
 from backoffice.config import Settings
 from tests.support import count
-from tests.support.money import Device, confirmation, make_accounts, make_products, webhook
+from tests.support.money import MONEY_NOW, Device, confirmation, make_accounts, make_products, webhook
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_same_confirmation_ten_times_concurrently_credits_once(

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from backoffice.payments.momo import MomoClient, poll_pending
@@ -15,8 +16,10 @@ from backoffice.registry import repository as registry
 from paygo.web import create_app
 from tests.support import count, serve
 from tests.support.momo import momo_standin
-from tests.support.money import Account, make_accounts
+from tests.support.money import MONEY_NOW, Account, make_accounts
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def _ugx_account(conn: psycopg.Connection, settings: Settings, prefix: str) -> Account:

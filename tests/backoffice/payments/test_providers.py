@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import httpx
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from tests.support import count
-from tests.support.money import WEBHOOK_SECRET, Device, make_accounts, make_products, webhook
+from tests.support.money import MONEY_NOW, WEBHOOK_SECRET, Device, make_accounts, make_products, webhook
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_signed_webhook_wrong_currency_and_bad_signature(

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from backoffice.config import Settings
 from tests.support import count
-from tests.support.money import confirmation, make_accounts, make_products
+from tests.support.money import MONEY_NOW, confirmation, make_accounts, make_products
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 def test_statement_reconciliation(

@@ -17,8 +17,10 @@ from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.payments import repository, service
 from tests.support import count
-from tests.support.money import Account, confirmation, make_accounts, make_products, webhook
+from tests.support.money import MONEY_NOW, Account, confirmation, make_accounts, make_products, webhook
 from tests.support.staff import api_token, csrf_of, login, user
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 V1 = "/api/v1/payments"
 

@@ -19,8 +19,10 @@ from backoffice.sms import service
 from backoffice.templating import templates
 from paygo.celery_app import app as celery_app
 from tests.support import count
-from tests.support.money import Account, make_accounts, make_products
+from tests.support.money import MONEY_NOW, Account, make_accounts, make_products
 from tests.support.staff import api_token
+
+pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
 @pytest.fixture
