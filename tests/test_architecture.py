@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,3 +20,24 @@ def test_system_of_record_modules_stay_small_or_say_why() -> None:
             if "over 400 lines" not in doc.lower():
                 too_long.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
     assert not too_long, f"split these, or give the reason ('over 400 lines because …'): {too_long}"
+
+
+MACHINE_CLOCK_SQL = re.compile(
+    r"(?<![\w.])(now\(\)|current_date|current_timestamp|localtimestamp|clock_timestamp\(\))", re.IGNORECASE
+)
+
+
+def test_sql_reads_the_platforms_clock() -> None:
+    """SQL says paygo_now() (the platform's clock, which PAYGO_NOW and pinned tests move: migration 0032),
+    never the server's now(): ruff's banned-api rule covers Python, this covers the SQL in it and the
+    migrations from 0032 on."""
+    found = []
+    sources = [p for pkg in ("backoffice", "ingest", "kpi", "paygo", "devtools") for p in (ROOT / pkg).rglob("*.py")]
+    sources += [p for p in (ROOT / "backoffice" / "migrations").glob("*.sql") if p.name >= "0032"]
+    for path in sorted(sources):
+        if path.name in ("clock.py", "db.py", "migrate.py") or path.name.startswith("0032_"):
+            continue  # the clock itself, the connection that tells the server the offset, migrations' own bookkeeping
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if MACHINE_CLOCK_SQL.search(line.split("--")[0]) and "datetime" not in line:
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not found, "use paygo_now() (or a parameter from backoffice.clock):\n" + "\n".join(found)
