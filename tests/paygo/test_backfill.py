@@ -16,6 +16,7 @@ from backoffice import crypto
 from backoffice.config import Settings
 from devtools import demo_data
 from paygo.backfill import BackfillError, backfill
+from tests.support.clock import child_env
 from tests.support.money import MONEY_NOW
 
 pytestmark = pytest.mark.clock(MONEY_NOW)
@@ -105,7 +106,8 @@ def test_backfill_writes_a_consistent_history(settings: Settings, conn: psycopg.
 
 def test_backfill_command_shows_progress_and_writes_the_truth(settings: Settings, tmp_path: Path) -> None:
     truth = tmp_path / "truth.csv"
-    env = {"PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin"}
+    # The command runs on this test's pinned clock (time-machine does not cross into it: PAYGO_NOW does).
+    env = child_env({"PAYGO_DATABASE_URL": settings.database_url, "PAYGO_ENVIRONMENT": "test", "PATH": "/usr/bin:/bin"})
     done = subprocess.run(
         [sys.executable, "-m", "paygo.cli", "sim", "backfill", "--units", "5", "--days", "2", "--end",
          "2026-03-01", "--scenario-mix", "healthy=1,tampered=1", "--truth", str(truth)],

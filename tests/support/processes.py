@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from backoffice.config import Settings
+from tests.support.clock import child_env
 from tests.support.wait import wait_for, wait_for_port
 
 
@@ -49,8 +50,8 @@ def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
 def ingest_worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
     """``paygo ingest run`` as its own process, on the test's database and topic root. It is
     subscribed once ``tests.support.wait_worker_subscribed`` returns."""
-    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
-           "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = child_env({**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
+                     "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"})  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "paygo.cli", "ingest", "run", "--worker-id", worker_id,
                              "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
 
