@@ -107,7 +107,8 @@ def insert_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> bo
 
 def move_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> None:
     conn.execute(
-        "update agent_sales set agent_id = %s, recorded_at = paygo_now() where contract_id = %s", (agent_id, contract_id)
+        "update agent_sales set agent_id = %s, recorded_at = paygo_now() where contract_id = %s",
+        (agent_id, contract_id),
     )
 
 
@@ -205,8 +206,9 @@ def commissions(conn: psycopg.Connection, agent_id: int | None = None) -> list[C
                per_contract as (
                  select sold.agent_id, sold.currency,
                         coalesce(sum(e.amount) filter (where e.type = 'deposit'), 0) * sold.deposit_share_bp / 10000
-                        + coalesce(sum(e.amount) filter (where e.type = 'payment' and coalesce(o.entry_date, e.entry_date)
-                                   < sold.signed_on + make_interval(months => sold.payment_months)), 0)
+                        + coalesce(sum(e.amount) filter (where e.type = 'payment'
+                                   and coalesce(o.entry_date, e.entry_date)
+                                       < sold.signed_on + make_interval(months => sold.payment_months)), 0)
                           * sold.payment_share_bp / 10000 as earned,
                         sold.state in ('repossessed', 'written_off', 'returned')
                           and sold.ended_at < sold.signed_on + make_interval(days => sold.clawback_days) as clawed

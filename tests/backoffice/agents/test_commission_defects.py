@@ -15,8 +15,8 @@ from backoffice import clock
 from backoffice.agents import repository, service
 from backoffice.agents.schemas import Agent
 from backoffice.config import Settings
-from backoffice.db import share_clock
 from backoffice.contracts import service as contracts
+from backoffice.db import share_clock
 from backoffice.payments import service as payments
 from backoffice.payments.providers import PaymentEvent
 from backoffice.registry.schemas import NewContract
@@ -58,7 +58,9 @@ def _commission(conn: psycopg.Connection, who: Agent) -> tuple[int, int, int, in
 
 
 @pytest.mark.clock(NOW)
-def test_a_reversed_deposit_takes_back_the_whole_deposit_commission(settings: Settings, conn: psycopg.Connection) -> None:
+def test_a_reversed_deposit_takes_back_the_whole_deposit_commission(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
     """The deposit earned 10 %; its reversal took back 3 % (typed a payment), leaving the agent 7 % of money
     that never stayed. The reversal's ledger row is a negative deposit now, and the commission is nil."""
     anna = agent(conn, settings.database_url, "anna", "A1")
@@ -67,9 +69,7 @@ def test_a_reversed_deposit_takes_back_the_whole_deposit_commission(settings: Se
     assert _commission(conn, anna) == (20_000, 0, 0, 20_000)
     _pay(conn, settings, account, "REV-DEP1", 200_000, reverses="DEP1")
     assert _commission(conn, anna) == (0, 0, 0, 0)
-    rows = conn.execute(
-        "select type, amount from ledger_entries where status = 'completed' order by id"
-    ).fetchall()
+    rows = conn.execute("select type, amount from ledger_entries where status = 'completed' order by id").fetchall()
     assert rows == [("deposit", 200_000), ("deposit", -200_000)]
 
 
