@@ -20,6 +20,8 @@ from backoffice.payments import service as payments
 from backoffice.payments.providers import PaymentEvent
 from backoffice.registry.schemas import NewContract
 from backoffice.registry.service import register_unit
+from backoffice.tickets import service as tickets
+from backoffice.tickets.schemas import Closing
 from paygo.web import create_app
 from tests.support.contracts import kisumu_customer
 from tests.support.field import agent
@@ -88,7 +90,12 @@ def test_a_paid_off_unit_is_the_customers_and_is_not_repossessed(settings: Setti
     assert conn.execute("select state from contracts where id = %s", (contract,)).fetchone() == ("paid_off",)
     with pytest.raises(service.MoveRefused, match=f"paid off.*{account}.*belongs to the customer"):
         service.move_unit(conn, TEST_ACTOR, unit, "repossess", agent_id=anna.id)
+    # Nor by closing a repossession ticket as done: the same move, the same reason.
+    ticket = tickets.open_ticket(conn, TEST_ACTOR, unit, "repossession", "call_centre", "unpaid?", agent_id=anna.id)
+    with pytest.raises(service.MoveRefused, match="belongs to the customer"):
+        tickets.close(conn, TEST_ACTOR, ticket, Closing(outcome="done"), None)
     assert service.repository.current(conn, unit)[1] == "installed"  # type: ignore[index]
+    assert conn.execute("select state from contracts where id = %s", (contract,)).fetchone() == ("paid_off",)
 
 
 @pytest.mark.clock(NOW)
