@@ -58,7 +58,7 @@ ROUTERS: list[APIRouter] = [
     customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
     callcentre_api.router, callcentre_api.act_router, callcentre_pages.router, callcentre_pages.act_router,
     # field operations (issue 15); the agent's own routes before /agents/{agent_id}
-    inventory_api.router, inventory_api.moves, inventory_pages.router, inventory_pages.forms,
+    inventory_api.router, inventory_api.moves, inventory_api.keys, inventory_pages.router, inventory_pages.forms,
     agents_api.me, agents_api.router, agents_api.sales, agents_api.admin, agents_api.finance,
     agents_pages.me, agents_pages.router, agents_pages.finance,
     tickets_api.router, tickets_api.work, tickets_api.dispatch,

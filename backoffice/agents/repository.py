@@ -75,22 +75,41 @@ def paid_since_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -
         """select s.agent_id from agent_sales s
             where s.contract_id = %s and s.agent_id <> %s
               and exists (select 1 from commission_payouts p where p.agent_id = s.agent_id
-                           and p.paid_at >= s.recorded_at)
-            for update of s""",
+                           and p.paid_at >= s.recorded_at)""",
         (contract_id, agent_id),
     ).fetchone()
     return None if row is None else int(row[0])
 
 
-def record_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> int | None:
-    """The agent who sold a contract; returns the agent recorded before (None: first record)."""
+def lock_sale(conn: psycopg.Connection, contract_id: int) -> int | None:
+    """The agent recorded for the contract (None: none yet), the record locked until the transaction ends."""
     row = conn.execute("select agent_id from agent_sales where contract_id = %s for update", (contract_id,)).fetchone()
-    conn.execute(
-        """insert into agent_sales (contract_id, agent_id) values (%s, %s)
-           on conflict (contract_id) do update set agent_id = excluded.agent_id, recorded_at = paygo_now()""",
-        (contract_id, agent_id),
-    )
     return None if row is None else int(row[0])
+
+
+def lock_agents(conn: psycopg.Connection, agent_ids: set[int]) -> None:
+    """Lock agents' rows, in id order (two callers locking the same pair never deadlock): the lock a
+    payout of each takes (``lock_agent``), so a change to what they earn waits for their payouts and the
+    other way round."""
+    conn.execute("select id from agents where id = any(%s) order by id for update", (sorted(agent_ids),)).fetchall()
+
+
+def insert_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> bool:
+    """The first record of who sold a contract; False when another was recorded meanwhile."""
+    return (
+        conn.execute(
+            "insert into agent_sales (contract_id, agent_id) values (%s, %s) on conflict (contract_id) do nothing",
+            (contract_id, agent_id),
+        ).rowcount
+        == 1
+    )
+
+
+def move_sale(conn: psycopg.Connection, contract_id: int, agent_id: int) -> None:
+    conn.execute(
+        "update agent_sales set agent_id = %s, recorded_at = paygo_now() where contract_id = %s",
+        (agent_id, contract_id),
+    )
 
 
 _SALES = """
@@ -172,7 +191,9 @@ def par_inputs(conn: psycopg.Connection, agent_id: int, as_of: date) -> list[tup
 def commissions(conn: psycopg.Connection, agent_id: int | None = None) -> list[Commission]:
     """Per agent and currency: the deposit share plus the share of each payment made within the rule's
     months of signing; all of a contract's commission clawed back when it ended in default
-    (repossessed or written off) within the rule's claw-back days; less what was paid out."""
+    (repossessed or written off) or was returned within the rule's claw-back days; less what was paid
+    out. A reversal's rows count as the rows they undo (their type and date), so a reversal takes back
+    exactly what its payment earned."""
     with conn.cursor(row_factory=class_row(Commission)) as cur:
         return cur.execute(
             """with sold as (
@@ -185,12 +206,14 @@ def commissions(conn: psycopg.Connection, agent_id: int | None = None) -> list[C
                per_contract as (
                  select sold.agent_id, sold.currency,
                         coalesce(sum(e.amount) filter (where e.type = 'deposit'), 0) * sold.deposit_share_bp / 10000
-                        + coalesce(sum(e.amount) filter (where e.type = 'payment' and e.entry_date
-                                   < sold.signed_on + make_interval(months => sold.payment_months)), 0)
+                        + coalesce(sum(e.amount) filter (where e.type = 'payment'
+                                   and coalesce(o.entry_date, e.entry_date)
+                                       < sold.signed_on + make_interval(months => sold.payment_months)), 0)
                           * sold.payment_share_bp / 10000 as earned,
-                        sold.state in ('repossessed', 'written_off')
+                        sold.state in ('repossessed', 'written_off', 'returned')
                           and sold.ended_at < sold.signed_on + make_interval(days => sold.clawback_days) as clawed
                    from sold left join ledger_entries e on e.contract_id = sold.id and e.status = 'completed'
+                   left join ledger_entries o on o.id = e.reverses_entry_id
                   group by sold.agent_id, sold.currency, sold.id, sold.signed_on, sold.state, sold.ended_at,
                            sold.deposit_share_bp, sold.payment_share_bp, sold.payment_months, sold.clawback_days),
                per_agent as (

@@ -55,11 +55,22 @@ def record_sale(conn: psycopg.Connection, actor: Actor, agent_id: int, account_n
     contract_id = repository.contract_of_account(conn, account_number)
     if contract_id is None:
         raise LookupError(f"no contract with account number {account_number!r}")
+    while True:
+        before = repository.lock_sale(conn, contract_id)
+        # A payout locks its agent's row (pay_out): moving the sale waits for the payouts of the agent it
+        # leaves and of the one it goes to, and they wait for it, so the two never count one contract each.
+        repository.lock_agents(conn, {agent_id} if before is None else {agent_id, before})
+        if before is not None:
+            break
+        if repository.insert_sale(conn, contract_id, agent_id):
+            break
+        # Another first record came in meanwhile: it is a move now, under the locks of a move.
     paid = repository.paid_since_sale(conn, contract_id, agent_id)
     if paid is not None:
         raise AgentError(f"{account_number} was sold by agent {paid}, who has been paid commissions since: "
                          "claw back what they were paid for it first, then record the sale again")  # fmt: skip
-    before = repository.record_sale(conn, contract_id, agent_id)
+    if before is not None:
+        repository.move_sale(conn, contract_id, agent_id)
     audit.record(
         conn,
         actor,

@@ -22,7 +22,7 @@ class ContractEnd(BaseModel):
 @router.post("/contracts/{account_number}/state")
 def end_contract(account_number: str, body: ContractEnd, conn: DbConn, staff: CurrentStaff) -> dict[str, Any]:
     """End an active contract: the customer returned the unit, it was repossessed, or the debt written off.
-    Payments that still arrive are kept and booked, but buy no more light."""
+    Payments that still arrive are kept, but buy no more light: they wait for finance (``ended-contract``)."""
     try:
         with conn.transaction():
             old = service.end_contract(conn, account_number, body.state, staff.actor, body.note)

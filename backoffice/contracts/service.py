@@ -17,11 +17,33 @@ from backoffice.registry.service import account_number
 ENDINGS = ("returned", "repossessed", "written_off")
 
 
+class ContractRefused(ValueError):
+    """A contract that cannot be signed; the message says why, for people."""
+
+
+def _sellable(conn: psycopg.Connection, unit_id: int) -> None:
+    """A unit is sold to one customer at a time, and under a key of its own: one that came back is re-keyed
+    at the depot first (inventory.service.rekey_unit), or its old customer's tokens (a DISABLE_PAYG among
+    them) would go on working on it. The unit's row stays locked, so two sales of it cannot cross."""
+    serial = registry.lock_unit(conn, unit_id)
+    holder = registry.contract_holding_unit(conn, unit_id)
+    if holder is not None:
+        raise ContractRefused(f"unit {serial} is sold already: contract {holder[0]} is {holder[1].replace('_', ' ')}")
+    used = registry.contract_under_current_key(conn, unit_id)
+    if used is not None:
+        raise ContractRefused(
+            f"unit {serial} was sold under its current OpenPAYGO key (contract {used[0]}, {used[1].replace('_', ' ')}):"
+            f" re-key it at the depot before it is sold again (POST /api/v1/inventory/units/{serial}/rekey)"
+        )
+
+
 def sign_contract(
     conn: psycopg.Connection, new: NewContract, deposit_paid_on: date | None = None, secret_key: str | None = None
 ) -> int:
     """Sign a contract and write its expected ledger rows (the schedule) in the caller's transaction.
-    With ``deposit_paid_on`` the deposit is credited too: it buys the first period, as a token."""
+    With ``deposit_paid_on`` the deposit is credited too: it buys the first period, as a token.
+    ContractRefused: the unit is sold already, or was sold under the key it has (re-key it first)."""
+    _sellable(conn, new.unit_id)
     product = registry.get_product(conn, new.product_id)
     number = account_number(registry.next_contract_sequence(conn))
     contract_id = registry.insert_contract(

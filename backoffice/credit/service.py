@@ -193,24 +193,47 @@ def decide(a: CreditAccount, amount: int) -> Decision:
     return Decision(tuple(chunks), False, after, a.days_granted + sum(chunks), a.state)
 
 
+class EndedContract(ValueError):
+    """Money for a contract that has ended (returned, repossessed, written off): it would buy nothing."""
+
+
+def _ledger_rows(
+    conn: psycopg.Connection, a: CreditAccount, amount: int, paid_on: date, reverses: int | None
+) -> list[tuple[date, str, int, int | None]]:
+    """A payment's completed rows: the part that completes the deposit, then the rest. A reversal of the
+    payment ``reverses`` (its inbox id) undoes that payment's rows type for type, so that it takes back
+    exactly what the payment brought (a reversed deposit is a negative deposit, and commissions count it
+    as the deposit it undoes); without them (a payment booked before the rows were linked) it is a
+    negative payment as before."""
+    if reverses is not None and amount < 0:
+        undone = ledger.rows_of_payment(conn, a.contract_id, reverses)
+        if undone and sum(x for _, _, x in undone) == -amount:
+            return [(paid_on, kind, -x, entry) for entry, kind, x in undone]
+    deposit = a.deposit_amount or 0
+    before, after = a.paid_total, a.paid_total + amount
+    to_deposit = max(min(after, deposit) - min(before, deposit), 0) if amount > 0 else 0
+    rows: list[tuple[date, str, int, int | None]] = []
+    if to_deposit:
+        rows.append((paid_on, "deposit", to_deposit, None))
+    if amount - to_deposit:
+        rows.append((paid_on, "payment", amount - to_deposit, None))
+    return rows
+
+
 def apply_payment(
     conn: psycopg.Connection, contract_id: int, amount: int, paid_on: date, secret_key: str,
-    inbox_id: int | None = None, history_at: datetime | None = None,
+    inbox_id: int | None = None, history_at: datetime | None = None, reverses: int | None = None,
 ) -> Credited:  # fmt: skip
     """Credit ``amount`` (minor units, may be negative for a reversal) in the caller's transaction:
     ledger rows, new totals, tokens for the days it buys, their SMS and MQTT deliveries.
     ``history_at``: a payment of a backfilled past; its tokens are dated then and its deliveries
-    are kept as history, never sent."""
+    are kept as history, never sent. ``reverses``: the inbox id of the payment a reversal undoes.
+    EndedContract: money for a contract that has ended (the payment doors keep it for finance)."""
     a = repository.lock_account(conn, contract_id)
-    before, after = a.paid_total, a.paid_total + amount
-    deposit = a.deposit_amount or 0
-    to_deposit = max(min(after, deposit) - min(before, deposit), 0) if amount > 0 else 0
-    rows = []
-    if to_deposit:
-        rows.append((paid_on, "completed", "deposit", to_deposit))
-    if amount - to_deposit:
-        rows.append((paid_on, "completed", "payment", amount - to_deposit))
-    ledger.insert_entries(conn, contract_id, a.currency, rows)
+    if amount > 0 and a.state not in ("active", "paid_off"):
+        raise EndedContract(f"contract {a.account_number} is {a.state.replace('_', ' ')}: its money buys nothing")
+    after = a.paid_total + amount
+    ledger.insert_completed(conn, contract_id, a.currency, inbox_id, _ledger_rows(conn, a, amount, paid_on, reverses))
 
     result = Credited(contract_id, 0, False)
     decision = decide(a, amount)

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from backoffice.deps import DbConn, RawBody, SettingsDep
 from backoffice.inventory import receipt, repository, service
 from backoffice.inventory.schemas import (
+    KeySheet,
     Location,
     LocationStock,
     MoveRequest,
     PartCount,
     PartsRequest,
     ReceiptResult,
+    RekeyRequest,
     UnitDetail,
     UnitWhere,
 )
@@ -82,6 +84,22 @@ def move_unit(serial: str, body: MoveRequest, conn: DbConn, staff: CurrentStaff)
                 customer_id=body.customer_id,
                 note=body.note,
             )
+    except service.MoveRefused as err:
+        raise HTTPException(409, str(err)) from None
+
+
+# Re-keying hands out a unit's new secret (for the provisioning tool at the depot): administrators only.
+keys = APIRouter(prefix="/api/v1/inventory", tags=["inventory"], dependencies=[Depends(Allow("admin"))])
+
+
+@keys.post("/units/{serial}/rekey", response_model=KeySheet)
+def rekey(serial: str, body: RekeyRequest, conn: DbConn, settings: SettingsDep, staff: CurrentStaff) -> KeySheet:
+    """A new OpenPAYGO secret and starting code for a unit at the depot (in stock or refurbishing), before it
+    is sold again; the answer is the sheet the provisioning tool writes into the unit, shown this once
+    (docs/unit_keys.md). 409 says why not (a customer has the unit, it is not at the depot)."""
+    try:
+        with conn.transaction():
+            return service.rekey_unit(conn, staff.actor, _unit_id(conn, serial), settings.secret_key, body.note)
     except service.MoveRefused as err:
         raise HTTPException(409, str(err)) from None
 

@@ -106,6 +106,14 @@ def set_state(conn: psycopg.Connection, unit_id: int, new: str, allowed_from: tu
     )
 
 
+def insert_keying(conn: psycopg.Connection, unit_id: int, generation: int, actor: str, note: str | None) -> None:
+    """The record of a re-keying at the depot (the key itself is only in ``units``, encrypted)."""
+    conn.execute(
+        "insert into unit_keyings (unit_id, generation, actor, note) values (%s, %s, %s, %s)",
+        (unit_id, generation, actor, note),
+    )
+
+
 def insert_unit_location(conn: psycopg.Connection, unit_id: int, location_id: int) -> None:
     conn.execute(
         "insert into unit_locations (unit_id, place, location_id) values (%s, 'stock', %s)", (unit_id, location_id)

@@ -119,3 +119,18 @@ class ReceiptResult(BaseModel):
     location_id: int
     received: int
     serials: list[str]
+
+
+class RekeyRequest(BaseModel):
+    note: str | None = Field(default=None, max_length=500, description="where and how (the bench, the tool)")
+
+
+class KeySheet(BaseModel):
+    """What the technician's provisioning tool writes into a unit at the depot (docs/unit_keys.md): shown
+    once, in the answer to the re-keying, never kept anywhere but the unit's encrypted key."""
+
+    serial: str
+    generation: int = Field(description="how many times the unit was re-keyed")
+    secret_key: str = Field(description="the OpenPAYGO secret, 32 hex digits")
+    starting_code: int
+    token_count: int = Field(description="the token count the unit is set to; its next token is above it")

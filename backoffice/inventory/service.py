@@ -1,7 +1,8 @@
 """Moving units through their lifecycle and parts between locations, in the caller's transaction.
 
 in stock (warehouse) → with an agent → installed at a customer → (paid off) → repossessed (with the
-agent) → refurbishing (warehouse) → in stock again; or written off. Every move updates the unit's one
+agent) → refurbishing (warehouse) → re-keyed (``rekey_unit``) → in stock again; or written off. A paid-off
+unit is its customer's and is never repossessed. Every move updates the unit's one
 location row only where it still is what the mover saw (compare and set), appends a ``stock_moves``
 row and an audit row: of two concurrent moves of one unit exactly one succeeds, the other is refused
 (``MoveRefused``) and its transaction writes nothing.
@@ -13,10 +14,13 @@ from dataclasses import dataclass
 
 import psycopg
 
+from backoffice import crypto
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.inventory import repository
-from backoffice.inventory.schemas import Location, MoveAction, UnitWhere, Where
+from backoffice.inventory.schemas import KeySheet, Location, MoveAction, UnitWhere, Where
+from backoffice.registry import repository as registry
+from backoffice.registry import service as registry_service
 
 GONE = Where("gone")
 
@@ -50,10 +54,9 @@ STEPS: dict[str, Step] = {
         ("in_stock", "refurbishing"), {"in_stock": "in_stock", "refurbishing": "refurbishing"}, ("stock",)
     ),
     "install": Step(("in_stock", "with_agent"), {"in_stock": "installed", "with_agent": "installed"}, ("stock",)),
+    # Never a paid-off unit: it is its customer's (refused with the reason in move_unit).
     "repossess": Step(
-        ("installed", "paid_off", "returned"),
-        {"installed": "repossessed", "paid_off": "repossessed", "returned": "repossessed"},
-        ("customer", "unknown"),
+        ("installed", "returned"), {"installed": "repossessed", "returned": "repossessed"}, ("customer", "unknown")
     ),
     "refurbished": Step(("refurbishing",), {"refurbishing": "in_stock"}, ("stock",)),
     "write_off": Step(
@@ -128,18 +131,19 @@ def move_unit(
         raise NotFound(f"no unit {unit_id}")
     here, state = now
     seen = expected or here
+    holder = registry.contract_holding_unit(conn, unit_id) if action == "repossess" else None
+    if action == "repossess" and (state == "paid_off" or (holder is not None and holder[1] == "paid_off")):
+        serial = registry.lock_unit(conn, unit_id)
+        of = f" (contract {holder[0]})" if holder is not None else ""
+        raise MoveRefused(f"unit {serial} is paid off{of}: it belongs to the customer and cannot be repossessed")
     if state not in step.from_states or here.place not in step.from_places:
         raise MoveRefused(
             f"a unit {state.replace('_', ' ')} ({here.place}) cannot be moved by {action}; "
             f"{action} moves units that are {' or '.join(step.from_states)}"
         )
-    if action == "repossess":
-        active = conn.execute(
-            "select account_number from contracts where unit_id = %s and state = 'active'", (unit_id,)
-        ).fetchone()
-        if active is not None:  # else payments would go on buying light for a unit that is not there
-            raise MoveRefused(f"contract {active[0]} is still active: end it first (a repossession ticket closed "
-                              "as done does both)")  # fmt: skip
+    if holder is not None:  # active: else payments would go on buying light for a unit that is not there
+        raise MoveRefused(f"contract {holder[0]} is still active: end it first (a repossession ticket closed "
+                          "as done does both)")  # fmt: skip
     if action == "return_to_warehouse" and here.place == "stock":
         loc = repository.get_location(conn, here.location_id or 0)
         if loc is None or loc.kind != "agent":
@@ -185,6 +189,37 @@ def move_unit(
         },
     )
     return after
+
+
+REKEY_STATES = ("in_stock", "refurbishing")  # at the depot, where the technician's provisioning tool is
+
+
+def rekey_unit(conn: psycopg.Connection, actor: Actor, unit_id: int, secret_key: str, note: str | None) -> KeySheet:
+    """Give a unit at the depot a new OpenPAYGO secret and starting code (its token count runs on), so that
+    nothing its last customer was given works on it for the next one: a unit is sold once per key
+    (contracts.service refuses the rest). The technician's provisioning tool writes the returned sheet
+    into the unit; the step is recorded (``unit_keyings``, audited without the secret). MoveRefused: the
+    unit is not at the depot, or a customer has it (active or paid off)."""
+    repository.track_untracked(conn, unit_id)
+    serial = registry.lock_unit(conn, unit_id)
+    now = repository.current(conn, unit_id)
+    if now is None:
+        raise NotFound(f"no unit {unit_id}")
+    here, state = now
+    if state not in REKEY_STATES or here.place != "stock":
+        raise MoveRefused(f"unit {serial} is {state.replace('_', ' ')}: a unit is re-keyed at the depot, "
+                          "in stock or refurbishing")  # fmt: skip
+    holder = registry.contract_holding_unit(conn, unit_id)
+    if holder is not None:
+        raise MoveRefused(f"contract {holder[0]} is {holder[1].replace('_', ' ')}: its unit keeps the key its "
+                          "customer's tokens are made with")  # fmt: skip
+    key_hex, starting_code = registry_service.new_key()
+    generation, count = registry.set_unit_key(conn, unit_id, crypto.encrypt(secret_key, key_hex), starting_code)
+    repository.insert_keying(conn, unit_id, generation, actor.name, note)
+    audit.record(conn, actor, "unit-rekeyed", "unit", serial, before={"key_generation": generation - 1},
+                 after={"key_generation": generation, "token_count": count, "note": note})  # fmt: skip
+    return KeySheet(serial=serial, generation=generation, secret_key=key_hex, starting_code=starting_code,
+                    token_count=count)  # fmt: skip
 
 
 def add_parts(

@@ -24,6 +24,33 @@ def insert_entries(
         )
 
 
+def insert_completed(
+    conn: psycopg.Connection, contract_id: int, currency: str, inbox_id: int | None,
+    rows: Sequence[tuple[date, str, int, int | None]],
+) -> None:  # fmt: skip
+    """Completed rows of one payment (``inbox_id``, None for money that came by no payment door):
+    (entry_date, type, amount in minor units, the row it reverses or None)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into ledger_entries (contract_id, entry_date, status, type, amount, currency, inbox_id,
+                                           reverses_entry_id)
+               values (%s, %s, 'completed', %s, %s, %s, %s, %s)""",
+            [(contract_id, d, t, a, currency, inbox_id, r) for d, t, a, r in rows],
+        )
+
+
+def rows_of_payment(conn: psycopg.Connection, contract_id: int, inbox_id: int) -> list[tuple[int, str, int]]:
+    """(id, type, amount) of the completed rows a payment brought to a contract that no reversal undid."""
+    rows = conn.execute(
+        """select e.id, e.type, e.amount from ledger_entries e
+            where e.contract_id = %s and e.inbox_id = %s and e.status = 'completed' and e.reverses_entry_id is null
+              and not exists (select 1 from ledger_entries r where r.reverses_entry_id = e.id)
+            order by e.id""",
+        (contract_id, inbox_id),
+    ).fetchall()
+    return [(int(i), str(t), int(a)) for i, t, a in rows]
+
+
 def currencies(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("select distinct currency from ledger_entries order by 1")]
 

@@ -290,6 +290,13 @@ def v1_held(conn: DbConn, limit: Limit = 200) -> list[WaitingPayment]:
     return [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="held", limit=limit)]
 
 
+@finance_v1.get("/ended-contract", response_model=list[WaitingPayment])
+def v1_ended_contract(conn: DbConn, limit: Limit = 200) -> list[WaitingPayment]:
+    """Money paid to a contract that has ended (repossessed, written off, returned), which it would buy
+    nothing for: assign it to the right contract or refund it."""
+    return [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="ended-contract", limit=limit)]
+
+
 @finance_v1.get("/contracts", response_model=list[ContractHit])
 def v1_find_contracts(
     conn: DbConn, q: Annotated[str, Query(min_length=2, max_length=100, description="account, serial, phone or name")]

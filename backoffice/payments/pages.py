@@ -55,6 +55,7 @@ def _work_page(
         {
             "unmatched": [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="unmatched")],
             "held": [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="held")],
+            "ended": [WaitingPayment.of(u) for u in repository.unmatched(conn, "open", kind="ended-contract")],
             "refunds": [RefundOut.of(r) for r in repository.refunds(conn, None, 50)],
             "trail": service.payment_trail(conn, None, 50),
             "q": q, "hits": hits, "item": item, "done": done, "error": error,

@@ -12,7 +12,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,6 +44,11 @@ class PaymentEvent:
     status: str = "SUCCESSFUL"  # MoMo: SUCCESSFUL, FAILED or PENDING
     reverses: str | None = None  # a reversal names the provider transaction it undoes …
     reverses_provider: str | None = None  # … and that transaction's provider (default: the same)
+
+    @property
+    def paid_on(self) -> date:
+        """The company's business day of the payment: the day it is credited from."""
+        return clock.business_day(self.paid_at)
 
 
 class Rejected(Exception):

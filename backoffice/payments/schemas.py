@@ -17,11 +17,12 @@ def money_text(minor: int | None, currency: str | None) -> str | None:
 
 
 class WaitingPayment(BaseModel):
-    """A payment waiting for finance: it matched no account (``unmatched``) or a rule held it (``held``)."""
+    """A payment waiting for finance: it matched no account (``unmatched``), a rule held it (``held``), or
+    it was paid to a contract that has ended (``ended-contract``: it would buy nothing there)."""
 
     id: int = Field(description="the item to assign, release or refund")
     payment_id: int = Field(description="the payment in the inbox (the audit trail's entity id)")
-    kind: Literal["unmatched", "held"]
+    kind: Literal["unmatched", "held", "ended-contract"]
     state: str = Field(description="open, assigned, released, refunded or reversed")
     provider: str
     provider_txn_id: str

@@ -198,7 +198,16 @@ def intake(
         repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
         return Outcome("rejected", response, inbox_id, reason=why)
 
-    credited = credit.apply_payment(conn, contract_id, e.amount, clock.business_day(e.paid_at), secret_key, inbox_id)
+    try:
+        credited = credit.apply_payment(conn, contract_id, e.amount, e.paid_on, secret_key, inbox_id)
+    except credit.EndedContract as ended:  # it would buy nothing and earn a commission: finance decides
+        why = f"{ended}; assign it to another contract or refund it"
+        response = answer("held", why, "0", inbox_id, [])
+        repository.finish_inbox(conn, inbox_id, "held", response, why, **fields)
+        repository.insert_unmatched(conn, inbox_id, kind="ended-contract")
+        audit.record(conn, SYSTEM, "held", "payment", inbox_id, after={"reason": why, "kind": "ended-contract"})
+        log.info("payment to an ended contract held provider=%s txn=%s contract=%s", provider, txn, contract_id)
+        return Outcome("held", response, inbox_id, reason=why)
     response = answer("credited", None, "0", inbox_id, [str(t["token"]) for t in credited.tokens])
     repository.finish_inbox(conn, inbox_id, "credited", response, contract_id=contract_id, **fields)
     log.info("payment credited provider=%s txn=%s contract=%s days=%s tokens=%s", provider, txn, contract_id,
@@ -239,8 +248,8 @@ def _reverse(
                         e.txn_id, original.id)  # fmt: skip
             note += "; ALREADY REFUNDED BY HAND: the payer was paid back twice, recover one"
     elif original.contract_id is not None and original.status == "credited":
-        paid_on = clock.business_day(e.paid_at)
-        done = credit.apply_payment(conn, original.contract_id, -e.amount, paid_on, secret_key, inbox_id)
+        done = credit.apply_payment(conn, original.contract_id, -e.amount, e.paid_on, secret_key, inbox_id,
+                                    reverses=original.id)  # fmt: skip
         tokens = [str(t["token"]) for t in done.tokens]  # a SET_TIME when the contract was paid off
     else:  # money still waiting for finance: it is gone, so is the item
         repository.close_unmatched_of(conn, original.id, "reversed", f"reversed by {provider}/{e.txn_id}")
@@ -292,7 +301,10 @@ def _credit(
     _claim(conn, u.id, state, actor, contract_id, note)
     # Credited from the day it was paid, never from a date still to come (a held payment may claim one).
     paid_on = min(clock.business_day(u.paid_at), clock.today())
-    credited = credit.apply_payment(conn, contract_id, u.amount, paid_on, secret_key, u.inbox_id)
+    try:
+        credited = credit.apply_payment(conn, contract_id, u.amount, paid_on, secret_key, u.inbox_id)
+    except credit.EndedContract as ended:  # ended meanwhile
+        raise ResolutionError(f"{ended}; refund the payment instead") from None
     verb = "assigned to" if state == "assigned" else "released to"
     repository.set_status(conn, u.inbox_id, "credited", f"{verb} {account} by {actor.name}", contract_id)
     audit.record(
@@ -317,6 +329,9 @@ def release_held(
     """Finance checked a held payment and lets it through: credited to the account it was paid to,
     as if it had just been received (a held payment whose account matches nothing is assigned instead)."""
     u = _open_item(conn, item_id)
+    if u.kind == "ended-contract":
+        raise ResolutionError(f"payment {item_id} was paid to an ended contract ({u.account}): released there it "
+                              "would buy nothing; assign it to another contract or refund it")  # fmt: skip
     if u.kind != "held":
         raise ResolutionError(f"payment {item_id} is not held but unmatched: assign it to a contract")
     if not u.account:

@@ -78,12 +78,58 @@ def insert_contract(
     signed_on: date,
 ) -> int:
     row = conn.execute(
-        """insert into contracts (account_number, customer_id, unit_id, product_id, currency, signed_on)
-           values (%s, %s, %s, %s, %s, %s) returning id""",
-        (account_number, customer_id, unit_id, product_id, currency, signed_on),
+        """insert into contracts (account_number, customer_id, unit_id, product_id, currency, signed_on, key_generation)
+           values (%s, %s, %s, %s, %s, %s, (select key_generation from units where id = %s)) returning id""",
+        (account_number, customer_id, unit_id, product_id, currency, signed_on, unit_id),
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def lock_unit(conn: psycopg.Connection, unit_id: int) -> str:
+    """The unit's serial, its row locked until the transaction ends (sales and re-keying of one unit
+    one after the other). LookupError: no such unit."""
+    row = conn.execute("select serial from units where id = %s for no key update", (unit_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no unit {unit_id}")
+    return str(row[0])
+
+
+def contract_holding_unit(conn: psycopg.Connection, unit_id: int) -> tuple[str, str] | None:
+    """(account number, state) of the contract whose customer has the unit (active, or paid off: then
+    the customer owns it), or None."""
+    row = conn.execute(
+        """select account_number, state from contracts where unit_id = %s and state in ('active', 'paid_off')
+            order by id desc limit 1""",
+        (unit_id,),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def contract_under_current_key(conn: psycopg.Connection, unit_id: int) -> tuple[str, str] | None:
+    """(account number, state) of the contract the unit was sold under with the key it has now, or None."""
+    row = conn.execute(
+        """select c.account_number, c.state from contracts c join units u on u.id = c.unit_id
+            where c.unit_id = %s and c.key_generation = u.key_generation""",
+        (unit_id,),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def set_unit_key(conn: psycopg.Connection, unit_id: int, key_enc: bytes, starting_code: int) -> tuple[int, int]:
+    """The unit's next key (its generation goes up by one); its token count runs on from the highest
+    count it was ever given, so that a count stays unique among the unit's tokens (tokens' unique key).
+    Returns (generation, token count the unit is provisioned with)."""
+    row = conn.execute(
+        """update units u set openpaygo_key_enc = %s, starting_code = %s, key_generation = key_generation + 1,
+                  token_count = greatest(u.token_count, coalesce((select max(t.count) from tokens t
+                                                                   where t.unit_id = u.id), 0))
+            where id = %s returning key_generation, token_count""",
+        (key_enc, starting_code, unit_id),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no unit {unit_id}")
+    return int(row[0]), int(row[1])
 
 
 def next_contract_sequence(conn: psycopg.Connection) -> int:

@@ -22,6 +22,11 @@ def is_valid_account_number(text: str) -> bool:
     return text.isdigit() and len(text) == 8 and luhn.is_valid(text)
 
 
+def new_key() -> tuple[str, int]:
+    """A fresh OpenPAYGO secret (32 hex digits) and starting code (9 digits)."""
+    return secrets.token_hex(16), secrets.randbelow(900_000_000) + 100_000_000
+
+
 def register_unit(
     conn: psycopg.Connection,
     secret_key: str,
@@ -32,8 +37,7 @@ def register_unit(
     installed_at: datetime | None = None,
 ) -> int:
     """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code."""
-    key_hex = secrets.token_hex(16)
-    starting_code = secrets.randbelow(900_000_000) + 100_000_000
+    key_hex, starting_code = new_key()
     return repository.insert_unit(
         conn, serial, product_id, crypto.encrypt(secret_key, key_hex), starting_code, lat, lon, installed_at
     )

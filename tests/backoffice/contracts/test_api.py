@@ -1,4 +1,5 @@
-"""Ending a contract: the money still comes in and is kept, but buys no more light."""
+"""Ending a contract: the money still comes in and is kept, but buys no more light: it waits for finance
+(issue 21: it used to be booked to the ended contract, and earned its agent a commission)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.support.staff import api_token
 pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
-def test_ended_contract_keeps_payments_but_buys_no_light(
+def test_ended_contract_keeps_payments_for_finance_and_buys_no_light(
     money_settings: Settings, conn: psycopg.Connection, server: str
 ) -> None:
     _, flexible = make_products(conn)
@@ -32,4 +33,5 @@ def test_ended_contract_keeps_payments_but_buys_no_light(
     late = httpx.post(f"{server}/payments/mpesa/c2b/confirmation", json=confirmation(acct.number, "350"))
     assert late.json()["ResultCode"] == 0
     assert count(conn, "select count(*) from tokens") == 1  # the deposit's only
-    assert count(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 85_000
+    assert count(conn, "select paid_total from contracts where id = %s", acct.contract_id) == 50_000
+    assert count(conn, "select count(*) from unmatched_payments where kind = 'ended-contract' and state = 'open'") == 1

@@ -70,6 +70,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/payments/refunds/{refund_id}/done"): frozenset({"finance"}),
     ("GET", "/api/v1/payments/unmatched"): frozenset({"finance"}),
     ("GET", "/api/v1/payments/held"): frozenset({"finance"}),
+    ("GET", "/api/v1/payments/ended-contract"): frozenset({"finance"}),  # issue 21
     ("GET", "/api/v1/payments/contracts"): frozenset({"finance"}),
     ("POST", "/api/v1/payments/waiting/{item_id}/assign"): frozenset({"finance"}),
     ("POST", "/api/v1/payments/waiting/{item_id}/release"): frozenset({"finance"}),
@@ -109,6 +110,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/inventory/units/{serial}/moves"): frozenset({"call_centre"}),
     ("POST", "/api/v1/inventory/receipts"): frozenset({"call_centre"}),
     ("POST", "/api/v1/inventory/parts"): frozenset({"call_centre"}),
+    ("POST", "/api/v1/inventory/units/{serial}/rekey"): frozenset({"admin"}),  # issue 21
     ("GET", "/api/v1/agents/me"): frozenset({"field_agent"}),
     ("GET", "/api/v1/agents/me/customers"): frozenset({"field_agent"}),
     ("GET", "/api/v1/agents"): READ,
