@@ -232,7 +232,7 @@ def _answer(
         lacking = repository.tokens_after(conn, unit.id, last)
         if signed_data and unit.set_time and lacking and all(kind != "disable_payg" for _, kind in lacking):
             # Time mode: one SET_TIME token for the expiry, instead of what the unit lacks.
-            token = credit.set_time_token(conn, unit.id, secret_key, clock.business_day(now), last)
+            token = credit.set_time_token(conn, unit.id, secret_key, now, last)
             lacking = [(token, "set_time")] if token is not None else lacking
         tokens = [int(token) for token, _ in lacking]
         if valid and signed_data:

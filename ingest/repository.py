@@ -146,11 +146,12 @@ def ack_tokens_upto(conn: psycopg.Connection, unit_id: int, token_count: int) ->
 
 
 def active_until(conn: psycopg.Connection, unit_id: int) -> datetime | None:
-    """When the credit of the unit's live contract runs out (the day its granted days and goodwill days
-    end, at midnight UTC); None if no live contract; far ahead (2106) once paid off (unlocked for good)."""
+    """When the credit of the unit's live contract runs out: its credit end as its tokens gave it
+    (contracts.credit_end, the one definition: docs/credit_end.md); None if no live contract or no token
+    yet; far ahead (2106, the largest 32-bit timestamp) once paid off (unlocked for good)."""
     row = conn.execute(
-        """select case when c.state = 'paid_off' then timestamptz '2106-02-07 06:28:15+00'
-                       else c.credit_until::timestamp at time zone 'UTC' end
+        """select case when c.state = 'paid_off' or c.credit_end = 'infinity'
+                       then timestamptz '2106-02-07 06:28:15+00' else c.credit_end end
            from contracts c where c.unit_id = %s and c.state in ('active', 'paid_off')
            order by c.id desc limit 1""",
         (unit_id,),

@@ -36,7 +36,12 @@ class ContractInfo(BaseModel):
     arrears: int | None = Field(description="expected to date less paid, when positive")
     days_granted: int = Field(description="days of light that payments bought")
     goodwill_days: int = Field(description="days given free by the call centre")
-    paid_until: date = Field(description="signing date + every day bought or given")
+    credit_end: datetime | None = Field(
+        description="when the unit's light stops as the contract's tokens gave it (docs/credit_end.md); None: no "
+        "token yet, or never (unlocked_for_good)"
+    )
+    paid_until: date | None = Field(description="the company's day of credit_end: what the receipt and reminders say")
+    unlocked_for_good: bool = Field(description="DISABLE_PAYG was issued: the light never stops")
 
 
 class UnitStatus(BaseModel):

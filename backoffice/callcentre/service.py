@@ -89,7 +89,8 @@ def _contract(conn: psycopg.Connection, contract_id: int, today: date) -> Contra
         paid_total=a.paid_total, price=price, balance=None if price is None else max(price - a.paid_total, 0),
         expected_to_date=expected, arrears=None if expected is None else max(expected - a.paid_total, 0),
         days_granted=a.days_granted, goodwill_days=a.goodwill_days,
-        paid_until=a.signed_on + timedelta(days=a.days_granted + a.goodwill_days),
+        credit_end=a.credit_end and a.credit_end.astimezone(UTC), paid_until=credit.credit_day(a.credit_end),
+        unlocked_for_good=a.unlocked,
     )  # fmt: skip
 
 

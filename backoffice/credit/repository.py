@@ -36,10 +36,17 @@ class CreditAccount:
     phone: str | None
     signed_on: date
     language: str  # the customer's, for their SMS
+    # When the unit's light stops as its tokens gave it (contracts.credit_end, migration 0033); None
+    # with no token yet, or never (DISABLE_PAYG: ``unlocked``).
+    credit_end: datetime | None
+    unlocked: bool
 
 
-_ACCOUNT = """select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
-                      c.goodwill_days,
+# contracts.credit_end is 'infinity' once DISABLE_PAYG was issued: Python has no such instant.
+CREDIT_END = "nullif(c.credit_end, 'infinity') as credit_end, coalesce(c.credit_end = 'infinity', false) as unlocked"
+
+_ACCOUNT = f"""select c.id as contract_id, c.account_number, c.state, c.currency, c.paid_total, c.days_granted,
+                      c.goodwill_days, {CREDIT_END},
                       u.id as unit_id, u.serial, u.openpaygo_key_enc as key_enc, u.starting_code, u.token_count,
                       p.business_model, p.deposit_amount, p.instalment_amount, p.instalment_count,
                       p.instalment_period_days, p.price_per_day, p.price_to_own, p.deposit_days, c.signed_on,
@@ -81,6 +88,24 @@ def update_credit(conn: psycopg.Connection, contract_id: int, paid_total: int, d
         "update contracts set paid_total = %s, days_granted = %s, state = %s where id = %s",
         (paid_total, days_granted, state, contract_id),
     )
+
+
+def credit_end(conn: psycopg.Connection, contract_id: int) -> tuple[datetime | None, bool]:
+    """When the contract's credit ends as its tokens gave it (None: no token yet, or never), and whether
+    never (DISABLE_PAYG)."""
+    row = conn.execute(f"select {CREDIT_END} from contracts c where c.id = %s", (contract_id,)).fetchone()
+    return (row[0], bool(row[1])) if row else (None, False)
+
+
+def credit_end_before_payoff(conn: psycopg.Connection, contract_id: int) -> datetime | None:
+    """The contract's credit end as its tokens gave it, DISABLE_PAYG left out: the days it had when a
+    reversal takes its unit back from owned (None: no days at all)."""
+    row = conn.execute(
+        """select nullif(fold_credit_end(token_type, value_days, created_at order by count, id), 'infinity')
+             from tokens where contract_id = %s and token_type <> 'disable_payg'""",
+        (contract_id,),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def newest_token(conn: psycopg.Connection, unit_id: int) -> tuple[str, str, int, int] | None:

@@ -5,6 +5,10 @@ A contract keeps two running totals: ``paid_total`` (minor units credited) and `
 ``target_days(paid_total) - days_granted`` — so a fraction of a day stays in the balance and is
 never lost, and a reversal simply makes the next token smaller. The deposit buys the first period;
 paying the whole price issues DISABLE_PAYG and marks the contract paid off.
+
+When the unit's light stops is not counted here: it is ``contracts.credit_end``, which the database
+keeps from the tokens as they are written (migration 0033, docs/credit_end.md); this module reads it
+(``CreditAccount.credit_end``) and tells it in the company's days (``credit_day``, ``days_left``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import psycopg
 from openpaygo import TokenType, generate_token
 
 import protocol
-from backoffice import crypto
+from backoffice import clock, crypto
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.credit import repository
@@ -61,19 +65,23 @@ class Credited:
     paid_off: bool
     tokens: list[dict[str, object]] = field(default_factory=list)
     light_until: date | None = None  # what the receipt SMS says, when the payment bought days
+    credit_end: datetime | None = None  # the instant that day's light stops (contracts.credit_end)
 
 
-def credit_until(signed_on: date, days_granted: int) -> date:
-    """The day a contract's credit runs out as the ledger counts it: every day granted since signing,
-    back to back (a unit that was left without credit for a while gets its days from the token on)."""
-    return signed_on + timedelta(days=days_granted)
+def credit_day(end: datetime | None) -> date | None:
+    """The company's day a credit end falls on: the day the customer is told (receipt, reminder, the unit
+    page), and the day a SET_TIME token counts to."""
+    return None if end is None else clock.business_day(end)
 
 
-def light_until(a: CreditAccount, days: int, paid_on: date) -> date:
-    """Until when ``days`` more of credit light the unit: from the end of the days already granted, or
-    from the payment when that end was in the past (a unit without credit counts from its token). Goodwill
-    days granted by the call centre count as credit too."""
-    return max(credit_until(a.signed_on, a.days_granted + a.goodwill_days + days), paid_on + timedelta(days=days))
+def days_left(end: datetime | None, at: datetime) -> int:
+    """The value of a SET_TIME token entered at ``at`` that keeps the light on until the day of ``end``:
+    the company's days from ``at``'s day to that day, 0 once it has come (no credit: 0), at most 995.
+    The unit then stops at the time of day the token was entered, on the day the customer was told."""
+    day = credit_day(end)
+    if day is None:
+        return 0
+    return max(0, min((day - clock.business_day(at)).days, MAX_TOKEN_DAYS))
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,6 @@ class Receipt:
 
     amount: int
     currency: str
-    paid_on: date
 
 
 def _sms(a: CreditAccount, kind: TokenType, token: str, days: int, receipt: Receipt | None) -> sms_text.Sms:
@@ -90,8 +97,8 @@ def _sms(a: CreditAccount, kind: TokenType, token: str, days: int, receipt: Rece
                                  "account": a.account_number}  # fmt: skip
     if kind == TokenType.DISABLE_PAYG:
         return sms_text.render("paid_off", a.language, **values)
-    if kind == TokenType.ADD_TIME and receipt is not None:
-        until = light_until(a, days, receipt.paid_on)
+    until = credit_day(a.credit_end)
+    if kind == TokenType.ADD_TIME and receipt is not None and until is not None:
         amount = f"{to_decimal(receipt.amount, receipt.currency):,} {receipt.currency}"
         return sms_text.render("receipt", a.language, amount=amount, until=sms_text.day(until), **values)
     return sms_text.render("token", a.language, **values)
@@ -112,6 +119,7 @@ def _issue(
     name = TOKEN_NAMES[kind]
     token_id = repository.insert_token(conn, a.unit_id, a.contract_id, inbox_id, name, days, count, token, history_at)
     a.token_count = count
+    a.credit_end, a.unlocked = repository.credit_end(conn, a.contract_id)  # as the new token leaves it
     command = protocol.TokenCommand(token=token, token_type=name, days=days, count=count)
     deliveries = [("mqtt", "command", a.serial, protocol.encode_command(command))]
     if a.phone:
@@ -123,11 +131,12 @@ def _issue(
 
 
 def set_time_token(
-    conn: psycopg.Connection, unit_id: int, secret_key: str, today: date, reported: int = -1
+    conn: psycopg.Connection, unit_id: int, secret_key: str, now: datetime, reported: int = -1
 ) -> str | None:
     """OpenPAYGO Metrics "time mode" (a device that expects one SET_TIME token for its expiry rather
     than the ADD_TIME tokens it lacks): a SET_TIME token for the credit the unit's active contract
-    has from ``today`` (the days granted less those since signing), in the caller's transaction,
+    has at ``now`` (``days_left`` to its credit end, the one every token counts to: a unit that pays
+    after its credit lapsed gets the days it paid for), in the caller's transaction,
     without SMS or MQTT deliveries (the Metrics answer carries it). None without an active contract.
     The unit's newest token is given again when it is a SET_TIME token of that very value that the
     unit has not acknowledged (its count above ``reported``, the token count the unit reports): a
@@ -136,7 +145,7 @@ def set_time_token(
     if contract_id is None:
         return None
     a = repository.lock_account(conn, contract_id)
-    left = max(0, min(a.days_granted + a.goodwill_days - (today - a.signed_on).days, MAX_TOKEN_DAYS))
+    left = days_left(a.credit_end, now)
     newest = repository.newest_token(conn, unit_id)
     if newest is not None:
         token, kind, days, count = newest
@@ -165,7 +174,7 @@ class Decision:
     """What a payment does to a contract: ADD_TIME tokens of these days (each at most 995), or
     DISABLE_PAYG when it completes the price; and the contract's totals and state after it.
     ``relock``: a reversal took a paid-off contract below its price, so the unit, unlocked for good,
-    gets a SET_TIME token for the days it still has (``days_left`` is decided at ``paid_on``)."""
+    gets a SET_TIME token for the days it still has (decided when the token is issued)."""
 
     add_days: tuple[int, ...]
     paid_off: bool
@@ -240,16 +249,18 @@ def apply_payment(
     if decision.paid_off:
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.DISABLE_PAYG, 0, history_at))
         result.paid_off = True
-    receipt = Receipt(amount, a.currency, paid_on) if amount > 0 else None
+    receipt = Receipt(amount, a.currency) if amount > 0 else None
     for chunk in decision.add_days:
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.ADD_TIME, chunk, history_at, receipt))
-        result.light_until = light_until(a, chunk, paid_on)
+        result.light_until, result.credit_end = credit_day(a.credit_end), a.credit_end
         result.days_added += chunk
-        a.days_granted += chunk  # the next chunk's receipt counts from the end of this one
     if decision.relock:
-        # What the customer paid for (and was given), less the days since signing: the credit from today.
-        given = decision.days_granted + a.goodwill_days
-        left = max(0, min(given - (paid_on - a.signed_on).days, MAX_TOKEN_DAYS))
+        # The end its tokens gave it before DISABLE_PAYG, moved by the days the money it keeps buys more
+        # (or fewer) than the days issued: the credit left from the token on.
+        end = repository.credit_end_before_payoff(conn, contract_id)
+        if end is not None:
+            end += timedelta(days=decision.days_granted - a.days_granted)
+        left = days_left(end, history_at or clock.utc_now())
         result.tokens.append(_issue(conn, a, secret_key, inbox_id, TokenType.SET_TIME, left, history_at))
     state, granted = decision.state, decision.days_granted
     repository.update_credit(conn, contract_id, after, granted, state)

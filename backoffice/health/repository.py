@@ -249,28 +249,29 @@ ALERT_COLS = """a.id, a.unit_id, u.serial, a.kind, a.level, a.opened_on, a.last_
                 a.acknowledged_at, a.acknowledged_by"""
 
 
-def classify_collections(conn: psycopg.Connection, day: date, fault_kinds: list[str], t: Thresholds) -> int:
-    """Every unit out of credit on ``day``: can't use (an open fault alert), using without paying (a
-    tamper alert, or the battery charging day after day while locked: something draws unmetered), or
-    not using (healthy and quiet)."""
+def classify_collections(conn: psycopg.Connection, day: date, fault_kinds: list[str], t: Thresholds, zone: str) -> int:
+    """Every unit out of credit on ``day``: its active contract's credit (contracts.credit_end, as its tokens
+    gave it: the one definition, docs/credit_end.md) had ended when the day began in the company's time
+    zone ``zone``. Out of credit since the day it ended; can't use (an open fault alert), using without
+    paying (a tamper alert, or the battery charging day after day while locked: something draws
+    unmetered), or not using (healthy and quiet). A unit locked with credit it paid for (a token not
+    delivered yet) is not a collections case; nor is a contract that never had a token."""
     conn.execute("delete from unit_collections")
     return conn.execute(
         """
-        with locked as (
-            select h.unit_id,
-                   coalesce((select max(p.day) + 1 from unit_health_daily p
-                              where p.unit_id = h.unit_id and p.day < %(day)s and p.hours_locked < 20),
-                            (select min(p.day) from unit_health_daily p where p.unit_id = h.unit_id)) as since
-              from unit_health_daily h where h.day = %(day)s and h.hours_locked >= 20
+        with lapsed as (
+            select c.unit_id, c.credit_end, (c.credit_end at time zone %(zone)s)::date as since
+              from contracts c
+             where c.state = 'active' and c.credit_end < (%(day)s::date::timestamp at time zone %(zone)s)
         ), facts as (
-            select l.unit_id, l.since,
+            select l.unit_id, l.since, l.credit_end,
                    (select array_agg(a.kind order by a.kind) from health_alerts a
                      where a.unit_id = l.unit_id and a.resolved_on is null and a.kind = any(%(faults)s)) as faults,
                    exists (select 1 from health_alerts a where a.unit_id = l.unit_id and a.resolved_on is null
                              and a.kind = 'tamper') as tamper,
                    (select coalesce(sum(d.energy_in_wh), 0) from telemetry_daily d
                      where d.unit_id = l.unit_id and d.day between %(day)s::date - 1 and %(day)s) as harvest_wh_2d
-              from locked l
+              from lapsed l
         )
         insert into unit_collections (unit_id, class, since, as_of, evidence)
         select f.unit_id,
@@ -280,10 +281,10 @@ def classify_collections(conn: psycopg.Connection, day: date, fault_kinds: list[
                f.since, %(day)s,
                jsonb_build_object('faults', coalesce(f.faults, '{}'), 'tamper_alert', f.tamper,
                                   'harvest_wh_2d', round(f.harvest_wh_2d::numeric, 1),
-                                  'days_out_of_credit', %(day)s::date - f.since + 1)
+                                  'credit_end', f.credit_end, 'days_out_of_credit', %(day)s::date - f.since)
           from facts f join units u on u.id = f.unit_id join products p on p.id = u.product_id
         """,
-        {"day": day, "faults": fault_kinds, "charging": 0.3},
+        {"day": day, "faults": fault_kinds, "charging": 0.3, "zone": zone},
     ).rowcount
 
 

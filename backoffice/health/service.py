@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.health import repository, rules
@@ -84,7 +85,7 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any) -> dict[str, int
             firing.append(repository.Firing(int(w.unit_id[i]), kind, level, h.evidence_of(j)))
     opened, resolved = repository.reconcile(conn, day, firing)
     ticketed = open_technician_tickets(conn, settings)
-    classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t)
+    classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t, str(clock.company_zone()))
     queued = repository.rebuild_outreach(conn, day, PLAYBOOK, list(COACHING_KINDS))
     return {"units": w.n, "derived": derived, "firing": len(firing), "opened": opened, "resolved": resolved,
             "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -281,7 +281,7 @@ class ContractHit:
     state: str
     currency: str
     paid_total: int
-    credit_until: date
+    credit_end: datetime | None  # contracts.credit_end (None: no token yet, or never: paid off)
 
 
 def find_contracts(conn: psycopg.Connection, query: str, limit: int = 20) -> list[ContractHit]:
@@ -296,7 +296,7 @@ def find_contracts(conn: psycopg.Connection, query: str, limit: int = 20) -> lis
             """select c.account_number, cu.name as customer,
                       sms_phone(cu.id) as phone,
                       u.serial, c.state, c.currency, c.paid_total,
-                      c.credit_until
+                      nullif(c.credit_end, 'infinity') as credit_end
                from contracts c join customers cu on cu.id = c.customer_id join units u on u.id = c.unit_id
                where c.account_number = any(%(accounts)s)
                order by array_position(%(accounts)s, c.account_number::text)""",
@@ -310,13 +310,13 @@ class Balance:
     paid_total: int
     currency: str
     days_granted: int
-    credit_until: date
+    credit_end: datetime | None
 
 
 def balance(conn: psycopg.Connection, contract_id: int) -> Balance | None:
     with conn.cursor(row_factory=class_row(Balance)) as cur:
         return cur.execute(
-            """select account_number, paid_total, currency, days_granted, credit_until
+            """select account_number, paid_total, currency, days_granted, nullif(credit_end, 'infinity') as credit_end
                from contracts where id = %s""",
             (contract_id,),
         ).fetchone()

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
+from backoffice.credit.service import credit_day
 from backoffice.money import to_decimal
 from backoffice.payments import repository
 
@@ -124,10 +125,11 @@ class ContractHit(BaseModel):
     currency: str
     paid_total: int
     paid_total_text: str | None
-    credit_until: date
+    credit_until: date | None = Field(description="the company's day the unit's light stops (docs/credit_end.md)")
 
     @classmethod
     def of(cls, h: repository.ContractHit) -> ContractHit:
         return cls(account_number=h.account_number, customer=h.customer, phone=h.phone, serial=h.serial,
                    state=h.state, currency=h.currency, paid_total=h.paid_total,
-                   paid_total_text=money_text(h.paid_total, h.currency), credit_until=h.credit_until)  # fmt: skip
+                   paid_total_text=money_text(h.paid_total, h.currency),
+                   credit_until=credit_day(h.credit_end))  # fmt: skip

@@ -382,7 +382,7 @@ def decision(
         b = repository.balance(conn, credited.contract_id)
         if b is not None:
             out.account, out.paid_total = b.account_number, b.paid_total
-            out.credit_until = credited.light_until or b.credit_until  # as the customer's receipt says
+            out.credit_until = credited.light_until or credit.credit_day(b.credit_end)  # as the receipt says
             out.paid_total_text = schemas.money_text(b.paid_total, b.currency)
     return out
 

@@ -13,25 +13,23 @@ from psycopg.rows import class_row
 class Due:
     contract_id: int
     account_number: str
-    credit_until: date
+    credit_end: datetime  # contracts.credit_end: when the light stops as the tokens gave it
     phone: str | None
     language: str
 
 
-def credit_ending(conn: psycopg.Connection, after: date, until: date) -> list[Due]:
-    """Active contracts whose credit (days paid for plus goodwill days) ends after ``after`` and on or
-    before ``until`` (ended, repossessed, returned, written-off and paid-off contracts are not active);
-    the SMS goes to the customer's first number."""
+def credit_ending(conn: psycopg.Connection, start: datetime, end: datetime) -> list[Due]:
+    """Active contracts whose credit (contracts.credit_end: the one definition, docs/credit_end.md) ends
+    at or after ``start`` and before ``end`` (ended, repossessed, returned, written-off and paid-off
+    contracts are not active); the SMS goes to the customer's first number."""
     with conn.cursor(row_factory=class_row(Due)) as cur:
         return cur.execute(
-            """select c.id as contract_id, c.account_number,
-                      c.credit_until,
+            """select c.id as contract_id, c.account_number, c.credit_end,
                       sms_phone(cu.id) as phone, cu.language
                from contracts c join customers cu on cu.id = c.customer_id
-               where c.state = 'active' and c.credit_until > %s
-                 and c.credit_until <= %s
+               where c.state = 'active' and c.credit_end >= %s and c.credit_end < %s
                order by c.id""",
-            (after, until),
+            (start, end),
         ).fetchall()
 
 

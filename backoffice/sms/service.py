@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import psycopg
 
+from backoffice import clock
 from backoffice.delivery import repository as delivery
 from backoffice.sms import repository, text
 from backoffice.sms.schemas import ReminderRun, SmsEntry, SmsLog
@@ -23,27 +24,34 @@ def offset_for(days_left: int, offsets: list[int]) -> int | None:
 
 def send_reminders(conn: psycopg.Connection, today: date, offsets: list[int]) -> ReminderRun:
     """Queue a reminder SMS for every active contract whose credit ends within the largest offset, in
-    the caller's transaction: once per contract, credit period (its end date) and offset."""
+    the caller's transaction: once per contract, credit period (its end day) and offset. The end is the
+    one the contract's tokens gave (contracts.credit_end), told as the company's day (credit.credit_day),
+    as the customer's receipt told it."""
     run = ReminderRun(today=today, offsets=sorted(offsets, reverse=True), considered=0, queued=0, already_sent=0,
                       no_phone=0)  # fmt: skip
     if not offsets:
         return run
-    for due in repository.credit_ending(conn, today, today + timedelta(days=max(offsets))):
+    window = (
+        clock.start_of_day(today + timedelta(days=1)),
+        clock.start_of_day(today + timedelta(days=max(offsets) + 1)),
+    )
+    for due in repository.credit_ending(conn, *window):
         run.considered += 1
-        days_left = (due.credit_until - today).days
+        until = clock.business_day(due.credit_end)
+        days_left = (until - today).days
         offset = offset_for(days_left, offsets)
         if offset is None:
             continue
         if not due.phone:
             run.no_phone += 1
             continue
-        if not repository.claim_reminder(conn, due.contract_id, due.credit_until, offset):
+        if not repository.claim_reminder(conn, due.contract_id, until, offset):
             run.already_sent += 1
             continue
-        sms = text.render("reminder", due.language, until=text.day(due.credit_until), days_left=days_left,
+        sms = text.render("reminder", due.language, until=text.day(until), days_left=days_left,
                           account=due.account_number)  # fmt: skip
         outbox_id = delivery.queue_sms(conn, due.phone, sms.body, "reminder", due.contract_id)
-        repository.set_reminder_outbox(conn, due.contract_id, due.credit_until, offset, outbox_id)
+        repository.set_reminder_outbox(conn, due.contract_id, until, offset, outbox_id)
         run.queued += 1
     log.info("sms reminders today=%s considered=%s queued=%s already=%s no_phone=%s", today, run.considered,
              run.queued, run.already_sent, run.no_phone)  # fmt: skip

@@ -17,5 +17,5 @@ def send_reminders() -> dict[str, Any]:
     """Remind customers whose credit ends in PAYGO_REMINDER_DAYS days (once per contract, period, offset)."""
     settings: Settings = current_app.conf.paygo_settings
     with connect(settings, "worker") as conn, conn.transaction():
-        run = service.send_reminders(conn, clock.today(), settings.reminder_offsets)
+        run = service.send_reminders(conn, clock.today(), settings.reminder_offsets)  # the company's day
     return run.model_dump(mode="json")

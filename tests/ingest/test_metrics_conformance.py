@@ -147,7 +147,7 @@ def test_the_official_device_side_is_served(
     value, _, _, _ = decode_token(token=token, secret_key=key, count=1, used_counts=[1], starting_code=units["start"])
     assert value == 5
     until = datetime.fromtimestamp(got[names[1]], UTC)
-    assert until.date() == clock.today() + timedelta(days=5)
+    assert clock.business_day(until) == clock.today() + timedelta(days=5)  # the token's 5 days from now
     rows = conn.execute(
         """select ts, batt_v, batt_a, pv_w, soc, fw, extra from telemetry t join units u on u.id = t.unit_id
            where u.serial = %s order by ts""",
@@ -402,8 +402,7 @@ def test_active_seconds_left_when_asked(
     answer = client.post("/dd", content=json.dumps(body))
     assert answer.status_code == 201, answer.text
     got = answer.json()
-    midnight = datetime.combine(clock.today() + timedelta(days=2), datetime.min.time(), UTC)
-    expected = (midnight - clock.utc_now()).total_seconds()
+    expected = timedelta(days=2).total_seconds()  # its token's 2 days, from when it was issued (just now)
     assert isinstance(got["active_seconds_left"], int) and abs(got["active_seconds_left"] - expected) < 60
     assert set(got) == {"active_seconds_left", "auth"} and _verified(got, SERIAL, units["key"], body)
 
@@ -411,7 +410,9 @@ def test_active_seconds_left_when_asked(
 def test_active_until_counts_goodwill_days(
     settings: Settings, client: TestClient, conn: psycopg.Connection, units: dict[str, Any]
 ) -> None:
-    """Issue 17 review: goodwill days light the unit too, so the answer's expiry counts them."""
+    """Issue 17 review: goodwill days light the unit too, so the answer's expiry counts them: the credit
+    end its tokens give it (issue 21), 2 + 3 days from when they were issued."""
+    issued = clock.utc_now()
     apply_payment(conn, units["contract"], 3_500 * 2, clock.today(), settings.secret_key)
     grant_goodwill(conn, units["contract"], 3, "a late technician", settings.secret_key, SYSTEM)
     conn.commit()
@@ -419,8 +420,9 @@ def test_active_until_counts_goodwill_days(
                    [{"batt_v": 12.5}], condensed=False)  # fmt: skip
     answer = client.post("/dd", content=json.dumps(body))
     assert answer.status_code == 201, answer.text
-    midnight = datetime.combine(clock.today() + timedelta(days=2 + 3), datetime.min.time(), UTC)
-    assert answer.json()["active_until_timestamp"] == int(midnight.timestamp())
+    end = conn.execute("select credit_end from contracts where id = %s", (units["contract"],)).fetchone()
+    assert end is not None and answer.json()["active_until_timestamp"] == int(end[0].timestamp())
+    assert abs(end[0] - (issued + timedelta(days=5))) < timedelta(minutes=1)
 
 
 def test_an_unsigned_token_count_acknowledges_nothing_and_mints_no_set_time(

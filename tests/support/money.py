@@ -61,8 +61,11 @@ def make_products(conn: psycopg.Connection) -> tuple[int, int]:
 MONEY_NOW = "2026-11-25T12:00:00+03:00"
 
 
-def make_accounts(conn: psycopg.Connection, settings: Settings, product_id: int, n: int, prefix: str) -> list[Account]:
-    """``n`` customers, each with a unit and a contract signed on 1 November 2026 (committed)."""
+def make_accounts(
+    conn: psycopg.Connection, settings: Settings, product_id: int, n: int, prefix: str, signed_on: date | None = None
+) -> list[Account]:
+    """``n`` customers, each with a unit and a contract signed on ``signed_on`` (1 November 2026 unless
+    given) (committed)."""
     out = []
     for i in range(n):
         phone = f"+2547{random.randrange(10_000_000, 99_999_999)}"
@@ -71,7 +74,7 @@ def make_accounts(conn: psycopg.Connection, settings: Settings, product_id: int,
         customers.replace_phones(conn, customer, [phone])
         serial = f"{prefix}{i:05d}"
         unit = register_unit(conn, settings.secret_key, serial, product_id)
-        contract = sign_contract(conn, NewContract(customer, unit, product_id, date(2026, 11, 1)))
+        contract = sign_contract(conn, NewContract(customer, unit, product_id, signed_on or date(2026, 11, 1)))
         row = conn.execute(
             "select u.openpaygo_key_enc, u.starting_code, c.account_number from units u join contracts c"
             " on c.unit_id = u.id where u.id = %s",

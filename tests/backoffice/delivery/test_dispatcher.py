@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from backoffice import clock
 from backoffice.config import Settings
 from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
 from backoffice.delivery.main import MqttLink
@@ -22,6 +23,7 @@ from tests.support.money import MONEY_NOW, Device, confirmation, make_accounts, 
 pytestmark = pytest.mark.clock(MONEY_NOW)
 
 
+@pytest.mark.clock("2026-11-22T09:38:45+03:00")  # when the confirmation says it was paid
 def test_mpesa_confirmation_to_unlocked_device_over_mqtt_and_sms(
     money_settings: Settings, conn: psycopg.Connection, server: str
 ) -> None:
@@ -74,10 +76,8 @@ def test_mpesa_confirmation_to_unlocked_device_over_mqtt_and_sms(
     token = str(received[0]["token"])  # the one the device decoded to 17 days
     spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
     # One SMS, to the phone the customer registered, saying what the device was given.
-    until = conn.execute("select signed_on + days_granted from contracts where id = %s", (acct.contract_id,)).fetchone()
-    assert until is not None
-    # Paid on 22 November, after the deposit's days had run out: the 17 days count from the payment.
-    light_until = max(until[0], date(2026, 11, 22) + timedelta(days=17))
+    # The 17 days count from the token, issued today (docs/credit_end.md).
+    light_until = clock.today() + timedelta(days=17)
     expected_sms = (f"Payment of 870.00 KES received, thank you. Token {spaced} adds 17 days: light until "
                     f"{light_until.isoformat()}. Account {acct.number}.")  # fmt: skip
     assert sms == [(acct.phone, expected_sms)] and spaced in sms[0][1]

@@ -12,16 +12,22 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from backoffice import clock
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
+from backoffice.contracts.service import sign_contract
+from backoffice.credit import service as credit
 from backoffice.health import service
 from backoffice.registry import repository
 from backoffice.registry import service as registry
+from backoffice.registry.schemas import NewContract
 from backoffice.templating import templates
 from firmware_sim.physics import clear_sky_ghi, solar_elevation_deg
 from ingest import bulk
 from ingest.writer import ensure_partitions
 from paygo.web import create_app
+from tests.support import count
+from tests.support.contracts import kisumu_customer
 from tests.support.money import MONEY_NOW
 from tests.support.staff import api_token
 
@@ -171,9 +177,19 @@ def test_one_open_alert_per_unit_and_kind(conn: psycopg.Connection, fleet: dict[
         conn.execute(insert, (fleet["NORMAL"], DAY0, DAY0))
 
 
+def _credit_ended(conn: psycopg.Connection, unit: int, day: date) -> None:
+    """A contract for the unit whose one token (a day's credit) ended its credit when ``day`` began."""
+    contract = sign_contract(conn, NewContract(kisumu_customer(conn, "Out of credit"), unit, _product(conn),
+                                               day - timedelta(days=1)))  # fmt: skip
+    credit.apply_payment(conn, contract, 3_500, day - timedelta(days=1), "k",
+                         history_at=clock.start_of_day(day) - timedelta(days=1))  # fmt: skip
+
+
 def test_locked_unit_is_classified_acknowledged_and_shown(conn: psycopg.Connection, settings: Settings,
                                                           fleet: dict[str, int]) -> None:  # fmt: skip
     unit = fleet["LOCKED"]
+    with conn.transaction():
+        _credit_ended(conn, unit, DAY0)  # out of credit (contracts.credit_end) from DAY0 on
     soc = 0.9
     for d in range(8):
         day = DAY0 + timedelta(days=d)
@@ -184,8 +200,10 @@ def test_locked_unit_is_classified_acknowledged_and_shown(conn: psycopg.Connecti
                          (unit,)).fetchone()  # fmt: skip
     assert alert is not None and alert[1] == 7
     # Healthy, full and quiet while out of credit: "not using", a coaching call, in the queue.
-    c = conn.execute("select class, since from unit_collections where unit_id = %s", (unit,)).fetchone()
-    assert c == ("not_using", DAY0)
+    c = conn.execute("select class, since, evidence from unit_collections where unit_id = %s", (unit,)).fetchone()
+    assert c is not None and c[:2] == ("not_using", DAY0) and c[2]["days_out_of_credit"] == 7
+    # The other units have no contract out of credit: whatever their telemetry says, no collections case.
+    assert count(conn, "select count(*) from unit_collections") == 1
     queue = conn.execute("select reason from health_outreach where unit_id = %s", (unit,)).fetchone()
     assert queue == ("locked_too_long_7",)
 

@@ -4,7 +4,7 @@ that ended), and a unit's SMS log (the panel and the API)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import psycopg
@@ -43,45 +43,53 @@ def _sms(conn: psycopg.Connection, acct: Account, kind: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+@pytest.mark.clock("2026-11-03T09:00:00+03:00")
 def test_the_receipt_is_in_the_customers_language_with_token_amount_and_end_date(
     money_settings: Settings, conn: psycopg.Connection, accounts: list[Account]
 ) -> None:
+    today = clock.today()
     for acct, language in zip(accounts, ("en", "km", "sw"), strict=False):
         _language(conn, acct, language)
-        # Signed on 1 November; paid for the 7-day deposit, then 10 days on 3 November: light until the 18th.
-        credit.apply_payment(conn, acct.contract_id, 50_000, date(2026, 11, 1), money_settings.secret_key)
-        done = credit.apply_payment(conn, acct.contract_id, 35_000, date(2026, 11, 3), money_settings.secret_key)
+        # Paid for the 7-day deposit, then 10 days, today: light until 17 days from today.
+        credit.apply_payment(conn, acct.contract_id, 50_000, today, money_settings.secret_key)
+        done = credit.apply_payment(conn, acct.contract_id, 35_000, today, money_settings.secret_key)
         token = str(done.tokens[0]["token"])
         body = _sms(conn, acct, "receipt")[-1]
         spaced = f"{token[:3]} {token[3:6]} {token[6:]}"
-        assert spaced in body and "2026-11-18" in body and "350.00 KES" in body and acct.number in body
+        until = (today + timedelta(days=17)).isoformat()
+        assert spaced in body and until in body and "350.00 KES" in body and acct.number in body
         assert body.startswith({"en": "Payment of", "km": "បានទទួលប្រាក់", "sw": "Tumepokea malipo"}[language])
     # A language with no template of its own would fall back to English (tests/backoffice/sms/test_text.py);
     # the default language of a customer is English.
-    credit.apply_payment(conn, accounts[3].contract_id, 50_000, date(2026, 11, 1), money_settings.secret_key)
+    credit.apply_payment(conn, accounts[3].contract_id, 50_000, today, money_settings.secret_key)
     assert _sms(conn, accounts[3], "receipt")[-1].startswith("Payment of")
 
 
-def _credit_ends(conn: psycopg.Connection, acct: Account, on: date, state: str = "active") -> None:
-    """Set the contract's credit to end on ``on`` (signed on 1 November 2026)."""
-    conn.execute("update contracts set days_granted = %s - signed_on, state = %s where id = %s",
-                 (on, state, acct.contract_id))  # fmt: skip
+def _credit_ends(
+    conn: psycopg.Connection, settings: Settings, acct: Account, on: date, state: str = "active"
+) -> datetime:
+    """The contract's 7-day deposit paid so long ago that its credit ends on the company's day ``on`` at
+    this time of day (its token issued then: the credit end counts from it); returns that end."""
+    paid_at = clock.utc_now() - timedelta(days=7 - (on - clock.today()).days)
+    credit.apply_payment(conn, acct.contract_id, 50_000, clock.business_day(paid_at), settings.secret_key,
+                         history_at=paid_at)  # fmt: skip
+    conn.execute("update contracts set state = %s where id = %s", (state, acct.contract_id))
+    return paid_at + timedelta(days=7)
 
 
+@pytest.mark.clock("2026-11-20T09:00:00+03:00")
 def test_reminders_go_once_per_offset_and_never_to_ended_contracts(
     money_settings: Settings, conn: psycopg.Connection, accounts: list[Account]
 ) -> None:
-    today = date(2026, 11, 20)
+    today = clock.today()
     a, b, c, repossessed, paid_off, later, lapsed, returned = accounts
     _language(conn, a, "km")
-    _credit_ends(conn, a, today + timedelta(days=3))
-    _credit_ends(conn, b, today + timedelta(days=1))
-    _credit_ends(conn, c, today + timedelta(days=2))  # the 3-day run was missed: it gets the 3-day one now
-    _credit_ends(conn, repossessed, today + timedelta(days=3), "repossessed")
-    _credit_ends(conn, paid_off, today + timedelta(days=1), "paid_off")
-    _credit_ends(conn, later, today + timedelta(days=10))
-    _credit_ends(conn, lapsed, today - timedelta(days=1))
-    _credit_ends(conn, returned, today + timedelta(days=1), "returned")
+    ends = {acct.number: _credit_ends(conn, money_settings, acct, today + timedelta(days=d), state)
+            for acct, d, state in ((a, 3, "active"), (b, 1, "active"),
+                                   (c, 2, "active"),  # the 3-day run was missed: it gets the 3-day one now
+                                   (repossessed, 3, "repossessed"), (paid_off, 1, "paid_off"), (later, 10, "active"),
+                                   (lapsed, -1, "active"), (returned, 1, "returned"))}  # fmt: skip
+    assert clock.business_day(ends[a.number]) == today + timedelta(days=3)
 
     first = service.send_reminders(conn, today, [3, 1])
     assert (first.considered, first.queued, first.already_sent) == (3, 3, 0)
@@ -98,17 +106,18 @@ def test_reminders_go_once_per_offset_and_never_to_ended_contracts(
     assert two_days_on.queued == 1 and len(_sms(conn, a, "reminder")) == 2  # a's 1-day reminder
     assert len(_sms(conn, c, "reminder")) == 1  # c's credit ends that day: nothing more to remind of
     # The customer paid: a new credit period, reminded again when it nears its end.
-    _credit_ends(conn, b, today + timedelta(days=31))
+    paid = credit.apply_payment(conn, b.contract_id, 30 * 3_500, today, money_settings.secret_key)
+    assert paid.light_until == today + timedelta(days=31)  # from its end, which had not come
     assert service.send_reminders(conn, today + timedelta(days=28), [3, 1]).queued == 1
     assert len(_sms(conn, b, "reminder")) == 2
     assert count(conn, "select count(*) from outbox where kind = 'reminder' and token_id is null") == 5
 
 
+@pytest.mark.clock("2026-12-31T23:30:00Z")  # already 1 January in Nairobi: the reminder counts the company's days
 def test_the_reminder_task_on_the_beat_schedule(
     money_settings: Settings, conn: psycopg.Connection, accounts: list[Account], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    today = clock.utc_now().date()
-    _credit_ends(conn, accounts[0], today + timedelta(days=2))
+    _credit_ends(conn, money_settings, accounts[0], clock.today() + timedelta(days=2))
     conn.commit()
     monkeypatch.setitem(celery_app.conf, "paygo_settings", money_settings.model_copy(update={"reminder_days": "2"}))
     from backoffice.sms.tasks import send_reminders
@@ -116,15 +125,16 @@ def test_the_reminder_task_on_the_beat_schedule(
     assert send_reminders.apply().get()["queued"] == 1
     assert send_reminders.apply().get()["queued"] == 0  # once
     assert count(conn, "select count(*) from sms_reminders where days_before = 2") == 1
+    assert "(2 days left)" in _sms(conn, accounts[0], "reminder")[0]
 
 
+@pytest.mark.clock("2026-11-16T10:00:00+03:00")
 def test_the_sms_log_of_a_unit(money_settings: Settings, conn: psycopg.Connection, server: str,
                                accounts: list[Account]) -> None:  # fmt: skip
     acct = accounts[0]
     _language(conn, acct, "km")
-    credit.apply_payment(conn, acct.contract_id, 50_000, date(2026, 11, 1), money_settings.secret_key)
-    _credit_ends(conn, acct, date(2026, 11, 23))
-    service.send_reminders(conn, date(2026, 11, 20), [3])
+    credit.apply_payment(conn, acct.contract_id, 50_000, clock.today(), money_settings.secret_key)  # 7 days
+    service.send_reminders(conn, clock.today() + timedelta(days=4), [3])
     conn.commit()
     conn.autocommit = True
     with conn.transaction():
