@@ -108,9 +108,13 @@ def tokens(conn: psycopg.Connection, contract_id: int, limit: int) -> list[Token
                       exists (select 1 from goodwill_grants g where g.token_id = t.id) as goodwill,
                       (select o.state from outbox o where o.token_id = t.id and o.channel = 'sms'
                         order by o.id desc limit 1) as sms_state,
-                      (select o.state from outbox o where o.token_id = t.id and o.channel = 'mqtt'
-                        order by o.id desc limit 1) as unit_state
-                 from tokens t where t.contract_id = %s order by t.created_at desc, t.id desc limit %s""",
+                      m.state as unit_state, m.attempts as unit_attempts, m.last_error as unit_error,
+                      case when m.state in ('pending', 'sent') then m.next_attempt_at end as unit_next_attempt_at
+                 from tokens t
+                 left join lateral (select o.state, o.attempts, o.last_error, o.next_attempt_at from outbox o
+                                     where o.token_id = t.id and o.channel = 'mqtt' order by o.id desc limit 1) m
+                        on true
+                where t.contract_id = %s order by t.created_at desc, t.id desc limit %s""",
             (contract_id, limit),
         ).fetchall()
 

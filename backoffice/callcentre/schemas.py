@@ -91,6 +91,11 @@ class Token(BaseModel):
     goodwill: bool = Field(description="given free by the call centre")
     sms_state: str | None
     unit_state: str | None = Field(description="the unit command's delivery: pending, sent, acked, failed, history")
+    unit_attempts: int | None = Field(default=None, description="times the unit command was sent")
+    unit_error: str | None = Field(default=None, description="why the unit command failed (or its last error)")
+    unit_next_attempt_at: datetime | None = Field(
+        default=None, description="when the unit command is sent again, while it waits for an acknowledgement"
+    )
 
 
 class Event(BaseModel):
