@@ -70,15 +70,22 @@ class Day(BaseModel):
 
 
 class Payment(BaseModel):
-    id: int
-    received_at: datetime
+    """A payment of the contract: a completed ledger row (``in_ledger``), with the inbox item it came from
+    when it came through the payment inbox; or an inbox item that has not reached the ledger (held, ...)."""
+
+    entry_id: int | None = Field(description="the ledger row (None: not in the ledger)")
+    id: int | None = Field(description="the payment inbox item (None: recorded without one, e.g. at signing)")
+    paid_on: date = Field(description="the ledger row's date (or the day it was paid)")
+    type: str | None = Field(description="the ledger row's type: deposit, payment, return, ...")
+    received_at: datetime | None
     paid_at: datetime | None
-    provider: str
-    provider_txn_id: str
-    amount: int | None
+    provider: str | None
+    provider_txn_id: str | None
+    amount: int | None = Field(description="minor units; negative for a reversal or a refund")
     currency: str | None
-    status: str
+    status: str = Field(description="the inbox item's status; 'credited' for a ledger row without one")
     reason: str | None
+    in_ledger: bool
 
 
 class Token(BaseModel):

@@ -210,7 +210,7 @@ def apply_payment(
         rows.append((paid_on, "completed", "deposit", to_deposit))
     if amount - to_deposit:
         rows.append((paid_on, "completed", "payment", amount - to_deposit))
-    ledger.insert_entries(conn, contract_id, a.currency, rows)
+    ledger.insert_entries(conn, contract_id, a.currency, rows, inbox_id)
 
     result = Credited(contract_id, 0, False)
     decision = decide(a, amount)
