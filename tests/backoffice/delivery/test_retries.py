@@ -32,13 +32,17 @@ def account(money_settings: Settings, conn: psycopg.Connection) -> Account:
     return make_accounts(conn, money_settings, flexible, 1, "RTY")[0]
 
 
-def _dispatcher(conn: psycopg.Connection, policy: Policy) -> Callable[[datetime], list[str]]:
-    """Runs the dispatcher once at an instant; returns the serials it published commands to."""
+def _dispatcher(conn: psycopg.Connection, policy: Policy | None) -> Callable[[datetime], list[str]]:
+    """Runs the dispatcher once at an instant (with its default policy unless given one); returns the serials
+    it published commands to."""
 
     def at(instant: datetime) -> list[str]:
         published: list[str] = []
         with pinned(instant, conn, tick=False), conn.transaction():
-            dispatch_once(conn, DevSmsGateway(), lambda serial, payload: published.append(serial), policy=policy)
+            if policy is None:
+                dispatch_once(conn, DevSmsGateway(), lambda serial, payload: published.append(serial))
+            else:
+                dispatch_once(conn, DevSmsGateway(), lambda serial, payload: published.append(serial), policy=policy)
         return published
 
     return at
@@ -59,14 +63,11 @@ def test_an_unanswered_command_is_retried_with_backoff_then_fails_on_the_unit_pa
     credit.apply_payment(conn, account.contract_id, 50_000, clock.today(), money_settings.secret_key)
     conn.commit()
     conn.autocommit = True
-    policy = Policy.from_settings(money_settings)
-    assert (policy.retry_after, policy.retry_max, policy.max_attempts) == (
-        timedelta(minutes=1), timedelta(hours=1), 10)  # fmt: skip
-    run = _dispatcher(conn, policy)
+    run = _dispatcher(conn, None)  # the defaults, those of the settings too (1 minute doubling to 1 h, 10 sends)
     now = clock.utc_now() + timedelta(minutes=1)  # the database's clock ran on a little since the payment
     assert run(now) == [account.serial]  # the first send (and the SMS, once)
     waits = []
-    for _ in range(policy.max_attempts - 1):
+    for _ in range(9):
         state, attempts, due, _ = _mqtt(conn)
         assert state == "sent"
         waits.append(due - now)
@@ -139,3 +140,12 @@ def test_quiet_hours_on_the_companys_wall_clock() -> None:
                                                                                                 tzinfo=UTC)  # fmt: skip
     assert QuietHours.parse("", NAIROBI) is None
     assert date(2028, 2, 29).weekday() == 1
+
+
+def test_the_dispatchers_defaults_are_the_settings_defaults(settings: Settings) -> None:
+    policy = Policy.from_settings(settings)
+    defaults = Policy()
+    expected = (timedelta(minutes=1), timedelta(hours=1), 10)
+    assert (policy.retry_after, policy.retry_max, policy.max_attempts) == expected
+    assert (defaults.retry_after, defaults.retry_max, defaults.max_attempts) == expected
+    assert policy.quiet is not None and Policy().quiet is None
