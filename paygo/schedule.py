@@ -23,7 +23,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # Daily at 06:00 UTC (13:00 in Cambodia, 09:00 in East Africa: read by day, never at night): SMS
     # reminders to customers whose credit ends in PAYGO_REMINDER_DAYS days. Once per contract, credit
-    # period and offset (a unique key), so a second run the same day sends nothing again.
+    # period and offset (a unique key), so a second run the same day sends nothing again. In a zone where
+    # 06:00 UTC is night, the dispatcher holds them until PAYGO_SMS_QUIET_HOURS end.
     "sms-send-reminders": {
         "task": "sms.send_reminders",
         "schedule": crontab(minute=0, hour=6),
