@@ -27,8 +27,11 @@ def test_migration_0040_keeps_the_oldest_open_ticket_of_a_unit_and_kind(
         ).fetchone()[0]  # type: ignore[index]
         for kind, days in (("repair", 3), ("repair", 2), ("repair", 1), ("battery_swap", 1))
     ]
-    conn.execute("""insert into health_alerts (unit_id, kind, opened_on, last_seen_on, evidence, ticket_id)
-                    values (%s, 'tamper', paygo_now()::date, paygo_now()::date, '{}', %s)""", (unit, ids[2]))  # fmt: skip
+    conn.execute(
+        """insert into health_alerts (unit_id, kind, opened_on, last_seen_on, evidence, ticket_id)
+           values (%s, 'tamper', paygo_now()::date, paygo_now()::date, '{}', %s)""",
+        (unit, ids[2]),
+    )
     (sql,) = [m.sql for m in available() if m.version == "0040"]
     conn.execute(sql.encode())
     rows = conn.execute("select id, state, outcome from tickets order by id").fetchall()
