@@ -92,11 +92,27 @@ def days(conn: psycopg.Connection, unit_id: int, first: date, last: date) -> lis
 
 
 def payments(conn: psycopg.Connection, contract_id: int, limit: int) -> list[Payment]:
+    """Every payment the ledger holds for the contract (completed rows: deposits taken at signing, a
+    backfilled history, callbacks, finance's assignments), with the provider's reference where it came
+    through the payment inbox; and the contract's payments that have not reached the ledger (held,
+    rejected, still being processed). Newest first."""
     with conn.cursor(row_factory=class_row(Payment)) as cur:
         return cur.execute(
-            """select id, received_at, paid_at, provider, provider_txn_id, amount, currency, status, reason
-                 from payment_inbox where contract_id = %s order by received_at desc limit %s""",
-            (contract_id, limit),
+            """select * from (
+                 select e.id as entry_id, i.id, e.entry_date as paid_on, e.type, i.received_at, i.paid_at,
+                        i.provider, i.provider_txn_id, e.amount, e.currency::text as currency,
+                        coalesce(i.status, 'credited') as status, i.reason, true as in_ledger
+                   from ledger_entries e left join payment_inbox i on i.id = e.inbox_id
+                  where e.contract_id = %(c)s and e.status = 'completed'
+                 union all
+                 select null, i.id, coalesce(i.paid_at, i.received_at)::date, null, i.received_at, i.paid_at,
+                        i.provider, i.provider_txn_id, i.amount, i.currency::text, i.status, i.reason, false
+                   from payment_inbox i
+                  where i.contract_id = %(c)s and i.status not in ('credited', 'reversal')
+                    and not exists (select 1 from ledger_entries e where e.inbox_id = i.id)) p
+               order by paid_on desc, received_at desc nulls last, entry_id desc nulls first, id desc
+               limit %(limit)s""",
+            {"c": contract_id, "limit": limit},
         ).fetchall()
 
 
@@ -108,9 +124,13 @@ def tokens(conn: psycopg.Connection, contract_id: int, limit: int) -> list[Token
                       exists (select 1 from goodwill_grants g where g.token_id = t.id) as goodwill,
                       (select o.state from outbox o where o.token_id = t.id and o.channel = 'sms'
                         order by o.id desc limit 1) as sms_state,
-                      (select o.state from outbox o where o.token_id = t.id and o.channel = 'mqtt'
-                        order by o.id desc limit 1) as unit_state
-                 from tokens t where t.contract_id = %s order by t.created_at desc, t.id desc limit %s""",
+                      m.state as unit_state, m.attempts as unit_attempts, m.last_error as unit_error,
+                      case when m.state in ('pending', 'sent') then m.next_attempt_at end as unit_next_attempt_at
+                 from tokens t
+                 left join lateral (select o.state, o.attempts, o.last_error, o.next_attempt_at from outbox o
+                                     where o.token_id = t.id and o.channel = 'mqtt' order by o.id desc limit 1) m
+                        on true
+                where t.contract_id = %s order by t.created_at desc, t.id desc limit %s""",
             (contract_id, limit),
         ).fetchall()
 

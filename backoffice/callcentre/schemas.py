@@ -75,15 +75,22 @@ class Day(BaseModel):
 
 
 class Payment(BaseModel):
-    id: int
-    received_at: datetime
+    """A payment of the contract: a completed ledger row (``in_ledger``), with the inbox item it came from
+    when it came through the payment inbox; or an inbox item that has not reached the ledger (held, ...)."""
+
+    entry_id: int | None = Field(description="the ledger row (None: not in the ledger)")
+    id: int | None = Field(description="the payment inbox item (None: recorded without one, e.g. at signing)")
+    paid_on: date = Field(description="the ledger row's date (or the day it was paid)")
+    type: str | None = Field(description="the ledger row's type: deposit, payment, return, ...")
+    received_at: datetime | None
     paid_at: datetime | None
-    provider: str
-    provider_txn_id: str
-    amount: int | None
+    provider: str | None
+    provider_txn_id: str | None
+    amount: int | None = Field(description="minor units; negative for a reversal or a refund")
     currency: str | None
-    status: str
+    status: str = Field(description="the inbox item's status; 'credited' for a ledger row without one")
     reason: str | None
+    in_ledger: bool
 
 
 class Token(BaseModel):
@@ -96,6 +103,11 @@ class Token(BaseModel):
     goodwill: bool = Field(description="given free by the call centre")
     sms_state: str | None
     unit_state: str | None = Field(description="the unit command's delivery: pending, sent, acked, failed, history")
+    unit_attempts: int | None = Field(default=None, description="times the unit command was sent")
+    unit_error: str | None = Field(default=None, description="why the unit command failed (or its last error)")
+    unit_next_attempt_at: datetime | None = Field(
+        default=None, description="when the unit command is sent again, while it waits for an acknowledgement"
+    )
 
 
 class Event(BaseModel):

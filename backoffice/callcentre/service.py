@@ -20,6 +20,7 @@ from backoffice.customers.schemas import CallNote, NewCallNote
 
 SMS_READERS = frozenset({"call_centre"})  # the SMS log holds live tokens: who may read GET /api/sms
 LIST_LIMIT = 20
+PAYMENTS_LIMIT = 500  # every payment of a contract (weekly for ten years), not only the newest
 CHART_DAYS = 30
 READING_DAYS = 7
 
@@ -69,7 +70,7 @@ def load_unit_page(
         ),  # fmt: skip
         readings=repo.readings(conn, head.unit_id, as_of - timedelta(days=READING_DAYS), as_of),
         days=repo.days(conn, head.unit_id, first_day, last_day),
-        payments=repo.payments(conn, cid, LIST_LIMIT) if cid else [],
+        payments=repo.payments(conn, cid, PAYMENTS_LIMIT) if cid else [],
         tokens=repo.tokens(conn, cid, LIST_LIMIT) if cid else [],
         goodwill=repo.goodwill(conn, cid, LIST_LIMIT) if cid else [],
         events=repo.events(conn, head.unit_id, LIST_LIMIT),

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from backoffice.config import Settings
 from backoffice.db import connect
-from backoffice.delivery.dispatcher import DevSmsGateway, dispatch_once, handle_ack
+from backoffice.delivery.dispatcher import DevSmsGateway, Policy, dispatch_once, handle_ack
 from protocol import ProtocolError, all_units, parse_topic, topic
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,11 @@ class MqttLink:
             raise ConnectionError("the broker did not confirm the command (QoS 1)")
 
 
-def run(settings: Settings, stop: threading.Event, interval: float = 1.0, retry_after: float = 60.0) -> None:
+def run(settings: Settings, stop: threading.Event, interval: float = 1.0, retry_after: float | None = None) -> None:
+    """Until ``stop``: acknowledgements recorded, due deliveries sent, retried with backoff, failed after
+    PAYGO_DELIVERY_MAX_ATTEMPTS, reminders held in the quiet hours (``Policy.from_settings``); ``retry_after``
+    (seconds) overrides the first wait."""
+    policy = Policy.from_settings(settings, timedelta(seconds=retry_after) if retry_after else None)
     link = MqttLink(settings, f"delivery-{socket.gethostname()}")
     link.start()
     gateway = DevSmsGateway()
@@ -74,7 +78,7 @@ def run(settings: Settings, stop: threading.Event, interval: float = 1.0, retry_
                     with conn.transaction():
                         handle_ack(conn, serial, payload)
                 with conn.transaction():
-                    dispatch_once(conn, gateway, link.publish, retry_after=timedelta(seconds=retry_after))
+                    dispatch_once(conn, gateway, link.publish, policy=policy)
             except psycopg.OperationalError as err:
                 log.warning("database unavailable, retrying: %s", err)
                 conn = None

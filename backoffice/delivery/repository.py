@@ -13,6 +13,7 @@ from psycopg.rows import class_row
 class OutboxRow:
     id: int
     channel: str
+    kind: str  # the SMS template (token, receipt, reminder, ...) or 'command'
     token_id: int | None  # None: an SMS of no token (a reminder)
     recipient: str
     body: str
@@ -24,7 +25,7 @@ def claim_due(conn: psycopg.Connection, limit: int = 100) -> list[OutboxRow]:
     """Deliveries due now, locked for this transaction (other dispatchers skip them)."""
     with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
         return cur.execute(
-            """select id, channel, token_id, recipient, body, state, attempts from outbox
+            """select id, channel, kind, token_id, recipient, body, state, attempts from outbox
                where state in ('pending', 'sent') and next_attempt_at <= paygo_now()
                order by next_attempt_at limit %s for update skip locked""",
             (limit,),
@@ -59,13 +60,21 @@ def mark_acked(conn: psycopg.Connection, outbox_id: int, serial: str) -> bool:
     return row is not None
 
 
-def give_up_stale(conn: psycopg.Connection, max_attempts: int) -> int:
-    cur = conn.execute(
-        "update outbox set state = 'failed', last_error = coalesce(last_error, 'no acknowledgement') "
-        "where state = 'sent' and attempts >= %s and next_attempt_at <= paygo_now()",
+def give_up_stale(conn: psycopg.Connection, max_attempts: int) -> list[tuple[int, str, int]]:
+    """Deliveries sent ``max_attempts`` times whose last wait for an acknowledgement is over: failed, with
+    the reason, for the unit page to show. Returns (id, recipient, attempts) of each."""
+    return conn.execute(
+        """update outbox set state = 'failed', last_error = 'no acknowledgement after ' || attempts || ' sends'
+            where id in (select id from outbox where state = 'sent' and attempts >= %s
+                            and next_attempt_at <= paygo_now() for update skip locked)
+           returning id, recipient, attempts""",
         (max_attempts,),
-    )
-    return cur.rowcount
+    ).fetchall()
+
+
+def hold(conn: psycopg.Connection, outbox_id: int, until: datetime) -> None:
+    """Not now (quiet hours): due again at ``until``, no attempt counted."""
+    conn.execute("update outbox set next_attempt_at = %s where id = %s", (until, outbox_id))
 
 
 def record_sms(conn: psycopg.Connection, outbox_id: int | None, to: str, body: str) -> int:

@@ -98,12 +98,14 @@ HEALTH_JOB = Actor("fleet-health")
 
 def open_technician_tickets(conn: psycopg.Connection, settings: Any) -> int:
     """A ticket for every open technician alert without one (field ops take it from there), in the
-    caller's transaction; returns how many were opened."""
+    caller's transaction; returns how many alerts got one. An alert that flaps (clears, fires again) joins
+    the unit's ticket still open for that fault rather than opening another (tickets.open_ticket)."""
     opened = 0
     for alert_id, unit_id, kind, evidence in repository.alerts_needing_tickets(conn, sorted(TECHNICIAN_KINDS)):
         note = f"{kind.replace('_', ' ')} alert #{alert_id}: " + ", ".join(f"{k} {v}" for k, v in evidence.items())
         ticket_id = tickets.open_ticket(conn, HEALTH_JOB, unit_id, TICKET_KIND[kind], "alert", note[:1000],
-                                        sla_hours=getattr(settings, "ticket_sla_hours", None))  # fmt: skip
+                                        sla_hours=getattr(settings, "ticket_sla_hours", None),
+                                        working=getattr(settings, "working_hours", None))  # fmt: skip
         repository.set_alert_ticket(conn, alert_id, ticket_id)
         opened += 1
     return opened

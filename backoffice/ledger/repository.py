@@ -13,14 +13,19 @@ from backoffice.money import exponent
 
 
 def insert_entries(
-    conn: psycopg.Connection, contract_id: int, currency: str, rows: Sequence[tuple[date, str, str, int]]
+    conn: psycopg.Connection,
+    contract_id: int,
+    currency: str,
+    rows: Sequence[tuple[date, str, str, int]],
+    inbox_id: int | None = None,
 ) -> None:
-    """Insert (entry_date, status, type, amount in minor units) rows for one contract."""
+    """Insert (entry_date, status, type, amount in minor units) rows for one contract; ``inbox_id``: the
+    payment (payment_inbox) they record, when it came through the inbox."""
     with conn.cursor() as cur:
         cur.executemany(
-            """insert into ledger_entries (contract_id, entry_date, status, type, amount, currency)
-               values (%s, %s, %s, %s, %s, %s)""",
-            [(contract_id, d, s, t, a, currency) for d, s, t, a in rows],
+            """insert into ledger_entries (contract_id, entry_date, status, type, amount, currency, inbox_id)
+               values (%s, %s, %s, %s, %s, %s, %s)""",
+            [(contract_id, d, s, t, a, currency, inbox_id) for d, s, t, a in rows],
         )
 
 

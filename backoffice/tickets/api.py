@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from backoffice.agents import repository as agents
 from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.hours import WorkingHours
 from backoffice.inventory import repository as inventory
 from backoffice.inventory.service import MoveRefused
 from backoffice.staff.guard import Allow, CurrentStaff
@@ -30,6 +31,7 @@ dispatch = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], dependencies=[D
 def list_tickets(
     conn: DbConn,
     staff: CurrentStaff,
+    settings: SettingsDep,
     state: Annotated[list[State] | None, Query()] = None,
     kind: Kind | None = None,
     breached: bool | None = None,
@@ -38,15 +40,18 @@ def list_tickets(
 ) -> list[Ticket]:
     """Open tickets by due time first (a field agent: only their own)."""
     scope = service.scope_of(conn, staff)
-    return repository.search(
+    found = repository.search(
         conn, scope, states=tuple(state or ()), kind=kind, breached=breached, agent_id=agent_id, limit=limit
     )
+    return service.with_clocks(found, settings.working_hours)
 
 
-def detail(conn: psycopg.Connection, staff: Staff, ticket_id: int) -> TicketDetail:
-    ticket = repository.get(conn, ticket_id, service.scope_of(conn, staff))
-    if ticket is None:
+def detail(conn: psycopg.Connection, staff: Staff, ticket_id: int, working: WorkingHours | None) -> TicketDetail:
+    """The ticket with both its clocks (24/7 and working hours), its parts and where its unit is."""
+    found = repository.get(conn, ticket_id, service.scope_of(conn, staff))
+    if found is None:
         raise HTTPException(404, f"no ticket {ticket_id} for you")
+    ticket = service.with_clocks([found], working)[0]
     agent = agents.get_agent(conn, ticket.agent_id) if ticket.agent_id else None
     return TicketDetail(
         ticket=ticket,
@@ -57,8 +62,8 @@ def detail(conn: psycopg.Connection, staff: Staff, ticket_id: int) -> TicketDeta
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail)
-def get_ticket(ticket_id: RowId, conn: DbConn, staff: CurrentStaff) -> TicketDetail:
-    return detail(conn, staff, ticket_id)
+def get_ticket(ticket_id: RowId, conn: DbConn, staff: CurrentStaff, settings: SettingsDep) -> TicketDetail:
+    return detail(conn, staff, ticket_id, settings.working_hours)
 
 
 @work.post("", response_model=Ticket, status_code=201)
@@ -68,7 +73,14 @@ def open_ticket(body: NewTicket, conn: DbConn, staff: CurrentStaff, settings: Se
     try:
         with conn.transaction():
             ticket_id = service.open_for(
-                conn, staff, body.serial, body.kind, body.note, body.agent_id, settings.ticket_sla_hours
+                conn,
+                staff,
+                body.serial,
+                body.kind,
+                body.note,
+                body.agent_id,
+                settings.ticket_sla_hours,
+                settings.working_hours,
             )
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
@@ -76,7 +88,7 @@ def open_ticket(body: NewTicket, conn: DbConn, staff: CurrentStaff, settings: Se
         raise HTTPException(422, str(err)) from None
     found = repository.get(conn, ticket_id, None)
     assert found is not None
-    return found
+    return service.with_clocks([found], settings.working_hours)[0]
 
 
 @work.post("/{ticket_id}/close", response_model=Ticket)

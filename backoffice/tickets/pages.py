@@ -31,6 +31,7 @@ def tickets_page(
     request: Request,
     conn: DbConn,
     staff: CurrentStaff,
+    settings: SettingsDep,
     state: State | None = None,
     kind: Kind | None = None,
     breached: bool | None = None,
@@ -39,6 +40,7 @@ def tickets_page(
     scope = service.scope_of(conn, staff)
     states = (state,) if state else ("open", "assigned")
     found = repository.search(conn, scope, states=states, kind=kind, breached=breached, agent_id=agent_id, limit=200)
+    found = service.with_clocks(found, settings.working_hours)
     return templates.TemplateResponse(
         request,
         "tickets.html",
@@ -52,14 +54,18 @@ def tickets_page(
             "agent_id": agent_id,
             "agents": agents.agents(conn) if scope is None else [],
             "now": clock.utc_now(),
+            "zone": clock.company_zone(settings.timezone),
+            "schedule": settings.business_hours,
         },
     )
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket_page(ticket_id: RowId, request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
+def ticket_page(
+    ticket_id: RowId, request: Request, conn: DbConn, staff: CurrentStaff, settings: SettingsDep
+) -> Response:
     try:
-        found = api.detail(conn, staff, ticket_id)
+        found = api.detail(conn, staff, ticket_id, settings.working_hours)
     except HTTPException:
         return _refused(request, "No such ticket", f"There is no ticket {ticket_id} for you.", 404)
     scope = service.scope_of(conn, staff)
@@ -71,6 +77,8 @@ def ticket_page(ticket_id: RowId, request: Request, conn: DbConn, staff: Current
             "t": found.ticket,
             "agents": agents.agents(conn) if scope is None else [],
             "now": clock.utc_now(),
+            "zone": clock.company_zone(settings.timezone),
+            "schedule": settings.business_hours,
         },
     )
 
@@ -89,7 +97,14 @@ def open_ticket(
     try:
         with conn.transaction():
             ticket_id = service.open_for(
-                conn, staff, serial.strip(), kind, note or None, agent_id, settings.ticket_sla_hours
+                conn,
+                staff,
+                serial.strip(),
+                kind,
+                note or None,
+                agent_id,
+                settings.ticket_sla_hours,
+                settings.working_hours,
             )
     except LookupError as err:
         return _refused(request, "No ticket opened", str(err), 404)

@@ -78,11 +78,14 @@ def insert(
     note: str | None,
     opened_by: str,
     due_at: datetime,
-) -> int:
+) -> int | None:
+    """The new ticket's id, or None when the unit has a ticket of this kind open already (the partial unique
+    index ``tickets_one_open`` of migration 0040: at most one open per unit and kind)."""
     row = conn.execute(
         """insert into tickets (unit_id, contract_id, customer_id, kind, source, state, agent_id, note, opened_by,
                                 due_at)
-           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id""",
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           on conflict (unit_id, kind) where state in ('open', 'assigned') do nothing returning id""",
         (
             unit_id,
             contract_id,
@@ -96,8 +99,22 @@ def insert(
             due_at,
         ),
     ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return None if row is None else int(row[0])
+
+
+def open_of_unit(conn: psycopg.Connection, unit_id: int, kind: str) -> tuple[int, int | None] | None:
+    """(id, agent id) of the unit's open ticket of this kind, locked, if it has one."""
+    row = conn.execute(
+        """select id, agent_id from tickets where unit_id = %s and kind = %s and state in ('open', 'assigned')
+            for update""",
+        (unit_id, kind),
+    ).fetchone()
+    return None if row is None else (int(row[0]), None if row[1] is None else int(row[1]))
+
+
+def add_note(conn: psycopg.Connection, ticket_id: int, note: str) -> None:
+    """Another report of the same fault, kept on the ticket it joined (newest last)."""
+    conn.execute("update tickets set note = concat_ws(E'\\n', note, %s::text) where id = %s", (note, ticket_id))
 
 
 def contract_of_unit(conn: psycopg.Connection, unit_id: int) -> tuple[int, int, str, str] | None:

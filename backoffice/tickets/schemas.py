@@ -38,6 +38,12 @@ class Ticket(BaseModel):
     closed_by: str | None
     closed_at: datetime | None
     breached: bool = Field(description="closed after its SLA's due time, or still open past it")
+    elapsed_hours: float | None = Field(
+        default=None, description="hours open round the clock (24/7), up to closing or now"
+    )
+    working_hours_elapsed: float | None = Field(
+        default=None, description="of those, the company's working hours (what the SLA counts: due_at)"
+    )
 
 
 class PartUsed(BaseModel):

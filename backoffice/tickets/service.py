@@ -20,17 +20,20 @@ from backoffice.agents import repository as agents
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.contracts import service as contracts
+from backoffice.hours import WorkingHours
 from backoffice.inventory import service as inventory
 from backoffice.staff.schemas import Staff
 from backoffice.tickets import repository
 from backoffice.tickets.schemas import KINDS, Closing, Ticket
 
+# Hours on the SLA clock: the company's working hours (PAYGO_BUSINESS_HOURS, by default Mon-Sat 08:00-18:00,
+# ten a day, so 30 is three working days), or plain hours where the company runs 24/7.
 DEFAULT_SLA_HOURS: dict[str, int] = {
-    "repair": 72,
-    "battery_swap": 48,
-    "installation": 120,
-    "repossession": 168,
-    "customer_education": 72,
+    "repair": 30,
+    "battery_swap": 20,
+    "installation": 50,
+    "repossession": 70,
+    "customer_education": 30,
 }
 SOURCES = ("call_centre", "alert", "field_agent")
 NO_AGENT = 0  # the scope of a field agent login that is no agent: no ticket has agent 0
@@ -48,9 +51,28 @@ def scope_of(conn: psycopg.Connection, staff: Staff) -> int | None:
     return NO_AGENT if agent is None else agent.id
 
 
-def sla_due(kind: str, opened_at: datetime, sla_hours: Mapping[str, int] | None = None) -> datetime:
+def sla_due(
+    kind: str, opened_at: datetime, sla_hours: Mapping[str, int] | None = None, working: WorkingHours | None = None
+) -> datetime:
+    """When a ticket of ``kind`` opened at ``opened_at`` is due: its SLA's hours counted in the company's
+    working hours (``settings.working_hours``; None: round the clock)."""
     hours = (sla_hours or {}).get(kind, DEFAULT_SLA_HOURS[kind])
-    return opened_at + timedelta(hours=hours)
+    return opened_at + timedelta(hours=hours) if working is None else working.add(opened_at, hours)
+
+
+def with_clocks(tickets: list[Ticket], working: WorkingHours | None, now: datetime | None = None) -> list[Ticket]:
+    """The tickets with both clocks filled in: the time open round the clock (24/7) and in working hours,
+    up to closing or ``now``."""
+    now = now or clock.utc_now()
+    out = []
+    for t in tickets:
+        end = t.closed_at or now
+        elapsed = max(end - t.opened_at, timedelta(0))
+        working_elapsed = elapsed if working is None else working.between(t.opened_at, end)
+        hour = timedelta(hours=1)
+        out.append(t.model_copy(update={"elapsed_hours": round(elapsed / hour, 1),
+                                        "working_hours_elapsed": round(working_elapsed / hour, 1)}))  # fmt: skip
+    return out
 
 
 def open_ticket(
@@ -63,10 +85,15 @@ def open_ticket(
     *,
     agent_id: int | None = None,
     sla_hours: Mapping[str, int] | None = None,
+    working: WorkingHours | None = None,
 ) -> int:
     """Open a ticket on a unit (for its newest contract's customer), in the caller's transaction, audited;
     returns its id. ``kind`` one of KINDS, ``source`` one of 'call_centre', 'alert', 'field_agent';
-    ``agent_id`` assigns it at once; ``sla_hours`` is ``settings.ticket_sla_hours`` (defaults otherwise).
+    ``agent_id`` assigns it at once; ``sla_hours`` is ``settings.ticket_sla_hours`` (defaults otherwise),
+    counted in ``working`` hours (``settings.working_hours``; None: round the clock).
+    A unit has at most one open ticket of a kind (the database says so too): when it has one, the report
+    joins it (its note added, audited as 'ticket-joined'; assigned to ``agent_id`` if it was unassigned)
+    and keeps its SLA, and that ticket's id is returned — a flapping alert is one visit, not one per flap.
     LookupError: no such unit or agent; TicketRefused: a bad kind or source."""
     if kind not in KINDS:
         raise TicketRefused(f"unknown ticket kind {kind!r}; one of {', '.join(KINDS)}")
@@ -77,8 +104,8 @@ def open_ticket(
     if agent_id is not None and not repository.agent_is_active(conn, agent_id):
         raise LookupError(f"no active agent {agent_id}")
     contract = repository.contract_of_unit(conn, unit_id)
-    due = sla_due(kind, clock.utc_now(), sla_hours)
-    ticket_id = repository.insert(
+    due = sla_due(kind, clock.utc_now(), sla_hours, working)
+    inserted = repository.insert(
         conn,
         unit_id,
         contract[0] if contract else None,
@@ -90,6 +117,9 @@ def open_ticket(
         actor.name,
         due,
     )
+    if inserted is None:
+        return _join(conn, actor, unit_id, kind, source, note, agent_id)
+    ticket_id = inserted
     audit.record(
         conn,
         actor,
@@ -104,6 +134,30 @@ def open_ticket(
             "note": note,
             "due_at": due.isoformat(),
         },
+    )
+    return ticket_id
+
+
+def _join(
+    conn: psycopg.Connection, actor: Actor, unit_id: int, kind: str, source: str, note: str | None,
+    agent_id: int | None,
+) -> int:  # fmt: skip
+    """The report joins the unit's open ticket of this kind (see open_ticket)."""
+    found = repository.open_of_unit(conn, unit_id, kind)
+    if found is None:  # closed between the insert and this read: open it now
+        raise TicketRefused(f"the open {kind} ticket of unit {unit_id} was just closed: try again")
+    ticket_id, assigned = found
+    if note:
+        repository.add_note(conn, ticket_id, note)
+    if agent_id is not None and assigned is None:
+        repository.assign(conn, ticket_id, agent_id)
+    audit.record(
+        conn,
+        actor,
+        "ticket-joined",
+        "ticket",
+        ticket_id,
+        after={"source": source, "note": note, "agent_id": agent_id if assigned is None else assigned},
     )
     return ticket_id
 
@@ -193,6 +247,7 @@ def open_for(
     note: str | None,
     agent_id: int | None,
     sla_hours: Mapping[str, int],
+    working: WorkingHours | None = None,
 ) -> int:
     """A ticket opened from the pages or the API: by the call centre (optionally assigned at once) or by a
     field agent, for a unit of one of their customers, assigned to themselves."""
@@ -204,8 +259,24 @@ def open_for(
         if kind == "repossession":  # it ends a contract: the call centre decides, an agent carries it out
             raise TicketRefused("a repossession is opened by the call centre, then assigned to a field agent")
         return open_ticket(
-            conn, staff.actor, int(row[0]), kind, "field_agent", note, agent_id=scope, sla_hours=sla_hours
+            conn,
+            staff.actor,
+            int(row[0]),
+            kind,
+            "field_agent",
+            note,
+            agent_id=scope,
+            sla_hours=sla_hours,
+            working=working,
         )
     return open_ticket(
-        conn, staff.actor, int(row[0]), kind, "call_centre", note, agent_id=agent_id, sla_hours=sla_hours
+        conn,
+        staff.actor,
+        int(row[0]),
+        kind,
+        "call_centre",
+        note,
+        agent_id=agent_id,
+        sla_hours=sla_hours,
+        working=working,
     )

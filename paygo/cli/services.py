@@ -71,7 +71,13 @@ def api_run(
 @delivery_app.command("run")
 def delivery_run(
     interval: Annotated[float, typer.Option(help="seconds between outbox polls")] = 1.0,
-    retry_after: Annotated[float, typer.Option(help="seconds before an unacknowledged unit command is resent")] = 60,
+    retry_after: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds before an unacknowledged unit command is first resent (then doubling); "
+            "default PAYGO_DELIVERY_RETRY_SECONDS"
+        ),
+    ] = None,
 ) -> None:
     """Send tokens waiting in the outbox (SMS through the gateway, commands to the units over MQTT),
     record the units' acknowledgements and retry the rest; Ctrl-C stops it."""

@@ -282,3 +282,40 @@ def test_a_technician_alert_opens_one_ticket_and_a_coaching_alert_none(
     assert conn.execute("select count(*) from tickets").fetchone() == (2,)
     actors = conn.execute("select distinct actor from audit_log where entity = 'ticket'").fetchall()
     assert actors == [("fleet-health",)]
+
+
+def test_a_flapping_technician_alert_keeps_one_open_ticket(
+    settings: Settings, conn: psycopg.Connection, fleet: dict[str, int]
+) -> None:
+    """Issue 21: a tamper alert that clears and fires again, three times, opens one ticket (one SLA), not
+    three; the database holds at most one open ticket per unit and kind whoever opens it."""
+    unit = fleet["NORMAL"]
+    ticket_ids = set()
+    with conn.transaction():
+        for flap in range(3):
+            day = DAY0 + timedelta(days=2 * flap)
+            conn.execute("""insert into health_alerts (unit_id, kind, opened_on, last_seen_on, evidence)
+                            values (%s, 'tamper', %s, %s, '{"share": 0.4}')""", (unit, day, day))  # fmt: skip
+            assert service.open_technician_tickets(conn, settings) == 1
+            linked = conn.execute("select ticket_id from health_alerts where unit_id = %s", (unit,)).fetchall()
+            ticket_ids |= {r[0] for r in linked}
+            conn.execute("update health_alerts set resolved_on = %s where unit_id = %s and resolved_on is null",
+                         (day + timedelta(days=1), unit))  # fmt: skip
+    assert len(ticket_ids) == 1
+    assert conn.execute("select count(*) from tickets where unit_id = %s", (unit,)).fetchone() == (1,)
+    # The call centre opening the same kind on the unit joins it too; another kind is another ticket.
+    with conn.transaction():
+        assert service.tickets.open_ticket(conn, Actor("cc"), unit, "repair", "call_centre", "customer called") in (
+            ticket_ids
+        )
+        assert service.tickets.open_ticket(conn, Actor("cc"), unit, "battery_swap", "call_centre") not in ticket_ids
+    note = conn.execute("select note from tickets where id = %s", (min(ticket_ids),)).fetchone()
+    assert note is not None and "customer called" in note[0]
+    # And the database itself refuses a second open ticket of a kind on a unit.
+    with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+        conn.execute("""insert into tickets (unit_id, kind, source, opened_by, due_at)
+                        values (%s, 'repair', 'call_centre', 'x', paygo_now())""", (unit,))  # fmt: skip
+    # Once closed, a new fault is a new ticket.
+    with conn.transaction():
+        conn.execute("update tickets set state = 'done', closed_at = paygo_now() where id = %s", (min(ticket_ids),))
+        assert service.tickets.open_ticket(conn, Actor("cc"), unit, "repair", "alert") not in ticket_ids

@@ -184,8 +184,8 @@ def test_an_alert_opens_a_ticket_and_breaches_show(conn: psycopg.Connection, fie
     )
     found = service.repository.search(conn, None, breached=True)
     assert [t.id for t in found] == [ticket_id] and found[0].source == "alert" and found[0].state == "open"
-    due = service.sla_due("battery_swap", datetime(2026, 1, 1, tzinfo=UTC))
-    assert due - datetime(2026, 1, 1, tzinfo=UTC) == timedelta(hours=48)
+    due = service.sla_due("battery_swap", datetime(2026, 1, 1, tzinfo=UTC))  # round the clock: no working hours
+    assert due - datetime(2026, 1, 1, tzinfo=UTC) == timedelta(hours=service.DEFAULT_SLA_HOURS["battery_swap"])
     with pytest.raises(service.TicketRefused):
         service.open_ticket(conn, SYSTEM, field["unit_a"], "teleport", "alert")
     with pytest.raises(LookupError):
