@@ -3,6 +3,8 @@ database the platform's clock (``paygo_now()``, backoffice/clock.py)."""
 
 from __future__ import annotations
 
+import functools
+
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -10,17 +12,21 @@ from backoffice import clock
 from backoffice.config import Settings
 
 
-def share_clock(conn: psycopg.Connection) -> None:
-    """Tell this connection's ``paygo_now()`` how far the platform's clock is from the server's.
-
-    Outside production the platform's "now" may be moved (PAYGO_NOW, a test's pinned clock); the
-    offset is measured against the server's own clock in one round trip and kept for the session.
+def share_clock(conn: psycopg.Connection, offset: bool = True) -> None:
+    """Set the session up for the platform's clock: instants come back in UTC whatever the server's or
+    the machine's time zone (pages print them as UTC), and, unless ``offset`` is False (production,
+    where PAYGO_NOW is refused), ``paygo_now()`` is told how far the platform's clock is from the
+    server's: measured in one round trip and kept for the session.
     """
     status = conn.info.transaction_status
-    conn.execute(
-        "select set_config('paygo.clock_offset', (%s::timestamptz - clock_timestamp())::text, false)",
-        (clock.utc_now(),),
-    )
+    if offset:
+        conn.execute(
+            "select set_config('TimeZone', 'UTC', false),"
+            " set_config('paygo.clock_offset', (%s::timestamptz - clock_timestamp())::text, false)",
+            (clock.utc_now(),),
+        )
+    else:
+        conn.execute("select set_config('TimeZone', 'UTC', false)")
     if status == psycopg.pq.TransactionStatus.IDLE and not conn.autocommit:
         conn.commit()
 
@@ -34,8 +40,7 @@ def connect(settings: Settings, application_name: str, autocommit: bool = False)
     conn = psycopg.connect(
         settings.database_url, application_name=application_name, autocommit=autocommit, connect_timeout=10
     )
-    if _needs_clock(settings):
-        share_clock(conn)
+    share_clock(conn, offset=_needs_clock(settings))
     return conn
 
 
@@ -45,6 +50,6 @@ def make_pool(settings: Settings, application_name: str, min_size: int = 1, max_
         min_size=min_size,
         max_size=max_size,
         kwargs={"application_name": application_name},
-        configure=share_clock if _needs_clock(settings) else None,
+        configure=functools.partial(share_clock, offset=_needs_clock(settings)),
         open=True,
     )

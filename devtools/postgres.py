@@ -106,6 +106,9 @@ class Postgres(Service):
             "max_wal_size = 4GB",
             "checkpoint_timeout = 15min",
             "log_min_duration_statement = 2000",
+            # Instants in UTC whatever TZ the stack was started under (the services set it too).
+            "timezone = 'UTC'",
+            "log_timezone = 'UTC'",
         ]
         if self.timescaledb_available():
             lines.append("shared_preload_libraries = 'timescaledb'")

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from backoffice.config import load_settings
+from backoffice.db import share_clock
 from devtools.stack import Stack
 from tests.support import free_port, wait_for, wait_for_port
 from tests.support.staff import login as staff_login
@@ -26,9 +27,11 @@ from tests.support.staff import login as staff_login
 def _telemetry_rows(port: int, live: bool = True) -> int:
     """Readings in the demo's database: those received live (the backfilled history was received
     in the past), or all of them."""
-    sql = "select count(*) from telemetry" + (" where received_at > now() - interval '10 minutes'" if live else "")
+    recent = " where received_at > paygo_now() - interval '10 minutes'"
+    sql = "select count(*) from telemetry" + (recent if live else "")
     try:
         with psycopg.connect(host="127.0.0.1", port=port, user="paygo", dbname="paygo", connect_timeout=2) as c:
+            share_clock(c)  # received_at is on the platform's clock (PAYGO_NOW), and so is paygo_now()
             row = c.execute(sql).fetchone()
             return int(row[0]) if row else 0
     except psycopg.Error:

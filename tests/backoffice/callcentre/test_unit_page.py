@@ -5,14 +5,14 @@ limit with the reason; resending a token of the unit; the page small and whole."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from openpaygo import decode_token
 
-from backoffice import clock, crypto
+from backoffice import crypto
 from backoffice.callcentre.service import load_unit_page
 from backoffice.config import Settings
 from devtools import demo_data
@@ -20,7 +20,10 @@ from paygo.web import create_app
 from tests.support.readings import report_every_20_minutes
 from tests.support.staff import api_token, login, user
 
-END = clock.utc_now().replace(microsecond=0) - timedelta(hours=2)
+# The newest reading at 12:00 UTC, two hours before the pinned clock: its day has had sun (the page's
+# last day has PV energy), whatever the time of day the suite runs at.
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+pytestmark = pytest.mark.clock(END + timedelta(hours=2))
 
 
 @pytest.fixture
