@@ -21,9 +21,11 @@ from devtools.server import Service
 PG_OS_USER = "postgres"
 SCOPE = "paygo"
 # Failure detection: the leader key lives TTL seconds unless renewed (every LOOP_WAIT); a standby
-# takes over at most about TTL seconds after the leader died. Patroni's minimum TTL is 20 s, and it
-# wants LOOP_WAIT + 2 * RETRY_TIMEOUT <= TTL.
-TTL, LOOP_WAIT, RETRY_TIMEOUT = 20, 1, 5
+# takes over about TTL seconds after the leader died. Patroni wants LOOP_WAIT + 2 * RETRY_TIMEOUT <= TTL;
+# RETRY_TIMEOUT is how long a slow etcd may stall before the leader steps down (a shared, busy machine
+# must not make the cluster flap), so TTL is not shorter. Set at bootstrap only (then: patronictl
+# edit-config).
+TTL, LOOP_WAIT, RETRY_TIMEOUT = 15, 1, 5
 
 
 def rest_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, Any]:
