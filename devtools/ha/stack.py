@@ -95,9 +95,14 @@ class HAStack:
             if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
                 conn.execute("create database paygo")
 
-    def down(self) -> list[str]:
+    def running(self) -> bool:
+        """Whether the database cluster (etcd and every member) runs."""
+        return self.etcd.running() and all(m.running() for m in self.members)
+
+    def down(self, cluster_only: bool = False) -> list[str]:
+        """Stop everything (``cluster_only``: the database cluster and etcd, leaving the broker)."""
         stopped = []
-        if self.mosquitto.running() and self.mosquitto.down():
+        if not cluster_only and self.mosquitto.running() and self.mosquitto.down():
             stopped.append(self.mosquitto.name)
         lead = patroni.leader_index(self.ports) if any(m.running() for m in self.members) else None
         order = sorted(self.members, key=lambda m: m.index == lead)  # the leader last
