@@ -117,6 +117,15 @@ class Backup:
     def check(self) -> None:
         self._run("check")
 
+    def archive_until_now(self) -> None:
+        """Make the archive reach the present: a committed transaction (a recovery to an instant stops
+        at the first commit after it, so one must exist), then a WAL switch archived (``check``)."""
+        import psycopg
+
+        with psycopg.connect(self.ports.database_url("postgres"), autocommit=True, connect_timeout=10) as conn:
+            conn.execute("select txid_current()")  # assigns a transaction id: its commit is a WAL record
+        self.check()
+
     def run_backup(self, kind: str = "full") -> BackupInfo:
         self._run(f"--type={kind}", "backup", timeout=3600)
         return self.list()[-1]
