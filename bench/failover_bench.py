@@ -68,7 +68,9 @@ def main() -> None:
             probe.wait_write_after(time.monotonic())  # a write on the new leader
             gap = probe.longest_gap(at, time.monotonic())
             rows.append(("switchover", old.name, stack.leader().name, gap))
-            print(f"switchover {k + 1}: {old.name} -> {stack.leader().name}  writes unavailable {gap:.2f} s", flush=True)
+            print(
+                f"switchover {k + 1}: {old.name} -> {stack.leader().name}  writes unavailable {gap:.2f} s", flush=True
+            )
             faults.rejoin(stack, old)
         for k in range(args.kills):
             old, at = faults.kill_leader(stack)

@@ -109,8 +109,8 @@ def main() -> None:
     thread = threading.Thread(target=sampler, args=(url, samples, stop), daemon=True)
     thread.start()
     env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": url, "PAYGO_LOG_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "-m", "paygo.cli", "sim", "backfill", "--units", str(args.units),
-                    "--days", str(args.days), "--seed", "3"], env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    backfill = ["sim", "backfill", "--units", str(args.units), "--days", str(args.days), "--seed", "3"]
+    subprocess.run([sys.executable, "-m", "paygo.cli", *backfill], env=env, check=True, stdout=subprocess.DEVNULL)
     time.sleep(0.5)
     stop.set()
     thread.join(30)

@@ -108,7 +108,8 @@ class Backup:
         try:
             return run(cmd, user=self.user, timeout=timeout).stdout
         except subprocess.CalledProcessError as err:
-            raise StackError(f"pgbackrest {args[0] if args else ''} failed: {(err.stderr or err.stdout).strip()[-800:]}") from err
+            why = (err.stderr or err.stdout or "").strip()[-800:]
+            raise StackError(f"pgbackrest {args[-1] if args else ''} failed: {why}") from err
 
     def ensure_stanza(self) -> None:
         """Create the stanza (idempotent) and check that WAL reaches the repository."""

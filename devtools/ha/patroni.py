@@ -232,8 +232,7 @@ def leader_index(ports: HAPorts) -> int | None:
 
 
 def sync_standby_ready(ports: HAPorts) -> bool:
-    view = cluster(ports)
-    return bool(view) and any(
-        m.get("role") == "sync_standby" and m.get("state") in ("running", "streaming")
-        for m in view.get("members", [])
+    view = cluster(ports) or {}
+    return any(
+        m.get("role") == "sync_standby" and m.get("state") in ("running", "streaming") for m in view.get("members", [])
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -29,7 +30,9 @@ def _stack() -> HAStack:
 
 @app.command("run")
 def backup_run(
-    kind: str = typer.Option("full", "--type", help="full, diff (since the last full) or incr (since the last backup)"),
+    kind: Annotated[
+        str, typer.Option("--type", help="full, diff (since the last full) or incr (since the last backup)")
+    ] = "full",
 ) -> None:
     """Take a backup from the cluster's leader into the repository (WAL is archived continuously)."""
     if kind not in ("full", "diff", "incr"):
@@ -58,10 +61,18 @@ def backup_list() -> None:
 
 @app.command("restore")
 def backup_restore(
-    to: datetime = typer.Option(None, "--to", help="the instant to restore to, e.g. '2026-12-07 20:15:00+00:00' "
-                                "(a time without zone is UTC); left out: the end of the archive"),  # fmt: skip
-    into: str = typer.Option("", "--into", help="a fresh directory (default: .paygo/ha/restore/<instant>)"),
-    port: int = typer.Option(0, "--port", help="where the restored server listens (default: PAYGO_HA_PORT_BASE+450)"),
+    to: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            help="the instant to restore to, e.g. '2026-12-07 20:15:00+00:00' (a time without zone is UTC); "
+            "left out: the end of the archive",
+        ),
+    ] = None,
+    into: Annotated[str, typer.Option("--into", help="a fresh directory (default: .paygo/ha/restore/<instant>)")] = "",
+    port: Annotated[
+        int, typer.Option("--port", help="where the restored server listens (default: PAYGO_HA_PORT_BASE+450)")
+    ] = 0,
 ) -> None:
     """Restore the cluster's database as it was at an instant into a fresh data directory and start it on
     a port of its own, beside the cluster (which is left alone). See docs/operations.md to make it the
@@ -82,7 +93,7 @@ def backup_restore(
 
 
 @app.command("stop-restored")
-def backup_stop_restored(into: str = typer.Option(..., "--into", help="the restored data directory")) -> None:
+def backup_stop_restored(into: Annotated[str, typer.Option("--into", help="the restored data directory")]) -> None:
     """Stop a server started by ``paygo backup restore``."""
     from pathlib import Path
 
