@@ -9,6 +9,7 @@ import signal
 import time
 
 from devtools.ha import patroni
+from devtools.ha.redis_sentinel import RedisNode
 from devtools.ha.stack import HAStack
 from devtools.process import StackError, wait_until
 
@@ -62,3 +63,41 @@ def _all_streaming(stack: HAStack) -> bool:
     view = patroni.cluster(stack.ports) or {}
     states = [m.get("state") for m in view.get("members", [])]
     return len(states) == len(stack.members) and all(s in ("running", "streaming") for s in states)
+
+
+def kill_redis_primary(stack: HAStack) -> tuple[RedisNode, float]:
+    """kill -9 the Redis server the sentinels call primary; returns it and the instant of the kill."""
+    master = stack.sentinels[0].master()
+    if master is None:
+        raise StackError("the sentinels name no Redis primary")
+    node = next(r for r in stack.redis if r.port == master[1])
+    pid = node.pid()
+    if pid is None:
+        raise StackError(f"{node.name} is not running")
+    os.kill(pid, signal.SIGKILL)
+    return node, time.monotonic()
+
+
+def wait_redis_failover(stack: HAStack, old: RedisNode, timeout: float = 60.0) -> RedisNode:
+    """Until every sentinel names another primary than ``old`` and that one takes writes."""
+    found: list[RedisNode] = []
+
+    def promoted() -> bool:
+        addrs = {s.master() for s in stack.sentinels}
+        if len(addrs) != 1 or None in addrs:
+            return False
+        (addr,) = addrs
+        node = next((r for r in stack.redis if addr is not None and r.port == addr[1]), None)
+        if node is None or node.index == old.index or node.role() != "master":
+            return False
+        found.append(node)
+        return True
+
+    wait_until(promoted, f"Sentinel to promote a Redis replica after {old.name}", timeout)
+    return found[-1]
+
+
+def restart_redis(stack: HAStack, node: RedisNode, timeout: float = 60.0) -> None:
+    """Start a killed Redis again: it comes back as a primary of nothing and Sentinel makes it a replica."""
+    node.up()
+    wait_until(lambda: node.role() == "slave", f"{node.name} to rejoin as a replica", timeout, log_file=node.log_file)

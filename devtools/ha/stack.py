@@ -12,7 +12,8 @@ from pathlib import Path
 from backoffice.config import Settings
 from devtools.ha import patroni
 from devtools.ha.etcd import Etcd
-from devtools.ha.ports import HAPorts
+from devtools.ha.ports import SENTINELS, HAPorts
+from devtools.ha.redis_sentinel import RedisNode, Sentinel
 from devtools.install import ensure_installed, missing_ha_packages
 from devtools.mosquitto import Mosquitto
 from devtools.process import StackError, wait_until
@@ -34,7 +35,9 @@ class HAStack:
         self.backup = Backup(settings, self.ports)
         self.members = patroni.members(settings, self.ports, self.backup.archive_command)
         self.mosquitto = Mosquitto(settings)
-        self.services: list[Service] = [self.etcd, *self.members, self.mosquitto]
+        self.redis = [RedisNode(settings, self.ports, i) for i in range(2)]
+        self.sentinels = [Sentinel(settings, self.ports, i) for i in range(SENTINELS)]
+        self.services: list[Service] = [self.etcd, *self.members, self.mosquitto, *self.redis, *self.sentinels]
 
     # -- what the services connect to ------------------------------------------------------
     @property
@@ -47,7 +50,7 @@ class HAStack:
 
     @property
     def redis_url(self) -> str:
-        return self.settings.redis_url
+        return self.ports.redis_url()
 
     def env(self) -> dict[str, str]:
         """The variables that point the platform's processes at this stack."""
@@ -76,6 +79,9 @@ class HAStack:
         self.backup.ensure_stanza()
         if self.mosquitto.up():
             started.append(self.mosquitto.name)
+        started += [r.name for r in [*self.redis, *self.sentinels] if r.up()]
+        wait_until(lambda: all(s.master() for s in self.sentinels), "the sentinels to agree on a Redis primary",
+                   READY_TIMEOUT)  # fmt: skip
         self.env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in self.env().items()))
         return started
 
@@ -102,8 +108,10 @@ class HAStack:
     def down(self, cluster_only: bool = False) -> list[str]:
         """Stop everything (``cluster_only``: the database cluster and etcd, leaving the broker)."""
         stopped = []
-        if not cluster_only and self.mosquitto.running() and self.mosquitto.down():
-            stopped.append(self.mosquitto.name)
+        if not cluster_only:
+            for s in [*self.sentinels, *self.redis, self.mosquitto]:
+                if s.down():
+                    stopped.append(s.name)
         lead = patroni.leader_index(self.ports) if any(m.running() for m in self.members) else None
         order = sorted(self.members, key=lambda m: m.index == lead)  # the leader last
         for m in order:
@@ -121,5 +129,7 @@ class HAStack:
             st = s.status()
             if s.name in roles:
                 st.detail = str(roles[s.name])
+            elif isinstance(s, RedisNode) and st.state == "running":
+                st.detail = {"master": "primary", "slave": "replica"}.get(s.role() or "", "")
             out.append(st)
         return out

@@ -5,10 +5,14 @@ with success is lost or credited twice."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
 import psycopg
@@ -19,6 +23,7 @@ from backoffice.db import primary_gone, share_clock
 from backoffice.migrate import migrate
 from devtools.ha import faults
 from devtools.ha.stack import HAStack
+from paygo.celery_app import make_celery
 from paygo.web import create_app
 from tests.support import serve, wait_for
 from tests.support.money import SHORTCODE, WEBHOOK_SECRET, Device, confirmation, make_accounts, make_products
@@ -144,3 +149,35 @@ def test_leader_killed_while_payments_arrive_loses_no_acknowledged_payment(ha: H
         assert devices[unit_id].enter(token), f"unit {unit_id} refused token count {count}"
     # Requests that failed during the failover (the provider would retry them) are the only errors.
     assert len(errors) < len(acked), errors[:5]
+
+
+@pytest.mark.slow
+def test_celery_through_sentinel_runs_tasks_after_the_redis_primary_is_killed(ha: HA) -> None:
+    """Broker and results through kombu's sentinel:// transport: a Redis failover loses no task, and the
+    KPI snapshot (idempotent: it replaces the date's snapshot) run twice stores one."""
+    import redis
+
+    settings = ha.settings.model_copy(update={"redis_url": ha.stack.ports.redis_url(db=13)})
+    env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
+           "PAYGO_REDIS_URL": settings.redis_url, "PAYGO_HOME": str(settings.home.resolve())}  # fmt: skip
+    worker = subprocess.Popen([sys.executable, "-m", "paygo.cli", "worker", "run", "--loglevel", "WARNING"], env=env)
+    celery = make_celery(settings)
+    try:
+        day = "2026-11-30"
+        assert celery.send_task("kpi.snapshot", args=[day]).get(timeout=120)["as_of"] == day
+        old, _ = faults.kill_redis_primary(ha.stack)
+        new = faults.wait_redis_failover(ha.stack, old)
+        assert new.index != old.index
+        again = celery.send_task("kpi.snapshot", args=[day])  # the same task again, through the new primary
+        assert again.get(timeout=180)["as_of"] == day
+        faults.restart_redis(ha.stack, old)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        master = ha.stack.sentinels[0].master()
+        if master:
+            redis.Redis(host=master[0], port=master[1], db=13).flushdb()
+    with psycopg.connect(settings.database_url) as conn:
+        stored = conn.execute("select segment, count(*) from kpi_snapshots where as_of = %s group by segment",
+                              (date(2026, 11, 30),)).fetchall()  # fmt: skip
+    assert stored and all(n == 1 for _, n in stored)
