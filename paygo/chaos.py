@@ -31,7 +31,7 @@ from backoffice.db import connect
 from devtools.ha import faults
 from devtools.ha.probe import WriteProbe
 from devtools.ha.stack import HAStack
-from devtools.process import wait_until
+from devtools.process import port_open, wait_until
 from paygo.celery_app import make_celery
 from paygo.demo import prepare_database, provision_units
 
@@ -175,7 +175,9 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {DB} with (force)")
         admin.execute(f"create database {DB}")
-    api_port = stack.ports.base + 500
+    # The first free port from base+500: the HA ports lie in Linux's ephemeral range, where an
+    # outgoing connection may hold one for a while.
+    api_port = next(p for p in range(stack.ports.base + 500, stack.ports.base + 600) if not port_open(p))
     s = settings.model_copy(update={"database_url": stack.ports.database_url(DB),
                                     "redis_url": stack.ports.redis_url(db=REDIS_DB), "api_port": api_port})  # fmt: skip
     say(f"seeding a company of {units} units in {DB}")
@@ -188,6 +190,15 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
            "PAYGO_REDIS_URL": s.redis_url, "PAYGO_API_PORT": str(api_port), "PAYGO_LOG_LEVEL": "WARNING",
            "PAYGO_TASK_VISIBILITY_TIMEOUT": "10", "PAYGO_HOME": str(settings.home_dir)}  # fmt: skip
     children = Children(stack.dir / "chaos" / "logs", env)
+    try:
+        return _run(stack, s, children, accounts, started_at, units, pause, say)
+    finally:
+        children.stop()  # whatever happened, no process of the run is left behind
+
+
+def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], started_at: object, units: int,
+         pause: float, say: Callable[[str], None]) -> bool:  # fmt: skip
+    api_port = s.api_port
     children.spawn("ingest-1", ["ingest", "run", "--worker-id", "chaos-1"])
     children.spawn("ingest-2", ["ingest", "run", "--worker-id", "chaos-2"])
     children.spawn("api", ["api", "run", "--port", str(api_port)])
@@ -221,7 +232,7 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     def restart_mosquitto() -> str:
         stack.mosquitto.down()
         stack.mosquitto.up()
-        return "persistent sessions kept the queued messages"
+        return "SIGTERM (persistence saved), started again"
 
     def kill_pg_leader() -> str:
         old, _ = faults.kill_leader(stack)

@@ -19,5 +19,5 @@ def chaos(
 
     settings = settings_or_exit()
     logging.basicConfig(level=logging.WARNING)
-    if not run.run(settings, units=units, pause=pause, say=console.print):
+    if not run.run(settings, units=units, pause=pause, say=lambda line: console.print(line, soft_wrap=True)):
         raise typer.Exit(1)
