@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from devtools.process import StackError
+
 MEMBERS = 3  # PostgreSQL members under Patroni
 SENTINELS = 3
 
@@ -20,9 +22,9 @@ class HAPorts:
         try:
             base = int(raw)
         except ValueError:
-            raise ValueError(f"PAYGO_HA_PORT_BASE must be a port number (got {raw!r})") from None
+            raise StackError(f"PAYGO_HA_PORT_BASE must be a port number (got {raw!r})") from None
         if not 1024 <= base <= 65535 - 1000:
-            raise ValueError(f"PAYGO_HA_PORT_BASE must be between 1024 and 64535 (got {base})")
+            raise StackError(f"PAYGO_HA_PORT_BASE must be between 1024 and 64535 (got {base})")
         return cls(base)
 
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from backoffice.config import Settings
 from devtools.ha import patroni
+from devtools.ha.backup import Backup
 from devtools.ha.etcd import Etcd
 from devtools.ha.ports import SENTINELS, HAPorts
 from devtools.ha.redis_sentinel import RedisNode, Sentinel
@@ -30,8 +31,6 @@ class HAStack:
         self.ports = ports or HAPorts.from_env()
         self.dir = settings.home_dir / "ha"
         self.etcd = Etcd(settings, self.ports)
-        from devtools.ha.backup import Backup
-
         self.backup = Backup(settings, self.ports)
         self.members = patroni.members(settings, self.ports, self.backup.archive_command)
         self.mosquitto = Mosquitto(settings)
@@ -102,16 +101,15 @@ class HAStack:
                 conn.execute("create database paygo")
 
     def running(self) -> bool:
-        """Whether the database cluster (etcd and every member) runs."""
-        return self.etcd.running() and all(m.running() for m in self.members)
+        """Whether every server of the HA stack but the broker (which the plain stack shares) runs."""
+        return all(s.running() for s in self.services if s is not self.mosquitto)
 
-    def down(self, cluster_only: bool = False) -> list[str]:
-        """Stop everything (``cluster_only``: the database cluster and etcd, leaving the broker)."""
+    def down(self, keep_broker: bool = False) -> list[str]:
+        """Stop everything (``keep_broker``: but Mosquitto, which the plain stack shares)."""
         stopped = []
-        if not cluster_only:
-            for s in [*self.sentinels, *self.redis, self.mosquitto]:
-                if s.down():
-                    stopped.append(s.name)
+        for s in [*self.sentinels, *self.redis, *([] if keep_broker else [self.mosquitto])]:
+            if s.down():
+                stopped.append(s.name)
         lead = patroni.leader_index(self.ports) if any(m.running() for m in self.members) else None
         order = sorted(self.members, key=lambda m: m.index == lead)  # the leader last
         for m in order:

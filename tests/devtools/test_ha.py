@@ -55,7 +55,7 @@ def ha() -> Iterator[HA]:
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
     if not was_running:
-        stack.down(cluster_only=True)
+        stack.down(keep_broker=True)
 
 
 def test_primary_gone_knows_a_failover_from_a_bad_transaction() -> None:
