@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from backoffice.config import Settings, load_settings
+from backoffice.config import Settings
 from backoffice.db import primary_gone, share_clock
 from backoffice.migrate import migrate
 from devtools.ha import faults
@@ -36,9 +36,10 @@ class HA:
 
 
 @pytest.fixture(scope="module")
-def ha() -> Iterator[HA]:
-    """The HA stack (started for this module if it was not running) and a migrated database of our own."""
-    settings = load_settings(environment="test")
+def ha(base_settings: Settings) -> Iterator[HA]:
+    """The HA stack (started for this module if it was not running) and a migrated database of our own.
+    Mosquitto is the session's local stack's (base_settings), which the HA stack shares and leaves alone."""
+    settings = base_settings
     stack = HAStack(settings)
     was_running = stack.running()
     stack.up()
