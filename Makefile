@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test test-dates demo stack-down clean browser
+.PHONY: install lint test test-dates demo stack-down clean browser chaos
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ browser:
 
 demo: install
 	$(BIN)/paygo demo
+
+# The chaos run on the HA stack (docs/operations.md): about 4 minutes; prints the faults and the checks.
+chaos: install
+	$(BIN)/paygo chaos
 
 stack-down:
 	$(BIN)/paygo stack down

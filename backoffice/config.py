@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     mqtt_username: str = ""
     mqtt_password: str = ""
     redis_url: str = ""
+    # With Redis behind Sentinel, PAYGO_REDIS_URL lists the sentinels
+    # (sentinel://127.0.0.1:26379/0;sentinel://...) and this names the primary they watch.
+    redis_sentinel_master: str = "paygo"
     # The broker's password file for units and how to make the broker re-read it (``paygo devices
     # provision``). Left unset, the local stack's: PAYGO_HOME/mosquitto/devices.passwd and a SIGHUP
     # to the pid in PAYGO_HOME/mosquitto/mosquitto.pid. For a broker run by systemd, for example:
@@ -290,8 +293,8 @@ class Settings(BaseSettings):
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
-        if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("PAYGO_REDIS_URL must start with redis:// or rediss://")
+        if not self.redis_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
+            raise ValueError("PAYGO_REDIS_URL must start with redis://, rediss:// or sentinel://")
         return self
 
     @model_validator(mode="after")
@@ -364,11 +367,15 @@ class Settings(BaseSettings):
             return "PAYGO_SECRET_KEY is set"
         if old_keys:
             return "PAYGO_OLD_SECRET_KEYS is set"
-        for name, url in (("PAYGO_DATABASE_URL", self.database_url), ("PAYGO_REDIS_URL", self.redis_url)):
-            parts = urlsplit(url)
-            for host in [parts.hostname, *parse_qs(parts.query).get("host", [])]:
-                if not _this_machine(host):
-                    return f"{name} points at {host}"
+        for name, urls in (("PAYGO_DATABASE_URL", self.database_url), ("PAYGO_REDIS_URL", self.redis_url)):
+            for url in urls.split(";"):  # several sentinels
+                parts = urlsplit(url)
+                # A multi-host netloc (libpq: h1:p1,h2:p2) and host= in the query list every server.
+                hosts = [h.rsplit("@", 1)[-1] for h in parts.netloc.split(",")] if "," in parts.netloc else []
+                hosts = [h.rsplit(":", 1)[0] if h.count(":") == 1 else h for h in hosts]
+                for host in [parts.hostname, *hosts, *",".join(parse_qs(parts.query).get("host", [])).split(",")]:
+                    if host and not _this_machine(host):
+                        return f"{name} points at {host}"
         if not _this_machine(self.mqtt_host):
             return f"PAYGO_MQTT_HOST is {self.mqtt_host}"
         return None

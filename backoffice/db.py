@@ -1,9 +1,19 @@
 """Connections to PostgreSQL: every process names itself with its ``application_name`` and tells the
-database the platform's clock (``paygo_now()``, backoffice/clock.py)."""
+database the platform's clock (``paygo_now()``, backoffice/clock.py).
+
+PAYGO_DATABASE_URL may name several hosts (libpq's multi-host string with
+``target_session_attrs=read-write``, docs/operations.md): a new connection goes to whichever member
+leads now, so a failover needs no configuration change. Work that failed because the primary went
+away mid-transaction is run again once (``retry_once``); it must be idempotent by its own key
+(ingest's per-unit seq, a payment's provider id), so a commit that did land is not doubled."""
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -51,5 +61,42 @@ def make_pool(settings: Settings, application_name: str, min_size: int = 1, max_
         max_size=max_size,
         kwargs={"application_name": application_name},
         configure=functools.partial(share_clock, offset=_needs_clock(settings)),
+        # An idle connection to a primary that died or was demoted is found out (one empty round
+        # trip) and replaced before it is handed out, instead of failing the request that gets it.
+        check=ConnectionPool.check_connection,
         open=True,
     )
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# SQLSTATEs that mean "this server stopped being a primary we can write to", not "the work is wrong":
+# 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now (starting, in recovery),
+# 25006 read-only transaction (connected to a standby, or a demoted leader), class 08 connection.
+_GONE = {"57P01", "57P02", "57P03", "25006"}
+
+
+def primary_gone(err: BaseException) -> bool:
+    """Whether ``err`` says the primary went away (killed, stopped, demoted) rather than that the
+    transaction itself is wrong: then a new connection, to the new leader, may run it again."""
+    if not isinstance(err, psycopg.Error):
+        return False
+    state = err.sqlstate
+    if state is None:  # raised by libpq on our side: the connection broke or could not be made
+        return isinstance(err, psycopg.OperationalError)
+    return state in _GONE or state.startswith("08")
+
+
+def retry_once(work: Callable[[], T], what: str, pause: float = 1.0) -> T:
+    """Run ``work`` (which opens its own connection and transaction); if it failed because the
+    primary went away, run it once more after ``pause`` seconds (a new connection reaches the new
+    leader). Exactly once more: a second failure is the caller's to report."""
+    try:
+        return work()
+    except psycopg.Error as err:
+        if not primary_gone(err):
+            raise
+        log.warning("%s: the primary went away (%s); running it once more", what, str(err).strip()[:200])
+    time.sleep(pause)
+    return work()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
@@ -9,9 +11,12 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, FastAPI, Path, Request
 from psycopg_pool import ConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backoffice.config import Settings
-from backoffice.db import make_pool
+from backoffice.db import make_pool, primary_gone
+
+log = logging.getLogger(__name__)
 
 
 def get_settings(request: Request) -> Settings:
@@ -51,3 +56,64 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # A row's id in a path: within PostgreSQL's bigint, so an absurd id is a 422, never a database error.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class RetryWhenPrimaryGone:
+    """Run a request once more when it failed because the database's primary went away (a failover:
+    backoffice.db.primary_gone) before any answer was sent. The pool hands the second run a checked
+    connection, which libpq's multi-host string has opened on the new leader. Safe because the doors
+    that write are idempotent by their own key (a payment callback by its provider id); the body,
+    at most ``max_body`` bytes (the app's own cap), is kept to be given to the second run."""
+
+    def __init__(self, app: ASGIApp, max_body: int, pause: float = 1.0) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.pause = pause
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: nothing to answer
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if not message.get("more_body", False):
+                break
+            if size > self.max_body:  # too big to keep: the app refuses it (413), no second run
+                await self.app(scope, _replay(chunks, receive, more=True), send)
+                return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(chunks, receive), watch)
+        except Exception as err:
+            if started or not primary_gone(err):
+                raise
+            log.warning("%s %s: the primary went away (%s); running it once more",
+                        scope.get("method"), scope.get("path"), str(err).strip()[:200])  # fmt: skip
+            await asyncio.sleep(self.pause)
+            await self.app(scope, _replay(chunks, receive), send)
+
+
+def _replay(chunks: list[bytes], receive: Receive, more: bool = False) -> Receive:
+    """A receive that gives the kept body first (then, if ``more``, the rest of the request), and
+    after it whatever the server says next (a disconnect)."""
+    pending = list(chunks)
+
+    async def replay() -> Message:
+        if pending:
+            body = pending.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(pending) or more}
+        return await receive()
+
+    return replay

@@ -41,6 +41,21 @@ def missing_packages() -> list[str]:
     return missing
 
 
+# The high-availability stack's engines (``paygo stack up --ha``, docs/operations.md): Debian package
+# and the program that shows it is installed.
+HA_PROGRAMS = {
+    "patroni": "patroni",
+    "etcd-server": "etcd",
+    "pgbackrest": "pgbackrest",
+    "redis-sentinel": "redis-sentinel",
+}
+
+
+def missing_ha_packages() -> list[str]:
+    """Debian packages of the HA stack (and the plain stack's) that this machine lacks."""
+    return missing_packages() + [pkg for pkg, prog in HA_PROGRAMS.items() if which(prog) is None]
+
+
 def ensure_installed(packages: list[str] | None = None) -> None:
     """Install missing server packages with apt-get when root on Debian, else say how."""
     pkgs = missing_packages() if packages is None else packages
@@ -58,6 +73,6 @@ def ensure_installed(packages: list[str] | None = None) -> None:
         subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
     except subprocess.CalledProcessError as err:
         raise StackError(f"'{' '.join(cmd)}' failed: {(err.stderr or '').strip()[-500:]}") from err
-    still = [p for p in missing_packages() if p in pkgs]
+    still = [p for p in missing_ha_packages() if p in pkgs]
     if still:
         raise StackError(f"apt-get ran but {' '.join(still)} is still missing")

@@ -41,8 +41,12 @@ def make_celery(settings: Settings) -> Celery:
             # Look for abandoned tasks this often (kombu's default sweep is every ~100 s).
             "unacked_restore_interval": max(1, min(60, settings.task_visibility_timeout // 2)),
             "unacked_restore_throttle": 1,
+            **_sentinel(settings),
         },
         broker_connection_retry_on_startup=True,
+        # Behind Sentinel (PAYGO_REDIS_URL=sentinel://...;sentinel://...): the master's name, for the
+        # broker and for the results; after a failover both reconnect to the new primary.
+        result_backend_transport_options=_sentinel(settings),
         result_expires=7 * 24 * 3600,
         task_serializer="json",
         result_serializer="json",
@@ -56,6 +60,12 @@ def make_celery(settings: Settings) -> Celery:
     # The tasks read the settings from here (``current_app.conf.paygo_settings``).
     celery.conf.paygo_settings = settings
     return celery
+
+
+def _sentinel(settings: Settings) -> dict[str, object]:
+    if not settings.redis_url.startswith("sentinel://"):
+        return {}
+    return {"master_name": settings.redis_sentinel_master}
 
 
 app = make_celery(load_settings())

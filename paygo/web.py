@@ -21,7 +21,7 @@ from backoffice.credit import pages as credit_pages
 from backoffice.customers import api as customers_api
 from backoffice.customers import pages as customers_pages
 from backoffice.delivery import api as delivery_api
-from backoffice.deps import pool_lifespan
+from backoffice.deps import RetryWhenPrimaryGone, pool_lifespan
 from backoffice.devices import api as devices_api
 from backoffice.devices import metrics as devices_metrics
 from backoffice.health import api as health_api
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     guard.install(app)
     install_error_answers(app)
+    # Innermost: a request that failed because the primary went away runs once more (docs/operations.md).
+    app.add_middleware(RetryWhenPrimaryGone, max_body=settings.max_callback_bytes)
     app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,0 +1,133 @@
+"""The HA local stack: etcd, three PostgreSQL members under Patroni (synchronous mode), pgBackRest's
+stanza and WAL archive, Mosquitto, and Redis (a primary, a replica, three sentinels).
+
+``up`` is idempotent and starts only what is not running; ``down`` stops everything it started,
+standbys before the leader so that nothing is promoted on the way out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from backoffice.config import Settings
+from devtools.ha import patroni
+from devtools.ha.backup import Backup
+from devtools.ha.etcd import Etcd
+from devtools.ha.ports import SENTINELS, HAPorts
+from devtools.ha.redis_sentinel import RedisNode, Sentinel
+from devtools.install import ensure_installed, missing_ha_packages
+from devtools.mosquitto import Mosquitto
+from devtools.process import StackError, wait_until
+from devtools.server import Service, ServiceStatus
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 120.0  # seconds for the cluster to elect a leader and a synchronous standby
+
+
+class HAStack:
+    def __init__(self, settings: Settings, ports: HAPorts | None = None) -> None:
+        self.settings = settings
+        self.ports = ports or HAPorts.from_env()
+        self.dir = settings.home_dir / "ha"
+        self.etcd = Etcd(settings, self.ports)
+        self.backup = Backup(settings, self.ports)
+        self.members = patroni.members(settings, self.ports, self.backup.archive_command)
+        self.mosquitto = Mosquitto(settings)
+        self.redis = [RedisNode(settings, self.ports, i) for i in range(2)]
+        self.sentinels = [Sentinel(settings, self.ports, i) for i in range(SENTINELS)]
+        self.services: list[Service] = [self.etcd, *self.members, self.mosquitto, *self.redis, *self.sentinels]
+
+    # -- what the services connect to ------------------------------------------------------
+    @property
+    def database_url(self) -> str:
+        return self.ports.database_url()
+
+    @property
+    def standby_url(self) -> str:
+        return self.ports.standby_url()
+
+    @property
+    def redis_url(self) -> str:
+        return self.ports.redis_url()
+
+    def env(self) -> dict[str, str]:
+        """The variables that point the platform's processes at this stack."""
+        return {"PAYGO_DATABASE_URL": self.database_url, "PAYGO_REDIS_URL": self.redis_url}
+
+    @property
+    def env_file(self) -> Path:
+        return self.dir / "env"
+
+    # -- up / down ---------------------------------------------------------------------------
+    def up(self) -> list[str]:
+        ensure_installed(missing_ha_packages())
+        for s in self.services:
+            if not s.running():
+                s._check_port_free()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.backup.prepare()
+        started = [s.name for s in [self.etcd] if s.up()]
+        for m in self.members:
+            # The first member bootstraps the cluster; the others clone it (pg_basebackup) once it leads.
+            if m.up():
+                started.append(m.name)
+        wait_until(self.healthy, "the Patroni cluster (a leader and a synchronous standby)", READY_TIMEOUT,
+                   log_file=self.members[0].log_file)  # fmt: skip
+        self._ensure_database()
+        self.backup.ensure_stanza()
+        if self.mosquitto.up():
+            started.append(self.mosquitto.name)
+        started += [r.name for r in [*self.redis, *self.sentinels] if r.up()]
+        wait_until(lambda: all(s.master() for s in self.sentinels), "the sentinels to agree on a Redis primary",
+                   READY_TIMEOUT)  # fmt: skip
+        self.env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in self.env().items()))
+        return started
+
+    def healthy(self) -> bool:
+        return patroni.leader_index(self.ports) is not None and patroni.sync_standby_ready(self.ports)
+
+    def leader(self) -> patroni.PatroniMember:
+        i = patroni.leader_index(self.ports)
+        if i is None:
+            raise StackError("the Patroni cluster has no leader now; see .paygo/ha/pg*/patroni.log")
+        return self.members[i]
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.ports.database_url("postgres"), autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
+                conn.execute("create database paygo")
+
+    def running(self) -> bool:
+        """Whether every server of the HA stack but the broker (which the plain stack shares) runs."""
+        return all(s.running() for s in self.services if s is not self.mosquitto)
+
+    def down(self, keep_broker: bool = False) -> list[str]:
+        """Stop everything (``keep_broker``: but Mosquitto, which the plain stack shares)."""
+        stopped = []
+        for s in [*self.sentinels, *self.redis, *([] if keep_broker else [self.mosquitto])]:
+            if s.down():
+                stopped.append(s.name)
+        lead = patroni.leader_index(self.ports) if any(m.running() for m in self.members) else None
+        order = sorted(self.members, key=lambda m: m.index == lead)  # the leader last
+        for m in order:
+            if m.down():
+                stopped.append(m.name)
+        if self.etcd.down():
+            stopped.append(self.etcd.name)
+        return stopped
+
+    def status(self) -> list[ServiceStatus]:
+        out = []
+        view = patroni.cluster(self.ports) or {}
+        roles = {m.get("name"): m.get("role") for m in view.get("members", [])}
+        for s in self.services:
+            st = s.status()
+            if s.name in roles:
+                st.detail = str(roles[s.name])
+            elif isinstance(s, RedisNode) and st.state == "running":
+                st.detail = {"master": "primary", "slave": "replica"}.get(s.role() or "", "")
+            out.append(st)
+        return out
