@@ -52,7 +52,7 @@ SQL_LEDGER_SINCE = """select contract_id, coalesce(sum(amount), 0) from ledger_e
                       where status = 'completed' and created_at >= %s group by contract_id"""
 SQL_ACCOUNTS = "select account_number from contracts where account_number is not null order by id"
 SQL_OUTBOX_STUCK = """select count(*) from outbox where state in ('pending', 'failed')
-                      and created_at < clock_timestamp() - interval '60 seconds'"""
+                      and created_at < paygo_now() - interval '60 seconds'"""
 SQL_KPI = "select segment, result from kpi_snapshots where as_of = %s order by segment"
 SQL_HEALTH = "select (select count(*) from health_alerts), (select count(*) from unit_health_daily)"
 
@@ -185,7 +185,7 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     provision_units(s)
     with connect(s, "chaos") as conn:
         accounts = [r[0] for r in conn.execute(SQL_ACCOUNTS)]
-        started_at = conn.execute("select clock_timestamp()").fetchone()[0]  # type: ignore[index]
+        started_at = conn.execute("select paygo_now()").fetchone()[0]  # type: ignore[index]
     env = {**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": s.database_url,
            "PAYGO_REDIS_URL": s.redis_url, "PAYGO_API_PORT": str(api_port), "PAYGO_LOG_LEVEL": "WARNING",
            "PAYGO_TASK_VISIBILITY_TIMEOUT": "10", "PAYGO_HOME": str(settings.home_dir)}  # fmt: skip
