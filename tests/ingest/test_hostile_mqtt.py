@@ -29,6 +29,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 import protocol
@@ -94,7 +96,9 @@ class Device:
     """A unit's MQTT v5 connection on the device listener, recording the broker's answers and
     every disconnection it suffers."""
 
-    def __init__(self, settings: Settings, serial: str, password: str, client_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, serial: str, password: str, client_id: str | None = None, persistent: bool = False
+    ) -> None:
         client_id = client_id or f"{serial}-{uuid.uuid4().hex[:6]}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
         self.client.username_pw_set(serial, password)
@@ -104,8 +108,14 @@ class Device:
         self.closing = False
         self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
+        self.subacks: dict[int, list[ReasonCode]] = {}
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.__setitem__(mid, rcs)
         self.client.on_disconnect = self._on_disconnect
-        self.client.connect("127.0.0.1", settings.device_mqtt_port)
+        # persistent: a session that outlives the connection (clean start off, expiring after a day)
+        expiry = Properties(PacketTypes.CONNECT)
+        expiry.SessionExpiryInterval = 86_400
+        self.client.connect("127.0.0.1", settings.device_mqtt_port, clean_start=not persistent,
+                            properties=expiry if persistent else None)  # fmt: skip
         self.client.loop_start()
         wait_for(lambda: self.connack is not None, timeout=10, what="CONNACK")
 
@@ -117,6 +127,12 @@ class Device:
         info = self.client.publish(topic, payload, qos=1)
         wait_for(lambda: info.mid in self.pubacks, timeout=20, what="PUBACK")
         return self.pubacks[info.mid]
+
+    def subscribe(self, topic_filter: str) -> ReasonCode:
+        """The broker's answer (SUBACK reason code) to one subscription at QoS 1."""
+        _, mid = self.client.subscribe(topic_filter, qos=1)
+        wait_for(lambda: mid in self.subacks, timeout=20, what="SUBACK")
+        return self.subacks[mid][0]
 
     def close(self) -> None:
         self.closing = True
@@ -289,6 +305,53 @@ def test_a_message_that_fails_at_write_time_costs_only_itself(settings: Settings
 
 
 # ---- the device listener: a unit is only itself
+
+
+def test_a_unit_may_subscribe_to_its_own_commands_and_nothing_else(
+    broker: Settings, conn: psycopg.Connection, passwords: dict[str, str]
+) -> None:
+    """Issue 22 finding 1: a unit's login subscribed to the ingest workers' shared subscription (SUBACK
+    "Granted QoS 1") with a persistent session and left; the broker then handed it a share of every
+    unit's readings, dropped on the read check after the senders had their PUBACK. Every subscription
+    but a unit's own command topic is refused at SUBACK, and all of B's readings reach the database."""
+    root = broker.mqtt_topic_root
+    worker = _Watched(broker, "share")
+    with running(worker):
+        wait_worker_subscribed(broker, conn, B)
+        a = Device(broker, A, passwords[A], client_id=A, persistent=True)
+        try:
+            refused = [
+                protocol.shared_subscription(worker.group, "telemetry", root),
+                protocol.shared_subscription("ingest", "telemetry", root),
+                f"$share/{worker.group}/{protocol.topic(A, 'cmd', root)}",
+                protocol.all_units("telemetry", root),
+                protocol.all_units("cmd", root),
+                protocol.topic(B, "cmd", root),
+                protocol.topic(B, "telemetry", root),
+                protocol.topic(A, "telemetry", root),
+                f"{root}/#",
+                "#",
+                "+/+/+/+/+/+",
+                "$SYS/#",
+                "$CONTROL/dynamic-security/v1",
+            ]
+            for topic_filter in refused:
+                answer = a.subscribe(topic_filter)
+                assert answer.is_failure and answer.getName() == "Not authorized", (topic_filter, answer.getName())
+            own = a.subscribe(protocol.topic(A, "cmd", root))
+            assert not own.is_failure, own.getName()
+        finally:
+            a.close()
+        # A's session lives on after it left: had a shared subscription been granted in it, the broker
+        # would deal it a share of B's readings, and drop them.
+        b = Device(broker, B, passwords[B])
+        try:
+            for seq in range(1, 21):
+                assert not b.publish(protocol.topic(B, "telemetry", root), _reading(B, seq)).is_failure
+        finally:
+            b.close()
+        wait_for(lambda: count(conn, "select count(*) from telemetry") == 20, timeout=30, what="B's 20 readings")
+        conn.rollback()
 
 
 def test_a_unit_cannot_take_over_a_workers_or_another_units_session(
