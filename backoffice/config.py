@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     broker_password_file: Path | None = None
     broker_pid_file: Path | None = None
     broker_reload_command: str = ""
+    # The device listener runs Mosquitto's dynamic-security plugin (deploy/README.md): provisioning gives it
+    # each unit's login and a role of the unit's own topics, subscriptions included. Off: the password file only.
+    broker_dynamic_security: bool = True
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
 
@@ -264,6 +267,11 @@ class Settings(BaseSettings):
         if self.mqtt_username:
             return self.mqtt_username, self.mqtt_password
         return role, derive_key(self.secret_key, f"mqtt-service/{role}").hex()
+
+    def broker_admin_password(self) -> str:
+        """The password of the broker's administrator on the device listener (its dynamic-security
+        plugin: ``paygo devices provision`` adds and removes the units' logins through it)."""
+        return derive_key(self.secret_key, "mqtt-broker-admin").hex()
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:

@@ -56,6 +56,12 @@ def write_password_file(conn: psycopg.Connection, path: Path) -> int:
     return len(lines)
 
 
+def broker_logins(conn: psycopg.Connection, secret_key: str) -> list[tuple[str, str]]:
+    """(serial, password) of every unit allowed on the broker, for its dynamic-security plugin
+    (backoffice.devices.broker.sync), which takes plain passwords and hashes them itself."""
+    return [(serial, crypto.decrypt(secret_key, enc)) for serial, enc in repository.broker_logins(conn)]
+
+
 def password(conn: psycopg.Connection, secret_key: str, serial: str) -> str | None:
     enc = repository.password_of(conn, serial)
     return None if enc is None else crypto.decrypt(secret_key, enc)

@@ -36,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 import protocol
 from backoffice import clock
 from backoffice.config import Settings
+from backoffice.devices import broker as broker_admin
 from backoffice.devices import service as devices
 from backoffice.registry import repository, service
 from devtools.mosquitto import MESSAGE_SIZE_LIMIT
@@ -77,10 +78,10 @@ def passwords(broker: Settings, conn: psycopg.Connection) -> dict[str, str]:
     for serial in (A, B):
         service.register_unit(conn, broker.secret_key, serial, product, installed_at=T0 - timedelta(days=28))
     issued = devices.provision(conn, broker.secret_key)
-    server = Mosquitto(broker)
-    assert devices.write_password_file(conn, server.password_file) == 2
     conn.commit()
-    server.reload()
+    # The device listener's dynamic-security plugin learns the logins, each unit with a role of its own topics.
+    logins = devices.broker_logins(conn, broker.secret_key)
+    assert broker_admin.sync(broker, logins, reset=[s for s, _ in logins]).startswith("the broker's device listener")
     for serial in (A, B):
         wait_for(lambda s=serial: _logs_in(broker, s, issued[s]), timeout=20, what=f"{serial}'s login")
     return issued
