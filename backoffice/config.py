@@ -35,6 +35,16 @@ class SettingsError(Exception):
 
 SERVICE_ROLES = ("ingest", "delivery")  # MQTT logins of the services, see Settings.service_login
 
+# The PostgreSQL role of each service (backoffice/database_roles.sql, deploy/database.md): the owner runs
+# the migrations; each service logs in as its own role, which holds grants and owns nothing.
+DATABASE_ROLES = {
+    "owner": "paygo_owner",
+    "web": "paygo_web",
+    "ingest": "paygo_ingest",
+    "worker": "paygo_worker",
+    "delivery": "paygo_delivery",
+}
+
 
 # Every key the platform uses is derived from PAYGO_SECRET_KEY by HKDF-SHA256 with a context of its
 # own (device secrets at rest and their key ids in backoffice/crypto.py, each service's MQTT
@@ -125,7 +135,11 @@ class Settings(BaseSettings):
     # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
     device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
 
-    # Where the platform's processes connect. Left unset, they point at the local stack.
+    # Where the platform's processes connect. Left unset, they point at the local stack. A service logs in
+    # to PostgreSQL as its own role (DATABASE_ROLES, Settings.database_url_for): the user in this URL is
+    # replaced by the service's role, and its password is kept only when the URL names that role already
+    # (production gives each process the URL of its own role; other passwords come from libpq's
+    # password file, ~/.pgpass). Tools and migrations use the URL as it is.
     database_url: str = ""
     mqtt_host: str = "127.0.0.1"
     # One login for every service, when the broker is not the local stack's. Left unset, each
@@ -268,6 +282,18 @@ class Settings(BaseSettings):
             return self.mqtt_username, self.mqtt_password
         return role, derive_key(self.secret_key, f"mqtt-service/{role}").hex()
 
+    def database_url_for(self, service: str) -> str:
+        """The connection string of ``service`` (a key of DATABASE_ROLES): PAYGO_DATABASE_URL as the
+        service's own role."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(self.database_url)
+        role = DATABASE_ROLES[service]
+        if params.get("user") != role:
+            params["user"] = role
+            params.pop("password", None)  # another role's password is not this one's
+        return make_conninfo("", **params)  # type: ignore[arg-type]
+
     def broker_admin_password(self) -> str:
         """The password of the broker's administrator on the device listener (its dynamic-security
         plugin: ``paygo devices provision`` adds and removes the units' logins through it)."""
@@ -276,7 +302,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"postgresql://paygo@127.0.0.1:{self.pg_port}/paygo"
+            self.database_url = f"postgresql://{DATABASE_ROLES['owner']}@127.0.0.1:{self.pg_port}/paygo"
         if not self.redis_url:
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.database_url.startswith(("postgresql://", "postgres://")):

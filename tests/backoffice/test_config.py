@@ -24,7 +24,7 @@ def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.delenv(f"PAYGO_{port}_PORT", raising=False)
     monkeypatch.setenv("PAYGO_PG_PORT", "6000")
     s = load_settings()
-    assert s.database_url == "postgresql://paygo@127.0.0.1:6000/paygo"
+    assert s.database_url == "postgresql://paygo_owner@127.0.0.1:6000/paygo"
     assert s.redis_url == "redis://127.0.0.1:16379/0"
     assert s.mqtt_port == 18830
     assert s.environment == "development"  # unset, on the local stack with the development key
