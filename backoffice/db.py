@@ -10,7 +10,6 @@ from psycopg_pool import ConnectionPool
 from backoffice import clock
 from backoffice.config import Settings
 
-
 # The database role (config.DATABASE_ROLES) of each process, by its application_name; any other name
 # (the operator's tools: users, secrets, devices, demo, backfill) connects with PAYGO_DATABASE_URL as it is.
 SERVICE_OF = {
