@@ -292,7 +292,7 @@ class Settings(BaseSettings):
         if params.get("user") != role:
             params["user"] = role
             params.pop("password", None)  # another role's password is not this one's
-        return make_conninfo("", **params)  # type: ignore[arg-type]
+        return make_conninfo("", **params)
 
     def broker_admin_password(self) -> str:
         """The password of the broker's administrator on the device listener (its dynamic-security
