@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from zxcvbn import zxcvbn
 
 from backoffice.clock import DEFAULT_TIMEZONE, company_zone
 
@@ -73,6 +74,9 @@ class SecretKey(str):
 
 
 MIN_SECRET_KEY_BITS = 128
+# zxcvbn's estimate of the guesses a key takes, as a power of ten: 10^30 is about 2^100. A generated key
+# (secrets.token_urlsafe(32): about 10^43, or token_hex(32)) passes; 32 hex characters may not.
+MIN_SECRET_KEY_GUESSES_LOG10 = 30
 _PLACEHOLDERS = ("change-me", "changeme", "change_me", DEV_SECRET_KEY)
 
 
@@ -82,7 +86,8 @@ def weak_secret_key(key: str) -> str | None:
     "change-me"); no repeated pattern; at least 2.5 bits per character by the frequencies of its
     own characters; not words only (a passphrase has far fewer bits than characters); and at least
     128 bits as length x log2(alphabet), the alphabet being digits (10), hex (16) or the classes
-    it uses (26 lower, 26 upper, 10 digits, 33 others). A ``secrets.token_urlsafe(32)`` passes."""
+    it uses (26 lower, 26 upper, 10 digits, 33 others); and at least 10^30 guesses by zxcvbn's estimate
+    (keyboard walks, sequences, words, dates). A ``secrets.token_urlsafe(32)`` passes."""
     n = len(key)
     if n < 32:
         return f"{n} characters, fewer than 32"
@@ -106,6 +111,14 @@ def weak_secret_key(key: str) -> str | None:
     bits = n * math.log2(alphabet)
     if bits < MIN_SECRET_KEY_BITS:
         return f"about {bits:.0f} bits ({n} characters of an alphabet of {alphabet}), under {MIN_SECRET_KEY_BITS}"
+    # Keyboard walks, sequences, dictionary words and dates count for little (issue 22 finding 7:
+    # "qwertyuiopasdfghjklzxcvbnm123456" and "correct-horse-battery-staple-2024" passed the checks above).
+    estimate = zxcvbn(key[:100])  # its matching grows fast with length; 100 characters are plenty to judge
+    guesses = float(estimate["guesses_log10"])
+    if guesses < MIN_SECRET_KEY_GUESSES_LOG10:
+        warning = estimate["feedback"]["warning"] or "it follows a guessable pattern"
+        floor = MIN_SECRET_KEY_GUESSES_LOG10
+        return f"zxcvbn estimates it falls in about 10^{guesses:.0f} guesses (under 10^{floor}): {warning.rstrip('.').lower()}"
     return None
 
 

@@ -81,6 +81,12 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
         "31415926535897932384626433832795",  # 32 digits: 106 bits
         "my-production-key-CHANGEME-2026-Xq9zT",  # a placeholder
         DEV_SECRET_KEY.upper(),  # the development key
+        # Issue 22 finding 7: these passed the structural checks; zxcvbn sees the keyboard walk, the
+        # sequence, the famous words and the year.
+        "qwertyuiopasdfghjklzxcvbnm123456",
+        "correct-horse-battery-staple-2024",
+        "0123456789ABCDEFGHIJKLMNOPQRSTUV",
+        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9",
     ],
 )
 def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, weak: str) -> None:
@@ -91,7 +97,7 @@ def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, w
     assert str(info.value).startswith("PAYGO_SECRET_KEY is too weak for production") and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(16), lambda: STRONG])
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(32), lambda: STRONG])
 def test_production_takes_a_generated_key(make: Callable[[], str]) -> None:
     for _ in range(200):
         key = make()
