@@ -116,9 +116,9 @@ def weak_secret_key(key: str) -> str | None:
     estimate = zxcvbn(key[:100])  # its matching grows fast with length; 100 characters are plenty to judge
     guesses = float(estimate["guesses_log10"])
     if guesses < MIN_SECRET_KEY_GUESSES_LOG10:
-        warning = estimate["feedback"]["warning"] or "it follows a guessable pattern"
+        warning = (estimate["feedback"]["warning"] or "it follows a guessable pattern").rstrip(".").lower()
         floor = MIN_SECRET_KEY_GUESSES_LOG10
-        return f"zxcvbn estimates it falls in about 10^{guesses:.0f} guesses (under 10^{floor}): {warning.rstrip('.').lower()}"
+        return f"zxcvbn estimates it falls in about 10^{guesses:.0f} guesses (under 10^{floor}): {warning}"
     return None
 
 
