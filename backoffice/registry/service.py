@@ -8,6 +8,7 @@ from datetime import datetime
 import psycopg
 from stdnum import luhn
 
+import protocol
 from backoffice import crypto
 from backoffice.registry import repository
 
@@ -22,6 +23,10 @@ def is_valid_account_number(text: str) -> bool:
     return text.isdigit() and len(text) == 8 and luhn.is_valid(text)
 
 
+class UnitSerialError(ValueError):
+    """A serial no unit may have; the message says why."""
+
+
 def register_unit(
     conn: psycopg.Connection,
     secret_key: str,
@@ -31,7 +36,10 @@ def register_unit(
     lon: float | None = None,
     installed_at: datetime | None = None,
 ) -> int:
-    """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code."""
+    """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code; a serial in the
+    form of a service's MQTT client id is refused (UnitSerialError)."""
+    if reason := protocol.reserved_serial(serial):
+        raise UnitSerialError(reason)
     key_hex = secrets.token_hex(16)
     starting_code = secrets.randbelow(900_000_000) + 100_000_000
     return repository.insert_unit(

@@ -38,6 +38,7 @@ from backoffice import clock
 from backoffice.config import Settings
 from backoffice.devices import broker as broker_admin
 from backoffice.devices import service as devices
+from backoffice.inventory.receipt import ReceiptProblems, read_receipt
 from backoffice.registry import repository, service
 from devtools.mosquitto import MESSAGE_SIZE_LIMIT
 from devtools.stack import Mosquitto
@@ -602,3 +603,36 @@ def test_generated_messages_are_refused_or_written_to_the_database(conn: psycopg
     print(f"\nwriter: {dict(outcomes)}")  # noqa: T201 - the count of inputs tried, shown with -s
     record("generated telemetry and events into ingest/writer.py and PostgreSQL", sum(outcomes.values()), outcomes)
     assert outcomes["refused"] > 0 and outcomes["written telemetry"] > 0 and outcomes["written events"] > 0
+
+
+def test_no_unit_is_received_registered_or_provisioned_under_a_services_client_id(
+    broker: Settings, conn: psycopg.Connection, passwords: dict[str, str]
+) -> None:
+    """Issue 22 finding 4: a unit registered as ``ingest-<id>`` (or ``delivery-vm``) got a broker login after
+    routine provisioning, and its login (client id = serial) took over the worker's session, wiping its
+    queued readings. Serials and the services' client ids are disjoint: refused where units are received
+    and registered, and never given a login (a row from before the rule included)."""
+    product = conn.execute("select id from products where code = 'P'").fetchone()[0]  # type: ignore[index]
+    reserved = ["ingest-w1", "delivery-vm", "INGEST-7", "paygo-broker-admin"]
+    for serial in reserved:
+        with pytest.raises(service.UnitSerialError, match="kept for the platform's services"):
+            service.register_unit(conn, broker.secret_key, serial, product)
+    csv = "serial,product\n" + "".join(f"{s},P\n" for s in reserved)
+    with pytest.raises(ReceiptProblems) as refused:
+        read_receipt(csv.encode(), {"P": product})
+    assert len(refused.value.errors) == len(reserved)
+    assert all("kept for the platform's services" in e for e in refused.value.errors)
+
+    # A unit stored before the rule existed gets no login, whoever provisions.
+    conn.execute("insert into units (serial, product_id) values ('ingest-old', %s)", (product,))
+    assert devices.provision(conn, broker.secret_key) == {}
+    logins = devices.broker_logins(conn, broker.secret_key)
+    assert sorted(s for s, _ in logins) == [A, B]
+    conn.commit()
+    broker_admin.sync(broker, logins)
+    worker = _Watched(broker, "w1")
+    with running(worker):
+        intruder = Device(broker, "ingest-old", "anything", client_id=worker.client_id)
+        intruder.close()
+        assert intruder.connack is not None and intruder.connack.is_failure
+        assert worker.disconnects == 0
