@@ -40,6 +40,10 @@ create trigger stock_moves_no_truncate before truncate on stock_moves
 revoke all on staff_users, staff_sessions, api_tokens, login_failures from paygo_service;
 grant select, insert, update, delete on staff_users, staff_sessions, api_tokens, login_failures to paygo_web;
 grant select (id, username, roles, disabled_at) on staff_users to paygo_service;
+-- The device API's integration doors (in the ingest process) take API tokens: it reads their row (the
+-- digest it was given is all it looks up) and notes their last use.
+grant select on api_tokens to paygo_ingest;
+grant update (last_used_at) on api_tokens to paygo_ingest;
 
 -- New telemetry partitions are created when readings arrive (ingest, backfill): as the owner, so that
 -- they are the owner's and no service needs the right to create tables.
