@@ -3,6 +3,9 @@
 The (provider, transaction id) pair is unique in ``payment_inbox``. A repeat — sequential or
 concurrent — waits for the first copy's transaction, then answers with that copy's stored
 response and credits nothing. The caller owns the transaction (the HTTP request).
+
+Over 400 lines because a payment's intake, its reversal and finance's decisions on money waiting
+(assign, release, refund) share one set of rules and one lock order: apart, they would drift.
 """
 
 from __future__ import annotations
