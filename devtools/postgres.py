@@ -168,6 +168,8 @@ class Postgres(Service):
             ensure_roles(conn)
             if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
                 conn.execute(f"create database paygo owner {OWNER}")
+            else:  # made before the roles: the owner may create in it (PostgreSQL 15 gives that to the owner)
+                conn.execute(f"alter database paygo owner to {OWNER}")
         with psycopg.connect(host="127.0.0.1", port=self.port, user="paygo", dbname="paygo", autocommit=True) as conn:
             if self.timescaledb_available():
                 conn.execute("create extension if not exists timescaledb")
