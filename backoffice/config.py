@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
-import re
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,8 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backoffice.clock import DEFAULT_TIMEZONE, company_zone
 from backoffice.hours import HoursError, QuietHours, WorkingHours, parse_holidays
-
-DEV_SECRET_KEY = "development-only-key-change-me-in-production"
+from backoffice.secret_strength import DEV_SECRET_KEY, weak_secret_key
 
 Port = int
 
@@ -37,6 +33,16 @@ class SettingsError(Exception):
 
 
 SERVICE_ROLES = ("ingest", "delivery")  # MQTT logins of the services, see Settings.service_login
+
+# The PostgreSQL role of each service (backoffice/database_roles.sql, deploy/database.md): the owner runs
+# the migrations; each service logs in as its own role, which holds grants and owns nothing.
+DATABASE_ROLES = {
+    "owner": "paygo_owner",
+    "web": "paygo_web",
+    "ingest": "paygo_ingest",
+    "worker": "paygo_worker",
+    "delivery": "paygo_delivery",
+}
 
 
 # Every key the platform uses is derived from PAYGO_SECRET_KEY by HKDF-SHA256 with a context of its
@@ -65,51 +71,6 @@ class SecretKey(str):
         return key
 
 
-MIN_SECRET_KEY_BITS = 128
-_PLACEHOLDERS = ("change-me", "changeme", "change_me", DEV_SECRET_KEY)
-
-
-def weak_secret_key(key: str) -> str | None:
-    """Why ``key`` is too weak for production, or None. An estimate that keeps out the usual mistakes,
-    not a proof of randomness: at least 32 characters; no placeholder (the development key,
-    "change-me"); no repeated pattern; at least 2.5 bits per character by the frequencies of its
-    own characters; not words only (a passphrase has far fewer bits than characters); and at least
-    128 bits as length x log2(alphabet), the alphabet being digits (10), hex (16) or the classes
-    it uses (26 lower, 26 upper, 10 digits, 33 others). A ``secrets.token_urlsafe(32)`` passes."""
-    n = len(key)
-    if n < 32:
-        return f"{n} characters, fewer than 32"
-    if any(p in key.lower() for p in _PLACEHOLDERS):
-        return "it contains a placeholder (the development key or 'change-me')"
-    if any(key[p:] == key[:-p] for p in range(1, n // 2 + 1)):
-        return "it repeats a shorter pattern"
-    per_char = -sum(c / n * math.log2(c / n) for c in Counter(key).values())
-    if per_char < 2.5:
-        return f"its characters repeat too much ({per_char:.1f} bits per character)"
-    if _words_only(key):
-        return "it is made of words only"
-    if key.isdigit():
-        alphabet = 10
-    elif re.fullmatch(r"[0-9a-f]+|[0-9A-F]+", key):
-        alphabet = 16
-    else:
-        classes = ((str.islower, 26), (str.isupper, 26), (str.isdigit, 10))
-        alphabet = sum(size for test, size in classes if any(test(c) for c in key))
-        alphabet += 33 if any(not c.isalnum() for c in key) else 0
-    bits = n * math.log2(alphabet)
-    if bits < MIN_SECRET_KEY_BITS:
-        return f"about {bits:.0f} bits ({n} characters of an alphabet of {alphabet}), under {MIN_SECRET_KEY_BITS}"
-    return None
-
-
-def _words_only(key: str) -> bool:
-    """Letters and separators only, every word (lower, Capitalised or UPPER case) of 3 letters or more."""
-    if any(c.isdigit() for c in key):
-        return False
-    words = [w for run in re.findall(r"[A-Za-z]+", key) for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+", run)]
-    return bool(words) and all(len(w) >= 3 for w in words)
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYGO_", env_file=".env", extra="ignore")
 
@@ -128,7 +89,11 @@ class Settings(BaseSettings):
     # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
     device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
 
-    # Where the platform's processes connect. Left unset, they point at the local stack.
+    # Where the platform's processes connect. Left unset, they point at the local stack. A service logs in
+    # to PostgreSQL as its own role (DATABASE_ROLES, Settings.database_url_for): the user in this URL is
+    # replaced by the service's role, and its password is kept only when the URL names that role already
+    # (production gives each process the URL of its own role; other passwords come from libpq's
+    # password file, ~/.pgpass). Tools and migrations use the URL as it is.
     database_url: str = ""
     mqtt_host: str = "127.0.0.1"
     # One login for every service, when the broker is not the local stack's. Left unset, each
@@ -147,6 +112,9 @@ class Settings(BaseSettings):
     broker_password_file: Path | None = None
     broker_pid_file: Path | None = None
     broker_reload_command: str = ""
+    # The device listener runs Mosquitto's dynamic-security plugin (deploy/README.md): provisioning gives it
+    # each unit's login and a role of the unit's own topics, subscriptions included. Off: the password file only.
+    broker_dynamic_security: bool = True
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
 
@@ -285,10 +253,27 @@ class Settings(BaseSettings):
             return self.mqtt_username, self.mqtt_password
         return role, derive_key(self.secret_key, f"mqtt-service/{role}").hex()
 
+    def database_url_for(self, service: str) -> str:
+        """The connection string of ``service`` (a key of DATABASE_ROLES): PAYGO_DATABASE_URL as the
+        service's own role."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(self.database_url)
+        role = DATABASE_ROLES[service]
+        if params.get("user") != role:
+            params["user"] = role
+            params.pop("password", None)  # another role's password is not this one's
+        return make_conninfo("", **params)
+
+    def broker_admin_password(self) -> str:
+        """The password of the broker's administrator on the device listener (its dynamic-security
+        plugin: ``paygo devices provision`` adds and removes the units' logins through it)."""
+        return derive_key(self.secret_key, "mqtt-broker-admin").hex()
+
     @model_validator(mode="after")
     def _derive_and_check(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"postgresql://paygo@127.0.0.1:{self.pg_port}/paygo"
+            self.database_url = f"postgresql://{DATABASE_ROLES['owner']}@127.0.0.1:{self.pg_port}/paygo"
         if not self.redis_url:
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.database_url.startswith(("postgresql://", "postgres://")):

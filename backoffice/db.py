@@ -1,5 +1,6 @@
-"""Connections to PostgreSQL: every process names itself with its ``application_name`` and tells the
-database the platform's clock (``paygo_now()``, backoffice/clock.py).
+"""Connections to PostgreSQL: every process names itself with its ``application_name``, logs in as its
+service's own role (``SERVICE_OF``) and tells the database the platform's clock (``paygo_now()``,
+backoffice/clock.py).
 
 PAYGO_DATABASE_URL may name several hosts (libpq's multi-host string with
 ``target_session_attrs=read-write``, docs/operations.md): a new connection goes to whichever member
@@ -20,6 +21,24 @@ from psycopg_pool import ConnectionPool
 
 from backoffice import clock
 from backoffice.config import Settings
+
+# The database role (config.DATABASE_ROLES) of each process, by its application_name; any other name
+# (the operator's tools: users, secrets, devices, demo, backfill) connects with PAYGO_DATABASE_URL as it is.
+SERVICE_OF = {
+    "api": "web",
+    "ingest": "ingest",
+    "device-api": "ingest",
+    "worker": "worker",
+    "beat": "worker",
+    "kpi": "worker",
+    "delivery": "delivery",
+    "migrate": "owner",
+}
+
+
+def url_of(settings: Settings, application_name: str) -> str:
+    service = SERVICE_OF.get(application_name)
+    return settings.database_url if service is None else settings.database_url_for(service)
 
 
 def share_clock(conn: psycopg.Connection, offset: bool = True) -> None:
@@ -48,7 +67,7 @@ def _needs_clock(settings: Settings) -> bool:
 
 def connect(settings: Settings, application_name: str, autocommit: bool = False) -> psycopg.Connection:
     conn = psycopg.connect(
-        settings.database_url, application_name=application_name, autocommit=autocommit, connect_timeout=10
+        url_of(settings, application_name), application_name=application_name, autocommit=autocommit, connect_timeout=10
     )
     share_clock(conn, offset=_needs_clock(settings))
     return conn
@@ -56,7 +75,7 @@ def connect(settings: Settings, application_name: str, autocommit: bool = False)
 
 def make_pool(settings: Settings, application_name: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
     return ConnectionPool(
-        settings.database_url,
+        url_of(settings, application_name),
         min_size=min_size,
         max_size=max_size,
         kwargs={"application_name": application_name},

@@ -16,6 +16,8 @@ import psycopg
 log = logging.getLogger(__name__)
 
 _LOCK_ID = 727_001  # advisory lock key for migrations
+# The platform's database roles, created by a superuser before the first migration (`paygo db roles`).
+ROLES_SQL = Path(__file__).parent / "database_roles.sql"
 
 
 class MigrationError(Exception):
@@ -42,8 +44,10 @@ def available() -> list[Migration]:
     return out
 
 
-def migrate(conn: psycopg.Connection) -> list[str]:
-    """Apply pending migrations; returns the versions applied now. The connection must be autocommit."""
+def migrate(conn: psycopg.Connection, until: str | None = None) -> list[str]:
+    """Apply pending migrations (up to version ``until`` included, if given); returns the versions applied
+    now. The connection must be autocommit, and log in as the owner role (paygo_owner, deploy/database.md):
+    what a migration creates is then the owner's, and the services get their grants on it."""
     if not conn.autocommit:
         raise MigrationError("migrate() needs an autocommit connection: each file is its own transaction")
     conn.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
@@ -56,6 +60,8 @@ def migrate(conn: psycopg.Connection) -> list[str]:
         done: dict[str, str] = dict(conn.execute("select version, checksum from schema_migrations").fetchall())
         applied = []
         for m in available():
+            if until is not None and m.version > until:
+                break
             if m.version in done:
                 if done[m.version] != m.checksum:
                     log.warning("migration %s_%s changed after it was applied", m.version, m.name)

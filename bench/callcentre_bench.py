@@ -650,7 +650,7 @@ def main() -> None:
     plan = Plan(args.customers, args.sampled, args.days, args.seed)
     base = load_settings()
     db = DB if plan.customers == 1_000_000 else f"{DB}_{plan.customers}"  # a smaller look keeps the big one
-    settings = base.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{base.pg_port}/{db}"})
+    settings = base.model_copy(update={"database_url": f"postgresql://paygo_owner@127.0.0.1:{base.pg_port}/{db}"})
     if args.reload or not loaded(settings, plan):
         console.print(f"loading {plan.customers:,} customers into {db} (kept for the next run; --reload to redo)")
         t0 = time.perf_counter()

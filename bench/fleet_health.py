@@ -191,7 +191,7 @@ def main() -> None:
     settings = load_settings()
     truth = Path(tempfile.gettempdir()) / f"fleet_health_truth_{args.seed}.csv"
     if args.reuse:
-        db = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
+        db = settings.model_copy(update={"database_url": f"postgresql://paygo_owner@127.0.0.1:{settings.pg_port}/{DB}"})
         with connect(db, "bench", autocommit=True) as conn:
             service.reset(conn)
     else:

@@ -50,8 +50,8 @@ def prepare(units: int) -> tuple[Settings, list[tuple[str, str]]]:
     settings = load_settings()
     drop_database(settings, DB)
     with psycopg.connect(admin_url(settings), autocommit=True) as conn:
-        conn.execute(f'create database "{DB}"')
-    bench = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
+        conn.execute(f'create database "{DB}" owner paygo_owner')
+    bench = settings.model_copy(update={"database_url": f"postgresql://paygo_owner@127.0.0.1:{settings.pg_port}/{DB}"})
     with psycopg.connect(bench.database_url, autocommit=True) as conn:
         migrate(conn)
     out = []

@@ -37,6 +37,7 @@ from backoffice.config import load_settings
 from backoffice.migrate import migrate
 from devtools.ha.restore import Restored, restore
 from devtools.ha.stack import HAStack
+from devtools.postgres import OWNER
 
 DB = "paygo_drill"
 
@@ -96,7 +97,7 @@ def main() -> None:
     stack.up()
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {DB} with (force)")
-        admin.execute(f"create database {DB}")
+        admin.execute(f"create database {DB} owner {OWNER}")
     url = stack.ports.database_url(DB)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)

@@ -3,6 +3,8 @@ for units (per-unit logins, an ACL that keeps each unit to its own topics), pers
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import protocol
 from backoffice.config import SERVICE_ROLES
+from backoffice.devices import broker
 from backoffice.devices.service import mosquitto_hash
 from devtools.install import which
 from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
@@ -40,6 +43,16 @@ def services_acl(root: str) -> str:
         lines += ["", f"user {role}"]
         lines += [f"topic {access} {name}" for access, name in protocol.service_acl_topics(role, root)]
     return "\n".join(lines) + "\n"
+
+
+def dynsec_plugin() -> str:
+    """Mosquitto's dynamic-security plugin, shipped in Debian's mosquitto package."""
+    found = sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")) + sorted(
+        glob.glob("/usr/lib/mosquitto_dynamic_security.so")
+    )
+    if not found:
+        raise StackError("mosquitto_dynamic_security.so not found: install Debian's mosquitto package (2.0+)")
+    return found[0]
 
 
 class Mosquitto(Service):
@@ -102,21 +115,40 @@ class Mosquitto(Service):
             f"password_file {self.services_password_file}",
             f"acl_file {self.services_acl_file}",
             "",
-            "# Units: their own username (the serial) and password; the ACL keeps each to its own topics.",
+            "# Units: their own username (the serial) and password. The dynamic-security plugin keeps each to",
+            "# its own topics, subscriptions included (refused at SUBACK): acl_file never checks a subscription.",
             "# The client id is the username whatever the unit sends, so a unit cannot take over the",
             "# session of a worker or of another unit (a second login of the same unit replaces the first).",
             f"listener {self.settings.device_mqtt_port} 127.0.0.1",
             "use_username_as_clientid true",
             "allow_anonymous false",
-            f"password_file {self.password_file}",
-            f"acl_file {self.acl_file}",
+            f"plugin {dynsec_plugin()}",
+            f"plugin_opt_config_file {self.dynsec_file}",
         ]
         if not self.password_file.exists():
             self.password_file.touch(mode=0o600)
         self.acl_file.write_text(device_acl(self.settings.mqtt_topic_root))
         self.services_acl_file.write_text(services_acl(self.settings.mqtt_topic_root))
         self._write_services_passwords()
+        self._write_dynsec()
         self.conf_file.write_text("\n".join(lines) + "\n")
+
+    def _write_dynsec(self) -> None:
+        """The device listener's plugin file, before the broker starts (the plugin owns it while it runs):
+        the administrator's password from the secret key, and the units of the password file that it does
+        not know yet (a stack that ran before the plugin)."""
+        existing = json.loads(self.dynsec_file.read_text()) if self.dynsec_file.exists() else None
+        units = []
+        for line in self.password_file.read_text().splitlines():
+            serial, _, hashed = line.partition(":")
+            if hashed.startswith("$7$"):
+                units.append((serial, hashed))
+        admin_hash = mosquitto_hash(self.settings.broker_admin_password())
+        config = broker.dynsec_config(existing, admin_hash, units, self.settings.mqtt_topic_root)
+        tmp = self.dynsec_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(config, indent=1))
+        tmp.chmod(0o600)
+        tmp.replace(self.dynsec_file)
 
     def ports(self) -> list[tuple[int, str]]:
         return [(self.port, self.setting), (self.settings.device_mqtt_port, "PAYGO_DEVICE_MQTT_PORT")]
@@ -124,6 +156,10 @@ class Mosquitto(Service):
     @property
     def password_file(self) -> Path:
         return self.settings.device_password_file
+
+    @property
+    def dynsec_file(self) -> Path:
+        return self.dir / "dynamic-security.json"
 
     @property
     def acl_file(self) -> Path:

@@ -8,16 +8,30 @@ import logging
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backoffice.config import Settings
+from backoffice.config import DATABASE_ROLES, Settings
+from backoffice.migrate import ROLES_SQL
 from devtools.install import pg_bindir
 from devtools.process import StackError, alive, is_root, make_traversable, read_pid, run, wait_until
 from devtools.server import Service
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
 # Servers refuse or should not run as root; when we are root they run as this system user.
 PG_OS_USER = "postgres"
+# The cluster's superuser is "paygo" (initdb -U paygo): only these tools use it, to create roles and
+# databases. The platform's processes log in as the roles of backoffice/database_roles.sql.
+OWNER = DATABASE_ROLES["owner"]
+ROLES_MIGRATION = "0044"  # the migration that hands an older database's objects to the owner
+
+
+def ensure_roles(admin: psycopg.Connection) -> None:
+    """Create the platform's roles on the cluster (idempotent), given a superuser's connection."""
+    admin.execute(ROLES_SQL.read_bytes())
 
 
 class Postgres(Service):
@@ -144,18 +158,29 @@ class Postgres(Service):
         self._ensure_database()
 
     def _ensure_database(self) -> None:
+        """The platform's roles (backoffice/database_roles.sql, as in production) and its database, which
+        belongs to the owner role. A database made before the roles existed is migrated as far as
+        migration 0044 here, as the superuser, which hands every object to the owner."""
         import psycopg
+
+        from backoffice.migrate import migrate
 
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user="paygo", dbname="postgres", autocommit=True
         ) as conn:
+            ensure_roles(conn)
             if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
-                conn.execute("create database paygo")
-        if self.timescaledb_available():
-            with psycopg.connect(
-                host="127.0.0.1", port=self.port, user="paygo", dbname="paygo", autocommit=True
-            ) as conn:
+                conn.execute(f"create database paygo owner {OWNER}")
+            else:  # made before the roles: the owner may create in it (PostgreSQL 15 gives that to the owner)
+                conn.execute(f"alter database paygo owner to {OWNER}")
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="paygo", dbname="paygo", autocommit=True) as conn:
+            if self.timescaledb_available():
                 conn.execute("create extension if not exists timescaledb")
+            older = conn.execute(
+                "select 1 from pg_tables where tablename = 'schema_migrations' and tableowner <> %s", (OWNER,)
+            ).fetchone()
+            if older is not None:
+                migrate(conn, until=ROLES_MIGRATION)
 
     def _stop(self) -> None:
         try:
@@ -178,8 +203,8 @@ def fresh_database(settings: Settings, name: str) -> Settings:
     Stack(settings).up()
     drop_database(settings, name)
     with psycopg.connect(admin_url(settings), autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    fresh = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{name}"})
+        conn.execute(f'create database "{name}" owner {OWNER}')
+    fresh = settings.model_copy(update={"database_url": owner_url(settings, name)})
     with psycopg.connect(fresh.database_url, autocommit=True) as conn:
         migrate(conn)
     return fresh
@@ -190,6 +215,12 @@ def drop_database(settings: Settings, name: str) -> None:
 
     with psycopg.connect(admin_url(settings), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def owner_url(settings: Settings, name: str) -> str:
+    """The local database ``name`` as its owner (migrations, tests' and benchmarks' own rows); the
+    services derive their own role's URL from it (Settings.database_url_for)."""
+    return f"postgresql://{OWNER}@127.0.0.1:{settings.pg_port}/{name}"
 
 
 def admin_url(settings: Settings) -> str:

@@ -31,6 +31,7 @@ from backoffice.db import connect
 from devtools.ha import faults
 from devtools.ha.probe import WriteProbe
 from devtools.ha.stack import HAStack
+from devtools.postgres import OWNER
 from devtools.process import port_open, wait_until
 from paygo.celery_app import make_celery
 from paygo.demo import prepare_database, provision_units
@@ -174,7 +175,7 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     stack.up()
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {DB} with (force)")
-        admin.execute(f"create database {DB}")
+        admin.execute(f"create database {DB} owner {OWNER}")
     # The first free port from base+500: the HA ports lie in Linux's ephemeral range, where an
     # outgoing connection may hold one for a while.
     api_port = next(p for p in range(stack.ports.base + 500, stack.ports.base + 600) if not port_open(p))

@@ -70,9 +70,11 @@ def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result
 def provision_units(settings: Settings) -> None:
     """Every unit gets its MQTT login (the simulated units log in as themselves) and the broker knows it."""
     with connect(settings, "devices") as conn, conn.transaction():
-        devices.provision(conn, settings.secret_key)
+        issued = devices.provision(conn, settings.secret_key)
         devices.write_password_file(conn, settings.device_password_file)
+        logins = devices.broker_logins(conn, settings.secret_key)
     broker.reload(settings)
+    broker.sync(settings, logins, reset=issued)
 
 
 def staff_logins(settings: Settings) -> dict[str, str]:

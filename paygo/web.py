@@ -37,6 +37,7 @@ from backoffice.sms import api as sms_api
 from backoffice.staff import api as staff_api
 from backoffice.staff import guard
 from backoffice.staff import pages as staff_pages
+from backoffice.staff.privacy import PersonalData
 from backoffice.templating import STATIC_DIR, UnitPanel
 from backoffice.tickets import api as tickets_api
 from backoffice.tickets import pages as tickets_pages
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_answers(app)
     # Innermost: a request that failed because the primary went away runs once more (docs/operations.md).
     app.add_middleware(RetryWhenPrimaryGone, max_body=settings.max_callback_bytes)
+    app.add_middleware(PersonalData)  # customers' personal fields only to the roles that need them
     app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     return app

@@ -40,6 +40,7 @@ from protocol.messages import (
     validate_reading,
 )
 from protocol.topics import (
+    SERVICE_CLIENT_ID_PREFIXES,
     SERVICE_GRANTS,
     TOPIC_ROOT,
     UNIT_GRANTS,
@@ -48,6 +49,7 @@ from protocol.topics import (
     acl_roots,
     all_units,
     parse_topic,
+    reserved_serial,
     service_acl_topics,
     shared_subscription,
     topic,
@@ -71,6 +73,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ProtocolError",
     "Reading",
+    "SERVICE_CLIENT_ID_PREFIXES",
     "SERVICE_GRANTS",
     "TOPIC_ROOT",
     "TelemetryMessage",
@@ -88,6 +91,7 @@ __all__ = [
     "parse_command",
     "parse_events",
     "parse_status",
+    "reserved_serial",
     "parse_telemetry",
     "parse_topic",
     "safe_text",

@@ -32,6 +32,22 @@ SERVICE_GRANTS: dict[str, tuple[tuple[Access, Kind], ...]] = {
 }
 
 
+# MQTT client ids of the platform's own services: the ingest workers' "ingest-<worker id>", delivery's
+# "delivery-<host>", the broker administrator's "paygo-broker-admin". A unit's client id is its serial
+# (the device listener's use_username_as_clientid), and a login with a service's client id takes over
+# that service's session (issue 22 finding 4: an ingest worker kicked off, its queued readings wiped),
+# so serials and service ids are kept apart: no serial starts with one of these, in any case.
+SERVICE_CLIENT_ID_PREFIXES = ("ingest-", "delivery-", "paygo-")
+
+
+def reserved_serial(serial: str) -> str | None:
+    """Why ``serial`` cannot be a unit's (it has a service's client id form), or None."""
+    for prefix in SERVICE_CLIENT_ID_PREFIXES:
+        if serial.lower().startswith(prefix):
+            return f"serial {serial[:60]!r} starts with {prefix!r}, which is kept for the platform's services"
+    return None
+
+
 class ProtocolError(ValueError):
     """A message that does not follow the protocol; str() is the reason stored with the reject."""
 

@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from backoffice.config import Settings, load_settings
 from backoffice.db import share_clock
 from backoffice.migrate import migrate
+from devtools.postgres import OWNER, owner_url
 from devtools.stack import Stack
 from paygo.web import create_app
 from tests.support import serve
@@ -55,10 +56,9 @@ def base_settings() -> Iterator[Settings]:
     started = stack.up()
     with _admin(settings) as admin:
         admin.execute(f"drop database if exists {TEMPLATE_DB} with (force)")
-        admin.execute(f"create database {TEMPLATE_DB}")
-    template = settings.model_copy(
-        update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{TEMPLATE_DB}"}
-    )
+        admin.execute(f"create database {TEMPLATE_DB} owner {OWNER}")
+    template = settings.model_copy(update={"database_url": owner_url(settings, TEMPLATE_DB)})
+    # Migrated as the owner role, as in production; the services log in as their own roles.
     with psycopg.connect(template.database_url, autocommit=True) as conn:
         migrate(conn)
     yield settings
@@ -69,13 +69,16 @@ def base_settings() -> Iterator[Settings]:
 
 @pytest.fixture
 def settings(base_settings: Settings) -> Iterator[Settings]:
-    """Settings pointing at a fresh database cloned from the migrated template, and a topic root of its own."""
+    """Settings pointing at a fresh database cloned from the migrated template (``database_url`` as its
+    owner), and a topic root of its own."""
     name = f"paygo_test_{uuid.uuid4().hex[:12]}"
     with _admin(base_settings) as admin:
-        admin.execute(f"create database {name} template {TEMPLATE_DB} strategy file_copy")
+        admin.execute(f"create database {name} template {TEMPLATE_DB} strategy file_copy owner {OWNER}")
     yield base_settings.model_copy(
         update={
-            "database_url": f"postgresql://paygo@127.0.0.1:{base_settings.pg_port}/{name}",
+            # The owner's URL, for the tests' own rows; the app, ingest, workers and delivery given these
+            # settings log in as their own roles (backoffice/db.py SERVICE_OF).
+            "database_url": owner_url(base_settings, name),
             "mqtt_topic_root": f"test-{uuid.uuid4().hex[:8]}/paygo/v1/units",
         }
     )

@@ -31,6 +31,15 @@ def password_lines(conn: psycopg.Connection) -> list[tuple[str, str]]:
     return [(str(s), str(h)) for s, h in rows]
 
 
+def broker_logins(conn: psycopg.Connection) -> list[tuple[str, bytes]]:
+    """(serial, encrypted password) of every unit allowed on the broker (as password_lines)."""
+    rows = conn.execute(
+        "select serial, mqtt_password_enc from units where mqtt_password_hash is not null "
+        "and mqtt_password_enc is not null and state not in ('retired', 'written_off') order by serial"
+    ).fetchall()
+    return [(str(s), bytes(e)) for s, e in rows]
+
+
 def password_of(conn: psycopg.Connection, serial: str) -> bytes | None:
     row = conn.execute("select mqtt_password_enc from units where serial = %s", (serial,)).fetchone()
     return None if row is None or row[0] is None else bytes(row[0])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -21,10 +22,13 @@ from pathlib import Path
 
 import psycopg
 
+import protocol
 from backoffice import crypto
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.devices import repository
+
+log = logging.getLogger(__name__)
 
 ITERATIONS = 101  # mosquitto_passwd's default
 
@@ -39,6 +43,9 @@ def provision(conn: psycopg.Connection, secret_key: str, serials: list[str] | No
     """New credentials for units without any (or only the given serials); returns serial -> password."""
     issued = {}
     for unit_id, serial in repository.units_without_credentials(conn, serials):
+        if reason := protocol.reserved_serial(serial):  # registered before the rule: never a broker login
+            log.warning("unit %s gets no MQTT login: %s", unit_id, reason)
+            continue
         password = secrets.token_urlsafe(18)
         repository.set_credentials(conn, unit_id, crypto.encrypt(secret_key, password), mosquitto_hash(password))
         issued[serial] = password
@@ -47,13 +54,23 @@ def provision(conn: psycopg.Connection, secret_key: str, serials: list[str] | No
 
 def write_password_file(conn: psycopg.Connection, path: Path) -> int:
     """The broker's password file, replaced atomically (the broker never reads half a file)."""
-    lines = repository.password_lines(conn)
+    lines = [(s, h) for s, h in repository.password_lines(conn) if protocol.reserved_serial(s) is None]
     partial = path.with_name(path.name + ".partial")
     with partial.open("w") as f:
         os.fchmod(f.fileno(), 0o600)
         f.writelines(f"{serial}:{hashed}\n" for serial, hashed in lines)
     partial.replace(path)
     return len(lines)
+
+
+def broker_logins(conn: psycopg.Connection, secret_key: str) -> list[tuple[str, str]]:
+    """(serial, password) of every unit allowed on the broker, for its dynamic-security plugin
+    (backoffice.devices.broker.sync), which takes plain passwords and hashes them itself."""
+    return [
+        (serial, crypto.decrypt(secret_key, enc))
+        for serial, enc in repository.broker_logins(conn)
+        if protocol.reserved_serial(serial) is None
+    ]
 
 
 def password(conn: psycopg.Connection, secret_key: str, serial: str) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+import protocol
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.inventory import repository
@@ -50,15 +51,18 @@ def read_receipt(data: bytes, products: dict[str, int], name: str = "receipt.csv
             errors.append(f"{name} line {number}: expected 2 fields (serial,product), found {len(row)}")
             continue
         serial, code = row[0].strip(), row[1].strip()
+        reserved = protocol.reserved_serial(serial)
         if not SERIAL.match(serial):
             errors.append(f"{name} line {number}: serial {serial[:60]!r} is not 3-40 letters, digits, - or _")
+        elif reserved:
+            errors.append(f"{name} line {number}: {reserved}")
         elif serial in seen:
             errors.append(f"{name} line {number}: serial {serial} is on line {seen[serial]} already")
         else:
             seen[serial] = number
         if code not in products:
             errors.append(f"{name} line {number}: unknown product {code[:60]!r} (known: {', '.join(sorted(products))})")
-        elif SERIAL.match(serial):
+        elif SERIAL.match(serial) and not reserved:
             out.append((number, serial, products[code]))
     if len(out) > MAX_UNITS:
         errors.append(f"{name}: {len(out):,} units; at most {MAX_UNITS:,} a file")

@@ -66,9 +66,16 @@ def finish_inbox(
     )
 
 
-def insert_unmatched(conn: psycopg.Connection, inbox_id: int, kind: str = "unmatched") -> None:
-    """The payment waits for finance: it matched no account (``unmatched``) or was ``held``."""
-    conn.execute("insert into unmatched_payments (inbox_id, kind) values (%s, %s)", (inbox_id, kind))
+def insert_unmatched(
+    conn: psycopg.Connection, inbox_id: int, kind: str = "unmatched", reverses: tuple[str, str] | None = None
+) -> None:
+    """The payment waits for finance: it matched no account (``unmatched``) or was ``held``; a held
+    reversal names the (provider, transaction) it would undo."""
+    provider, txn = reverses or (None, None)
+    conn.execute(
+        "insert into unmatched_payments (inbox_id, kind, reverses_provider, reverses) values (%s, %s, %s, %s)",
+        (inbox_id, kind, provider, txn),
+    )
 
 
 def close_unmatched_of(conn: psycopg.Connection, inbox_id: int, state: str, note: str) -> None:
@@ -170,6 +177,8 @@ class Unmatched:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     note: str | None = None
+    reverses: str | None = None  # a held reversal: the provider transaction it would undo …
+    reverses_provider: str | None = None  # … and its provider
 
 
 def unmatched(
@@ -180,7 +189,8 @@ def unmatched(
     with conn.cursor(row_factory=class_row(Unmatched)) as cur:
         return cur.execute(
             """select u.id, u.inbox_id, u.state, i.provider, i.provider_txn_id, i.account, i.amount, i.currency,
-                      i.paid_at, i.reason, u.kind, i.payer, i.received_at, u.resolved_by, u.resolved_at, u.note
+                      i.paid_at, i.reason, u.kind, i.payer, i.received_at, u.resolved_by, u.resolved_at, u.note,
+                      u.reverses, u.reverses_provider
                from unmatched_payments u join payment_inbox i on i.id = u.inbox_id
                where (%(state)s::text is null or u.state = %(state)s) and (%(id)s::bigint is null or u.id = %(id)s)
                  and (%(kind)s::text is null or u.kind = %(kind)s)

@@ -3,6 +3,9 @@
 The (provider, transaction id) pair is unique in ``payment_inbox``. A repeat — sequential or
 concurrent — waits for the first copy's transaction, then answers with that copy's stored
 response and credits nothing. The caller owns the transaction (the HTTP request).
+
+Over 400 lines because a payment's intake, its reversal and finance's decisions on money waiting
+(assign, release, refund) share one set of rules and one lock order: apart, they would drift.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ class Limits:
         if ceiling is not None and e.amount > ceiling:
             limit = to_decimal(ceiling, e.currency)
             return f"{to_decimal(e.amount, e.currency)} {e.currency} is above the ceiling of {limit}"
+        return self.date_reason(e)
+
+    def date_reason(self, e: PaymentEvent) -> str | None:
         if abs(clock.utc_now() - e.paid_at) > self.window:
             return f"paid at {e.paid_at:%Y-%m-%d %H:%M} UTC, outside {self.window} of now"
         return None
@@ -171,7 +177,19 @@ def intake(
         return Outcome("failed", response, inbox_id)
 
     if e.reverses:
-        return _reverse(conn, provider, inbox_id, e, fields, answer, secret_key)
+        # A reversal obeys the payments' time window: one dated years away would write its ledger row
+        # there and re-lock the unit for years. Held for finance, whose release applies it.
+        held = limits.date_reason(e) if limits is not None else None
+        if held:
+            held = f"a reversal of {e.reverses_provider or provider}/{e.reverses} {held}"
+            response = answer("held", held, "0", inbox_id, [])
+            repository.finish_inbox(conn, inbox_id, "held", response, held, **fields)
+            repository.insert_unmatched(conn, inbox_id, kind="held", reverses=(e.reverses_provider or provider,
+                                                                                e.reverses))  # fmt: skip
+            audit.record(conn, SYSTEM, "held", "payment", inbox_id, after={"reason": held})
+            log.warning("reversal held provider=%s txn=%s reason=%s", provider, txn, held)
+            return Outcome("held", response, inbox_id, reason=held)
+        return _reverse(conn, provider, inbox_id, e, fields, answer, secret_key)[0]
 
     held = limits.hold_reason(e) if limits is not None else None
     if held:
@@ -218,8 +236,9 @@ def intake(
 def _reverse(
     conn: psycopg.Connection, provider: str, inbox_id: int, e: PaymentEvent, fields: dict[str, Any], answer: Answer,
     secret_key: str,
-) -> Outcome:  # fmt: skip
-    """Undo a credited payment: a compensating ledger entry and less credit (the next token is smaller)."""
+) -> tuple[Outcome, credit.Credited | None]:  # fmt: skip
+    """Undo a credited payment: a compensating ledger entry and less credit (the next token is smaller);
+    the outcome, and what the contract's credit became when it changed."""
     assert e.reverses is not None
     original_provider = e.reverses_provider or provider
     original = None
@@ -238,9 +257,10 @@ def _reverse(
     if why or original is None:
         response = answer("rejected", why, "0", inbox_id, [])
         repository.finish_inbox(conn, inbox_id, "rejected", response, why, **fields)
-        return Outcome("rejected", response, inbox_id, reason=why)
+        return Outcome("rejected", response, inbox_id, reason=why), None
     note = f"reversal of {original_provider}/{e.reverses}"
     tokens: list[str] = []
+    done: credit.Credited | None = None
     if original.status == "refunded":  # finance decided to send it back; the provider has done so itself
         settled = repository.refund_settled_by_reversal(conn, original.id, f"{provider}/{e.txn_id}")
         if not settled:  # the money had already been sent back by hand: the payer has it twice
@@ -258,7 +278,7 @@ def _reverse(
                  after={"status": "reversed", "by": f"{provider}/{e.txn_id}", "amount": e.amount})  # fmt: skip
     response = answer("reversed", None, "0", inbox_id, tokens)
     repository.finish_inbox(conn, inbox_id, "reversal", response, note, contract_id=original.contract_id, **fields)
-    return Outcome("reversed", response, inbox_id, reason=note)
+    return Outcome("reversed", response, inbox_id, reason=note), done
 
 
 class ResolutionError(ValueError):
@@ -288,6 +308,9 @@ def _credit(
     conn: psycopg.Connection, u: repository.Unmatched, account: str, state: str, actor: Actor, secret_key: str,
     note: str | None,
 ) -> credit.Credited:  # fmt: skip
+    if u.reverses is not None:
+        raise ResolutionError(f"payment {u.id} is a reversal of {u.reverses_provider}/{u.reverses}, not money: "
+                              "release it to apply the reversal once the provider confirms it")  # fmt: skip
     match = match_account(conn, account)
     if isinstance(match, str):
         raise ResolutionError(match)
@@ -323,9 +346,29 @@ def assign_unmatched(
     return _credit(conn, u, account.strip(), "assigned", actor, secret_key, note)
 
 
+def _release_reversal(
+    conn: psycopg.Connection, u: repository.Unmatched, actor: Actor, secret_key: str, note: str | None
+) -> credit.Credited | None:
+    """Finance checked a held reversal with the provider: applied now, its ledger row dated today."""
+    assert u.reverses is not None and u.amount is not None and u.currency is not None
+    _claim(conn, u.id, "released", actor, None, note)
+    e = PaymentEvent(u.provider, u.provider_txn_id, u.account or "", u.amount, u.currency, clock.utc_now(),
+                     payer=u.payer, reverses=u.reverses, reverses_provider=u.reverses_provider)  # fmt: skip
+    fields: dict[str, Any] = {"account": u.account, "amount": u.amount, "currency": u.currency,
+                              "paid_at": u.paid_at, "payer": u.payer}  # fmt: skip
+    outcome, done = _reverse(conn, u.provider, u.inbox_id, e, fields, plain_answer, secret_key)
+    if outcome.status != "reversed":
+        raise ResolutionError(f"the reversal cannot be applied: {outcome.reason}")
+    audit.record(conn, actor, "release", "payment", u.inbox_id,
+                 before={"state": "open", "kind": u.kind, "reason": u.reason},
+                 after={"state": "released", "item": u.id, "reversal": f"{u.reverses_provider}/{u.reverses}",
+                        "note": note})  # fmt: skip
+    return done
+
+
 def release_held(
     conn: psycopg.Connection, item_id: int, actor: Actor, secret_key: str, note: str | None = None
-) -> credit.Credited:
+) -> credit.Credited | None:
     """Finance checked a held payment and lets it through: credited to the account it was paid to,
     as if it had just been received (a held payment whose account matches nothing is assigned instead)."""
     u = _open_item(conn, item_id)
@@ -334,6 +377,8 @@ def release_held(
                               "would buy nothing; assign it to another contract or refund it")  # fmt: skip
     if u.kind != "held":
         raise ResolutionError(f"payment {item_id} is not held but unmatched: assign it to a contract")
+    if u.reverses is not None:
+        return _release_reversal(conn, u, actor, secret_key, note)
     if not u.account:
         raise ResolutionError(f"payment {item_id} names no account: assign it to a contract")
     return _credit(conn, u, u.account, "released", actor, secret_key, note)
@@ -347,6 +392,8 @@ def refund_unmatched(conn: psycopg.Connection, unmatched_id: int, actor: Actor, 
     if not reason:
         raise ResolutionError("a refund needs a reason")
     u = _open_item(conn, unmatched_id)
+    if u.reverses is not None:
+        raise ResolutionError(f"payment {u.id} is a reversal, not money received: there is nothing to refund")
     _claim(conn, u.id, "refunded", actor, None, reason)
     refund_id = repository.insert_refund(conn, u.id, u.inbox_id, reason, actor.name)
     repository.set_status(conn, u.inbox_id, "refunded", f"to be refunded: {reason}")

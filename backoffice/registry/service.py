@@ -8,6 +8,7 @@ from datetime import datetime
 import psycopg
 from stdnum import luhn
 
+import protocol
 from backoffice import crypto
 from backoffice.registry import repository
 
@@ -20,6 +21,10 @@ def account_number(sequence: int) -> str:
 
 def is_valid_account_number(text: str) -> bool:
     return text.isdigit() and len(text) == 8 and luhn.is_valid(text)
+
+
+class UnitSerialError(ValueError):
+    """A serial no unit may have; the message says why."""
 
 
 def new_key() -> tuple[str, int]:
@@ -36,7 +41,10 @@ def register_unit(
     lon: float | None = None,
     installed_at: datetime | None = None,
 ) -> int:
-    """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code."""
+    """A new unit with its own OpenPAYGO secret (encrypted at rest) and starting code; a serial in the
+    form of a service's MQTT client id is refused (UnitSerialError)."""
+    if reason := protocol.reserved_serial(serial):
+        raise UnitSerialError(reason)
     key_hex, starting_code = new_key()
     return repository.insert_unit(
         conn, serial, product_id, crypto.encrypt(secret_key, key_hex), starting_code, lat, lon, installed_at

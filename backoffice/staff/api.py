@@ -37,7 +37,10 @@ def list_tokens(conn: DbConn) -> list[dict[str, Any]]:
 def create_token(body: NewToken, conn: DbConn, staff: CurrentStaff) -> IssuedToken:
     try:
         with conn.transaction():
-            token_id, token = service.create_token(conn, body.name, list(body.roles), staff.actor)
+            # The new token answers to the same person as its maker (a token made by a token included).
+            if staff.owner_id is None:
+                raise service.StaffError("this token answers to no one: ask an administrator for a new one")
+            token_id, token = service.create_token(conn, body.name, list(body.roles), staff.actor, staff.owner_id)
     except service.StaffError as err:
         raise HTTPException(422, str(err)) from None
     return IssuedToken(id=token_id, token=token)

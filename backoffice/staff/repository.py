@@ -120,24 +120,31 @@ def delete_sessions_of(conn: psycopg.Connection, user_id: int, keep: bytes | Non
     conn.execute("delete from staff_sessions where user_id = %s and token_hash is distinct from %s", (user_id, keep))
 
 
-def insert_token(conn: psycopg.Connection, name: str, token_hash: bytes, roles: list[str], created_by: str) -> int:
+_TOKEN_COLUMNS = "id, name, roles, created_by, created_at, last_used_at, revoked_at, owner_user_id"
+
+
+def insert_token(
+    conn: psycopg.Connection, name: str, token_hash: bytes, roles: list[str], created_by: str, owner_user_id: int
+) -> int:
     row = conn.execute(
-        "insert into api_tokens (name, token_hash, roles, created_by) values (%s, %s, %s, %s) returning id",
-        (name, token_hash, roles, created_by),
+        """insert into api_tokens (name, token_hash, roles, created_by, owner_user_id)
+           values (%s, %s, %s, %s, %s) returning id""",
+        (name, token_hash, roles, created_by, owner_user_id),
     ).fetchone()
     assert row is not None
     return int(row[0])
 
 
 def token(conn: psycopg.Connection, token_hash: bytes) -> TokenRow | None:
-    """A token that has not been revoked, and whose maker (when a staff user) is not disabled: disabling a
-    person also stops the integrations they set up, until an admin issues new tokens."""
+    """A token that has not been revoked, and whose owner (the person at the root of the chain of tokens
+    that made it) is enabled: disabling a person also stops the integrations they set up, and those
+    their tokens set up, until an admin issues new tokens."""
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         return cur.execute(
-            """select id, name, roles, created_by, created_at, last_used_at, revoked_at from api_tokens t
-                where token_hash = %s and revoked_at is null
-                  and not exists (select 1 from staff_users s
-                                   where s.username = t.created_by and s.disabled_at is not null)""",
+            f"""select {_TOKEN_COLUMNS} from api_tokens t
+                 where token_hash = %s and revoked_at is null
+                   and exists (select 1 from staff_users s
+                                where s.id = t.owner_user_id and s.disabled_at is null)""",
             (token_hash,),
         ).fetchone()
 
@@ -148,15 +155,13 @@ def touch_token(conn: psycopg.Connection, token_id: int) -> None:
 
 def list_tokens(conn: psycopg.Connection) -> list[TokenRow]:
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
-        return cur.execute(
-            "select id, name, roles, created_by, created_at, last_used_at, revoked_at from api_tokens order by id"
-        ).fetchall()
+        return cur.execute(f"select {_TOKEN_COLUMNS} from api_tokens order by id").fetchall()
 
 
 def revoke_token(conn: psycopg.Connection, token_id: int) -> TokenRow | None:
     with conn.cursor(row_factory=class_row(TokenRow)) as cur:
         return cur.execute(
-            """update api_tokens set revoked_at = paygo_now() where id = %s and revoked_at is null
-               returning id, name, roles, created_by, created_at, last_used_at, revoked_at""",
+            f"""update api_tokens set revoked_at = paygo_now() where id = %s and revoked_at is null
+               returning {_TOKEN_COLUMNS}""",
             (token_id,),
         ).fetchone()

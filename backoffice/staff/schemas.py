@@ -31,6 +31,9 @@ class Staff:
     must_change_password: bool = False
     request_id: str | None = None
     client_addr: str | None = None
+    # The person this staff member answers to: the user of a session, the owner of an API token (a token
+    # made by this one gets the same owner, so disabling that person stops the whole chain).
+    owner_id: int | None = None
 
     def holds(self, allowed: frozenset[str]) -> bool:
         """An administrator may do anything; everyone else needs one of the allowed roles."""
@@ -76,3 +79,4 @@ class TokenRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    owner_user_id: int | None  # the person the token answers to (None: none, it does not work)

@@ -169,7 +169,7 @@ def session_staff(
     if now - row.last_seen_at > TOUCH_EVERY:
         repository.touch_session(conn, hashed)
     return Staff(row.user_id, row.username, frozenset(row.roles), "session", row.csrf_token,
-                 row.must_change_password, request_id, client_addr)  # fmt: skip
+                 row.must_change_password, request_id, client_addr, owner_id=row.user_id)  # fmt: skip
 
 
 def logout(conn: psycopg.Connection, token: str) -> None:
@@ -194,12 +194,20 @@ def change_password(conn: psycopg.Connection, staff: Staff, current: str, new: s
     audit.record(conn, staff.actor, "password-changed", "staff_user", user.id)
 
 
-def create_token(conn: psycopg.Connection, name: str, roles: list[str], actor: Actor) -> tuple[int, str]:
-    """A new API token; returns (id, the token), which is shown once and never stored."""
+def create_token(
+    conn: psycopg.Connection, name: str, roles: list[str], actor: Actor, owner: int | str
+) -> tuple[int, str]:
+    """A new API token answering to ``owner`` (a user id or login: an enabled member of staff, who is
+    disabled to stop it); returns (id, the token), which is shown once and never stored."""
     if not name.strip():
         raise StaffError("name the integration the token is for")
+    user = (
+        repository.user_by_id(conn, owner) if isinstance(owner, int) else repository.user_by_name(conn, owner.strip())
+    )
+    if user is None or user.disabled_at is not None:
+        raise StaffError(f"a token answers to an enabled member of staff: {owner!r} is not one")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token_id = repository.insert_token(conn, name.strip(), digest(token), _check_roles(roles), actor.name)
+    token_id = repository.insert_token(conn, name.strip(), digest(token), _check_roles(roles), actor.name, user.id)
     audit.record(conn, actor, "token-created", "api_token", token_id, after={"name": name.strip(), "roles": roles})
     return token_id, token
 
@@ -217,4 +225,5 @@ def token_staff(conn: psycopg.Connection, token: str, request_id: str | None, cl
         return None
     if row.last_used_at is None or clock.utc_now() - row.last_used_at > TOUCH_EVERY:
         repository.touch_token(conn, row.id)
-    return Staff(None, row.name, frozenset(row.roles), "token", request_id=request_id, client_addr=client_addr)
+    return Staff(None, row.name, frozenset(row.roles), "token", request_id=request_id, client_addr=client_addr,
+                 owner_id=row.owner_user_id)  # fmt: skip

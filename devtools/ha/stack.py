@@ -94,11 +94,15 @@ class HAStack:
         return self.members[i]
 
     def _ensure_database(self) -> None:
+        """The platform's roles and its database, owned by the owner role, as on the plain stack."""
         import psycopg
 
+        from devtools.postgres import OWNER, ensure_roles
+
         with psycopg.connect(self.ports.database_url("postgres"), autocommit=True, connect_timeout=5) as conn:
+            ensure_roles(conn)
             if conn.execute("select 1 from pg_database where datname = 'paygo'").fetchone() is None:
-                conn.execute("create database paygo")
+                conn.execute(f"create database paygo owner {OWNER}")
 
     def running(self) -> bool:
         """Whether every server of the HA stack but the broker (which the plain stack shares) runs."""

@@ -15,7 +15,8 @@ ledger_app = typer.Typer(help="The ledger of expected and received payments.", n
 
 @app.command("migrate")
 def db_migrate() -> None:
-    """Apply pending schema migrations (safe to re-run)."""
+    """Apply pending schema migrations (safe to re-run), as the owner role: PAYGO_DATABASE_URL's user becomes
+    paygo_owner, whose password the URL holds when it names that role (deploy/database.md)."""
     from backoffice.db import connect
     from backoffice.migrate import migrate
 
@@ -24,6 +25,15 @@ def db_migrate() -> None:
     with connect(settings, "migrate", autocommit=True) as conn:
         applied = migrate(conn)
     console.print(f"applied {', '.join(applied)}" if applied else "schema is up to date")
+
+
+@app.command("roles")
+def db_roles() -> None:
+    """Print the SQL that creates the platform's database roles, for a superuser to run once per cluster
+    (`paygo db roles | psql -U postgres`); deploy/database.md."""
+    from backoffice.migrate import ROLES_SQL
+
+    print(ROLES_SQL.read_text(), end="")  # noqa: T201  (SQL for psql, not a message)
 
 
 @app.command("seed-demo")

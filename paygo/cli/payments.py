@@ -119,7 +119,8 @@ def devices_provision(
 ) -> None:
     """Give units without MQTT credentials their own (username = serial), rewrite the broker's password
     file (PAYGO_BROKER_PASSWORD_FILE) and make the broker re-read it (PAYGO_BROKER_RELOAD_COMMAND, or a
-    SIGHUP to the pid in PAYGO_BROKER_PID_FILE); connected units stay connected."""
+    SIGHUP to the pid in PAYGO_BROKER_PID_FILE), and give the device listener's dynamic-security plugin
+    the same logins, each unit with a role of its own topics; connected units stay connected."""
     from backoffice.db import connect
     from backoffice.devices import broker, service
 
@@ -127,8 +128,11 @@ def devices_provision(
     with connect(settings, "devices") as conn, conn.transaction():
         issued = service.provision(conn, settings.secret_key, serial)
         total = service.write_password_file(conn, settings.device_password_file)
+        logins = service.broker_logins(conn, settings.secret_key)
     try:
         done = broker.reload(settings)
+        if settings.broker_dynamic_security:
+            done += "; " + broker.sync(settings, logins, reset=issued)
     except broker.BrokerReloadError as err:
         err_console.print(f"[red]{err}[/]")
         raise typer.Exit(1) from None

@@ -92,11 +92,13 @@ def list_users() -> None:
 def token(
     name: Annotated[str, typer.Argument(help="the integration the token is for")],
     role: Annotated[list[str], typer.Option("--role", help=ROLE_HELP)],
+    owner: Annotated[str, typer.Option("--owner", help="the member of staff it answers to: disabling them stops it")],
 ) -> None:
-    """Create an API token (Authorization: Bearer …) for an integration; it is shown once."""
+    """Create an API token (Authorization: Bearer …) for an integration; it is shown once. It works while
+    its owner's login is enabled."""
     from backoffice.staff import service
 
-    token_id, value = _staff(lambda conn, actor: service.create_token(conn, name, role, actor))
+    token_id, value = _staff(lambda conn, actor: service.create_token(conn, name, role, actor, owner))
     console.print(f"token {token_id} for {name}: {value}")
     console.print("[dim]shown once: only its hash is kept[/]")
 

@@ -24,7 +24,7 @@ def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.delenv(f"PAYGO_{port}_PORT", raising=False)
     monkeypatch.setenv("PAYGO_PG_PORT", "6000")
     s = load_settings()
-    assert s.database_url == "postgresql://paygo@127.0.0.1:6000/paygo"
+    assert s.database_url == "postgresql://paygo_owner@127.0.0.1:6000/paygo"
     assert s.redis_url == "redis://127.0.0.1:16379/0"
     assert s.mqtt_port == 18830
     assert s.environment == "development"  # unset, on the local stack with the development key
@@ -91,7 +91,7 @@ def test_production_refuses_a_weak_secret_key(monkeypatch: pytest.MonkeyPatch, w
     assert str(info.value).startswith("PAYGO_SECRET_KEY is too weak for production") and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(16), lambda: STRONG])
+@pytest.mark.parametrize("make", [lambda: secrets.token_urlsafe(32), lambda: secrets.token_hex(32), lambda: STRONG])
 def test_production_takes_a_generated_key(make: Callable[[], str]) -> None:
     for _ in range(200):
         key = make()

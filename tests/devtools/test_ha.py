@@ -23,6 +23,7 @@ from backoffice.db import primary_gone, share_clock
 from backoffice.migrate import migrate
 from devtools.ha import faults
 from devtools.ha.stack import HAStack
+from devtools.postgres import OWNER
 from paygo.celery_app import make_celery
 from paygo.web import create_app
 from tests.support import serve, wait_for
@@ -46,7 +47,7 @@ def ha(base_settings: Settings) -> Iterator[HA]:
     name = f"paygo_ha_test_{os.getpid()}"
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
-        admin.execute(f"create database {name}")
+        admin.execute(f"create database {name} owner {OWNER}")
     url = stack.ports.database_url(name)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)

@@ -29,12 +29,16 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 import protocol
 from backoffice import clock
 from backoffice.config import Settings
+from backoffice.devices import broker as broker_admin
 from backoffice.devices import service as devices
+from backoffice.inventory.receipt import ReceiptProblems, read_receipt
 from backoffice.registry import repository, service
 from devtools.mosquitto import MESSAGE_SIZE_LIMIT
 from devtools.stack import Mosquitto
@@ -75,10 +79,10 @@ def passwords(broker: Settings, conn: psycopg.Connection) -> dict[str, str]:
     for serial in (A, B):
         service.register_unit(conn, broker.secret_key, serial, product, installed_at=T0 - timedelta(days=28))
     issued = devices.provision(conn, broker.secret_key)
-    server = Mosquitto(broker)
-    assert devices.write_password_file(conn, server.password_file) == 2
     conn.commit()
-    server.reload()
+    # The device listener's dynamic-security plugin learns the logins, each unit with a role of its own topics.
+    logins = devices.broker_logins(conn, broker.secret_key)
+    assert broker_admin.sync(broker, logins, reset=[s for s, _ in logins]).startswith("the broker's device listener")
     for serial in (A, B):
         wait_for(lambda s=serial: _logs_in(broker, s, issued[s]), timeout=20, what=f"{serial}'s login")
     return issued
@@ -94,7 +98,9 @@ class Device:
     """A unit's MQTT v5 connection on the device listener, recording the broker's answers and
     every disconnection it suffers."""
 
-    def __init__(self, settings: Settings, serial: str, password: str, client_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, serial: str, password: str, client_id: str | None = None, persistent: bool = False
+    ) -> None:
         client_id = client_id or f"{serial}-{uuid.uuid4().hex[:6]}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5)
         self.client.username_pw_set(serial, password)
@@ -104,8 +110,14 @@ class Device:
         self.closing = False
         self.client.on_connect = lambda c, u, f, rc, p: setattr(self, "connack", rc)
         self.client.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
+        self.subacks: dict[int, list[ReasonCode]] = {}
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.__setitem__(mid, rcs)
         self.client.on_disconnect = self._on_disconnect
-        self.client.connect("127.0.0.1", settings.device_mqtt_port)
+        # persistent: a session that outlives the connection (clean start off, expiring after a day)
+        expiry = Properties(PacketTypes.CONNECT)
+        expiry.SessionExpiryInterval = 86_400
+        self.client.connect("127.0.0.1", settings.device_mqtt_port, clean_start=not persistent,
+                            properties=expiry if persistent else None)  # fmt: skip
         self.client.loop_start()
         wait_for(lambda: self.connack is not None, timeout=10, what="CONNACK")
 
@@ -117,6 +129,12 @@ class Device:
         info = self.client.publish(topic, payload, qos=1)
         wait_for(lambda: info.mid in self.pubacks, timeout=20, what="PUBACK")
         return self.pubacks[info.mid]
+
+    def subscribe(self, topic_filter: str) -> ReasonCode:
+        """The broker's answer (SUBACK reason code) to one subscription at QoS 1."""
+        _, mid = self.client.subscribe(topic_filter, qos=1)
+        wait_for(lambda: mid in self.subacks, timeout=20, what="SUBACK")
+        return self.subacks[mid][0]
 
     def close(self) -> None:
         self.closing = True
@@ -289,6 +307,53 @@ def test_a_message_that_fails_at_write_time_costs_only_itself(settings: Settings
 
 
 # ---- the device listener: a unit is only itself
+
+
+def test_a_unit_may_subscribe_to_its_own_commands_and_nothing_else(
+    broker: Settings, conn: psycopg.Connection, passwords: dict[str, str]
+) -> None:
+    """Issue 22 finding 1: a unit's login subscribed to the ingest workers' shared subscription (SUBACK
+    "Granted QoS 1") with a persistent session and left; the broker then handed it a share of every
+    unit's readings, dropped on the read check after the senders had their PUBACK. Every subscription
+    but a unit's own command topic is refused at SUBACK, and all of B's readings reach the database."""
+    root = broker.mqtt_topic_root
+    worker = _Watched(broker, "share")
+    with running(worker):
+        wait_worker_subscribed(broker, conn, B)
+        a = Device(broker, A, passwords[A], client_id=A, persistent=True)
+        try:
+            refused = [
+                protocol.shared_subscription(worker.group, "telemetry", root),
+                protocol.shared_subscription("ingest", "telemetry", root),
+                f"$share/{worker.group}/{protocol.topic(A, 'cmd', root)}",
+                protocol.all_units("telemetry", root),
+                protocol.all_units("cmd", root),
+                protocol.topic(B, "cmd", root),
+                protocol.topic(B, "telemetry", root),
+                protocol.topic(A, "telemetry", root),
+                f"{root}/#",
+                "#",
+                "+/+/+/+/+/+",
+                "$SYS/#",
+                "$CONTROL/dynamic-security/v1",
+            ]
+            for topic_filter in refused:
+                answer = a.subscribe(topic_filter)
+                assert answer.is_failure and answer.getName() == "Not authorized", (topic_filter, answer.getName())
+            own = a.subscribe(protocol.topic(A, "cmd", root))
+            assert not own.is_failure, own.getName()
+        finally:
+            a.close()
+        # A's session lives on after it left: had a shared subscription been granted in it, the broker
+        # would deal it a share of B's readings, and drop them.
+        b = Device(broker, B, passwords[B])
+        try:
+            for seq in range(1, 21):
+                assert not b.publish(protocol.topic(B, "telemetry", root), _reading(B, seq)).is_failure
+        finally:
+            b.close()
+        wait_for(lambda: count(conn, "select count(*) from telemetry") == 20, timeout=30, what="B's 20 readings")
+        conn.rollback()
 
 
 def test_a_unit_cannot_take_over_a_workers_or_another_units_session(
@@ -538,3 +603,36 @@ def test_generated_messages_are_refused_or_written_to_the_database(conn: psycopg
     print(f"\nwriter: {dict(outcomes)}")  # noqa: T201 - the count of inputs tried, shown with -s
     record("generated telemetry and events into ingest/writer.py and PostgreSQL", sum(outcomes.values()), outcomes)
     assert outcomes["refused"] > 0 and outcomes["written telemetry"] > 0 and outcomes["written events"] > 0
+
+
+def test_no_unit_is_received_registered_or_provisioned_under_a_services_client_id(
+    broker: Settings, conn: psycopg.Connection, passwords: dict[str, str]
+) -> None:
+    """Issue 22 finding 4: a unit registered as ``ingest-<id>`` (or ``delivery-vm``) got a broker login after
+    routine provisioning, and its login (client id = serial) took over the worker's session, wiping its
+    queued readings. Serials and the services' client ids are disjoint: refused where units are received
+    and registered, and never given a login (a row from before the rule included)."""
+    product = conn.execute("select id from products where code = 'P'").fetchone()[0]  # type: ignore[index]
+    reserved = ["ingest-w1", "delivery-vm", "INGEST-7", "paygo-broker-admin"]
+    for serial in reserved:
+        with pytest.raises(service.UnitSerialError, match="kept for the platform's services"):
+            service.register_unit(conn, broker.secret_key, serial, product)
+    csv = "serial,product\n" + "".join(f"{s},P\n" for s in reserved)
+    with pytest.raises(ReceiptProblems) as refused:
+        read_receipt(csv.encode(), {"P": product})
+    assert len(refused.value.errors) == len(reserved)
+    assert all("kept for the platform's services" in e for e in refused.value.errors)
+
+    # A unit stored before the rule existed gets no login, whoever provisions.
+    conn.execute("insert into units (serial, product_id) values ('ingest-old', %s)", (product,))
+    assert devices.provision(conn, broker.secret_key) == {}
+    logins = devices.broker_logins(conn, broker.secret_key)
+    assert sorted(s for s, _ in logins) == [A, B]
+    conn.commit()
+    broker_admin.sync(broker, logins)
+    worker = _Watched(broker, "w1")
+    with running(worker):
+        intruder = Device(broker, "ingest-old", "anything", client_id=worker.client_id)
+        intruder.close()
+        assert intruder.connack is not None and intruder.connack.is_failure
+        assert worker.disconnects == 0

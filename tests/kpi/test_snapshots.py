@@ -139,10 +139,14 @@ def _block_last_segment(settings: Settings, as_of: date) -> psycopg.Connection:
 
 
 def _waiting_on_lock(conn: psycopg.Connection, application: str) -> bool:
-    row = conn.execute(
-        "select count(*) from pg_stat_activity where application_name = %s and wait_event_type = 'Lock'",
-        (application,),
-    ).fetchone()
+    """Whether a process of ``application`` waits on a lock. Asked as the cluster's superuser: the process
+    logs in as its service's own role, whose sessions' wait events the owner role may not see."""
+    settings_port = conn.info.port
+    with psycopg.connect(host="127.0.0.1", port=settings_port, user="paygo", dbname="postgres") as admin:
+        row = admin.execute(
+            "select count(*) from pg_stat_activity where application_name = %s and wait_event_type = 'Lock'",
+            (application,),
+        ).fetchone()
     return bool(row and row[0])
 
 

@@ -41,7 +41,10 @@ def test_users_add_disable_and_tokens(settings: Settings, conn: psycopg.Connecti
     )
     assert conn.execute("select count(*) from staff_sessions").fetchone() == (0,)  # her session ended
 
-    token = _paygo(settings, "token", "erp", "--role", "finance")
+    refused = _paygo(settings, "token", "erp", "--role", "finance", "--owner", "amina")  # disabled
+    assert refused.returncode == 1 and "answers to an enabled member of staff" in refused.stdout + refused.stderr
+    assert _paygo(settings, "enable", "amina").returncode == 0
+    token = _paygo(settings, "token", "erp", "--role", "finance", "--owner", "amina")
     value = re.search(r"token (\d+) for erp: (pgt_\S+)", token.stdout)
     assert token.returncode == 0 and value, token.stdout
     assert service.token_staff(conn, value.group(2), None, None) is not None

@@ -8,16 +8,19 @@ import httpx
 import psycopg
 
 from backoffice.audit.schemas import Actor
-from backoffice.staff import service
+from backoffice.staff import repository, service
 
 TEST_ACTOR = Actor("test-setup")
+TOKEN_OWNER = "token-owner"  # the member of staff the tests' API tokens answer to
 PASSWORD = "correct horse battery staple"
 
 
 def api_token(database_url: str, *roles: str, name: str = "") -> dict[str, str]:
     """Headers carrying a new API token with ``roles`` (committed in the test's database)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        _, token = service.create_token(conn, name or f"test-{'-'.join(roles)}", list(roles), TEST_ACTOR)
+        if repository.user_by_name(conn, TOKEN_OWNER) is None:
+            service.add_user(conn, TOKEN_OWNER, ["admin"], TEST_ACTOR)
+        _, token = service.create_token(conn, name or f"test-{'-'.join(roles)}", list(roles), TEST_ACTOR, TOKEN_OWNER)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -17,6 +17,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 import protocol
 from backoffice import clock
 from backoffice.config import Settings
+from backoffice.devices import broker as broker_admin
 from backoffice.devices import service as devices
 from backoffice.registry import repository, service
 from devtools.stack import Mosquitto
@@ -33,10 +34,11 @@ def provisioned(settings: Settings, conn: psycopg.Connection) -> dict[str, str]:
     for serial in ("UNIT-A", "UNIT-B"):
         service.register_unit(conn, settings.secret_key, serial, product, installed_at=installed)
     passwords = devices.provision(conn, settings.secret_key)
-    broker = Mosquitto(settings)
-    assert devices.write_password_file(conn, broker.password_file) == 2
     conn.commit()
-    broker.reload()  # SIGHUP: re-read the password file without a restart
+    # The device listener's dynamic-security plugin learns the logins, each unit with a role of its own topics.
+    assert devices.write_password_file(conn, Mosquitto(settings).password_file) == 2
+    logins = devices.broker_logins(conn, settings.secret_key)
+    assert broker_admin.sync(settings, logins, reset=[s for s, _ in logins]).startswith("the broker's device listener")
     for serial in ("UNIT-A", "UNIT-B"):  # the broker has re-read it once the new passwords log in
         wait_for(lambda s=serial: _logs_in(settings, s, passwords[s]), timeout=20, what=f"{serial}'s login")
     return passwords

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from openpaygo import TokenType, decode_token
 
 from backoffice import clock
+from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
+from backoffice.payments import service as payments
 from backoffice.payments.providers import (
     PaymentEvent,
     Rejected,
@@ -329,3 +331,43 @@ def test_every_provider_parser_answers_any_bytes_with_an_event_or_a_reason(raw: 
             assert err.reason and "\x00" not in err.reason
         else:
             _storable(event)
+
+
+def test_a_reversal_dated_outside_the_window_is_held_for_finance_and_moves_nothing(
+    strict: tuple[Settings, str], conn: psycopg.Connection
+) -> None:
+    """Issue 22 finding 5: a signed reversal dated 2001-01-01 wrote a ledger row in 2001 and re-locked the
+    unit with a SET_TIME of 995 days. Reversals obey the payments' window: held for finance, whose
+    release applies it, dated the day of the release."""
+    settings, url = strict
+    _, flexible = make_products(conn)
+    acct = make_accounts(conn, settings, flexible, 1, "REV")[0]
+    paid = {"transaction_id": "R1", "amount": "700", "account": acct.number, "currency": "KES",
+            "paid_at": clock.utc_now().isoformat()}  # fmt: skip
+    assert webhook(url, paid).json()["status"] == "credited"
+    before = _money_moved(conn)
+    for txn, when in (("R1-OLD", "2001-01-01T00:00:00+00:00"), ("R1-FUTURE", "2999-01-01T00:00:00+00:00")):
+        undo = {"transaction_id": txn, "reverses": "R1", "amount": "700", "account": acct.number, "currency": "KES",
+                "paid_at": when}  # fmt: skip
+        reply = webhook(url, undo).json()
+        assert reply["status"] == "held" and "outside" in reply["reason"], reply
+        assert "tokens" not in reply
+    assert _money_moved(conn) == before
+    assert count(conn, "select count(*) from ledger_entries where entry_date < '2020-01-01' or amount < 0") == 0
+    assert conn.execute("select status from payment_inbox where provider_txn_id = 'R1'").fetchone() == ("credited",)
+    held = conn.execute("select id, reverses from unmatched_payments where state = 'open' order by id").fetchall()
+    assert [r[1] for r in held] == ["R1", "R1"]
+    conn.rollback()
+
+    finance = Actor("finance-test")
+    with conn.transaction(), pytest.raises(payments.ResolutionError, match="a reversal"):
+        payments.assign_unmatched(conn, held[0][0], acct.number, finance, settings.secret_key)
+    with conn.transaction(), pytest.raises(payments.ResolutionError, match="nothing to refund"):
+        payments.refund_unmatched(conn, held[0][0], finance, "no")
+    with conn.transaction():  # finance confirmed the first with the provider: applied today
+        payments.release_held(conn, held[0][0], finance, settings.secret_key, "confirmed by Wing")
+    rows = conn.execute("select entry_date, amount from ledger_entries where amount < 0").fetchall()
+    assert rows == [(clock.utc_now().date(), -70000)]
+    assert conn.execute("select status from payment_inbox where provider_txn_id = 'R1'").fetchone() == ("reversed",)
+    with conn.transaction(), pytest.raises(payments.ResolutionError, match="cannot be applied"):
+        payments.release_held(conn, held[1][0], finance, settings.secret_key)  # R1 is reversed already

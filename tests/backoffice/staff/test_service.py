@@ -108,7 +108,8 @@ def test_sessions_expire_when_idle_and_at_their_age_limit_and_disabling_ends_the
 
 def test_api_tokens_are_stored_hashed_and_revocable(settings: Settings, conn: psycopg.Connection) -> None:
     with conn.transaction():
-        token_id, token = service.create_token(conn, "erp", ["finance"], ADMIN)
+        service.add_user(conn, "ada", ["admin"], ADMIN)
+        token_id, token = service.create_token(conn, "erp", ["finance"], ADMIN, "ada")
     assert token.startswith("pgt_")
     assert conn.execute(
         "select count(*) from api_tokens where token_hash = %s", (service.digest(token),)
@@ -122,13 +123,13 @@ def test_api_tokens_are_stored_hashed_and_revocable(settings: Settings, conn: ps
         service.revoke_token(conn, token_id, ADMIN)
     assert service.token_staff(conn, token, None, None) is None
     actions = [r[0] for r in conn.execute("select action from audit_log order by id")]
-    assert actions == ["token-created", "token-revoked"]
+    assert actions == ["user-added", "token-created", "token-revoked"]
 
 
 def test_a_disabled_makers_api_tokens_stop_working(settings: Settings, conn: psycopg.Connection) -> None:
     with conn.transaction():
         service.add_user(conn, "ada", ["admin"], ADMIN)
-        _, token = service.create_token(conn, "erp", ["finance"], Actor("ada"))
+        _, token = service.create_token(conn, "erp", ["finance"], Actor("ada"), "ada")
     assert service.token_staff(conn, token, None, None) is not None
     with conn.transaction():
         service.set_disabled(conn, "ada", True, ADMIN)
