@@ -43,7 +43,7 @@ from tests.support.staff import api_token
 
 pytestmark = pytest.mark.clock(MONEY_NOW)
 
-NOW = clock.utc_now()
+NOW = clock.parse_instant(MONEY_NOW)  # the pinned clock's instant (read at import, before any pin)
 
 
 def _mpesa(
