@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     broker_reload_command: str = ""
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
+    # Ingest slots (ingest/slots.py): a fixed set of broker sessions, each leased in PostgreSQL by one
+    # live worker at a time, so that workers can come and go (an autoscaler, kill -9) and every
+    # session's queue is still drained. More slots than the most workers you will run; raising it
+    # later adds slots, lowering it strands nothing (workers drain every slot in the table). A lease
+    # not renewed for ingest_lease_seconds is taken over by a live worker. ingest_group names the
+    # shared-subscription group and prefixes the slots' client ids ("<group>-slot-<n>").
+    ingest_slots: int = Field(default=8, ge=1, le=1024)
+    ingest_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    ingest_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]{1,40}$")
 
     # Celery: a task a killed worker had taken is handed out again after this many seconds, so it
     # must exceed the longest task (a KPI snapshot of a million units takes about a minute).

@@ -21,13 +21,16 @@ def ingest_run(
     worker_id: Annotated[
         str,
         typer.Option(
-            help="stable id: the broker keeps this worker's session and "
-            "queue under it, so restart a worker with the same id"
+            help="this worker's name in the slot leases (default: the host name); the broker sessions "
+            "belong to the slots (PAYGO_INGEST_SLOTS), so ids may come and go, but no two live workers may share one"
         ),
     ] = "",
     prometheus_port: Annotated[
         int, typer.Option(help="serve the worker's Prometheus metrics on this port (0: none)")
     ] = 0,
+    metrics_address: Annotated[
+        str, typer.Option(help="address of the metrics port (0.0.0.0 in a pod, for Prometheus)")
+    ] = "127.0.0.1",
     batch_size: Annotated[int, typer.Option(help="messages per transaction at most")] = 5000,
     flush_ms: Annotated[int, typer.Option(help="flush a partial batch after this long")] = 200,
 ) -> None:
@@ -36,7 +39,8 @@ def ingest_run(
 
     settings = settings_or_exit()
     setup_logging(settings)
-    run_worker(settings, worker_id or default_worker_id(), prometheus_port or None, batch_size, flush_ms / 1000)
+    run_worker(settings, worker_id or default_worker_id(), prometheus_port or None, batch_size, flush_ms / 1000,
+               metrics_address)  # fmt: skip
 
 
 @ingest_app.command("device-api")
