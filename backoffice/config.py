@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     # The broker's device-facing listener: every unit logs in with its own credentials and the ACL
     # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
     device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
+    # TLS on the outside doors (PAYGO_TLS=1, docs/deployment.md): the device listener above speaks
+    # TLS with the certificates of PAYGO_TLS_DIR (``paygo tls init``; default PAYGO_HOME/tls), and
+    # nginx serves the web app and the device API over HTTPS (with HSTS) on these two ports.
+    tls: bool = False
+    tls_dir: Path | None = None
+    https_port: Port = Field(default=18443, ge=1, le=65535)
+    device_https_port: Port = Field(default=18444, ge=1, le=65535)
 
     # Where the platform's processes connect. Left unset, they point at the local stack.
     database_url: str = ""
@@ -350,6 +357,10 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.resolve()
+
+    @property
+    def tls_path(self) -> Path:
+        return self.tls_dir or self.home_dir / "tls"
 
     @property
     def device_password_file(self) -> Path:

@@ -51,3 +51,15 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # A row's id in a path: within PostgreSQL's bigint, so an absurd id is a 422, never a database error.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def database_answers(request: Request) -> bool:
+    """Whether the app's pool gets a connection and the database answers a query within 5 s (the
+    readiness probe: a pod whose database is out of reach is taken out of the load balancer)."""
+    pool: ConnectionPool = request.app.state.pool
+    try:
+        with pool.connection(timeout=5) as conn:
+            conn.execute("select 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False

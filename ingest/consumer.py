@@ -59,8 +59,8 @@ QUEUE_DEPTH = Gauge("paygo_ingest_queue_depth", "messages received and not yet c
 # What the autoscaler and the alerts watch (deploy/k8s, deploy/prometheus): a worker that keeps up
 # holds a batch or less; one that falls behind fills its queue up to max_pending, its messages
 # growing older while they wait.
-BACKLOG = Gauge("paygo_ingest_backlog_messages", "messages received and not yet committed, the batch being written included")
-LAG = Gauge("paygo_ingest_lag_seconds", "how long the oldest message of the batch being written has waited in the worker")
+BACKLOG = Gauge("paygo_ingest_backlog_messages", "messages received and not committed, the batch in writing included")
+LAG = Gauge("paygo_ingest_lag_seconds", "time the oldest message of the batch in writing has waited in the worker")
 SLOTS_HELD = Gauge("paygo_ingest_slots_held", "broker sessions (slots) this worker holds")
 
 # Readings further in the future than this are refused (a unit's clock gone wrong).
