@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test demo stack-down clean browser
+.PHONY: install lint test demo stack-down clean browser promtool
 
 install: $(VENV)/.installed
 
@@ -20,14 +20,26 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
-lint: install
+lint: install promtool
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m devtools.lint_deploy deploy/k8s
+	promtool check rules deploy/prometheus/paygo-alerts.yml
+	$(BIN)/python -c 'import json, sys; [json.load(open(f)) for f in sys.argv[1:]]' deploy/grafana/*.json
 
 test: install lint browser
+	cd deploy/prometheus && promtool test rules paygo-alerts.test.yml
 	$(BIN)/python -m pytest
+
+# The alert rules are checked and tested with Debian's promtool (package prometheus; its service is
+# not started by the tests, only the promtool command is used).
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	  else echo "make lint needs promtool: run 'sudo apt-get install prometheus'"; exit 1; fi; }
 
 # The page tests drive Debian's chromium through Playwright (never a browser download).
 browser:

@@ -157,9 +157,11 @@ def drain(
         sent = threading.Event()
 
         def send() -> None:
-            infos = [publisher.publish(t, p, qos=1) for t, p in messages]
-            for info in infos:
-                info.wait_for_publish(600)
+            # In chunks: paho's packet ids wrap at 65,535, so no more than that may wait at once.
+            for start in range(0, len(messages), 20_000):
+                infos = [publisher.publish(t, p, qos=1) for t, p in messages[start : start + 20_000]]
+                for info in infos:
+                    info.wait_for_publish(600)
             sent.set()
 
         sender = threading.Thread(target=send, name="scale-publisher")

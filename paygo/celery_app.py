@@ -8,6 +8,10 @@ backoffice/sms/tasks.py), the one beat schedule (paygo/schedule.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
 from celery import Celery
 
 from backoffice.config import Settings, load_settings
@@ -57,4 +61,38 @@ def make_celery(settings: Settings) -> Celery:
     return celery
 
 
+def _record_runs(settings: Settings) -> None:
+    """Every task's start, success and failure in job_runs (backoffice/monitoring), for the alerts on a
+    nightly job that failed or ran late. Each record is its own short transaction: a broken record
+    is logged and never fails the task."""
+    import logging
+
+    from celery import signals
+
+    from backoffice.db import connect
+    from backoffice.monitoring import repository
+
+    log = logging.getLogger("paygo.jobs")
+
+    def record(write: Callable[[psycopg.Connection], None]) -> None:
+        try:
+            with connect(settings, "worker", autocommit=True) as conn:
+                write(conn)
+        except Exception as err:  # noqa: BLE001 - monitoring must not break a job
+            log.warning("could not record a job run: %s", err)
+
+    @signals.task_prerun.connect(weak=False)
+    def _started(sender: Any = None, **_: Any) -> None:
+        record(lambda conn: repository.job_started(conn, sender.name))
+
+    @signals.task_success.connect(weak=False)
+    def _succeeded(sender: Any = None, **_: Any) -> None:
+        record(lambda conn: repository.job_finished(conn, sender.name, None))
+
+    @signals.task_failure.connect(weak=False)
+    def _failed(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+        record(lambda conn: repository.job_finished(conn, sender.name, repr(exception)))
+
+
 app = make_celery(load_settings())
+_record_runs(app.conf.paygo_settings)

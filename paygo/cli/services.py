@@ -13,6 +13,7 @@ ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=Tr
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
 delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
 worker_app = typer.Typer(help="Celery workers for background jobs (KPI snapshots, MoMo polling).", no_args_is_help=True)
+metrics_app = typer.Typer(help="The platform exporter for Prometheus (queues, jobs, errors).", no_args_is_help=True)
 beat_app = typer.Typer(help="The Celery beat scheduler (paygo/schedule.py).", no_args_is_help=True)
 
 
@@ -44,15 +45,21 @@ def ingest_run(
 
 
 @ingest_app.command("device-api")
-def ingest_device_api(port: Annotated[int, typer.Option(help="port (default PAYGO_DEVICE_API_PORT)")] = 0) -> None:
-    """Serve OpenPAYGO Metrics (POST /dd) for units that report over HTTP, on 127.0.0.1."""
+def ingest_device_api(
+    port: Annotated[int, typer.Option(help="port (default PAYGO_DEVICE_API_PORT)")] = 0,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (0.0.0.0 in a pod, behind its Service)")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve OpenPAYGO Metrics (POST /dd) for units that report over HTTP (on 127.0.0.1 unless --host)."""
     import uvicorn
 
     from ingest.device_api import create_device_app
 
     settings = settings_or_exit()
     setup_logging(settings)
-    uvicorn.run(create_device_app(settings), host="127.0.0.1", port=port or settings.device_api_port,
+    uvicorn.run(create_device_app(settings), host=host, port=port or settings.device_api_port,
+                forwarded_allow_ips=settings.trusted_proxies,
                 log_level="warning")  # fmt: skip
 
 
@@ -60,15 +67,18 @@ def ingest_device_api(port: Annotated[int, typer.Option(help="port (default PAYG
 def api_run(
     port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0,
     workers: Annotated[int, typer.Option(help="server processes (one per core is a good start)")] = 1,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (0.0.0.0 in a pod, behind its Service)")
+    ] = "127.0.0.1",
 ) -> None:
-    """Serve the back-office API, the payment callbacks and the call-centre pages on 127.0.0.1."""
+    """Serve the back-office API, the payment callbacks and the call-centre pages (on 127.0.0.1 unless --host)."""
     import uvicorn
 
     settings = settings_or_exit()
     setup_logging(settings)
     # X-Forwarded-For and -Proto (the caller's address, TLS for Secure cookies) are believed only from
     # PAYGO_TRUSTED_PROXIES, the same proxies the app's own checks trust.
-    uvicorn.run("paygo.web:create_app", factory=True, host="127.0.0.1", port=port or settings.api_port,
+    uvicorn.run("paygo.web:create_app", factory=True, host=host, port=port or settings.api_port,
                 workers=workers, log_level="warning", forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
 
 
@@ -113,3 +123,17 @@ def beat_run(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "
     state = celery.conf.paygo_settings.home / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     celery.start(["beat", "--loglevel", loglevel, "--schedule", str(state)])
+
+
+@metrics_app.command("serve")
+def metrics_serve(
+    port: Annotated[int, typer.Option(help="port of /metrics")] = 9200,
+    address: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 in a pod)")] = "127.0.0.1",
+) -> None:
+    """Serve the platform's figures read from the database (outbox, payments, dead letters, ingest slots,
+    the scheduled jobs' last runs, replication lag) for Prometheus and its alerts (deploy/prometheus)."""
+    from paygo.exporter import serve
+
+    settings = settings_or_exit()
+    setup_logging(settings)
+    serve(settings, port, address)
