@@ -61,10 +61,10 @@ def make_celery(settings: Settings) -> Celery:
     return celery
 
 
-def _record_runs(settings: Settings) -> None:
+def _record_runs() -> None:
     """Every task's start, success and failure in job_runs (backoffice/monitoring), for the alerts on a
-    nightly job that failed or ran late. Each record is its own short transaction: a broken record
-    is logged and never fails the task."""
+    nightly job that failed or ran late. Each record is its own short transaction on the database of
+    the task's app (``conf.paygo_settings``): a record that fails is logged and never fails the task."""
     import logging
 
     from celery import signals
@@ -74,25 +74,26 @@ def _record_runs(settings: Settings) -> None:
 
     log = logging.getLogger("paygo.jobs")
 
-    def record(write: Callable[[psycopg.Connection], None]) -> None:
+    def record(task: Any, write: Callable[[psycopg.Connection, str], None]) -> None:
         try:
+            settings: Settings = task.app.conf.paygo_settings
             with connect(settings, "worker", autocommit=True) as conn:
-                write(conn)
+                write(conn, task.name)
         except Exception as err:  # noqa: BLE001 - monitoring must not break a job
-            log.warning("could not record a job run: %s", err)
+            log.warning("could not record a run of %s: %s", getattr(task, "name", task), err)
 
     @signals.task_prerun.connect(weak=False)
     def _started(sender: Any = None, **_: Any) -> None:
-        record(lambda conn: repository.job_started(conn, sender.name))
+        record(sender, repository.job_started)
 
     @signals.task_success.connect(weak=False)
     def _succeeded(sender: Any = None, **_: Any) -> None:
-        record(lambda conn: repository.job_finished(conn, sender.name, None))
+        record(sender, lambda conn, name: repository.job_finished(conn, name, None))
 
     @signals.task_failure.connect(weak=False)
     def _failed(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
-        record(lambda conn: repository.job_finished(conn, sender.name, repr(exception)))
+        record(sender, lambda conn, name: repository.job_finished(conn, name, repr(exception)))
 
 
 app = make_celery(load_settings())
-_record_runs(app.conf.paygo_settings)
+_record_runs()
