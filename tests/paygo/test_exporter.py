@@ -3,7 +3,6 @@ deploy/prometheus watch, read from a real database."""
 
 from __future__ import annotations
 
-
 import httpx
 import psycopg
 import pytest
