@@ -50,3 +50,44 @@ def test_scaling_4_to_1_to_3_with_kill_9_in_a_backlog_loses_and_doubles_nothing(
     assert result.stored == result.distinct == result.daily_reports == 30_000
     assert result.rejects == 0
     assert any("killed w0, w1 (SIGKILL)" in p for p in result.phases)
+
+
+def test_a_worker_lets_go_of_a_slot_taken_over_and_takes_it_back_once_free(
+    settings: Settings, conn: psycopg.Connection
+) -> None:
+    """Another worker holds slot 1 now (its lease in the table, its connection on the broker): the
+    worker disconnects that slot and does not reconnect it (which would take the session back), and
+    claims it again once it is free."""
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from tests.support import ingest_worker_thread, wait_for
+
+    fast = settings.model_copy(update={"ingest_slots": 2, "ingest_lease_seconds": 1.5})
+    with ingest_worker_thread(fast, "takeover") as worker:
+        wait_for(lambda: worker.held_slots == [0, 1], timeout=30, what="the worker holding both slots")
+        conn.execute("update ingest_slots set holder = 'other', lease_until = paygo_now() + interval '1 hour' "
+                     "where slot = 1")  # fmt: skip
+        conn.commit()
+        other = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=worker.slot_client_id(1),
+                            protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+        kicked: list[int] = []
+        other.on_disconnect = lambda c, u, f, rc, p: kicked.append(getattr(rc, "value", -1))
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 5
+        other.connect(fast.mqtt_host, fast.mqtt_port, clean_start=False, properties=props)
+        other.loop_start()
+        try:
+            wait_for(lambda: worker.held_slots == [0], timeout=30, what="the worker letting slot 1 go")
+            time.sleep(3 * fast.ingest_lease_seconds)  # two lease rounds: it must not come back for it
+            assert worker.held_slots == [0] and kicked == [] and other.is_connected()
+        finally:
+            other.loop_stop()
+            other.disconnect()
+        conn.execute("update ingest_slots set holder = null, lease_until = '-infinity' where slot = 1")
+        conn.commit()
+        wait_for(lambda: worker.held_slots == [0, 1], timeout=30, what="the worker claiming slot 1 again")
