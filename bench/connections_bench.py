@@ -75,7 +75,17 @@ def main() -> None:
     procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
     seen: dict[str, int] = {}
     try:
-        time.sleep(8)
+        for port in (api_port, dev_port, metrics_port):  # started: each answers
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/" + ("metrics" if port == metrics_port else "health"))
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        time.sleep(5)  # the ingest worker and delivery connect too
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
 
             def sample() -> None:

@@ -81,7 +81,7 @@ def main() -> None:
             daily_rows = conn.execute("select count(*) from telemetry_daily").fetchone()[0]  # type: ignore[index]
             daily_bytes = conn.execute("select pg_total_relation_size('telemetry_daily')").fetchone()[0]  # type: ignore[index]
             buf = io.BytesIO()
-            with conn.cursor() as cur, cur.copy("copy telemetry to stdout (format binary)") as copy:
+            with conn.cursor() as cur, cur.copy("copy (select * from telemetry) to stdout (format binary)") as copy:
                 for block in copy:
                     buf.write(block)
             raw_copy = buf.getbuffer().nbytes

@@ -3,7 +3,8 @@
 
 Used by the slow test (tests/ingest/test_slots.py, a smaller backlog) and by ``bench/scale_drain.py``
 (200,000 readings). Real processes all through: ``paygo ingest run`` workers on the local broker and
-database, one publisher sending QoS 1 readings as fast as the broker takes them.
+database; the whole backlog (QoS 1, one full reading a message) is queued in the slots' sessions
+before the workers drain it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -124,8 +124,10 @@ def drain(
     lease_s: float = 4.0,
     say: Callable[[str], None] = lambda s: None,
     timeout: float = 900.0,
+    kill_at: float = 0.2,
 ) -> DrainResult:
-    """Register the units, start 4 workers, send the backlog, kill two (-9) and stop one once a fifth
+    """Register the units; start 4 workers so that the slots' sessions exist, stop them; queue the
+    whole backlog at the broker; start the 4 again, kill two (-9) and stop one once ``kill_at`` of it
     is stored, start two more once the last one holds every slot, wait for every reading."""
     result = DrainResult(readings)
     group = f"scale{uuid.uuid4().hex[:8]}"
@@ -139,14 +141,18 @@ def drain(
         say(line)
 
     workers: dict[str, subprocess.Popen[bytes]] = {}
+    slots = settings.ingest_slots
     try:
         for i in range(4):
             workers[f"w{i}"] = start_worker(settings, f"w{i}", group, lease_s)
-        slots = settings.ingest_slots
         _wait(lambda: sum(len(s) for s in _holders(conn).values()) == slots and len(_holders(conn)) == 4, 60,
               "4 workers holding every slot")  # fmt: skip
         time.sleep(2.0)  # the slots' sessions connect and subscribe (a SUBACK we cannot see from here)
-        note(f"4 workers hold the {slots} slots: {_holders(conn)}")
+        for proc in workers.values():  # away: their slots' sessions stay on the broker and queue
+            proc.send_signal(signal.SIGTERM)
+        for proc in workers.values():
+            proc.wait(60)
+        note(f"the {slots} slots' sessions exist; every worker stopped")
 
         publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{group}",
                                 protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
@@ -154,19 +160,19 @@ def drain(
         publisher.max_queued_messages_set(0)
         publisher.connect(settings.mqtt_host, settings.mqtt_port)
         publisher.loop_start()
-        sent = threading.Event()
+        # In chunks: paho's packet ids wrap at 65,535, so no more than that may wait at once.
+        for first in range(0, len(messages), 20_000):
+            infos = [publisher.publish(t, p, qos=1) for t, p in messages[first : first + 20_000]]
+            for info in infos:
+                info.wait_for_publish(600)
+        publisher.loop_stop()
+        publisher.disconnect()
+        note(f"the backlog: {readings:,} readings queued at the broker")
 
-        def send() -> None:
-            # In chunks: paho's packet ids wrap at 65,535, so no more than that may wait at once.
-            for start in range(0, len(messages), 20_000):
-                infos = [publisher.publish(t, p, qos=1) for t, p in messages[start : start + 20_000]]
-                for info in infos:
-                    info.wait_for_publish(600)
-            sent.set()
-
-        sender = threading.Thread(target=send, name="scale-publisher")
-        sender.start()
-        _wait(lambda: _count(conn) >= readings // 5, timeout, "a fifth of the backlog stored")
+        for i in range(4):
+            workers[f"w{i}"] = start_worker(settings, f"w{i}", group, lease_s)
+        _wait(lambda: _count(conn) >= readings * kill_at, timeout, f"{kill_at:.0%} of the backlog stored")
+        note(f"4 workers draining: {_holders(conn)}")
         for name in ("w0", "w1"):
             workers[name].send_signal(signal.SIGKILL)
         workers["w2"].send_signal(signal.SIGTERM)  # scaled down: gives its slots back
@@ -179,13 +185,8 @@ def drain(
             workers[name] = start_worker(settings, name, group, lease_s)
         _wait(lambda: len(_holders(conn)) == 3, 120, "3 workers sharing the slots")
         note(f"scaled up to 3 workers: {_holders(conn)}")
-        sender.join(timeout)
-        if sent.is_set():
-            note(f"the publisher has sent all {readings:,} readings")
         _wait(lambda: _count(conn) >= readings, timeout, "every reading stored")
         note("every reading stored")
-        publisher.loop_stop()
-        publisher.disconnect()
     finally:
         for proc in workers.values():
             if proc.poll() is None:

@@ -45,9 +45,9 @@ def test_leases_fair_shares_takeover_and_release(conn: psycopg.Connection) -> No
 def test_scaling_4_to_1_to_3_with_kill_9_in_a_backlog_loses_and_doubles_nothing(
     settings: Settings, conn: psycopg.Connection
 ) -> None:
-    result = drain(settings, conn, readings=30_000, units=100, say=print)  # noqa: T201 - the run's story in -s
+    result = drain(settings, conn, readings=50_000, units=100, say=print, kill_at=0.1)  # noqa: T201 - the story in -s
     assert result.lost == 0 and result.duplicated == 0
-    assert result.stored == result.distinct == result.daily_reports == 30_000
+    assert result.stored == result.distinct == result.daily_reports == 50_000
     assert result.rejects == 0
     assert any("killed w0, w1 (SIGKILL)" in p for p in result.phases)
 
