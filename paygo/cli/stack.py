@@ -25,7 +25,7 @@ def _status_table(stack: Stack) -> Table:
 
 @app.command("up")
 def stack_up() -> None:
-    """Start PostgreSQL, Mosquitto and Redis (installing them with apt-get if missing); idempotent."""
+    """Start PostgreSQL, Mosquitto and Redis (nginx too with PAYGO_TLS=1), installing what is missing; idempotent."""
     settings = settings_or_exit()
     setup_logging(settings)
     stack = Stack(settings)
