@@ -124,9 +124,8 @@ class Settings(BaseSettings):
     # The broker's device-facing listener: every unit logs in with its own credentials and the ACL
     # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
     device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
-    # TLS on the outside doors (PAYGO_TLS=1, docs/deployment.md): the device listener above speaks
-    # TLS with the certificates of PAYGO_TLS_DIR (``paygo tls init``; default PAYGO_HOME/tls), and
-    # nginx serves the web app and the device API over HTTPS (with HSTS) on these two ports.
+    # TLS on the outside doors (PAYGO_TLS=1, docs/deployment.md): certificates in PAYGO_TLS_DIR (default
+    # PAYGO_HOME/tls), the device listener over TLS, nginx's HTTPS ports for the web app and the device API.
     tls: bool = False
     tls_dir: Path | None = None
     https_port: Port = Field(default=18443, ge=1, le=65535)
@@ -150,12 +149,8 @@ class Settings(BaseSettings):
     broker_reload_command: str = ""
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
-    # Ingest slots (ingest/slots.py): a fixed set of broker sessions, each leased in PostgreSQL by one
-    # live worker at a time, so that workers can come and go (an autoscaler, kill -9) and every
-    # session's queue is still drained. More slots than the most workers you will run; raising it
-    # later adds slots, lowering it strands nothing (workers drain every slot in the table). A lease
-    # not renewed for ingest_lease_seconds is taken over by a live worker. ingest_group names the
-    # shared-subscription group and prefixes the slots' client ids ("<group>-slot-<n>").
+    # Ingest slots (ingest/slots.py, docs/deployment.md): the broker sessions ("<group>-slot-<n>") the workers
+    # share, each leased in PostgreSQL; a lease not renewed for ingest_lease_seconds is taken over.
     ingest_slots: int = Field(default=8, ge=1, le=1024)
     ingest_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
     ingest_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -357,10 +352,6 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.resolve()
-
-    @property
-    def tls_path(self) -> Path:
-        return self.tls_dir or self.home_dir / "tls"
 
     @property
     def device_password_file(self) -> Path:

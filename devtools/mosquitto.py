@@ -14,7 +14,7 @@ from backoffice.devices.service import mosquitto_hash
 from devtools.install import which
 from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
 from devtools.server import Service
-from devtools.tls import TlsFiles
+from devtools.tls import TlsFiles, tls_dir
 
 # The broker takes messages up to this size, well above what the protocol allows
 # (protocol.MAX_MESSAGE_BYTES), so that a unit's oversized message reaches a worker and leaves a
@@ -126,7 +126,7 @@ class Mosquitto(Service):
         one, set ``require_certificate true`` (and ``use_identity_as_username true``) in production."""
         if not self.settings.tls:
             return []
-        files = TlsFiles(self.settings.tls_path)
+        files = TlsFiles(tls_dir(self.settings))
         return [f"cafile {files.ca_cert}", f"certfile {files.server_cert}", f"keyfile {files.server_key}",
                 "tls_version tlsv1.2", "require_certificate false"]  # fmt: skip
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from devtools.install import which
 from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
 from devtools.server import Service
-from devtools.tls import TlsFiles
+from devtools.tls import TlsFiles, tls_dir
 
 HSTS = "max-age=31536000; includeSubDomains"
 
@@ -67,7 +67,7 @@ class Nginx(Service):
         return alive(self.pid(), "nginx")
 
     def write_conf(self) -> None:
-        files = TlsFiles(self.settings.tls_path)
+        files = TlsFiles(tls_dir(self.settings))
         if not files.ready():
             raise StackError(f"no certificates in {files.dir}: run 'paygo tls init'")
         temp = self.dir / "tmp"

@@ -53,7 +53,7 @@ class Stack:
         with self._lock():
             ensure_installed(missing_packages(tls=self.settings.tls))
             if self.settings.tls:
-                tls.init(self.settings.tls_path)  # what is missing: a CA and the loopback certificate
+                tls.init(tls.tls_dir(self.settings))  # what is missing: a CA and the loopback certificate
             # Check every port before starting anything, so a clash leaves nothing half-started.
             for s in self._wanted():
                 if not s.running():

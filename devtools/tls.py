@@ -20,10 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from backoffice import clock
+from backoffice.config import Settings
 
 CA_DAYS = 10 * 365
 LEAF_DAYS = 825  # what browsers and most TLS stacks accept for a leaf certificate
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def tls_dir(settings: Settings) -> Path:
+    """Where the certificates are: PAYGO_TLS_DIR, or PAYGO_HOME/tls."""
+    return settings.tls_dir or settings.home_dir / "tls"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def tls_init(
 ) -> None:
     """Make what is missing: ca.crt/ca.key, server.crt/server.key (default hosts: localhost, 127.0.0.1,
     ::1) and devices/SERIAL.crt/.key. Units get ca.crt to verify the broker; keep ca.key offline."""
-    target = directory or settings_or_exit().tls_path
+    target = directory or tls.tls_dir(settings_or_exit())
     written = tls.init(target, host or (), device or (), force=force)
     for path in written:
         console.print(f"wrote {path}")

@@ -104,7 +104,7 @@ def test_certificates_chain_to_the_ca(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_verifying_clients_reach_every_door_over_tls(tls_stack: Settings) -> None:
     s = tls_stack
-    files = tls.TlsFiles(s.tls_path)
+    files = tls.TlsFiles(tls.tls_dir(s))
 
     # HTTPS: the web app and the device API behind nginx, HSTS on every answer.
     with httpx.Client(verify=ssl.create_default_context(cafile=str(files.ca_cert)), timeout=30) as web:
