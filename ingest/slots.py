@@ -102,6 +102,8 @@ class SlotLeases:
             repository.release_slots(conn, self.worker_id, sorted(dropped))
             held -= dropped
         target = math.ceil(total / max(live, 1))
+        if live > total and not self.held:
+            log.warning("%d live workers for %d slots: this one holds none (raise PAYGO_INGEST_SLOTS)", live, total)
         if len(held) > target:
             extra = sorted(held)[target:]
             for slot in extra:  # disconnected first: a newcomer then finds the session free
