@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint test test-dates demo stack-down clean browser chaos
+.PHONY: install lint test test-dates demo stack-down clean browser chaos promtool
 
 install: $(VENV)/.installed
 
@@ -20,13 +20,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
-lint: install
+lint: install promtool
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m devtools.lint_deploy deploy/k8s
+	promtool check rules deploy/prometheus/paygo-alerts.yml
+	$(BIN)/python -c 'import json, sys; [json.load(open(f)) for f in sys.argv[1:]]' deploy/grafana/*.json
 
 test: install lint browser
+	cd deploy/prometheus && promtool test rules paygo-alerts.test.yml
 	$(BIN)/python -m pytest
 
 # The whole suite as of each date that has turned suites red (the 1st, the 15th, the last of a month,
@@ -34,6 +38,14 @@ test: install lint browser
 # TZ=Asia/Phnom_Penh: a line per run (devtools/test_dates.py; its --help says how to pick others).
 test-dates: install lint browser
 	$(BIN)/python -m devtools.test_dates
+
+# The alert rules are checked and tested with Debian's promtool (package prometheus; its service is
+# not started by the tests, only the promtool command is used).
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; \
+	  else echo "make lint needs promtool: run 'sudo apt-get install prometheus'"; exit 1; fi; }
 
 # The page tests drive Debian's chromium through Playwright (never a browser download).
 browser:

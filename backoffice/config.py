@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # The broker's device-facing listener: every unit logs in with its own credentials and the ACL
     # confines it to its own topics. The listener on PAYGO_MQTT_PORT is for the platform's services.
     device_mqtt_port: Port = Field(default=18883, ge=1, le=65535)
+    # TLS on the outside doors (PAYGO_TLS=1, docs/deployment.md): certificates in PAYGO_TLS_DIR (default
+    # PAYGO_HOME/tls), the device listener over TLS, nginx's HTTPS ports for the web app and the device API.
+    tls: bool = False
+    tls_dir: Path | None = None
+    https_port: Port = Field(default=18443, ge=1, le=65535)
+    device_https_port: Port = Field(default=18444, ge=1, le=65535)
 
     # Where the platform's processes connect. Left unset, they point at the local stack. A service logs in
     # to PostgreSQL as its own role (DATABASE_ROLES, Settings.database_url_for): the user in this URL is
@@ -117,6 +123,11 @@ class Settings(BaseSettings):
     broker_dynamic_security: bool = True
     # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
+    # Ingest slots (ingest/slots.py, docs/deployment.md): the broker sessions ("<group>-slot-<n>") the workers
+    # share, each leased in PostgreSQL; a lease not renewed for ingest_lease_seconds is taken over.
+    ingest_slots: int = Field(default=8, ge=1, le=1024)
+    ingest_lease_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
+    ingest_group: str = Field(default="ingest", pattern=r"^[A-Za-z0-9_-]{1,40}$")
 
     # Celery: a task a killed worker had taken is handed out again after this many seconds, so it
     # must exceed the longest task (a KPI snapshot of a million units takes about a minute).

@@ -117,3 +117,15 @@ def _replay(chunks: list[bytes], receive: Receive, more: bool = False) -> Receiv
         return await receive()
 
     return replay
+
+
+def database_answers(request: Request) -> bool:
+    """Whether the app's pool gets a connection and the database answers a query within 5 s (the
+    readiness probe: a pod whose database is out of reach is taken out of the load balancer)."""
+    pool: ConnectionPool = request.app.state.pool
+    try:
+        with pool.connection(timeout=5) as conn:
+            conn.execute("select 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False

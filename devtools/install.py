@@ -29,9 +29,9 @@ def which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
 
 
-def missing_packages() -> list[str]:
-    """Debian packages whose server binary this machine lacks."""
-    missing = []
+def missing_packages(tls: bool = False) -> list[str]:
+    """Debian packages whose server binary this machine lacks (nginx only for the TLS stack)."""
+    missing = ["nginx"] if tls and which("nginx") is None else []
     if pg_bindir() is None:
         missing.append("postgresql")
     if which("mosquitto") is None:
@@ -73,6 +73,6 @@ def ensure_installed(packages: list[str] | None = None) -> None:
         subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
     except subprocess.CalledProcessError as err:
         raise StackError(f"'{' '.join(cmd)}' failed: {(err.stderr or '').strip()[-500:]}") from err
-    still = [p for p in missing_ha_packages() if p in pkgs]
+    still = [p for p in missing_packages(tls=True) + missing_ha_packages() if p in pkgs]
     if still:
         raise StackError(f"apt-get ran but {' '.join(still)} is still missing")

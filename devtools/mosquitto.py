@@ -17,6 +17,7 @@ from backoffice.devices.service import mosquitto_hash
 from devtools.install import which
 from devtools.process import StackError, alive, is_root, read_pid, run, wait_until
 from devtools.server import Service
+from devtools.tls import TlsFiles, tls_dir
 
 # The broker takes messages up to this size, well above what the protocol allows
 # (protocol.MAX_MESSAGE_BYTES), so that a unit's oversized message reaches a worker and leaves a
@@ -120,6 +121,7 @@ class Mosquitto(Service):
             "# The client id is the username whatever the unit sends, so a unit cannot take over the",
             "# session of a worker or of another unit (a second login of the same unit replaces the first).",
             f"listener {self.settings.device_mqtt_port} 127.0.0.1",
+            *self._tls_lines(),
             "use_username_as_clientid true",
             "allow_anonymous false",
             f"plugin {dynsec_plugin()}",
@@ -149,6 +151,16 @@ class Mosquitto(Service):
         tmp.write_text(json.dumps(config, indent=1))
         tmp.chmod(0o600)
         tmp.replace(self.dynsec_file)
+
+    def _tls_lines(self) -> list[str]:
+        """With PAYGO_TLS=1 the device listener speaks only TLS (1.2 and up) with the server certificate
+        of ``paygo tls init``. A unit may present a client certificate signed by the CA; to require
+        one, set ``require_certificate true`` (and ``use_identity_as_username true``) in production."""
+        if not self.settings.tls:
+            return []
+        files = TlsFiles(tls_dir(self.settings))
+        return [f"cafile {files.ca_cert}", f"certfile {files.server_cert}", f"keyfile {files.server_key}",
+                "tls_version tlsv1.2", "require_certificate false"]  # fmt: skip
 
     def ports(self) -> list[tuple[int, str]]:
         return [(self.port, self.setting), (self.settings.device_mqtt_port, "PAYGO_DEVICE_MQTT_PORT")]

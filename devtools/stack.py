@@ -11,8 +11,10 @@ import fcntl
 from collections.abc import Iterator
 
 from backoffice.config import Settings
-from devtools.install import ensure_installed
+from devtools import tls
+from devtools.install import ensure_installed, missing_packages
 from devtools.mosquitto import Mosquitto
+from devtools.nginx import Nginx
 from devtools.postgres import Postgres, drop_database, fresh_database
 from devtools.process import StackError
 from devtools.redis_server import Redis
@@ -27,7 +29,12 @@ class Stack:
         self.postgres = Postgres(settings)
         self.mosquitto = Mosquitto(settings)
         self.redis = Redis(settings)
-        self.services: list[Service] = [self.postgres, self.mosquitto, self.redis]
+        # nginx only with PAYGO_TLS=1 (HTTPS in front of the apps), but always stopped by ``down``
+        self.nginx = Nginx(settings)
+        self.services: list[Service] = [self.postgres, self.mosquitto, self.redis, self.nginx]
+
+    def _wanted(self) -> list[Service]:
+        return [s for s in self.services if s is not self.nginx or self.settings.tls]
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -44,19 +51,21 @@ class Stack:
     def up(self) -> list[str]:
         """Start what is not running; returns the names of the servers started now."""
         with self._lock():
-            ensure_installed()
+            ensure_installed(missing_packages(tls=self.settings.tls))
+            if self.settings.tls:
+                tls.init(tls.tls_dir(self.settings))  # what is missing: a CA and the loopback certificate
             # Check every port before starting anything, so a clash leaves nothing half-started.
-            for s in self.services:
+            for s in self._wanted():
                 if not s.running():
                     s._check_port_free()
-            return [s.name for s in self.services if s.up()]
+            return [s.name for s in self._wanted() if s.up()]
 
     def down(self, only: list[str] | None = None) -> list[str]:
         with self._lock():
             return [s.name for s in reversed(self.services) if (only is None or s.name in only) and s.down()]
 
     def status(self) -> list[ServiceStatus]:
-        return [s.status() for s in self.services]
+        return [s.status() for s in self.services if s in self._wanted() or s.running()]
 
     def all_running(self) -> bool:
-        return all(s.running() for s in self.services)
+        return all(s.running() for s in self._wanted())

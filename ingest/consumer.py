@@ -5,6 +5,10 @@ queue; the main thread cuts batches by size and by time, writes each in one tran
 then acknowledges its messages (``manual_ack``), so a killed worker loses nothing: the broker
 redelivers what was not acknowledged and the (unit, ts, seq) key drops the duplicates.
 
+The worker connects the broker sessions of the slots it holds (ingest/slots.py), not one of its own:
+sessions belong to a fixed set of slots leased in PostgreSQL, so workers can be scaled up and down
+or killed and every session's queue is still drained by someone.
+
 No message stops a worker. A refused message is a dead letter (``ingest_rejects``); one the
 database side cannot write, or that kills it, is found by writing its batch in halves and is
 dead-lettered after ``MAX_ATTEMPTS``, then acknowledged like the rest of its batch.
@@ -39,6 +43,7 @@ from backoffice import clock
 from backoffice.config import Settings
 from backoffice.registry.repository import unit_ids_by_serial
 from ingest import writer
+from ingest.slots import SlotLeases
 from protocol import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -51,18 +56,25 @@ BATCH_SIZE = Histogram(
 )
 BATCH_SECONDS = Histogram("paygo_ingest_batch_seconds", "time to write and commit one batch")
 QUEUE_DEPTH = Gauge("paygo_ingest_queue_depth", "messages received and not yet committed")
+# What the autoscaler and the alerts watch (deploy/k8s, deploy/prometheus): a worker that keeps up
+# holds a batch or less; one that falls behind fills its queue up to max_pending, its messages
+# growing older while they wait.
+BACKLOG = Gauge("paygo_ingest_backlog_messages", "messages received and not committed, the batch in writing included")
+LAG = Gauge("paygo_ingest_lag_seconds", "time the oldest message of the batch in writing has waited in the worker")
+SLOTS_HELD = Gauge("paygo_ingest_slots_held", "broker sessions (slots) this worker holds")
 
 # Readings further in the future than this are refused (a unit's clock gone wrong).
 MAX_FUTURE = timedelta(hours=1)
 # Readings this long before the unit was registered are refused.
 MAX_BEFORE_CREATED = timedelta(days=1)
-# Session kept by the broker while a worker is away (its queue keeps filling meanwhile).
+# Session kept by the broker while no worker holds its slot (its queue keeps filling meanwhile).
 SESSION_EXPIRY_S = 7 * 24 * 3600
 # A message larger than the protocol allows is kept only this far (its dead letter's payload): the
 # broker lets such messages through (devtools/mosquitto.py) so that they leave a dead letter.
 DEAD_LETTER_KEEP = 4096
 # Times one message may fail in (or kill) the database process before it is dead-lettered unwritten.
 MAX_ATTEMPTS = 3
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another connection took the session
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id: reason "success"
 PUBACK_BYTE = 0x40
 KINDS: tuple[protocol.Kind, ...] = ("telemetry", "status", "events", "metrics")  # what units publish, taken here
@@ -78,6 +90,18 @@ class RawMessage:
     size: int = 0  # when the payload was too large: its size (``payload`` is then only its start)
 
 
+@dataclass(eq=False)
+class SlotClient:
+    """One slot's broker session as this worker has it open. Its messages are acknowledged on this
+    client only while it is ``active``: once the slot is let go, the broker redelivers what was not
+    acknowledged to the slot's next holder, and a packet id must never be acknowledged on another
+    connection of the session (the broker may have reused it for another message)."""
+
+    slot: int
+    client: mqtt.Client
+    active: bool = True
+
+
 class Received(NamedTuple):
     """A message as the network thread hands it over (``at``: when it arrived, epoch seconds)."""
 
@@ -87,6 +111,7 @@ class Received(NamedTuple):
     payload: bytes | bytearray  # paho's type; it gives bytes
     at: float
     size: int = 0  # see RawMessage.size
+    source: SlotClient | None = None  # the session it came in on
 
 
 class DbSideFailed(Exception):
@@ -221,15 +246,15 @@ class IngestWorker:
         batch_size: int = 5000,
         flush_seconds: float = 0.2,
         max_pending: int = 50_000,
-        group: str = "ingest",
+        group: str | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id
-        self.client_id = f"ingest-{worker_id}"
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self.group = group
+        self.group = group or settings.ingest_group
+        self.client_id = self.slot_client_id(0)  # the first slot's session (each slot has its own)
         self.session_expiry_s = session_expiry_s
         # Mosquitto 2.0 does not enforce our Receive Maximum, so we bound this queue ourselves:
         # past max_pending the network thread waits and the broker's TCP window fills up.
@@ -240,6 +265,17 @@ class IngestWorker:
         self._db_pipe: Connection | None = None
         self._db_process: subprocess.Popen[bytes] | None = None
         self.committed_readings = 0
+        self._slots: dict[int, SlotClient] = {}
+        self._slots_lock = threading.Lock()
+        self.leases = SlotLeases(settings, worker_id, self._open_slot, self._close_slot)
+
+    def slot_client_id(self, slot: int) -> str:
+        return f"{self.group}-slot-{slot}"
+
+    @property
+    def held_slots(self) -> list[int]:
+        with self._slots_lock:
+            return sorted(self._slots)
 
     # ---- MQTT side (paho's network thread)
 
@@ -250,33 +286,63 @@ class IngestWorker:
         root = self.settings.mqtt_topic_root
         client.subscribe([(protocol.shared_subscription(self.group, kind, root), 1) for kind in KINDS])
         self._connected.set()
-        log.info(
-            "mqtt connected client_id=%s session_present=%s", self.client_id, getattr(flags, "session_present", None)
-        )
+        log.info("mqtt connected client_id=%s session_present=%s", client._client_id.decode(),  # noqa: SLF001
+                 getattr(flags, "session_present", None))  # fmt: skip
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
-        self._connected.clear()
-        if not self._stop.is_set():
+        source = userdata if isinstance(userdata, SlotClient) else None
+        if source is not None and source.active and getattr(rc, "value", None) == SESSION_TAKEN_OVER:
+            # Another worker holds this slot now: reconnecting would take the session back from it.
+            source.active = False
+            client.disconnect()  # paho's loop then stops instead of reconnecting
+            self.leases.dropped(source.slot)
+            log.warning("slot %d: session taken over by another worker", source.slot)
+            return
+        if not self._stop.is_set() and (source is None or source.active):
             log.warning("mqtt disconnected: %s; paho reconnects", rc)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         # As little as possible here: this thread's time per message is the worker's ceiling.
+        source = userdata if isinstance(userdata, SlotClient) else None
         payload = msg.payload
         if len(payload) <= protocol.MAX_MESSAGE_BYTES:
-            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload, clock.utc_now().timestamp()))
+            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload, clock.utc_now().timestamp(), 0, source))
         else:  # only its start is kept for the dead letter, so the queue's bound holds in bytes too
-            self._queue.put(
-                Received(
-                    msg.mid, msg.qos, msg.topic, payload[:DEAD_LETTER_KEEP], clock.utc_now().timestamp(), len(payload)
-                )
-            )
-        while self._queue.qsize() > self.max_pending and not self._stop.is_set():
+            self._queue.put(Received(msg.mid, msg.qos, msg.topic, payload[:DEAD_LETTER_KEEP],
+                                     clock.utc_now().timestamp(), len(payload), source))  # fmt: skip
+        while self._queue.qsize() > self.max_pending and not self._stop.is_set() and (source is None or source.active):
             time.sleep(0.01)
 
-    def _make_client(self) -> mqtt.Client:
+    # ---- the slots' sessions (opened and closed by the lease thread, ingest/slots.py)
+
+    def _open_slot(self, slot: int) -> None:
+        client = self._make_client(self.slot_client_id(slot))
+        source = SlotClient(slot, client)
+        client.user_data_set(source)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = 1000
+        host, port = self.settings.mqtt_host, self.settings.mqtt_port
+        client.connect_async(host, port, keepalive=30, clean_start=False, properties=props)
+        client.loop_start()
+        with self._slots_lock:
+            self._slots[slot] = source
+        log.info("worker %s opened slot %d", self.worker_id, slot)
+
+    def _close_slot(self, slot: int) -> None:
+        with self._slots_lock:
+            source = self._slots.pop(slot, None)
+        if source is None:
+            return
+        source.active = False  # its messages still waiting here are committed but not acknowledged
+        source.client.disconnect()
+        source.client.loop_stop()
+        log.info("worker %s closed slot %d", self.worker_id, slot)
+
+    def _make_client(self, client_id: str) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
+            client_id=client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
@@ -294,7 +360,7 @@ class IngestWorker:
         """Have the database process write one batch in one transaction; return once committed.
         It retries while the database is away; stopping meanwhile raises OperationalError; an error
         or the process's death raises DbSideFailed."""
-        self._call([m[2:] for m in messages], len(messages))  # (topic, payload, at, size) tuples
+        self._call([(m.topic, m.payload, m.at, m.size) for m in messages], len(messages))
 
     def _call(self, item: object, messages: int) -> None:
         pipe = self._ensure_db_side()
@@ -437,37 +503,44 @@ class IngestWorker:
                 break
         return batch
 
+    def _ack(self, messages: list[Received]) -> None:
+        """Acknowledge committed messages on the sessions they came in on, those still open here."""
+        by_source: dict[int, tuple[SlotClient, list[int]]] = {}
+        for m in messages:
+            if m.qos == 1 and m.source is not None:
+                by_source.setdefault(id(m.source), (m.source, []))[1].append(m.mid)
+        for source, mids in by_source.values():
+            if source.active:
+                ack_all(source.client, mids)
+
     def stop(self) -> None:
         self._stop.set()
+        self.leases.interrupt()
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
     def run(self) -> None:
-        client = self._make_client()
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = 1000
         self._start_db_side()
-        client.connect_async(
-            self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False, properties=props
-        )
-        client.loop_start()
-        log.info("ingest worker %s started", self.worker_id)
+        self.leases.start()  # connects the sessions of the slots it takes
+        log.info("ingest worker %s started with slots %s", self.worker_id, self.held_slots)
         try:
             while not self._stop.is_set():
                 messages = self._next_batch()
                 RECEIVED.inc(len(messages))
                 QUEUE_DEPTH.set(self._queue.qsize())
+                BACKLOG.set(self._queue.qsize() + len(messages))
+                SLOTS_HELD.set(len(self._slots))
                 if not messages:
+                    LAG.set(0)
                     continue
+                LAG.set(max(0.0, clock.utc_now().timestamp() - messages[0].at))
                 try:
                     self._write(messages)
                 except psycopg.OperationalError:
                     break  # stopping while the database is down: leave the messages unacknowledged
-                ack_all(client, [m.mid for m in messages if m.qos == 1])
+                self._ack(messages)
         finally:
-            client.disconnect()
-            client.loop_stop()
+            self.leases.stop()  # disconnects every slot and gives the leases back
             self._stop_db_side()
             log.info("ingest worker %s stopped after %d readings", self.worker_id, self.committed_readings)

@@ -58,7 +58,7 @@ class DbSide:
         if self.pipe.poll(seconds):
             try:
                 item = self.pipe.recv()
-            except EOFError:
+            except (EOFError, OSError):  # the parent is gone (a reset when it died with data unread)
                 raise Stopping from None
             if item in ("stop", None):
                 raise Stopping
@@ -219,11 +219,14 @@ def main(fd: int) -> None:
                 side.wait(1.0)
             except Stopping:
                 return
-    pipe.send("ready")
+    try:
+        pipe.send("ready")
+    except OSError:  # the parent died while this process was starting (a worker killed with -9)
+        return
     while True:
         try:
             item = pipe.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent is gone (a reset when it died with data unread)
             return
         if item is None:
             break

@@ -30,7 +30,7 @@ from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.config import Settings, derive_key
-from backoffice.deps import DbConn, pool_lifespan
+from backoffice.deps import DbConn, database_answers, pool_lifespan
 from backoffice.security import RefuseNul, client_address
 from backoffice.staff import service as staff_service
 from ingest import openpaygo_metrics, repository
@@ -136,6 +136,18 @@ def create_device_app(settings: Settings) -> FastAPI:
     def _refused(request: Request, err: Refusal) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
         return JSONResponse({"error": err.detail}, err.status, headers=headers)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready(request: Request) -> Response:
+        """Readiness: the database answers too (deploy/k8s probes)."""
+        if database_answers(request):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "database unavailable"}, 503)
 
     def send_data(request: Request, raw: CappedBody) -> Response:
         content_type = request.headers.get("content-type")

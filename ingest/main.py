@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def default_worker_id() -> str:
-    """A stable id per host: a persistent session must come back under the same client id."""
+    """One id per host (a pod's name on Kubernetes). The broker sessions belong to the slots, not to
+    this id; a worker that comes back under the same id takes its slots back without waiting for
+    their leases to lapse."""
     return f"{socket.gethostname()}-0"
 
 
@@ -26,6 +28,7 @@ def run_worker(
     prometheus_port: int | None = None,
     batch_size: int = 5000,
     flush_seconds: float = 0.2,
+    metrics_address: str = "127.0.0.1",
 ) -> None:
     worker = IngestWorker(settings, worker_id, batch_size=batch_size, flush_seconds=flush_seconds)
 
@@ -36,6 +39,6 @@ def run_worker(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     if prometheus_port:
-        start_http_server(prometheus_port, addr="127.0.0.1")
-        log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", prometheus_port)
+        start_http_server(prometheus_port, addr=metrics_address)
+        log.info("Prometheus metrics on http://%s:%d/metrics", metrics_address, prometheus_port)
     worker.run()

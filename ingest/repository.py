@@ -194,3 +194,85 @@ def count_readings(conn: psycopg.Connection, unit_ids: list[int], start: datetim
         "select count(*) from telemetry where unit_id = any(%s) and ts >= %s and ts < %s", (unit_ids, start, end)
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+# ---- ingest slots (ingest/slots.py): leases on the fixed set of broker sessions
+
+
+def ensure_slots(conn: psycopg.Connection, slots: int) -> None:
+    """Slots 0..slots-1 exist (raising the setting adds slots; lowering it removes none)."""
+    conn.execute(
+        "insert into ingest_slots (slot) select generate_series(0, %s - 1) on conflict (slot) do nothing", (slots,)
+    )
+
+
+def heartbeat(conn: psycopg.Connection, worker_id: str, lease_s: float) -> tuple[int, int]:
+    """Mark the worker alive for another lease; (live workers, slots in all)."""
+    conn.execute(
+        """insert into ingest_workers (worker_id, seen_until) values (%s, paygo_now() + make_interval(secs => %s))
+           on conflict (worker_id) do update set seen_until = excluded.seen_until""",
+        (worker_id, lease_s),
+    )
+    row = conn.execute(
+        """select (select count(*) from ingest_workers where seen_until > paygo_now()),
+                  (select count(*) from ingest_slots)"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def renew_slots(conn: psycopg.Connection, worker_id: str, lease_s: float) -> list[int]:
+    """Extend the leases this worker still holds; the slots it holds (a lapsed lease nobody took is
+    still its own)."""
+    rows = conn.execute(
+        """update ingest_slots set lease_until = paygo_now() + make_interval(secs => %s)
+           where holder = %s returning slot""",
+        (lease_s, worker_id),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def claim_slots(conn: psycopg.Connection, worker_id: str, wanted: int, lease_s: float) -> list[int]:
+    """Take up to ``wanted`` slots that nobody holds or whose lease lapsed; the slots taken."""
+    if wanted <= 0:
+        return []
+    rows = conn.execute(
+        """update ingest_slots s set holder = %(me)s, claimed_at = paygo_now(),
+                  lease_until = paygo_now() + make_interval(secs => %(lease)s)
+           where s.slot in (select slot from ingest_slots
+                            where holder is null or lease_until < paygo_now()
+                            order by lease_until, slot limit %(n)s for update skip locked)
+           returning s.slot""",
+        {"me": worker_id, "lease": lease_s, "n": wanted},
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def release_slots(conn: psycopg.Connection, worker_id: str, slots: list[int]) -> None:
+    """Give slots back (only those this worker still holds) for another worker to claim at once."""
+    conn.execute(
+        """update ingest_slots set holder = null, lease_until = '-infinity'
+           where holder = %s and slot = any(%s)""",
+        (worker_id, slots),
+    )
+
+
+def leave(conn: psycopg.Connection, worker_id: str) -> None:
+    """The worker is stopping: it no longer counts among the live ones."""
+    conn.execute("delete from ingest_workers where worker_id = %s", (worker_id,))
+    conn.execute("delete from ingest_workers where seen_until < paygo_now() - interval '1 day'")
+
+
+@dataclass(frozen=True)
+class SlotLease:
+    slot: int
+    holder: str | None
+    lapsed: bool
+
+
+def slot_leases(conn: psycopg.Connection) -> list[SlotLease]:
+    """Every slot, its holder and whether its lease has lapsed (for operators and tests)."""
+    with conn.cursor(row_factory=class_row(SlotLease)) as cur:
+        return cur.execute(
+            "select slot, holder, lease_until < paygo_now() as lapsed from ingest_slots order by slot"
+        ).fetchall()

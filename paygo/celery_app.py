@@ -8,6 +8,10 @@ backoffice/sms/tasks.py), the one beat schedule (paygo/schedule.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
 from celery import Celery
 
 from backoffice.config import Settings, load_settings
@@ -68,4 +72,39 @@ def _sentinel(settings: Settings) -> dict[str, object]:
     return {"master_name": settings.redis_sentinel_master}
 
 
+def _record_runs() -> None:
+    """Every task's start, success and failure in job_runs (backoffice/monitoring), for the alerts on a
+    nightly job that failed or ran late. Each record is its own short transaction on the database of
+    the task's app (``conf.paygo_settings``): a record that fails is logged and never fails the task."""
+    import logging
+
+    from celery import signals
+
+    from backoffice.db import connect
+    from backoffice.monitoring import repository
+
+    log = logging.getLogger("paygo.jobs")
+
+    def record(task: Any, write: Callable[[psycopg.Connection, str], None]) -> None:
+        try:
+            settings: Settings = task.app.conf.paygo_settings
+            with connect(settings, "worker", autocommit=True) as conn:
+                write(conn, task.name)
+        except Exception as err:  # noqa: BLE001 - monitoring must not break a job
+            log.warning("could not record a run of %s: %s", getattr(task, "name", task), err)
+
+    @signals.task_prerun.connect(weak=False)
+    def _started(sender: Any = None, **_: Any) -> None:
+        record(sender, repository.job_started)
+
+    @signals.task_success.connect(weak=False)
+    def _succeeded(sender: Any = None, **_: Any) -> None:
+        record(sender, lambda conn, name: repository.job_finished(conn, name, None))
+
+    @signals.task_failure.connect(weak=False)
+    def _failed(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+        record(sender, lambda conn, name: repository.job_finished(conn, name, repr(exception)))
+
+
 app = make_celery(load_settings())
+_record_runs()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +22,7 @@ from backoffice.credit import pages as credit_pages
 from backoffice.customers import api as customers_api
 from backoffice.customers import pages as customers_pages
 from backoffice.delivery import api as delivery_api
-from backoffice.deps import RetryWhenPrimaryGone, pool_lifespan
+from backoffice.deps import RetryWhenPrimaryGone, database_answers, pool_lifespan
 from backoffice.devices import api as devices_api
 from backoffice.devices import metrics as devices_metrics
 from backoffice.health import api as health_api
@@ -92,7 +93,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @ops.get("/health")
     def health() -> dict[str, str]:
+        """Liveness: the process serves requests."""
         return {"status": "ok"}
+
+    @ops.get("/ready")
+    def ready(request: Request) -> JSONResponse:
+        """Readiness: the database answers too (deploy/k8s probes, the load balancer)."""
+        if database_answers(request):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "database unavailable"}, 503)
 
     schema = APIRouter(tags=["ops"], dependencies=[Depends(guard.Allow(*guard.ANY_STAFF))])
 

@@ -10,7 +10,7 @@ import typer
 from backoffice.config import SettingsError
 from devtools.process import StackError
 from kpi.cli import app as kpi_app
-from paygo.cli import backup, db, payments, secrets, services, sim, stack, users
+from paygo.cli import backup, db, payments, secrets, services, sim, stack, tls, users
 from paygo.cli.chaos import chaos
 from paygo.cli.common import err_console
 from paygo.cli.demo import demo
@@ -33,9 +33,11 @@ app.add_typer(payments.app, name="payments")
 app.add_typer(payments.devices_app, name="devices")
 app.add_typer(services.worker_app, name="worker")
 app.add_typer(services.beat_app, name="beat")
+app.add_typer(services.metrics_app, name="metrics")
 app.add_typer(users.app, name="users")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(backup.app, name="backup")
+app.add_typer(tls.app, name="tls")
 app.command()(demo)
 app.command()(chaos)
 

@@ -13,6 +13,7 @@ ingest_app = typer.Typer(help="Telemetry ingestion workers.", no_args_is_help=Tr
 api_app = typer.Typer(help="The back-office web application (API and call-centre pages).", no_args_is_help=True)
 delivery_app = typer.Typer(help="Token delivery: SMS and unit commands from the outbox.", no_args_is_help=True)
 worker_app = typer.Typer(help="Celery workers for background jobs (KPI snapshots, MoMo polling).", no_args_is_help=True)
+metrics_app = typer.Typer(help="The platform exporter for Prometheus (queues, jobs, errors).", no_args_is_help=True)
 beat_app = typer.Typer(help="The Celery beat scheduler (paygo/schedule.py).", no_args_is_help=True)
 
 
@@ -21,13 +22,16 @@ def ingest_run(
     worker_id: Annotated[
         str,
         typer.Option(
-            help="stable id: the broker keeps this worker's session and "
-            "queue under it, so restart a worker with the same id"
+            help="this worker's name in the slot leases (default: the host name); the broker sessions "
+            "belong to the slots (PAYGO_INGEST_SLOTS), so ids may come and go, but no two live workers may share one"
         ),
     ] = "",
     prometheus_port: Annotated[
         int, typer.Option(help="serve the worker's Prometheus metrics on this port (0: none)")
     ] = 0,
+    metrics_address: Annotated[
+        str, typer.Option(help="address of the metrics port (0.0.0.0 in a pod, for Prometheus)")
+    ] = "127.0.0.1",
     batch_size: Annotated[int, typer.Option(help="messages per transaction at most")] = 5000,
     flush_ms: Annotated[int, typer.Option(help="flush a partial batch after this long")] = 200,
 ) -> None:
@@ -36,19 +40,26 @@ def ingest_run(
 
     settings = settings_or_exit()
     setup_logging(settings)
-    run_worker(settings, worker_id or default_worker_id(), prometheus_port or None, batch_size, flush_ms / 1000)
+    run_worker(settings, worker_id or default_worker_id(), prometheus_port or None, batch_size, flush_ms / 1000,
+               metrics_address)  # fmt: skip
 
 
 @ingest_app.command("device-api")
-def ingest_device_api(port: Annotated[int, typer.Option(help="port (default PAYGO_DEVICE_API_PORT)")] = 0) -> None:
-    """Serve OpenPAYGO Metrics (POST /dd) for units that report over HTTP, on 127.0.0.1."""
+def ingest_device_api(
+    port: Annotated[int, typer.Option(help="port (default PAYGO_DEVICE_API_PORT)")] = 0,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (0.0.0.0 in a pod, behind its Service)")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve OpenPAYGO Metrics (POST /dd) for units that report over HTTP (on 127.0.0.1 unless --host)."""
     import uvicorn
 
     from ingest.device_api import create_device_app
 
     settings = settings_or_exit()
     setup_logging(settings)
-    uvicorn.run(create_device_app(settings), host="127.0.0.1", port=port or settings.device_api_port,
+    uvicorn.run(create_device_app(settings), host=host, port=port or settings.device_api_port,
+                forwarded_allow_ips=settings.trusted_proxies,
                 log_level="warning")  # fmt: skip
 
 
@@ -56,15 +67,18 @@ def ingest_device_api(port: Annotated[int, typer.Option(help="port (default PAYG
 def api_run(
     port: Annotated[int, typer.Option(help="port (default PAYGO_API_PORT)")] = 0,
     workers: Annotated[int, typer.Option(help="server processes (one per core is a good start)")] = 1,
+    host: Annotated[
+        str, typer.Option(help="address to listen on (0.0.0.0 in a pod, behind its Service)")
+    ] = "127.0.0.1",
 ) -> None:
-    """Serve the back-office API, the payment callbacks and the call-centre pages on 127.0.0.1."""
+    """Serve the back-office API, the payment callbacks and the call-centre pages (on 127.0.0.1 unless --host)."""
     import uvicorn
 
     settings = settings_or_exit()
     setup_logging(settings)
     # X-Forwarded-For and -Proto (the caller's address, TLS for Secure cookies) are believed only from
     # PAYGO_TRUSTED_PROXIES, the same proxies the app's own checks trust.
-    uvicorn.run("paygo.web:create_app", factory=True, host="127.0.0.1", port=port or settings.api_port,
+    uvicorn.run("paygo.web:create_app", factory=True, host=host, port=port or settings.api_port,
                 workers=workers, log_level="warning", forwarded_allow_ips=settings.trusted_proxies)  # fmt: skip
 
 
@@ -115,3 +129,17 @@ def beat_run(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "
     state = celery.conf.paygo_settings.home / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     celery.start(["beat", "--loglevel", loglevel, "--schedule", str(state)])
+
+
+@metrics_app.command("serve")
+def metrics_serve(
+    port: Annotated[int, typer.Option(help="port of /metrics")] = 9200,
+    address: Annotated[str, typer.Option(help="address to listen on (0.0.0.0 in a pod)")] = "127.0.0.1",
+) -> None:
+    """Serve the platform's figures read from the database (outbox, payments, dead letters, ingest slots,
+    the scheduled jobs' last runs, replication lag) for Prometheus and its alerts (deploy/prometheus)."""
+    from paygo.exporter import serve
+
+    settings = settings_or_exit()
+    setup_logging(settings)
+    serve(settings, port, address)

@@ -31,7 +31,7 @@ def stack_up(
         False, "--ha", help="The high-availability stack: etcd, 3 PostgreSQL under Patroni, pgBackRest, Redis Sentinel"
     ),
 ) -> None:
-    """Start PostgreSQL, Mosquitto and Redis (installing them with apt-get if missing); idempotent."""
+    """Start PostgreSQL, Mosquitto and Redis (nginx too with PAYGO_TLS=1), installing what is missing; idempotent."""
     settings = settings_or_exit()
     setup_logging(settings)
     stack: Stack | HAStack = HAStack(settings) if ha else Stack(settings)

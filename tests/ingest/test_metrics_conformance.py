@@ -304,7 +304,16 @@ DEVICE_DOORS = {
     ("GET", "/device_data"): "an API token: admin, call centre, finance, viewer",
     ("GET", "/dd"): "an API token: admin, call centre, finance, viewer",
     ("POST", "/data_format"): "an administrator's API token, or a JWT of scope data_format",
+    ("GET", "/health"): "public: the probes of load balancers and Kubernetes; says only ok",
+    ("GET", "/ready"): "public: the readiness probe; says only whether the database answers",
 }
+
+
+def test_the_probes_tell_nothing_but_ok(client: TestClient) -> None:
+    """The two public doors of the device API answer anyone, with no data and no database detail."""
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+    assert client.post("/ready").status_code == 405
 
 
 def test_the_device_api_has_exactly_these_doors(settings: Settings) -> None:

@@ -59,8 +59,8 @@ class WatchedWorker(IngestWorker):
         self.subacks = Subacks()
         self.disconnects = 0
 
-    def _make_client(self) -> mqtt.Client:
-        client = super()._make_client()
+    def _make_client(self, client_id: str) -> mqtt.Client:
+        client = super()._make_client(client_id)
         self.subacks.watch(client)
         return client
 

@@ -3,6 +3,7 @@ run`` as its own process, and stopping a process cleanly."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -47,11 +48,22 @@ def serve(app: Any, what: str = "the HTTP server") -> Iterator[str]:
         thread.join(10)
 
 
-def ingest_worker(settings: Settings, worker_id: str) -> subprocess.Popen[bytes]:
-    """``paygo ingest run`` as its own process, on the test's database and topic root. It is
-    subscribed once ``tests.support.wait_worker_subscribed`` returns."""
+def ingest_group(settings: Settings) -> str:
+    """The test's shared-subscription group, which also names its slots' sessions: one per topic root,
+    so that every worker of a test shares the same slots and no two tests share a session."""
+    return "g" + hashlib.sha1(settings.mqtt_topic_root.encode()).hexdigest()[:12]
+
+
+def ingest_worker(
+    settings: Settings, worker_id: str, lease_seconds: float = 4.0, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``paygo ingest run`` as its own process, on the test's database and topic root, with the test's
+    slots (``ingest_group``) on short leases. It is subscribed once
+    ``tests.support.wait_worker_subscribed`` returns."""
     env = child_env({**os.environ, "PAYGO_ENVIRONMENT": "test", "PAYGO_DATABASE_URL": settings.database_url,
-                     "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING"})  # fmt: skip
+                     "PAYGO_MQTT_TOPIC_ROOT": settings.mqtt_topic_root, "PAYGO_LOG_LEVEL": "WARNING",
+                     "PAYGO_INGEST_GROUP": ingest_group(settings), "PAYGO_INGEST_LEASE_SECONDS": str(lease_seconds),
+                     **(env or {})})  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "paygo.cli", "ingest", "run", "--worker-id", worker_id,
                              "--batch-size", "50", "--flush-ms", "50"], env=env)  # fmt: skip
 

@@ -25,6 +25,7 @@ READ = frozenset({"call_centre", "finance", "viewer"})
 # route -> the roles allowed (administrators are allowed everywhere), or PUBLIC.
 EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,  # the readiness probe: only whether the database answers
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/payments/mpesa/c2b/validation"): PUBLIC,
