@@ -22,11 +22,17 @@ GRACE = timedelta(minutes=40)
 # A night's estimate is kept when the charge fell by at least this much (a big battery under a light
 # load falls little; the reported charge and the metered load are exact enough for 8 %).
 MIN_NIGHT_DROP = 0.08
-HOUR_PER_REPORT = 1 / 3
+# Hours are measured from the readings' timestamps, not counted as readings × an assumed interval: each
+# reading stands for the time since the one before it, at most the unit's own report interval (the
+# median gap between its readings that day), so a 5-, 20- or 60-minute unit, or an OpenPAYGO Metrics
+# unit sending hourly batches, gets the same hours, and a silence longer than a report is not
+# counted as the state before it. A night step for the capacity estimate is one at most this many
+# report intervals long.
+NIGHT_GAP_INTERVALS = 1.5
 # PV clearness: readings with the battery below this charge (the controller harvests all the panel gives)
 # and the sun at least 17.5° up (cos zenith ≥ 0.3: the clear-sky model is good there, dawn's is not).
 CHARGING_SOC = 0.97
-MIN_SUN_CZ = 0.3  # the firmware's nominal 20-minute interval
+MIN_SUN_CZ = 0.3
 
 
 def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
@@ -40,7 +46,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
         """
         with r as (
             select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.pv_w, t.batt_temp_c, t.locked, t.rssi,
-                   lag(t.soc) over w as prev_soc, t.ts - lag(t.ts) over w as gap, sun.cz
+                   lag(t.soc) over w as prev_soc, extract(epoch from t.ts - lag(t.ts) over w) as gap_s, sun.cz
               from telemetry t
               join units su on su.id = t.unit_id
               -- The sun's height at the unit's place and the reading's time (NOAA's low-precision
@@ -65,16 +71,28 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
              where t.ts >= %(day)s::date and t.ts < %(day)s::date + 1
                and t.received_at < %(day)s::date + 1 + %(grace)s
             window w as (partition by t.unit_id order by t.ts, t.seq)
+        ), iv as (
+            -- Each unit's report interval that day: the median gap between its readings (a lone
+            -- reading: 20 minutes, the firmware's default).
+            select unit_id, coalesce(percentile_cont(0.5) within group (order by gap_s), 1200) as iv_s
+              from r where gap_s > 0 group by unit_id
+        ), rw as (
+            -- What each reading stands for, in hours: the time since the reading before it, capped at
+            -- the unit's interval (a gap is not the state before it); the day's first reading, one interval.
+            select r.*, coalesce(iv.iv_s, 1200) as iv_s,
+                   least(coalesce(nullif(r.gap_s, 0), coalesce(iv.iv_s, 1200)), coalesce(iv.iv_s, 1200)) / 3600.0
+                       as h
+              from r left join iv using (unit_id)
         ), d as (
             select r.unit_id, count(*) as received,
                    sum(r.load_wh) filter (where night) as night_wh,
                    sum(r.prev_soc - r.soc) filter (where night) as night_drop,
                    min(r.soc) as min_soc, max(r.soc) as max_soc,
-                   count(*) filter (where r.batt_temp_c > %(hot)s) * %(h)s as hours_hot,
-                   count(*) filter (where r.locked) * %(h)s as hours_locked,
-                   count(*) filter (where r.soc <= case p.battery_chemistry when 'lead_acid' then %(cut_la)s
-                                                   else %(cut_lfp)s end) * %(h)s as hours_cut,
-                   count(*) filter (where r.soc >= 0.99) * %(h)s as hours_full,
+                   coalesce(sum(r.h) filter (where r.batt_temp_c > %(hot)s), 0) as hours_hot,
+                   coalesce(sum(r.h) filter (where r.locked), 0) as hours_locked,
+                   coalesce(sum(r.h) filter (where r.soc <= case p.battery_chemistry when 'lead_acid'
+                                                           then %(cut_la)s else %(cut_lfp)s end), 0) as hours_cut,
+                   coalesce(sum(r.h) filter (where r.soc >= 0.99), 0) as hours_full,
                    (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
                    (array_agg(r.soc order by r.ts desc))[1] as end_soc,
                    -- PV power per Wp while the battery still takes charge (the controller harvests all
@@ -83,7 +101,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
                        filter (where r.soc < %(charging)s and r.cz >= %(min_cz)s) as pv_clearness,
                    case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
               from (select *, pv_wh = 0 and prev_soc > soc and soc > 0.02 and prev_soc < 0.99
-                              and gap <= interval '25 minutes' as night from r) r
+                              and gap_s <= %(night_gap)s * iv_s as night from rw) r
               join units u on u.id = r.unit_id
               join products p on p.id = u.product_id
              group by r.unit_id, p.battery_chemistry
@@ -98,7 +116,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
           from d
         """,
         {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "charging": CHARGING_SOC, "min_cz": MIN_SUN_CZ,
-         "hot": t.hot_c, "h": HOUR_PER_REPORT,
+         "hot": t.hot_c, "night_gap": NIGHT_GAP_INTERVALS,
          "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
          "v_lfp": V_NOMINAL["lifepo4"]},
     )  # fmt: skip
@@ -200,36 +218,72 @@ class Firing:
     evidence: dict[str, Any]
 
 
-def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing]) -> tuple[int, int]:
-    """Open an alert for each (unit, kind) that fires without one, refresh the open ones that still
-    fire, resolve those whose condition has cleared. Returns (opened, resolved)."""
+def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_days: int = 3,
+              reopen_days: int = 14) -> tuple[int, int, int]:  # fmt: skip
+    """The alerts' lifecycle for ``day``: refresh the open alerts that still fire; close those whose
+    condition has been clear for ``clear_days`` days (a day or two of reprieve does not close it: no
+    flapping in the queue); re-open the alert a (unit, kind) had if it fires again within
+    ``reopen_days`` of closing (the same row, the same ticket, a new episode in its evidence); open a
+    new alert otherwise. Each alert's ``evidence`` holds the rule's latest figures and ``episodes``:
+    the [first, last] days of each spell of firing, and ``reopened``: how often it came back after
+    closing. Returns (opened, resolved, reopened)."""
     conn.execute("create temp table if not exists health_firing (unit_id bigint, kind text, level smallint, "
                  "evidence jsonb) on commit drop")  # fmt: skip
     conn.execute("truncate health_firing")
     with conn.cursor() as cur, cur.copy("copy health_firing (unit_id, kind, level, evidence) from stdin") as cp:
         for f in firing:
             cp.write_row((f.unit_id, f.kind, f.level, Jsonb(f.evidence)))
-    resolved = conn.execute(
-        """update health_alerts a set resolved_on = %s
-            where a.resolved_on is null and a.opened_on <= %s
-              and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
-        (day, day),
-    ).rowcount
+    p = {"day": day, "clear": clear_days, "reopen": reopen_days}
+    # Still firing: the latest figures, and today added to the last episode (or a new one after clear days).
     conn.execute(
-        """update health_alerts a set last_seen_on = %s, evidence = f.evidence, level = greatest(a.level, f.level)
-             from health_firing f
-            where a.resolved_on is null and f.unit_id = a.unit_id and f.kind = a.kind""",
-        (day,),
+        f"""update health_alerts a set last_seen_on = %(day)s, level = greatest(a.level, f.level),
+                   evidence = f.evidence || jsonb_build_object(
+                       'episodes', case when a.last_seen_on >= %(day)s::date - 1
+                                        then jsonb_set({EPISODES}, array[(jsonb_array_length({EPISODES}) - 1)::text,
+                                                                         '1'], to_jsonb(%(day)s::date))
+                                        else {EPISODES} || jsonb_build_array(jsonb_build_array(%(day)s::date,
+                                                                                                %(day)s::date)) end,
+                       'reopened', coalesce((a.evidence ->> 'reopened')::int, 0))
+              from health_firing f
+             where a.resolved_on is null and f.unit_id = a.unit_id and f.kind = a.kind""",
+        p,
     )
+    resolved = conn.execute(
+        """update health_alerts a set resolved_on = %(day)s
+            where a.resolved_on is null and a.last_seen_on <= %(day)s::date - %(clear)s
+              and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
+        p,
+    ).rowcount
+    # Back within reopen_days of closing: the same alert again (its ticket, its acknowledgement kept).
+    reopened = conn.execute(
+        f"""update health_alerts a set resolved_on = null, last_seen_on = %(day)s, level = f.level,
+                   evidence = f.evidence || jsonb_build_object(
+                       'episodes', {EPISODES} || jsonb_build_array(jsonb_build_array(%(day)s::date, %(day)s::date)),
+                       'reopened', coalesce((a.evidence ->> 'reopened')::int, 0) + 1)
+              from health_firing f
+             where a.id = (select max(b.id) from health_alerts b
+                            where b.unit_id = f.unit_id and b.kind = f.kind and b.resolved_on >= %(day)s::date - %(reopen)s)
+               and not exists (select 1 from health_alerts o
+                                where o.unit_id = f.unit_id and o.kind = f.kind and o.resolved_on is null)""",
+        p,
+    ).rowcount
     opened = conn.execute(
         """insert into health_alerts (unit_id, kind, level, opened_on, last_seen_on, evidence)
-           select f.unit_id, f.kind, f.level, %s, %s, f.evidence from health_firing f
+           select f.unit_id, f.kind, f.level, %(day)s, %(day)s,
+                  f.evidence || jsonb_build_object('episodes', jsonb_build_array(jsonb_build_array(%(day)s::date,
+                                                                                                   %(day)s::date)),
+                                                   'reopened', 0)
+             from health_firing f
             where not exists (select 1 from health_alerts a
                                where a.unit_id = f.unit_id and a.kind = f.kind and a.resolved_on is null)
            on conflict do nothing""",
-        (day, day),
+        p,
     ).rowcount
-    return opened, resolved
+    return opened, resolved, reopened
+
+
+# An alert's spells of firing, [[first, last], ...] (alerts from before episodes were kept: one spell).
+EPISODES = "coalesce(a.evidence -> 'episodes', jsonb_build_array(jsonb_build_array(a.opened_on, a.last_seen_on)))"
 
 
 def alerts_needing_tickets(conn: psycopg.Connection, kinds: list[str]) -> list[tuple[int, int, str, dict[str, Any]]]:
@@ -301,7 +355,10 @@ def rebuild_outreach(conn: psycopg.Connection, day: date, playbook: list[tuple[s
         ), why as (
             select a.unit_id, case when a.kind = 'locked_too_long' then a.kind || '_' || a.level else a.kind end
                    as reason
-              from health_alerts a where a.resolved_on is null and a.kind = any(%(coaching)s)
+              from health_alerts a
+             -- Firing today: an alert held open through a short clear spell (say, a customer who has
+             -- just paid) is not a call to make.
+             where a.resolved_on is null and a.last_seen_on = %(day)s and a.kind = any(%(coaching)s)
             union all
             select unit_id, class from unit_collections
         )

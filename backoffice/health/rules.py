@@ -60,6 +60,8 @@ class Thresholds:
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
     small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
     small_pv_ratio: float = 0.75  # ... with a panel yielding at least this share of its neighbours' best
+    clear_days: int = 3  # an alert closes once its condition has been clear this many days in a row ...
+    reopen_days: int = 14  # ... and re-opens (the same alert) if it returns within this many days of closing
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
