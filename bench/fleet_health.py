@@ -154,6 +154,12 @@ def score(db: Settings, truth: Path, days: int) -> tuple[list[Scored], dict[str,
                 if not ok and r["scenario"] == "healthy":
                     false_healthy["collections" if kind in COLLECTIONS_KINDS else "technical"].add(unit)
             by = onset + timedelta(days=exp.days) if onset is not None else None
+            if r["scenario"] == "stops_paying" and by is not None:
+                # A customer who paid ahead has more than the 14 days of credit EXPECTED assumes: by the
+                # ledger, its credit's end, then 3 whole days locked (and a day for the night's job).
+                ran_out = max((a for a, b in lapses.get(unit, []) if b > onset), default=None)
+                if ran_out is not None:
+                    by = max(by, ran_out + timedelta(days=5))
             if r["scenario"] == "usage_dropping" and onset is not None:
                 # Usage falls linearly to 15 % by the ramp's end: half of it after 59 % of the ramp,
                 # then a week to see it (the rule reads a week's mean).
@@ -188,26 +194,28 @@ def score(db: Settings, truth: Path, days: int) -> tuple[list[Scored], dict[str,
 
 def _ledger_lapses(conn: Any) -> dict[int, list[tuple[date, date]]]:
     """Per unit, the spells its customer was out of paid credit by the payment history alone (the
-    add-time tokens the payments bought: days and when): from the day the credit bought so far ran
-    out to the next payment (or the end). Before a unit's first payment in the history its credit is
-    unknown: a customer who never paid in the history counts as stopped from its 8th day (the bench
-    starts every unit with up to 7 days of credit)."""
-    out: dict[int, list[tuple[date, date]]] = {}
-    pays: dict[int, list[tuple[datetime, int]]] = {}
-    for unit, at, days in conn.execute(
-        "select unit_id, created_at, value_days from tokens where token_type = 'add_time' order by unit_id, created_at"
-    ):
-        pays.setdefault(unit, []).append((at, days))
-    units = [u for (u,) in conn.execute("select id from units")]
+    add-time tokens the payments of the history bought: days, and the day paid), from the day the
+    credit bought so far ran out to the next payment (or the end). The credit a unit started the
+    history with is not in the ledger: the chain starts at its first payment, and a customer whose
+    first payment came later than the 7 days of credit the bench starts units with at most (or who
+    never paid) was out of credit from then."""
     start_row = conn.execute("select min(ts) from telemetry").fetchone()
     start = start_row[0] if start_row and start_row[0] else END
-    for unit in units:
+    pays: dict[int, list[tuple[datetime, int]]] = {}
+    for unit, at, days in conn.execute(
+        """select unit_id, created_at, value_days from tokens where token_type = 'add_time' and created_at >= %s
+            order by unit_id, created_at""",
+        (start,),
+    ):
+        pays.setdefault(unit, []).append((at, days))
+    out: dict[int, list[tuple[date, date]]] = {}
+    for (unit,) in conn.execute("select id from units"):
         spells = []
         credit_end = start + timedelta(days=7)
-        for at, days in pays.get(unit, []):
+        for k, (at, days) in enumerate(pays.get(unit, [])):
             if at > credit_end + timedelta(days=1):
                 spells.append((credit_end.date(), at.date()))
-            credit_end = max(credit_end, at) + timedelta(days=days)
+            credit_end = (at if k == 0 else max(credit_end, at)) + timedelta(days=days)
         spells.append((credit_end.date(), END.date() + timedelta(days=1)))
         out[unit] = spells
     return out
@@ -239,40 +247,62 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--mix", default=MIX, help="as 'paygo sim run --scenario-mix'")
     ap.add_argument("--interval-minutes", type=int, default=20, help="each unit reports every N minutes (5, 20, 60)")
-    ap.add_argument("--metrics-batches", action="store_true",
-                    help="units send their readings in hourly batches (OpenPAYGO Metrics), each at its own phase")
+    ap.add_argument(
+        "--metrics-batches",
+        action="store_true",
+        help="units send their readings in hourly batches (OpenPAYGO Metrics), each at its own phase",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database (and reuse it with --reuse)")
     ap.add_argument("--reuse", action="store_true", help="skip the simulation: score the kept database again")
+    ap.add_argument("--score-only", action="store_true", help="with --reuse: score the alerts already there")
     args = ap.parse_args()
     settings = load_settings()
     truth = Path(tempfile.gettempdir()) / f"fleet_health_truth_{args.seed}.csv"
     if args.reuse:
         db = settings.model_copy(update={"database_url": f"postgresql://paygo@127.0.0.1:{settings.pg_port}/{DB}"})
-        with connect(db, "bench", autocommit=True) as conn:
-            service.reset(conn)
+        if not args.score_only:
+            with connect(db, "bench", autocommit=True) as conn:
+                service.reset(conn)
     else:
-        db = build(settings, args.units, args.days, args.seed, scenarios.parse_mix(args.mix), truth,
-                   timedelta(minutes=args.interval_minutes), timedelta(hours=1) if args.metrics_batches else None)
+        db = build(
+            settings,
+            args.units,
+            args.days,
+            args.seed,
+            scenarios.parse_mix(args.mix),
+            truth,
+            timedelta(minutes=args.interval_minutes),
+            timedelta(hours=1) if args.metrics_batches else None,
+        )
     try:
-        seconds = replay(db, args.days)
-        print(f"daily job over {args.days} days: {seconds:.1f} s", file=sys.stderr)
+        if not args.score_only:
+            seconds = replay(db, args.days)
+            print(f"daily job over {args.days} days: {seconds:.1f} s", file=sys.stderr)
         results, fleet = score(db, truth, args.days)
     finally:
         if not args.keep and not args.reuse:
             drop_database(settings, DB)
-    print(f"{'kind':<24} {'precision':>9} {'recall':>7} {'median days to detect':>22} {'pairs':>6} {'due':>5} "
-          f"{'re-openings':>11}")
+    print(
+        f"{'kind':<24} {'precision':>9} {'recall':>7} {'median days to detect':>22} {'pairs':>6} {'due':>5} "
+        f"{'re-openings':>11}"
+    )
 
     def fmt(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
     for x in results:
         m = "-" if x.median_days is None else f"{x.median_days:.1f}"
-        print(f"{x.kind:<24} {fmt(x.precision):>9} {fmt(x.recall):>7} {m:>22} {x.pairs:>6} {x.due:>5} {x.reopenings:>11}")
-    print(f"re-openings: {fleet['reopenings']:.0f} of {fleet['pairs']:.0f} alerted (unit, kind) pairs, "
-          f"{fleet['reopenings_per_100_pairs']:.1f} per 100 pairs")
-    print(f"healthy units falsely alerted, per 100 of {fleet['healthy']:.0f}: technical kinds "
-          f"{fleet['false_technical_per_100']:.1f}, collections kinds {fleet['false_collections_per_100']:.1f}")
+        print(
+            f"{x.kind:<24} {fmt(x.precision):>9} {fmt(x.recall):>7} {m:>22} {x.pairs:>6} {x.due:>5} {x.reopenings:>11}"
+        )
+    print(
+        f"re-openings: {fleet['reopenings']:.0f} of {fleet['pairs']:.0f} alerted (unit, kind) pairs, "
+        f"{fleet['reopenings_per_100_pairs']:.1f} per 100 pairs"
+    )
+    print(
+        f"healthy units falsely alerted, per 100 of {fleet['healthy']:.0f}: technical kinds "
+        f"{fleet['false_technical_per_100']:.1f}, collections kinds {fleet['false_collections_per_100']:.1f}"
+    )
     ps = [x.precision for x in results if x.precision is not None]
     rs = [x.recall for x in results if x.recall is not None]
     print(f"lowest precision {fmt(min(ps) if ps else None)} lowest recall {fmt(min(rs) if rs else None)}")

@@ -354,7 +354,11 @@ class _Worker:
 
 
 def _day_rows(
-    day: list[Reports], c: Contracts, a: scenarios.Assignment, back_at: np.ndarray, batch_s: float = 0.0,
+    day: list[Reports],
+    c: Contracts,
+    a: scenarios.Assignment,
+    back_at: np.ndarray,
+    batch_s: float = 0.0,
     batch_phase: np.ndarray | None = None,
 ) -> dict[str, np.ndarray] | None:
     """One simulated day's readings as columns, without those that never reached the platform."""

@@ -218,7 +218,7 @@ class Firing:
     evidence: dict[str, Any]
 
 
-def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_days: int = 3,
+def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_days: dict[str, int],
               reopen_days: int = 14) -> tuple[int, int, int]:  # fmt: skip
     """The alerts' lifecycle for ``day``: refresh the open alerts that still fire; close those whose
     condition has been clear for ``clear_days`` days (a day or two of reprieve does not close it: no
@@ -226,14 +226,15 @@ def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_d
     ``reopen_days`` of closing (the same row, the same ticket, a new episode in its evidence); open a
     new alert otherwise. Each alert's ``evidence`` holds the rule's latest figures and ``episodes``:
     the [first, last] days of each spell of firing, and ``reopened``: how often it came back after
-    closing. Returns (opened, resolved, reopened)."""
+    closing (``clear_days``: per kind). Returns (opened, resolved, reopened)."""
     conn.execute("create temp table if not exists health_firing (unit_id bigint, kind text, level smallint, "
                  "evidence jsonb) on commit drop")  # fmt: skip
     conn.execute("truncate health_firing")
     with conn.cursor() as cur, cur.copy("copy health_firing (unit_id, kind, level, evidence) from stdin") as cp:
         for f in firing:
             cp.write_row((f.unit_id, f.kind, f.level, Jsonb(f.evidence)))
-    p = {"day": day, "clear": clear_days, "reopen": reopen_days}
+    kinds = sorted(clear_days)
+    p = {"day": day, "kinds": kinds, "clear": [clear_days[k] for k in kinds], "reopen": reopen_days}
     # Still firing: the latest figures, and today added to the last episode (or a new one after clear days).
     conn.execute(
         f"""update health_alerts a set last_seen_on = %(day)s, level = greatest(a.level, f.level),
@@ -250,7 +251,8 @@ def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_d
     )
     resolved = conn.execute(
         """update health_alerts a set resolved_on = %(day)s
-            where a.resolved_on is null and a.last_seen_on <= %(day)s::date - %(clear)s
+             from unnest(%(kinds)s::text[], %(clear)s::int[]) as c (kind, days)
+            where a.resolved_on is null and c.kind = a.kind and a.last_seen_on <= %(day)s::date - c.days
               and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
         p,
     ).rowcount
@@ -262,7 +264,8 @@ def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_d
                        'reopened', coalesce((a.evidence ->> 'reopened')::int, 0) + 1)
               from health_firing f
              where a.id = (select max(b.id) from health_alerts b
-                            where b.unit_id = f.unit_id and b.kind = f.kind and b.resolved_on >= %(day)s::date - %(reopen)s)
+                            where b.unit_id = f.unit_id and b.kind = f.kind
+                              and b.resolved_on >= %(day)s::date - %(reopen)s)
                and not exists (select 1 from health_alerts o
                                 where o.unit_id = f.unit_id and o.kind = f.kind and o.resolved_on is null)""",
         p,

@@ -83,12 +83,12 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any) -> dict[str, int
         for j, i in enumerate(h.idx):
             level = int(h.level[j]) if h.level is not None else 1
             firing.append(repository.Firing(int(w.unit_id[i]), kind, level, h.evidence_of(j)))
-    opened, resolved, reopened = repository.reconcile(conn, day, firing, t.clear_days, t.reopen_days)
+    opened, resolved, reopened = repository.reconcile(conn, day, firing, t.clear_days_of(), t.reopen_days)
     ticketed = open_technician_tickets(conn, settings)
     classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t)
     queued = repository.rebuild_outreach(conn, day, PLAYBOOK, list(COACHING_KINDS))
-    return {"units": w.n, "derived": derived, "firing": len(firing), "opened": opened, "resolved": resolved, "reopened": reopened,
-            "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
+    return {"units": w.n, "derived": derived, "firing": len(firing), "opened": opened, "resolved": resolved,
+            "reopened": reopened, "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
 
 
 # The ticket a technician alert opens, and who opens it (the job, in the audit trail).

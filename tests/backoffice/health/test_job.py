@@ -120,15 +120,15 @@ def test_capacity_estimate_offline_and_the_night_cut_off(conn: psycopg.Connectio
     ev = conn.execute("select evidence from health_alerts where kind = 'offline'").fetchone()
     assert ev is not None and ev[0]["silent_days"] == 2
 
-    # The link comes back: the alert resolves by itself once clear for three days, and stays one row.
-    for d in range(4, 7):
+    # The link comes back: the alert resolves by itself once clear for two days, and stays one row.
+    for d in range(4, 6):
         day = DAY0 + timedelta(days=d)
         for unit in fleet.values():
             _write(conn, _day(unit, day, soc0=0.6)[0])
         _run(conn, settings, day)
-        assert _open(conn, "offline") == ({fleet["SILENT"]} if d < 6 else set())
+        assert _open(conn, "offline") == ({fleet["SILENT"]} if d < 5 else set())
     rows = conn.execute("select opened_on, resolved_on, evidence from health_alerts where kind = 'offline'").fetchall()
-    assert [r[:2] for r in rows] == [(DAY0 + timedelta(days=2), DAY0 + timedelta(days=6))]
+    assert [r[:2] for r in rows] == [(DAY0 + timedelta(days=2), DAY0 + timedelta(days=5))]
     assert rows[0][2]["episodes"] == [[str(DAY0 + timedelta(days=2)), str(DAY0 + timedelta(days=3))]]
 
 
@@ -164,7 +164,8 @@ def test_an_alert_held_through_a_short_clear_spell_and_reopened_when_it_returns(
 
     def night(d: int, firing: bool) -> tuple[int, int, int]:
         with conn.transaction():
-            return repository_health.reconcile(conn, DAY0 + timedelta(days=d), fires if firing else [], 3, 14)
+            return repository_health.reconcile(conn, DAY0 + timedelta(days=d), fires if firing else [],
+                                               {"tamper": 3}, 14)  # fmt: skip
 
     assert night(0, True) == (1, 0, 0)
     assert night(1, False) == (0, 0, 0)  # clear for a day or two: still open
