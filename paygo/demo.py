@@ -65,14 +65,15 @@ def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result
                                connect=lambda: connect(settings, "backfill", autocommit=True))  # fmt: skip
     truth = settings.home_dir / "demo-truth.csv"
     scenarios.write_truth(truth, sim.serials, sim.assignment)
-    evaluate_history(settings, end)
     return result, truth, end
 
 
 def evaluate_history(settings: Settings, end: datetime) -> int:
     """The nightly fleet-health job for each whole day of the history, in order, as the beat schedule
     would have run it each night: the fleet-health page, the outreach queue, state of health and the
-    technician tickets are there when the pages first open. Returns the nights evaluated."""
+    technician tickets are there when the pages first open (``paygo demo`` runs it right after
+    starting the live processes, so that the first live readings are not kept waiting). Returns the
+    nights evaluated."""
     first = (end - timedelta(days=HISTORY_DAYS)).date()
     nights = (end.date() - first).days  # the history's last (partial) day is tonight's job
     with connect(settings, "worker") as conn:

@@ -27,7 +27,8 @@ UNITS = 50
 def history(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Path]]:
     settings = settings.model_copy(update={"home": tmp_path})  # the scenarios' truth file goes there
     assert demo.prepare_database(settings, UNITS)
-    _, truth, _ = demo.write_history(settings, UNITS)
+    _, truth, end = demo.write_history(settings, UNITS)
+    demo.evaluate_history(settings, end)
     yield settings, truth
 
 

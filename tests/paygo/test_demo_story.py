@@ -20,6 +20,7 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     settings = settings.model_copy(update={"home": tmp_path})  # the scenarios' truth file goes there
     assert demo.prepare_database(settings, UNITS)
     result, truth, end = demo.write_history(settings, UNITS)
+    assert demo.evaluate_history(settings, end) == demo.HISTORY_DAYS
     now = clock.utc_now()
     assert now - timedelta(minutes=25) < end <= now - timedelta(minutes=19)  # one reporting interval
     assert result.units == UNITS and result.earlier_payments > 0 and result.payments > 0
