@@ -155,7 +155,7 @@ def test_hours_are_measured_from_the_timestamps(conn: psycopg.Connection, settin
 
 
 def test_an_alert_held_through_a_short_clear_spell_and_reopened_when_it_returns(
-    conn: psycopg.Connection, fleet: dict[str, int]
+    conn: psycopg.Connection, settings: Settings, fleet: dict[str, int]
 ) -> None:
     """No flapping: a day or two clear does not close an alert; once closed, a condition that returns
     within reopen_days re-opens the same alert (one row, one ticket), its episodes in the evidence."""
@@ -168,13 +168,18 @@ def test_an_alert_held_through_a_short_clear_spell_and_reopened_when_it_returns(
                                                {"tamper": 3}, 14)  # fmt: skip
 
     assert night(0, True) == (1, 0, 0)
+    with conn.transaction():
+        assert service.open_technician_tickets(conn, settings) == 1
     assert night(1, False) == (0, 0, 0)  # clear for a day or two: still open
     assert night(2, False) == (0, 0, 0)
     assert night(3, True) == (0, 0, 0)  # back: the same alert, a second episode
     for d in (4, 5):
         night(d, False)
     assert night(6, False) == (0, 1, 0)  # clear three days: closed
-    assert night(10, True) == (0, 0, 1)  # back within 14 days: re-opened, not a new alert
+    assert night(10, True) == (0, 0, 1)  # back within 14 days: re-opened, not a new alert ...
+    with conn.transaction():
+        assert service.open_technician_tickets(conn, settings) == 0  # ... and not a new ticket
+    assert conn.execute("select count(*) from tickets").fetchone() == (1,)
     rows = conn.execute("select id, opened_on, resolved_on, evidence from health_alerts").fetchall()
     assert len(rows) == 1 and rows[0][2] is None
     assert rows[0][3]["episodes"] == [[str(DAY0 + timedelta(days=d)) for d in ep] for ep in ((0, 0), (3, 3), (10, 10))]
