@@ -1,16 +1,20 @@
-"""Detection quality of the fleet-health alerts (issue 16), scored against the simulator's ground truth.
+"""Detection quality of the fleet-health alerts (issues 16 and 25), scored against the simulator's ground truth.
 
-    PAYGO_HOME=/work/main/.paygo .venv/bin/python bench/fleet_health.py --units 1000 --days 60 --seed 2 \
-        [--mix healthy=80,panel_covered=2,...] [--keep]
+    .venv/bin/python bench/fleet_health.py --units 1000 --days 60 --seed 2 \
+        [--mix healthy=80,panel_covered=2,...] [--interval-minutes 5|20|60] [--metrics-batches] [--keep]
 
 1. a fresh database on the local stack (``devtools.postgres.fresh_database``);
 2. the fleet's history written into it by the demo's backfill (``paygo.backfill.backfill``: the
-   firmware simulator's physics, firmware credit, customers paying and fault scenarios), and the
+   firmware simulator's physics, firmware credit, customers paying and fault scenarios; units
+   reporting every ``--interval-minutes``, in hourly batches with ``--metrics-batches``), and the
    ground truth of every unit (``firmware_sim.scenarios.write_truth``: scenario and onset);
 3. the REAL daily job (``backoffice.health.service.run_day``, what the ``health.evaluate_daily`` task
    runs) over the history, day by day, as the beat schedule would have run it each night;
-4. per alert kind: precision, recall and median time to detect, against the mapping from scenario to
-   alert kinds of ``docs/fleet_health.md`` (``EXPECTED`` below is that table).
+4. per alert kind: precision per (unit, kind) (locked too long judged by the payment history),
+   recall and median time to detect against the mapping from scenario to alert kinds of
+   ``docs/fleet_health.md`` (``EXPECTED`` below is that table), ``n/a`` where there is nothing to
+   judge; re-openings per 100 alerted (unit, kind) pairs; healthy units falsely alerted per 100,
+   technical and collections kinds apart.
 """
 
 from __future__ import annotations
