@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     health_locked_days: list[int] | None = None  # locked too long: the escalation, e.g. [3, 7, 30]
     health_small_cutoff_days: int | None = None  # system too small: cut-off days in 7 while paid up
     health_small_pv_ratio: float | None = None  # ... with a panel yielding this share of the neighbours' best
+    health_clear_days: int | None = None  # an alert closes after its condition is clear this many days
+    health_offline_clear_days: int | None = None  # ... offline alerts
+    health_locked_clear_days: int | None = None  # ... locked-too-long alerts
+    health_reopen_days: int | None = None  # ... and the same alert re-opens if it returns within this many
 
     # Mobile money. M-Pesa Paybill shortcodes we own (comma-separated) and their currency; the
     # currencies MoMo collects in; per-provider secrets of the signed generic webhook, as JSON

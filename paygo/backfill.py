@@ -37,7 +37,7 @@ from backoffice.credit import service as credit
 from backoffice.registry import repository as registry
 from devtools import demo_data
 from firmware_sim import scenarios
-from firmware_sim.engine import FIRMWARE_VERSION, FleetSim, Reports
+from firmware_sim.engine import FIRMWARE_VERSION, INTERVAL, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
 from ingest import bulk
 from ingest import repository as telemetry
@@ -124,6 +124,8 @@ def backfill(
     progress: Callable[[int, int], None] = lambda day, readings: None,
     connect: Callable[[], psycopg.Connection] | None = None,
     since_signing: bool = False,
+    interval: timedelta = INTERVAL,
+    batch: timedelta | None = None,
 ) -> tuple[Result, FleetSim]:
     """Write ``days`` days of history of ``units`` units, ending at ``end`` (default: today 00:00 UTC).
 
@@ -133,6 +135,10 @@ def backfill(
     With ``connect`` (which opens autocommit connections) that recording, and the writing of each
     day's readings, run on threads of their own while the next day is simulated; each day's
     payments are one transaction, and each day's readings with their rollups another.
+
+    Units report every ``interval`` (the firmware's 20 minutes by default); with ``batch`` they send
+    their readings in batches, each unit at its own phase (OpenPAYGO Metrics units: hourly), so a
+    reading reaches the platform at the unit's next batch.
     """
     end = end or clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
@@ -150,7 +156,10 @@ def backfill(
     mirror = credit_repository.accounts(conn, [c for c in contracts.contract_id if c is not None])
     rng = np.random.default_rng(seed)
     assignment = scenarios.assign(len(specs), mix or {"healthy": 1.0}, start, end, rng)
-    sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment)
+    sim = FleetSim(specs, start, seed=seed, credit_days=rng.uniform(0, 7, len(specs)), assignment=assignment,
+                   interval=interval)  # fmt: skip
+    batch_s = batch.total_seconds() if batch else 0.0
+    batch_phase = np.random.default_rng(seed + 2).uniform(0, batch_s, len(specs)) if batch_s else None
     result = Result(len(specs), days, 0, 0, 0, 0.0)
     if since_signing:
         habits = np.random.default_rng(seed + 1)
@@ -178,7 +187,7 @@ def backfill(
                     day.append(reports)
             result.payments += len(jobs)
             payer.put(jobs, threaded)
-            rows = _day_rows(day, contracts, assignment, back_at)
+            rows = _day_rows(day, contracts, assignment, back_at, batch_s, batch_phase)
             if rows is not None:
                 result.readings += len(rows["unit_id"])
                 latest = bulk.newest(latest, rows)
@@ -345,7 +354,12 @@ class _Worker:
 
 
 def _day_rows(
-    day: list[Reports], c: Contracts, a: scenarios.Assignment, back_at: np.ndarray
+    day: list[Reports],
+    c: Contracts,
+    a: scenarios.Assignment,
+    back_at: np.ndarray,
+    batch_s: float = 0.0,
+    batch_phase: np.ndarray | None = None,
 ) -> dict[str, np.ndarray] | None:
     """One simulated day's readings as columns, without those that never reached the platform."""
     if not day:
@@ -358,6 +372,9 @@ def _day_rows(
     if not keep.any():
         return None
     received = ts_s + 2.0
+    if batch_s and batch_phase is not None:  # sent with the unit's next batch
+        phase = batch_phase[idx]
+        received = np.ceil((ts_s - phase) / batch_s) * batch_s + phase + 2.0
     waited = np.isfinite(back_at[idx]) & (ts_s >= a.onset[idx]) & (ts_s < back_at[idx])
     received = np.where(waited, back_at[idx] + 60.0, received)
     rows = {"unit_id": c.unit_id[idx][keep], "ts": ts_s[keep], "received_at": received[keep]}

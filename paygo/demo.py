@@ -20,6 +20,7 @@ from backoffice.credit import repository as credit_repository
 from backoffice.db import connect
 from backoffice.devices import broker
 from backoffice.devices import service as devices
+from backoffice.health import service as health
 from backoffice.ledger import repository as ledger_repository
 from backoffice.migrate import migrate
 from backoffice.registry import repository as registry_repository
@@ -65,6 +66,21 @@ def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result
     truth = settings.home_dir / "demo-truth.csv"
     scenarios.write_truth(truth, sim.serials, sim.assignment)
     return result, truth, end
+
+
+def evaluate_history(settings: Settings, end: datetime) -> int:
+    """The nightly fleet-health job for each whole day of the history, in order, as the beat schedule
+    would have run it each night: the fleet-health page, the outreach queue, state of health and the
+    technician tickets are there when the pages first open (``paygo demo`` runs it right after
+    starting the live processes, so that the first live readings are not kept waiting). Returns the
+    nights evaluated."""
+    first = (end - timedelta(days=HISTORY_DAYS)).date()
+    nights = (end.date() - first).days  # the history's last (partial) day is tonight's job
+    with connect(settings, "worker") as conn:
+        for d in range(nights):
+            with conn.transaction():
+                health.run_day(conn, first + timedelta(days=d), settings)
+    return nights
 
 
 def provision_units(settings: Settings) -> None:

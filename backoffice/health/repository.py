@@ -1,5 +1,9 @@
 """All SQL of fleet health: the nightly derivation of ``unit_health_daily`` from the day's readings,
-the window of rollups the rules read, alerts, collections classes and the outreach queue."""
+the window of rollups the rules read, alerts, collections classes and the outreach queue.
+
+Over 400 lines because the nightly job's statements (derivation, the window's binary COPY, the alerts'
+lifecycle with its hold and re-opening, collections) share their column lists and read best together;
+split by those four when the next feature lands here."""
 
 from __future__ import annotations
 
@@ -22,11 +26,17 @@ GRACE = timedelta(minutes=40)
 # A night's estimate is kept when the charge fell by at least this much (a big battery under a light
 # load falls little; the reported charge and the metered load are exact enough for 8 %).
 MIN_NIGHT_DROP = 0.08
-HOUR_PER_REPORT = 1 / 3
+# Hours are measured from the readings' timestamps, not counted as readings × an assumed interval: each
+# reading stands for the time since the one before it, at most the unit's own report interval (the
+# median gap between its readings that day), so a 5-, 20- or 60-minute unit, or an OpenPAYGO Metrics
+# unit sending hourly batches, gets the same hours, and a silence longer than a report is not
+# counted as the state before it. A night step for the capacity estimate is one at most this many
+# report intervals long.
+NIGHT_GAP_INTERVALS = 1.5
 # PV clearness: readings with the battery below this charge (the controller harvests all the panel gives)
 # and the sun at least 17.5° up (cos zenith ≥ 0.3: the clear-sky model is good there, dawn's is not).
 CHARGING_SOC = 0.97
-MIN_SUN_CZ = 0.3  # the firmware's nominal 20-minute interval
+MIN_SUN_CZ = 0.3
 
 
 def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
@@ -40,7 +50,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
         """
         with r as (
             select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.pv_w, t.batt_temp_c, t.locked, t.rssi,
-                   lag(t.soc) over w as prev_soc, t.ts - lag(t.ts) over w as gap, sun.cz
+                   lag(t.soc) over w as prev_soc, extract(epoch from t.ts - lag(t.ts) over w) as gap_s, sun.cz
               from telemetry t
               join units su on su.id = t.unit_id
               -- The sun's height at the unit's place and the reading's time (NOAA's low-precision
@@ -65,16 +75,28 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
              where t.ts >= %(day)s::date and t.ts < %(day)s::date + 1
                and t.received_at < %(day)s::date + 1 + %(grace)s
             window w as (partition by t.unit_id order by t.ts, t.seq)
+        ), iv as (
+            -- Each unit's report interval that day: the median gap between its readings (a lone
+            -- reading: 20 minutes, the firmware's default).
+            select unit_id, coalesce(percentile_cont(0.5) within group (order by gap_s), 1200) as iv_s
+              from r where gap_s > 0 group by unit_id
+        ), rw as (
+            -- What each reading stands for, in hours: the time since the reading before it, capped at
+            -- the unit's interval (a gap is not the state before it); the day's first reading, one interval.
+            select r.*, coalesce(iv.iv_s, 1200) as iv_s,
+                   least(coalesce(nullif(r.gap_s, 0), coalesce(iv.iv_s, 1200)), coalesce(iv.iv_s, 1200)) / 3600.0
+                       as h
+              from r left join iv using (unit_id)
         ), d as (
             select r.unit_id, count(*) as received,
                    sum(r.load_wh) filter (where night) as night_wh,
                    sum(r.prev_soc - r.soc) filter (where night) as night_drop,
                    min(r.soc) as min_soc, max(r.soc) as max_soc,
-                   count(*) filter (where r.batt_temp_c > %(hot)s) * %(h)s as hours_hot,
-                   count(*) filter (where r.locked) * %(h)s as hours_locked,
-                   count(*) filter (where r.soc <= case p.battery_chemistry when 'lead_acid' then %(cut_la)s
-                                                   else %(cut_lfp)s end) * %(h)s as hours_cut,
-                   count(*) filter (where r.soc >= 0.99) * %(h)s as hours_full,
+                   coalesce(sum(r.h) filter (where r.batt_temp_c > %(hot)s), 0) as hours_hot,
+                   coalesce(sum(r.h) filter (where r.locked), 0) as hours_locked,
+                   coalesce(sum(r.h) filter (where r.soc <= case p.battery_chemistry when 'lead_acid'
+                                                           then %(cut_la)s else %(cut_lfp)s end), 0) as hours_cut,
+                   coalesce(sum(r.h) filter (where r.soc >= 0.99), 0) as hours_full,
                    (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
                    (array_agg(r.soc order by r.ts desc))[1] as end_soc,
                    -- PV power per Wp while the battery still takes charge (the controller harvests all
@@ -83,7 +105,7 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
                        filter (where r.soc < %(charging)s and r.cz >= %(min_cz)s) as pv_clearness,
                    case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
               from (select *, pv_wh = 0 and prev_soc > soc and soc > 0.02 and prev_soc < 0.99
-                              and gap <= interval '25 minutes' as night from r) r
+                              and gap_s <= %(night_gap)s * iv_s as night from rw) r
               join units u on u.id = r.unit_id
               join products p on p.id = u.product_id
              group by r.unit_id, p.battery_chemistry
@@ -98,26 +120,54 @@ def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
           from d
         """,
         {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "charging": CHARGING_SOC, "min_cz": MIN_SUN_CZ,
-         "hot": t.hot_c, "h": HOUR_PER_REPORT,
+         "hot": t.hot_c, "night_gap": NIGHT_GAP_INTERVALS,
          "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
          "v_lfp": V_NOMINAL["lifepo4"]},
     )  # fmt: skip
     return cur.rowcount
 
 
+def _copy_columns(
+    conn: psycopg.Connection, query: str, params: dict[str, Any], types: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """The rows of ``query`` as numpy columns, read by one binary COPY and parsed in one ``frombuffer``
+    (no Python object per row). Every column must be non-null and of the given fixed-width type, in
+    order: ``f8`` (float8), ``i8`` (bigint) or ``i4`` (integer)."""
+    with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format binary)", params) as cp:
+        data = b"".join(bytes(chunk) for chunk in cp)
+    # PostgreSQL's binary COPY: a 19-byte header (and a 4-byte extension length, here 0), then per row
+    # an int16 field count and per field an int32 length and the value, big-endian; a trailer of -1.
+    fields = [("n", ">i2")]
+    for name, t in types.items():
+        fields += [(f"{name}_len", ">i4"), (name, {"f8": ">f8", "i8": ">i8", "i4": ">i4"}[t])]
+    dtype = np.dtype(fields)
+    body = data[19:-2]
+    rows = np.frombuffer(body, dtype, count=len(body) // dtype.itemsize)
+    return {name: rows[name].astype(np.float64 if t == "f8" else np.int64) for name, t in types.items()}
+
+
 def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = WINDOW_DAYS) -> Window:
-    """The window of daily figures ending on ``day`` of every installed unit (one query per table)."""
+    """The window of daily figures ending on ``day`` of every installed unit: one binary COPY per table
+    into arrays (at a million units the rows are 36 million: no Python object per row)."""
     first = day - timedelta(days=days - 1)
-    units = conn.execute(
-        """select u.id, p.panel_wp, p.battery_ah::float8, p.battery_chemistry,
-                  floor(coalesce(u.latitude, 0) / 0.5)::int * 1000 + floor(coalesce(u.longitude, 0) / 0.5)::int
+    u = _copy_columns(
+        conn,
+        """select u.id, p.panel_wp::float8, p.battery_ah::float8,
+                  (p.battery_chemistry = 'lead_acid')::int4,
+                  (floor(coalesce(u.latitude, 0) / 0.5)::int * 1000 + floor(coalesce(u.longitude, 0) / 0.5)::int)::int8
              from units u join products p on p.id = u.product_id
-            where u.state = 'installed' and coalesce(u.installed_at::date, %s) <= %s order by u.id""",
-        (day, day),
-    ).fetchall()
-    n = len(units)
-    ids = np.array([u[0] for u in units], np.int64)
-    pos = {int(u): i for i, u in enumerate(ids)}
+            where u.state = 'installed' and coalesce(u.installed_at::date, %(day)s) <= %(day)s order by u.id""",
+        {"day": day},
+        {"id": "i8", "wp": "f8", "ah": "f8", "lead": "i4", "cell": "i8"},
+    )
+    ids = u["id"]
+    n = len(ids)
+
+    def place(uid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of units in the window: their positions, and which rows those are."""
+        i = np.searchsorted(ids, uid)
+        ok = (i < n) & (ids[np.minimum(i, max(n - 1, 0))] == uid) if n else np.zeros(len(uid), bool)
+        return i[ok], ok
 
     def grid() -> np.ndarray:
         return np.full((n, days), np.nan)
@@ -125,57 +175,55 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
     cols = {k: grid() for k in ("energy_in", "energy_out", "reports", "received", "capacity_ah", "min_soc",
                                 "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
                                 "hours_full", "last_rssi", "pv_clearness")}  # fmt: skip
-    for uid, d, e_in, e_out, reports in conn.execute(
-        """select unit_id, day, energy_in_wh, energy_out_wh, reports from telemetry_daily
-            where day between %s and %s""",
-        (first, day),
-    ):
-        i = pos.get(uid)
-        if i is not None:
-            j = (d - first).days
-            cols["energy_in"][i, j], cols["energy_out"][i, j], cols["reports"][i, j] = e_in, e_out, reports
-    names = (
-        "received",
-        "capacity_ah",
-        "min_soc",
-        "max_soc",
-        "end_soc",
-        "hours_hot",
-        "hours_locked",
-        "hours_cut",
-        "hours_full",
-        "last_rssi",
-        "pv_clearness",
+    nan = "'NaN'::float8"
+    td = _copy_columns(
+        conn,
+        f"""select unit_id, (day - %(first)s::date)::int4, coalesce(energy_in_wh::float8, {nan}),
+                   coalesce(energy_out_wh::float8, {nan}), coalesce(reports::float8, {nan})
+              from telemetry_daily where day between %(first)s and %(day)s""",
+        {"first": first, "day": day},
+        {"unit_id": "i8", "j": "i4", "energy_in": "f8", "energy_out": "f8", "reports": "f8"},
     )
-    for row in conn.execute(
-        f"select unit_id, day, {', '.join(names)} from unit_health_daily where day between %s and %s",
-        (first, day),
-    ):
-        i = pos.get(row[0])
-        if i is not None:
-            j = (row[1] - first).days
-            for k, v in zip(names, row[2:], strict=True):
-                cols[k][i, j] = np.nan if v is None else v
+    i, ok = place(td["unit_id"])
+    for k in ("energy_in", "energy_out", "reports"):
+        cols[k][i, td["j"][ok]] = td[k][ok]
+    names = ("received", "capacity_ah", "min_soc", "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
+             "hours_full", "last_rssi", "pv_clearness")  # fmt: skip
+    hd = _copy_columns(
+        conn,
+        f"""select unit_id, (day - %(first)s::date)::int4, {", ".join(f"coalesce({k}::float8, {nan})" for k in names)}
+              from unit_health_daily where day between %(first)s and %(day)s""",
+        {"first": first, "day": day},
+        {"unit_id": "i8", "j": "i4", **dict.fromkeys(names, "f8")},
+    )
+    i, ok = place(hd["unit_id"])
+    for k in names:
+        cols[k][i, hd["j"][ok]] = hd[k][ok]
     cols["received"] = np.nan_to_num(cols["received"])
     past = np.full(n, np.nan)
-    for uid, best in conn.execute(
-        "select unit_id, max(soh) from unit_health_daily where day between %s and %s and soh is not null group by 1",
-        (day - timedelta(days=t.soh_drop_days), day - timedelta(days=1)),
-    ):
-        if uid in pos:
-            past[pos[uid]] = best
+    best = _copy_columns(
+        conn,
+        """select unit_id, max(soh)::float8 from unit_health_daily
+            where day between %(a)s and %(b)s and soh is not null group by 1""",
+        {"a": day - timedelta(days=t.soh_drop_days), "b": day - timedelta(days=1)},
+        {"unit_id": "i8", "best": "f8"},
+    )
+    i, ok = place(best["unit_id"])
+    past[i] = best["best"][ok]
     flags = np.zeros(n)
-    for uid, k in conn.execute(
-        """select unit_id, count(*) from unit_events where kind = 'tamper' and ts >= %s::date - 6
-              and ts < %s::date + 1 group by 1""",
-        (day, day),
-    ):
-        if uid in pos:
-            flags[pos[uid]] = k
+    ev = _copy_columns(
+        conn,
+        """select unit_id, count(*)::int8 from unit_events where kind = 'tamper' and ts >= %(day)s::date - 6
+              and ts < %(day)s::date + 1 group by 1""",
+        {"day": day},
+        {"unit_id": "i8", "k": "i8"},
+    )
+    i, ok = place(ev["unit_id"])
+    flags[i] = ev["k"][ok]
+    lead = u["lead"] == 1
     return Window(
-        unit_id=ids, first_day=first,
-        panel_wp=np.array([float(u[1]) for u in units]), battery_ah=np.array([float(u[2]) for u in units]),
-        v_nom=np.array([V_NOMINAL[u[3]] for u in units]), cell=np.array([u[4] for u in units], np.int64),
+        unit_id=ids, first_day=first, panel_wp=u["wp"], battery_ah=u["ah"],
+        v_nom=np.where(lead, V_NOMINAL["lead_acid"], V_NOMINAL["lifepo4"]), cell=u["cell"],
         soh_past=past, tamper_events=flags, **cols,
     )  # fmt: skip
 
@@ -200,36 +248,75 @@ class Firing:
     evidence: dict[str, Any]
 
 
-def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing]) -> tuple[int, int]:
-    """Open an alert for each (unit, kind) that fires without one, refresh the open ones that still
-    fire, resolve those whose condition has cleared. Returns (opened, resolved)."""
+def reconcile(conn: psycopg.Connection, day: date, firing: list[Firing], clear_days: dict[str, int],
+              reopen_days: int = 14) -> tuple[int, int, int]:  # fmt: skip
+    """The alerts' lifecycle for ``day``: refresh the open alerts that still fire; close those whose
+    condition has been clear for ``clear_days`` days (a day or two of reprieve does not close it: no
+    flapping in the queue); re-open the alert a (unit, kind) had if it fires again within
+    ``reopen_days`` of closing (the same row, the same ticket, a new episode in its evidence); open a
+    new alert otherwise. Each alert's ``evidence`` holds the rule's latest figures and ``episodes``:
+    the [first, last] days of each spell of firing, and ``reopened``: how often it came back after
+    closing (``clear_days``: per kind). Returns (opened, resolved, reopened)."""
     conn.execute("create temp table if not exists health_firing (unit_id bigint, kind text, level smallint, "
                  "evidence jsonb) on commit drop")  # fmt: skip
     conn.execute("truncate health_firing")
     with conn.cursor() as cur, cur.copy("copy health_firing (unit_id, kind, level, evidence) from stdin") as cp:
         for f in firing:
             cp.write_row((f.unit_id, f.kind, f.level, Jsonb(f.evidence)))
-    resolved = conn.execute(
-        """update health_alerts a set resolved_on = %s
-            where a.resolved_on is null and a.opened_on <= %s
-              and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
-        (day, day),
-    ).rowcount
+    kinds = sorted(clear_days)
+    p = {"day": day, "kinds": kinds, "clear": [clear_days[k] for k in kinds], "reopen": reopen_days}
+    # Still firing: the latest figures, and today added to the last episode (or a new one after clear days).
     conn.execute(
-        """update health_alerts a set last_seen_on = %s, evidence = f.evidence, level = greatest(a.level, f.level)
-             from health_firing f
-            where a.resolved_on is null and f.unit_id = a.unit_id and f.kind = a.kind""",
-        (day,),
+        f"""update health_alerts a set last_seen_on = %(day)s, level = greatest(a.level, f.level),
+                   evidence = f.evidence || jsonb_build_object(
+                       'episodes', case when a.last_seen_on >= %(day)s::date - 1
+                                        then jsonb_set({EPISODES}, array[(jsonb_array_length({EPISODES}) - 1)::text,
+                                                                         '1'], to_jsonb(%(day)s::date))
+                                        else {EPISODES} || jsonb_build_array(jsonb_build_array(%(day)s::date,
+                                                                                                %(day)s::date)) end,
+                       'reopened', coalesce((a.evidence ->> 'reopened')::int, 0))
+              from health_firing f
+             where a.resolved_on is null and f.unit_id = a.unit_id and f.kind = a.kind""",
+        p,
     )
+    resolved = conn.execute(
+        """update health_alerts a set resolved_on = %(day)s
+             from unnest(%(kinds)s::text[], %(clear)s::int[]) as c (kind, days)
+            where a.resolved_on is null and c.kind = a.kind and a.last_seen_on <= %(day)s::date - c.days
+              and not exists (select 1 from health_firing f where f.unit_id = a.unit_id and f.kind = a.kind)""",
+        p,
+    ).rowcount
+    # Back within reopen_days of closing: the same alert again (its ticket, its acknowledgement kept).
+    reopened = conn.execute(
+        f"""update health_alerts a set resolved_on = null, last_seen_on = %(day)s, level = f.level,
+                   evidence = f.evidence || jsonb_build_object(
+                       'episodes', {EPISODES} || jsonb_build_array(jsonb_build_array(%(day)s::date, %(day)s::date)),
+                       'reopened', coalesce((a.evidence ->> 'reopened')::int, 0) + 1)
+              from health_firing f
+             where a.id = (select max(b.id) from health_alerts b
+                            where b.unit_id = f.unit_id and b.kind = f.kind
+                              and b.resolved_on >= %(day)s::date - %(reopen)s)
+               and not exists (select 1 from health_alerts o
+                                where o.unit_id = f.unit_id and o.kind = f.kind and o.resolved_on is null)""",
+        p,
+    ).rowcount
     opened = conn.execute(
         """insert into health_alerts (unit_id, kind, level, opened_on, last_seen_on, evidence)
-           select f.unit_id, f.kind, f.level, %s, %s, f.evidence from health_firing f
+           select f.unit_id, f.kind, f.level, %(day)s, %(day)s,
+                  f.evidence || jsonb_build_object('episodes', jsonb_build_array(jsonb_build_array(%(day)s::date,
+                                                                                                   %(day)s::date)),
+                                                   'reopened', 0)
+             from health_firing f
             where not exists (select 1 from health_alerts a
                                where a.unit_id = f.unit_id and a.kind = f.kind and a.resolved_on is null)
            on conflict do nothing""",
-        (day, day),
+        p,
     ).rowcount
-    return opened, resolved
+    return opened, resolved, reopened
+
+
+# An alert's spells of firing, [[first, last], ...] (alerts from before episodes were kept: one spell).
+EPISODES = "coalesce(a.evidence -> 'episodes', jsonb_build_array(jsonb_build_array(a.opened_on, a.last_seen_on)))"
 
 
 def alerts_needing_tickets(conn: psycopg.Connection, kinds: list[str]) -> list[tuple[int, int, str, dict[str, Any]]]:
@@ -302,7 +389,10 @@ def rebuild_outreach(conn: psycopg.Connection, day: date, playbook: list[tuple[s
         ), why as (
             select a.unit_id, case when a.kind = 'locked_too_long' then a.kind || '_' || a.level else a.kind end
                    as reason
-              from health_alerts a where a.resolved_on is null and a.kind = any(%(coaching)s)
+              from health_alerts a
+             -- Firing today: an alert held open through a short clear spell (say, a customer who has
+             -- just paid) is not a call to make.
+             where a.resolved_on is null and a.last_seen_on = %(day)s and a.kind = any(%(coaching)s)
             union all
             select unit_id, class from unit_collections
         )

@@ -60,6 +60,15 @@ class Thresholds:
     locked_days: tuple[int, int, int] = (3, 7, 30)  # locked too long, escalating
     small_cutoff_days: int = 3  # system too small: cut-off days in the last 7 while paid up ...
     small_pv_ratio: float = 0.75  # ... with a panel yielding at least this share of its neighbours' best
+    clear_days: int = 14  # an alert closes once its condition has been clear this many days in a row ...
+    offline_clear_days: int = 2  # ... (a unit reporting again is plainly back) ...
+    locked_clear_days: int = 21  # ... (a customer who pays late every cycle is one collections case) ...
+    reopen_days: int = 14  # ... and re-opens (the same alert) if it returns within this many days of closing
+
+    def clear_days_of(self) -> dict[str, int]:
+        """Per kind: how many clear days in a row close its alert."""
+        return {k: self.offline_clear_days if k == "offline" else self.locked_clear_days
+                if k == "locked_too_long" else self.clear_days for k in KINDS}  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:

@@ -7,7 +7,8 @@ it for yesterday; ``bench/fleet_health.py`` runs it for each day of a simulated 
    heat, lock and cut-off hours, readings received);
 2. every rule over the window of rollups ending that day (``rules.evaluate``, numpy);
 3. the alerts' lifecycle: one open alert per (unit, kind), refreshed while the rule fires, resolved
-   when it no longer does (``repository.reconcile``);
+   once its condition has been clear for ``clear_days``, re-opened (the same row and ticket) when it
+   returns within ``reopen_days`` (``repository.reconcile``);
 4. each out-of-credit unit's collections class, and the outreach queue rebuilt from both.
 """
 
@@ -83,12 +84,12 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any) -> dict[str, int
         for j, i in enumerate(h.idx):
             level = int(h.level[j]) if h.level is not None else 1
             firing.append(repository.Firing(int(w.unit_id[i]), kind, level, h.evidence_of(j)))
-    opened, resolved = repository.reconcile(conn, day, firing)
+    opened, resolved, reopened = repository.reconcile(conn, day, firing, t.clear_days_of(), t.reopen_days)
     ticketed = open_technician_tickets(conn, settings)
     classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t, str(clock.company_zone()))
     queued = repository.rebuild_outreach(conn, day, PLAYBOOK, list(COACHING_KINDS))
     return {"units": w.n, "derived": derived, "firing": len(firing), "opened": opened, "resolved": resolved,
-            "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
+            "reopened": reopened, "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
 
 
 # The ticket a technician alert opens, and who opens it (the job, in the audit trail).

@@ -40,6 +40,7 @@ def demo(
 
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    end = None  # the history's end, when this run wrote it
     try:
         if orchestration.prepare_database(settings, units):
             console.print(f"[green]seeded[/] a demo company with {units} customers and units")
@@ -69,6 +70,10 @@ def demo(
         # each about once an hour: faster than life (weekly), so that the pages move while one watches.
         children.spawn("payments", ["payments", "simulate", "--rate", f"{units / 3600:.4f}", "--count", "100000",
                                     "--seed", str(int(clock.utc_now().timestamp()))])  # fmt: skip
+        if end is not None:
+            with console.status("evaluating the history's nights for fleet health …"):
+                nights = orchestration.evaluate_history(settings, end)
+            console.print(f"[green]fleet health[/] of the history's {nights} nights (page: /fleet-health)")
         url = f"http://127.0.0.1:{settings.api_port}/"
         console.print(f"call-centre pages: [bold]{url}[/]   API: {url}api/units   logs: {children.logs}")
         for name, password in orchestration.staff_logins(settings).items():

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from openpaygo import decode_token
 
-from backoffice import crypto
+from backoffice import clock, crypto
 from backoffice.config import Settings
 from devtools import demo_data
 from paygo.backfill import BackfillError, backfill
@@ -121,3 +121,27 @@ def test_backfill_command_shows_progress_and_writes_the_truth(settings: Settings
     bad = subprocess.run([sys.executable, "-m", "paygo.cli", "sim", "backfill", "--scenario-mix", "dusty=1"],
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2 and "unknown scenario 'dusty'" in bad.stderr
+
+
+def test_backfill_at_another_interval_in_hourly_batches(settings: Settings, conn: psycopg.Connection) -> None:
+    """Units reporting every hour and sending their readings in hourly batches (OpenPAYGO Metrics
+    units): 24 readings a day each, every one received at its unit's next batch (within the hour,
+    at the same minute of every hour for one unit)."""
+    conn.autocommit = True
+    with conn.transaction():
+        demo_data.seed(conn, settings.secret_key, customers=4)
+    end = clock.utc_now().replace(hour=0, minute=0, second=0, microsecond=0)  # the demo units are installed by then
+    result, _ = backfill(conn, settings.secret_key, units=4, days=3, end=end, seed=5,
+                         interval=timedelta(hours=1), batch=timedelta(hours=1))  # fmt: skip
+    rows = conn.execute(
+        """select unit_id, (ts at time zone 'UTC')::date, count(*),
+                  min(extract(epoch from received_at - ts)), max(extract(epoch from received_at - ts)),
+                  count(distinct extract(minute from received_at))
+             from telemetry where ts >= %s group by 1, 2""",
+        (end - timedelta(days=2),),
+    ).fetchall()
+    assert rows and result.readings > 0
+    for _unit, _day, readings, least, most, minutes in rows:
+        assert readings == 24
+        assert 0 < least and most <= 3600 + 2
+        assert minutes == 1  # one batch a hour, at the unit's own phase

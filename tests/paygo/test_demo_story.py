@@ -20,6 +20,7 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     settings = settings.model_copy(update={"home": tmp_path})  # the scenarios' truth file goes there
     assert demo.prepare_database(settings, UNITS)
     result, truth, end = demo.write_history(settings, UNITS)
+    assert demo.evaluate_history(settings, end) == demo.HISTORY_DAYS
     now = clock.utc_now()
     assert now - timedelta(minutes=25) < end <= now - timedelta(minutes=19)  # one reporting interval
     assert result.units == UNITS and result.earlier_payments > 0 and result.payments > 0
@@ -75,6 +76,21 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     rows = list(csv.DictReader(truth.open()))
     kinds = [row["scenario"] for row in rows]
     assert len(kinds) == UNITS and kinds.count("healthy") > UNITS / 2 and kinds.count("stops_paying") >= 3
+
+    # Fleet health from minute one: the history's nights were evaluated, and the faults the truth
+    # holds are on the fleet-health page and in the outreach queue.
+    with psycopg.connect(settings.database_url) as conn:
+        nights = conn.execute("select count(distinct day) from unit_health_daily").fetchone()[0]
+        assert nights >= demo.HISTORY_DAYS - 1
+        raised = {(serial, kind) for serial, kind in conn.execute(
+            "select u.serial, a.kind from health_alerts a join units u on u.id = a.unit_id")}  # fmt: skip
+        assert conn.execute("select count(*) from health_outreach").fetchone()[0] > 0
+        locked_now = {s for (s,) in conn.execute(
+            "select u.serial from unit_latest l join units u on u.id = l.unit_id where l.locked")}  # fmt: skip
+    # Every customer who gave up more than 25 days ago and whose unit is locked: locked too long.
+    gave_up = [r["serial"] for r in rows if r["scenario"] == "stops_paying" and r["serial"] in locked_now
+               and r["onset"] < (end - timedelta(days=25)).isoformat()]  # fmt: skip
+    assert gave_up and all((s, "locked_too_long") in raised for s in gave_up)
 
     # The live units resume from the history's end, with the credit and keypad count it left them.
     assert demo.live_start(settings) == newest_reading

@@ -17,6 +17,7 @@ from backoffice.audit.schemas import Actor
 from backoffice.config import Settings
 from backoffice.contracts.service import sign_contract
 from backoffice.credit import service as credit
+from backoffice.health import repository as repository_health
 from backoffice.health import service
 from backoffice.registry import repository
 from backoffice.registry import service as registry
@@ -128,21 +129,81 @@ def test_capacity_estimate_offline_and_the_night_cut_off(conn: psycopg.Connectio
     ev = conn.execute("select evidence from health_alerts where kind = 'offline'").fetchone()
     assert ev is not None and ev[0]["silent_days"] == 2
 
-    # The link comes back: the alert resolves by itself, and stays one row.
-    day = DAY0 + timedelta(days=4)
-    for unit in fleet.values():
-        _write(conn, _day(unit, day, soc0=0.6)[0])
+    # The link comes back: the alert resolves by itself once clear for two days, and stays one row.
+    for d in range(4, 6):
+        day = DAY0 + timedelta(days=d)
+        for unit in fleet.values():
+            _write(conn, _day(unit, day, soc0=0.6)[0])
+        _run(conn, settings, day)
+        assert _open(conn, "offline") == ({fleet["SILENT"]} if d < 5 else set())
+    rows = conn.execute("select opened_on, resolved_on, evidence from health_alerts where kind = 'offline'").fetchall()
+    assert [r[:2] for r in rows] == [(DAY0 + timedelta(days=2), DAY0 + timedelta(days=5))]
+    assert rows[0][2]["episodes"] == [[str(DAY0 + timedelta(days=2)), str(DAY0 + timedelta(days=3))]]
+
+
+def test_hours_are_measured_from_the_timestamps(conn: psycopg.Connection, settings: Settings,
+                                               fleet: dict[str, int]) -> None:  # fmt: skip
+    """A day locked throughout is 24 hours locked whether the unit reports every 5, 20 or 60 minutes; a
+    unit silent half the day is not counted as locked through its silence."""
+    day = DAY0
+    for name, minutes in (("NORMAL", 5), ("CUTOFF", 20), ("LOCKED", 60)):
+        cols = _sunny_day(fleet[name], day, clearness=0.8, soc=0.6, minutes=minutes)
+        cols["locked"][:] = True
+        cols["batt_temp_c"][:] = 45.0
+        _write(conn, cols)
+    half = _sunny_day(fleet["SILENT"], day, clearness=0.8, soc=0.6)
+    keep = half["ts"] < half["ts"][0] + 6 * 3600  # readings from 00:10 to 06:00, then silence
+    half["locked"][:] = True
+    _write(conn, {k: v[keep] for k, v in half.items()})
     _run(conn, settings, day)
-    assert _open(conn, "offline") == set()
-    rows = conn.execute("select opened_on, resolved_on from health_alerts where kind = 'offline'").fetchall()
-    assert rows == [(DAY0 + timedelta(days=2), day)]
+    got = {u: (locked, hot) for u, locked, hot in conn.execute(
+        "select unit_id, hours_locked, hours_hot from unit_health_daily where day = %s", (day,))}  # fmt: skip
+    for name in ("NORMAL", "CUTOFF", "LOCKED"):
+        assert got[fleet[name]] == (pytest.approx(24.0, abs=0.01), pytest.approx(24.0, abs=0.01)), name
+    assert got[fleet["SILENT"]][0] == pytest.approx(6.0, abs=0.01)
 
 
-def _sunny_day(unit: int, day: date, *, clearness: float, soc: float) -> Columns:
-    """A day of readings whose PV power is the clear-sky sun at the unit's place (11.5 N, 104.9 E) times
-    ``clearness`` on a 50 Wp panel, the battery held at ``soc``."""
+def test_an_alert_held_through_a_short_clear_spell_and_reopened_when_it_returns(
+    conn: psycopg.Connection, settings: Settings, fleet: dict[str, int]
+) -> None:
+    """No flapping: a day or two clear does not close an alert; once closed, a condition that returns
+    within reopen_days re-opens the same alert (one row, one ticket), its episodes in the evidence."""
+    unit = fleet["NORMAL"]
+    fires = [repository_health.Firing(unit, "tamper", 1, {"unmetered_wh_day": 20.0})]
+
+    def night(d: int, firing: bool) -> tuple[int, int, int]:
+        with conn.transaction():
+            return repository_health.reconcile(conn, DAY0 + timedelta(days=d), fires if firing else [],
+                                               {"tamper": 3}, 14)  # fmt: skip
+
+    assert night(0, True) == (1, 0, 0)
+    with conn.transaction():
+        assert service.open_technician_tickets(conn, settings) == 1
+    assert night(1, False) == (0, 0, 0)  # clear for a day or two: still open
+    assert night(2, False) == (0, 0, 0)
+    assert night(3, True) == (0, 0, 0)  # back: the same alert, a second episode
+    for d in (4, 5):
+        night(d, False)
+    assert night(6, False) == (0, 1, 0)  # clear three days: closed
+    assert night(10, True) == (0, 0, 1)  # back within 14 days: re-opened, not a new alert ...
+    with conn.transaction():
+        assert service.open_technician_tickets(conn, settings) == 0  # ... and not a new ticket
+    assert conn.execute("select count(*) from tickets").fetchone() == (1,)
+    rows = conn.execute("select id, opened_on, resolved_on, evidence from health_alerts").fetchall()
+    assert len(rows) == 1 and rows[0][2] is None
+    assert rows[0][3]["episodes"] == [[str(DAY0 + timedelta(days=d)) for d in ep] for ep in ((0, 0), (3, 3), (10, 10))]
+    assert rows[0][3]["reopened"] == 1 and rows[0][3]["unmetered_wh_day"] == 20.0
+    for d in range(11, 14):
+        night(d, False)
+    assert night(30, True) == (1, 0, 0)  # back long after: a new alert
+
+
+def _sunny_day(unit: int, day: date, *, clearness: float, soc: float, minutes: int = 20) -> Columns:
+    """A day of readings every ``minutes`` whose PV power is the clear-sky sun at the unit's place
+    (11.5 N, 104.9 E) times ``clearness`` on a 50 Wp panel, the battery held at ``soc``."""
     t0 = datetime.combine(day, datetime.min.time(), UTC)
-    ts = [t0 + timedelta(hours=(k + 0.5) * STEP_H) for k in range(72)]
+    per = 24 * 60 // minutes
+    ts = [t0 + timedelta(minutes=(k + 0.5) * minutes) for k in range(per)]
     pv = np.array([50.0 * clearness * float(clear_sky_ghi(solar_elevation_deg(11.5, 104.9, t))) / 1000 for t in ts])
     n = len(ts)
     stamps = np.array([t.timestamp() for t in ts])
@@ -150,7 +211,7 @@ def _sunny_day(unit: int, day: date, *, clearness: float, soc: float) -> Columns
         "unit_id": np.full(n, unit, np.int64), "ts": stamps, "received_at": stamps + 2.0,
         "seq": np.arange(n, dtype=np.int64) + int(stamps[0]), "batt_v": np.full(n, 13.0), "batt_a": np.zeros(n),
         "soc": np.full(n, soc), "batt_temp_c": np.full(n, 30.0), "pv_v": np.where(pv > 0, 17.5, 0.0),
-        "pv_w": pv, "pv_wh": pv * STEP_H, "load_wh": np.full(n, 0.3), "credit_s": np.full(n, 86400),
+        "pv_w": pv, "pv_wh": pv * minutes / 60, "load_wh": np.full(n, 0.3), "credit_s": np.full(n, 86400),
         "locked": np.full(n, False), "rssi": np.full(n, -80),
     }  # fmt: skip
 
