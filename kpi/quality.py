@@ -142,6 +142,8 @@ def _asset_write_off(p: Portfolio, paid: _ByUnit, sched: _ByUnit, sched_max: Int
     (acq, each paid or scheduled row's date, each scheduled date + W + 1) nothing in that test changes."""
     gap = p.company.write_off_dpd + 1
     n = p.size
+    if not len(sched_max):
+        return  # nothing scheduled: never past due
     for lo in range(0, n, _CHUNK_UNITS):
         hi = min(n, lo + _CHUNK_UNITS)
         ps, pe = paid.start[lo], paid.start[hi]
@@ -367,7 +369,7 @@ class Quality:
         status = np.where(written, "written_off", np.where(paid_off, "paid_off", np.where(active, "active", "churned")))
         bucket = _bucket(now.dpd[idx])
         buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
+        out = csv.writer(buf)  # RFC 4180 lines (CRLF), as the examples are
         out.writerow(TAPE_HEADER)
         iso = _IsoDays()
         for j, u in enumerate(order):
