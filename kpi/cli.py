@@ -177,7 +177,7 @@ def snapshot_cmd(
     settings = load_settings()  # a bad setting exits 2 with its name (paygo.cli.main)
     try:
         with connect(settings, "kpi") as conn, conn.transaction():
-            results = take_snapshots(conn, dates, company)
+            results = take_snapshots(conn, dates, company, settings.kpi_write_off_dpd)
     except InputError as err:
         sys.stderr.write(f"the ledger in the database failed validation; nothing was stored:\n{err}\n")
         raise typer.Exit(1) from None

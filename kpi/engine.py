@@ -496,14 +496,21 @@ def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_typ
 
 
 def compute_day(
-    portfolio: Portfolio, as_of: date, product_types: list[str], include_all: bool = True
+    portfolio: Portfolio,
+    as_of: date,
+    product_types: list[str],
+    include_all: bool = True,
+    tapes: dict[date, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One result for "all" (unless excluded) and one per product type, sharing the per-unit work."""
+    """One result for "all" (unless excluded) and one per product type, sharing the per-unit work;
+    the loan tape of the date too when ``tapes`` is given."""
     from kpi.quality import Quality  # it builds on this module
 
     d = as_of.toordinal()
     day = _day(portfolio, d)
     quality = Quality(portfolio, as_of, day)
+    if tapes is not None:
+        tapes[as_of] = quality.tape()
     segments: list[tuple[str, Bool]] = []
     if include_all:
         segments.append(("all", np.ones(portfolio.size, dtype=np.bool_)))
@@ -538,10 +545,13 @@ def fx_exposure(company: Company, fx_rates: dict[str, Decimal]) -> dict[str, flo
     return out
 
 
-def compute_many(portfolio: Portfolio, as_of: list[date], by_product_type: bool = False) -> list[dict[str, Any]]:
-    """One result per as-of date and segment ("all" first, then each product type in the ledger)."""
+def compute_many(
+    portfolio: Portfolio, as_of: list[date], by_product_type: bool = False, tapes: dict[date, str] | None = None
+) -> list[dict[str, Any]]:
+    """One result per as-of date and segment ("all" first, then each product type in the ledger); the
+    loan tape of each date into ``tapes`` when given."""
     types = portfolio.product_types() if by_product_type else []
-    return [r for d in as_of for r in compute_day(portfolio, d, types)]
+    return [r for d in as_of for r in compute_day(portfolio, d, types, tapes=tapes)]
 
 
 def loan_tape(portfolio: Portfolio, as_of: date) -> str:

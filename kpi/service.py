@@ -6,6 +6,7 @@ date are replaced inside it, so a process killed half-way leaves the previous sn
 
 from __future__ import annotations
 
+import gzip
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -24,14 +25,23 @@ log = logging.getLogger(__name__)
 
 
 def take_snapshots(
-    conn: psycopg.Connection, dates: Sequence[date], company: Path | None = None
+    conn: psycopg.Connection, dates: Sequence[date], company: Path | None = None, write_off_dpd: int | None = None
 ) -> list[dict[str, Any]]:
-    """Compute and store the KPIs of each as-of date, overall and per product type."""
+    """Compute and store the KPIs and portfolio-quality measures of each as-of date, overall and per
+    product type, and the loan tape of each date. ``write_off_dpd`` (the PAYGO_KPI_WRITE_OFF_DPD
+    setting) wins over the company file's."""
     dates = sorted(set(dates))
     with tempfile.TemporaryDirectory(prefix="paygo-kpi-") as tmp:
         ledger, products = export.export(conn, Path(tmp), as_of=dates[-1])
         portfolio = load_portfolio(ledger, products, company)
-    results = compute_many(portfolio, dates, by_product_type=True)
+    if write_off_dpd is not None:
+        portfolio.company.write_off_dpd = write_off_dpd
+    tapes: dict[date, str] = {}
+    results = compute_many(portfolio, dates, by_product_type=True, tapes=tapes)
+    repository.replace_tapes(conn, {
+        d: (portfolio.currency, text.count("\n") - 1, gzip.compress(text.encode(), compresslevel=6))
+        for d, text in tapes.items()
+    })  # fmt: skip
     hists = {}
     for d in dates:
         dist = distributions(portfolio, d)
