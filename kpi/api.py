@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -73,7 +73,7 @@ def _stored_date(conn: DbConn, as_of: date | None) -> date:
 
 @v1.get("/portfolio-quality")
 def portfolio_quality(
-    conn: DbConn, as_of: date | None = Query(None, description="YYYY-MM-DD; default: the latest snapshot")
+    conn: DbConn, as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None
 ) -> list[dict[str, Any]]:
     """PERFORM.md §3 as of a snapshot's date, one object per segment ("all" first)."""
     day = _stored_date(conn, as_of)
@@ -92,7 +92,7 @@ def portfolio_quality(
 def loan_tape(
     request: Request,
     conn: DbConn,
-    as_of: date | None = Query(None, description="YYYY-MM-DD; default: the latest tape"),
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest tape")] = None,
 ) -> Response:
     """The loan tape of PERFORM.md §4 (CSV, one row per unit) stored with the snapshot of that date."""
     found = repository.tape(conn, as_of)

@@ -97,7 +97,7 @@ class _Fixed:
 
 def _fixed(p: Portfolio) -> _Fixed:
     if p._quality is not None:
-        return p._quality  # type: ignore[no-any-return]
+        return p._quality
     n = p.size
     units = np.arange(n, dtype=np.int64)
     paid, sched = _ByUnit(p.paid, n), _ByUnit(p.sched, n)

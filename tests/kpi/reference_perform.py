@@ -157,8 +157,9 @@ class Perform:
             "recoveries_12m": float(Fraction(recoveries, money)),
             "first_payment_default": {"30": _ratio(len(defaulted), len(cohort))},
             "first_payment_default_n": {"30": len(cohort)},
-            "par_lagged": {"30": _ratio(sum(u.owed(d) or 0 for u in risk),
-                                        sum(u.owed(d - 90) or 0 for u in lagged_units))},  # fmt: skip
+            "par_lagged": {
+                "30": _ratio(sum(u.owed(d) or 0 for u in risk), sum(u.owed(d - 90) or 0 for u in lagged_units))
+            },  # fmt: skip
             "vintage": vintage,
         }
 
