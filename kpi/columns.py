@@ -254,7 +254,8 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
         )
         receipts = pending.result()
         customers = columns.pop("customer_id")
-        picked = customers.take(first_rows(receipts[1])).cast(pa.string()).to_pylist() if receipts else []
+        firsts = pa.array(first_rows(receipts[1]) if receipts else [], type=pa.int64())
+        picked = customers.take(firsts).cast(pa.string()).to_pylist() if len(firsts) else []
         customer_ids = [c.strip() for c in picked]
         del customers
     pa.default_memory_pool().release_unused()  # give the parsed text back before the engine builds

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from kpi.columns import EPOCH_ORDINAL, Bool, Int
-from kpi.engine import ACTIVE_WINDOW, NO_DAY, Portfolio, _Day, _DayStream
+from kpi.engine import ACTIVE_WINDOW, NO_DAY, Portfolio, _Day, _DayStream, _per_unit
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "91_180", "181_plus")
 BUCKET_EDGES = np.array([0, 30, 60, 90, 180], dtype=np.int64)  # dpd <= edge[i]: bucket i; above all: 181_plus
@@ -51,12 +51,14 @@ class _ByUnit:
     unit's sum of amounts dated ``<= its day``."""
 
     def __init__(self, stream: _DayStream, n_units: int) -> None:
-        order = np.lexsort((stream.day, stream.unit))
-        self.unit = stream.unit[order].astype(np.int64)
-        self.day = stream.day[order].astype(np.int64)
-        self.amount = stream.amount[order]
-        self.key = self.unit * _SPAN + (self.day - _BASE)
-        self.cum = np.concatenate((np.zeros(1, dtype=np.int64), np.cumsum(self.amount, dtype=np.int64)))
+        # The stream is in date order already: a stable sort by unit keeps each unit's rows by date.
+        order = np.argsort(stream.unit, kind="stable")
+        self.unit = stream.unit[order]
+        self.day = stream.day[order]
+        self.key = self.unit.astype(np.int64) * _SPAN + (self.day - _BASE)
+        self.cum = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(stream.amount[order], dtype=np.int64, out=self.cum[1:])
+        del order
         self.start = np.searchsorted(self.key, np.arange(n_units + 1, dtype=np.int64) * _SPAN, side="left")
 
     def index(self, units: Int, days: Int) -> Int:
@@ -73,9 +75,12 @@ class _ByUnit:
         if not len(self.key):
             return np.zeros(0, dtype=np.int64)
         day_end = self.cum[np.searchsorted(self.key, self.key, side="right")] - self.cum[self.start[self.unit]]
+        if (np.diff(day_end)[np.diff(self.unit) == 0] >= 0).all():
+            return day_end  # no unit's schedule goes down (no expected refunds): already its running max
         values, rank = np.unique(day_end, return_inverse=True)
-        lifted = self.unit * len(values) + rank.reshape(-1)  # units never mix: each has its own range
-        return values[np.maximum.accumulate(lifted) - self.unit * len(values)]
+        unit = self.unit.astype(np.int64)
+        lifted = unit * len(values) + rank.reshape(-1)  # units never mix: each has its own range
+        return values[np.maximum.accumulate(lifted) - unit * len(values)]
 
 
 @dataclass
@@ -85,7 +90,6 @@ class _Fixed:
     paid: _ByUnit
     sched: _ByUnit
     sched_max: Int  # per sched row: running max of S(u, date) (the schedule may go down: returns)
-    positive: _ByUnit  # completed CR rows with amount > 0 (last_payment_on)
     threshold: int  # 0.005 reporting-currency units, times 1000, in scaled money
     write_off: Int  # w(u), NO_DAY if never
     wo_amount: Int  # O(u, w(u)) (0 where undefined)
@@ -101,8 +105,6 @@ def _fixed(p: Portfolio) -> _Fixed:
     n = p.size
     units = np.arange(n, dtype=np.int64)
     paid, sched = _ByUnit(p.paid, n), _ByUnit(p.sched, n)
-    keep = p.paid.amount > 0
-    positive = _ByUnit(_DayStream(p.paid.day[keep], p.paid.unit[keep], p.paid.amount[keep], n), n)
     threshold = 5 * 10**p.scale  # x > 0.005  <=>  x * 1000 > threshold
     sched_max = sched.day_end_running_max()
     w = np.full(n, NO_DAY, dtype=np.int64)
@@ -123,7 +125,6 @@ def _fixed(p: Portfolio) -> _Fixed:
         paid=paid,
         sched=sched,
         sched_max=sched_max,
-        positive=positive,
         threshold=threshold,
         write_off=w,
         wo_amount=wo_amount,
@@ -359,10 +360,10 @@ class Quality:
         order = sorted(units.tolist(), key=p.receipt_ids.__getitem__)
         idx = np.array(order, dtype=np.int64)
         scale = p.scale
-        last_i = q.positive.index(idx, np.full(len(idx), d, dtype=np.int64)) - 1
-        has_last = last_i >= q.positive.start[idx]
-        last_day = q.positive.day[last_i[has_last]]
-        last_of = dict(zip(idx[has_last].tolist(), last_day.tolist(), strict=True))
+        rows = slice(0, p.paid._find(d))  # completed CR rows dated <= D, in date order
+        received = p.paid.amount[rows] > 0
+        last_day = _per_unit(np.maximum, p.paid.unit[rows][received], p.paid.day[rows][received], p.size, -1)
+        del received
         active = self.day.active[idx]
         written = q.write_off[idx] <= d
         paid_off = p.has_c[idx] & (now.owed[idx] * 1000 <= q.threshold)
@@ -393,7 +394,7 @@ class Quality:
                 str(status[j]),
                 iso(int(q.write_off[u])) if written[j] else "",
                 ("true" if q.fpd_defaulted[u] else "false") if now.in_fpd[u] else "",
-                iso(last_of[u]) if u in last_of else "",
+                iso(int(last_day[u])) if last_day[u] >= 0 else "",
             ))  # fmt: skip
         return buf.getvalue()
 

@@ -39,7 +39,7 @@ def take_snapshots(
     tapes: dict[date, str] = {}
     results = compute_many(portfolio, dates, by_product_type=True, tapes=tapes)
     repository.replace_tapes(conn, {
-        d: (portfolio.currency, text.count("\n") - 1, gzip.compress(text.encode(), compresslevel=6))
+        d: (portfolio.currency, text.count("\n") - 1, gzip.compress(text.encode(), compresslevel=3))
         for d, text in tapes.items()
     })  # fmt: skip
     hists = {}
