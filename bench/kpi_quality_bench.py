@@ -44,7 +44,8 @@ def stages(ledger: Path, products: Path, quality: bool) -> None:
     if not quality:
         day = engine._day(portfolio, d.toordinal())
         codes = {pt: [i for i, p in enumerate(portfolio.product_list) if p.product_type == pt] for pt in types}
-        masks = [np.ones(portfolio.size, dtype=np.bool_)] + [np.isin(portfolio.product_of_unit, codes[pt]) for pt in types]
+        everything = np.ones(portfolio.size, dtype=np.bool_)
+        masks = [everything] + [np.isin(portfolio.product_of_unit, codes[pt]) for pt in types]
         results = [engine._kpis(portfolio, day, d.toordinal(), m) for m in masks]
         times["2018 KPIs, all segments"] = time.perf_counter() - t
     else:
