@@ -41,7 +41,8 @@ TAPE_HEADER = (
     "written_off_on", "first_payment_defaulted", "last_payment_on",
 )  # fmt: skip
 
-_SPAN = 1 << 17  # days in the (unit, day) key: 1900-01-01 + 358 years covers every ledger date
+_SHIFT = 17
+_SPAN = 1 << _SHIFT  # days in the (unit, day) key: 1900-01-01 + 358 years covers every ledger date
 _BASE = date(1900, 1, 1).toordinal()
 _CHUNK_UNITS = 65_536  # write-off candidates are made for this many units at a time (bounded memory)
 
@@ -52,14 +53,22 @@ class _ByUnit:
 
     def __init__(self, stream: _DayStream, n_units: int) -> None:
         # The stream is in date order already: a stable sort by unit keeps each unit's rows by date.
+        # Only the key and the running sums are kept (16 bytes a row): unit and day are in the key.
         order = np.argsort(stream.unit, kind="stable")
-        self.unit = stream.unit[order]
-        self.day = stream.day[order]
-        self.key = self.unit.astype(np.int64) * _SPAN + (self.day - _BASE)
+        self.key = stream.unit[order].astype(np.int64)
+        self.key *= _SPAN
+        self.key += stream.day[order]
+        self.key -= _BASE
         self.cum = np.zeros(len(order) + 1, dtype=np.int64)
         np.cumsum(stream.amount[order], dtype=np.int64, out=self.cum[1:])
         del order
         self.start = np.searchsorted(self.key, np.arange(n_units + 1, dtype=np.int64) * _SPAN, side="left")
+
+    def units(self, rows: slice | Int) -> Int:
+        return self.key[rows] >> _SHIFT
+
+    def days(self, rows: slice | Int) -> Int:
+        return (self.key[rows] & (_SPAN - 1)) + _BASE
 
     def index(self, units: Int, days: Int) -> Int:
         """Per unit: the end of its rows dated <= its day (its ``start`` when there are none)."""
@@ -74,11 +83,11 @@ class _ByUnit:
         """Per row: the highest ``S(u, s)`` over the unit's dates ``s`` up to this row's date."""
         if not len(self.key):
             return np.zeros(0, dtype=np.int64)
-        day_end = self.cum[np.searchsorted(self.key, self.key, side="right")] - self.cum[self.start[self.unit]]
-        if (np.diff(day_end)[np.diff(self.unit) == 0] >= 0).all():
+        unit = self.units(slice(None))
+        day_end = self.cum[np.searchsorted(self.key, self.key, side="right")] - self.cum[self.start[unit]]
+        if (np.diff(day_end)[np.diff(unit) == 0] >= 0).all():
             return day_end  # no unit's schedule goes down (no expected refunds): already its running max
         values, rank = np.unique(day_end, return_inverse=True)
-        unit = self.unit.astype(np.int64)
         lifted = unit * len(values) + rank.reshape(-1)  # units never mix: each has its own range
         return values[np.maximum.accumulate(lifted) - unit * len(values)]
 
@@ -149,9 +158,11 @@ def _asset_write_off(p: Portfolio, paid: _ByUnit, sched: _ByUnit, sched_max: Int
         hi = min(n, lo + _CHUNK_UNITS)
         ps, pe = paid.start[lo], paid.start[hi]
         ss, se = sched.start[lo], sched.start[hi]
-        unit = np.concatenate((np.arange(lo, hi, dtype=np.int64), paid.unit[ps:pe], sched.unit[ss:se],
-                               sched.unit[ss:se]))  # fmt: skip
-        t = np.concatenate((p.acq[lo:hi], paid.day[ps:pe], sched.day[ss:se], sched.day[ss:se] + gap))
+        paid_rows, sched_rows = slice(ps, pe), slice(ss, se)
+        sched_unit, sched_day = sched.units(sched_rows), sched.days(sched_rows)
+        unit = np.concatenate((np.arange(lo, hi, dtype=np.int64), paid.units(paid_rows), sched_unit, sched_unit))
+        t = np.concatenate((p.acq[lo:hi], paid.days(paid_rows), sched_day, sched_day + gap))
+        del sched_unit, sched_day
         keep = ~p.flexible[unit] & (t >= p.acq[unit])
         unit, t = unit[keep], t[keep]
         paid_t = paid.at(unit, t)
@@ -219,7 +230,7 @@ def _dpd(p: Portfolio, q: _Fixed, d: int, paid: Int, sched: Int) -> Int:
         lo = np.where(open_ & ~above, mid + 1, lo)
     # (none: a unit owing only because it was refunded more than it paid, with nothing scheduled)
     found = lo <= hi
-    dpd[late[found]] = d - q.sched.day[lo[found]]
+    dpd[late[found]] = d - q.sched.days(lo[found])
     flex = p.flexible
     if flex.any():
         e = p.access.end(d)  # access_end * ppd
