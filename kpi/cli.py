@@ -191,6 +191,14 @@ def snapshot_cmd(
             f"{r['as_of']}: portfolio {k['portfolio_size']:,} units, PAR30 {_pct(k['par']['30'])}, "
             f"churn {_pct(k['churn'])}, ARPU {k['arpu'] or 0:,.2f} {r['currency']}"
         )
+        q = r.get("portfolio_quality")
+        if q:
+            err_console.print(
+                f"  receivable {q['gross_receivable']:,.2f} {r['currency']}, collection 30d "
+                f"{_pct(q['collection_rate']['30'])}, written off 12m {q['write_offs_12m']:,.2f}, "
+                f"first-payment default {_pct(q['first_payment_default']['30'])} "
+                f"of {q['first_payment_default_n']['30']}; loan tape stored"
+            )
     err_console.print(f"stored {len(results)} snapshot(s)")
 
 

@@ -8,10 +8,10 @@ import csv
 import gzip
 import io
 import json
+import subprocess
 from datetime import date
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -23,7 +23,7 @@ from paygo.web import create_app
 from tests.support.staff import api_token
 
 from .test_examples import EXAMPLES, assert_close
-from .test_snapshots import load_example
+from .test_snapshots import PAYGO, _env, load_example
 
 CASES = sorted(EXAMPLES.glob("*/perform-expected-*.json"))
 HANDMADE = EXAMPLES / "perform-handmade"
@@ -120,4 +120,17 @@ def test_no_snapshot_yet_is_a_clear_404(settings: Settings) -> None:
         for path in ("/api/v1/kpi/portfolio-quality", "/api/v1/kpi/loan-tape"):
             reply = client.get(path)
             assert reply.status_code == 404 and "paygo kpi snapshot" in reply.json()["detail"]
-    assert httpx.codes.NOT_FOUND == 404
+
+
+def test_snapshot_command_reads_write_off_dpd_from_the_setting(settings: Settings, conn: psycopg.Connection) -> None:
+    load_example(conn, HANDMADE)
+    args = [*PAYGO, "kpi", "snapshot", "--as-of", "2024-06-30", "--company", str(HANDMADE / "company.json")]
+    done = subprocess.run(args, env=_env(settings, PAYGO_KPI_WRITE_OFF_DPD="45"), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "loan tape stored" in done.stderr and "first-payment default 50.0% of 2" in done.stderr
+    (stored,) = [s for s in repository.for_date(conn, date(2024, 6, 30)) if s.segment == "all"]
+    assert stored.result["portfolio_quality"]["aging_count"]["31_60"] == 0  # U2 and U3: written off after 45 days
+    bad = subprocess.run(args, env=_env(settings, PAYGO_KPI_WRITE_OFF_DPD="-3"), capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert bad.returncode != 0 and "kpi_write_off_dpd" in bad.stderr.lower()
