@@ -191,9 +191,10 @@ def _amounts(column: pa.ChunkedArray) -> tuple[Int, int] | None:
     raise AssertionError("unreachable: a step of 1 divides everything")
 
 
-def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | None:
+def read_csv_columns(path: Path, type_map: dict[str, str], customers: bool = True) -> LedgerColumns | None:
     """The ledger CSV read with Arrow, or None when anything in it needs the careful reader.
-    A path that is not a readable regular file raises InputError."""
+    A path that is not a readable regular file raises InputError. Without ``customers`` the
+    customer_id column is not read (less memory; the database gives its contracts' customers itself)."""
     check_file(path, "ledger")
     try:
         header = _header(path)
@@ -214,7 +215,7 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
                 path,
                 read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=list(LEDGER_COLUMNS),
+                    include_columns=[c for c in LEDGER_COLUMNS if customers or c != "customer_id"],
                     column_types=types,
                     strings_can_be_null=False,
                 ),
@@ -253,11 +254,13 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
             "date", lambda c: c.combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
         )
         receipts = pending.result()
-        customers = columns.pop("customer_id")
-        firsts = pa.array(first_rows(receipts[1]) if receipts else [], type=pa.int64())
-        picked = customers.take(firsts).cast(pa.string()).to_pylist() if len(firsts) else []
-        customer_ids = [c.strip() for c in picked]
-        del customers
+        customer_ids: list[str] = []
+        if customers:
+            column = columns.pop("customer_id")
+            firsts = pa.array(first_rows(receipts[1]) if receipts else [], type=pa.int64())
+            picked = column.take(firsts).cast(pa.string()).to_pylist() if len(firsts) else []
+            customer_ids = [c.strip() for c in picked]
+            del column
     pa.default_memory_pool().release_unused()  # give the parsed text back before the engine builds
     clean = [p for p in small if p is not None]
     if len(clean) != len(small) or amounts is None or receipts is None:

@@ -171,13 +171,14 @@ class Portfolio:
 
 
 def load_portfolio(
-    ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None
+    ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None, customers: bool = True
 ) -> Portfolio:
-    """Read, validate and index the inputs; every problem of every file is reported at once."""
+    """Read, validate and index the inputs; every problem of every file is reported at once.
+    ``customers=False``: the fast reader leaves the customer ids out (the caller sets them)."""
     mapping = read_type_map(type_map)
     table = read_products(products)
     comp = read_company(company)
-    columns = read_csv_columns(ledger, mapping)
+    columns = read_csv_columns(ledger, mapping, customers)
     if columns is not None:
         try:
             return build_from_columns(columns, table, comp)

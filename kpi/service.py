@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from backoffice.ledger import export
+from backoffice.ledger import repository as ledger_repository
 from kpi import repository
 from kpi.engine import compute_many, distributions, load_portfolio
 from kpi.report import binned
@@ -33,7 +34,11 @@ def take_snapshots(
     dates = sorted(set(dates))
     with tempfile.TemporaryDirectory(prefix="paygo-kpi-") as tmp:
         ledger, products = export.export(conn, Path(tmp), as_of=dates[-1])
-        portfolio = load_portfolio(ledger, products, company)
+        portfolio = load_portfolio(ledger, products, company, customers=False)
+    # The loan tape's customer ids from the contracts (the same the export writes on every row),
+    # rather than a 40-million-row column of the CSV.
+    owners = ledger_repository.contract_customers(conn)
+    portfolio.customer_ids = [owners.get(rid, "") for rid in portfolio.receipt_ids]
     if write_off_dpd is not None:
         portfolio.company.write_off_dpd = write_off_dpd
     tapes: dict[date, str] = {}

@@ -57,6 +57,8 @@ def test_database_path_reproduces_perform_example(case: Path, conn: psycopg.Conn
     expected = case.with_name(case.name.replace("perform-expected-", "perform-tape-").replace(".json", ".csv"))
     assert tape.splitlines()[0] == expected.read_text().splitlines()[0]
     assert _without_customer(tape) == _without_customer(expected.read_text())
+    owners = dict(conn.execute("select account_number, customer_id::text from contracts").fetchall())
+    assert all(r["customer_id"] == owners[r["receipt_id"]] for r in csv.DictReader(io.StringIO(tape)))
 
 
 def test_write_off_dpd_setting_wins_over_the_company_file(conn: psycopg.Connection) -> None:
