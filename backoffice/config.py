@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     task_visibility_timeout: int = Field(default=3600, ge=5)
     # Company data for the KPI snapshots (kpi/SPEC.md §1.3: EBITDA, fx rates, balance sheet).
     kpi_company_file: Path | None = None
+    # Portfolio quality (kpi PERFORM.md §2): days past due after which a unit is written off; unset,
+    # the company file's write_off_dpd, else 180.
+    kpi_write_off_dpd: int | None = Field(default=None, ge=0, le=36_500)
 
     # Fleet health (issue 16): the alert rules' thresholds (backoffice/health/rules.py Thresholds,
     # docs/fleet_health.md). Left unset, each takes the default tuned on the simulator's seed 1.

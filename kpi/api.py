@@ -1,11 +1,13 @@
-"""JSON and CSV API of the KPI snapshots (the back office mounts it under /api/kpi)."""
+"""JSON and CSV API of the KPI snapshots (the back office mounts it under /api/kpi), and the funders'
+portfolio quality and loan tape (PERFORM.md) under /api/v1/kpi."""
 
 from __future__ import annotations
 
+import gzip
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from backoffice import clock
@@ -15,6 +17,8 @@ from kpi import repository
 from kpi.cli import to_csv
 
 router = APIRouter(prefix="/api/kpi", tags=["kpi"], dependencies=[Depends(Allow("finance", "viewer"))])
+# The loan tape names no customer (an id only) and no phone number: viewers may read it as finance does.
+v1 = APIRouter(prefix="/api/v1/kpi", tags=["kpi"], dependencies=[Depends(Allow("finance", "viewer"))])
 
 
 def _out(s: repository.Snapshot) -> dict[str, Any]:
@@ -58,3 +62,47 @@ def export_csv(conn: DbConn, months: int = Query(24, ge=1, le=240), segment: str
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="kpi-snapshots-{clock.today()}.csv"'},
     )
+
+
+def _stored_date(conn: DbConn, as_of: date | None) -> date:
+    day = as_of or repository.latest_date(conn)
+    if day is None:
+        raise HTTPException(404, "no KPI snapshot yet; take one with 'paygo kpi snapshot'")
+    return day
+
+
+@v1.get("/portfolio-quality")
+def portfolio_quality(
+    conn: DbConn, as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None
+) -> list[dict[str, Any]]:
+    """PERFORM.md §3 as of a snapshot's date, one object per segment ("all" first)."""
+    day = _stored_date(conn, as_of)
+    rows = [s for s in repository.for_date(conn, day) if "portfolio_quality" in s.result]
+    if not rows:
+        raise HTTPException(404, f"no portfolio-quality snapshot as of {day}; take one with "
+                                 f"'paygo kpi snapshot --as-of {day}'")  # fmt: skip
+    return [
+        {"as_of": s.result["as_of"], "segment": s.segment, "currency": s.currency,
+         "portfolio_quality": s.result["portfolio_quality"], "computed_at": s.computed_at.isoformat()}
+        for s in rows
+    ]  # fmt: skip
+
+
+@v1.get("/loan-tape")
+def loan_tape(
+    request: Request,
+    conn: DbConn,
+    as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest tape")] = None,
+) -> Response:
+    """The loan tape of PERFORM.md §4 (CSV, one row per unit) stored with the snapshot of that date."""
+    found = repository.tape(conn, as_of)
+    if found is None:
+        when = f" as of {as_of}" if as_of else ""
+        hint = f" --as-of {as_of}" if as_of else ""
+        raise HTTPException(404, f"no loan tape{when}; take a snapshot with 'paygo kpi snapshot{hint}'")
+    day, gz = found
+    headers = {"Content-Disposition": f'attachment; filename="loan-tape-{day}.csv"', "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        # stored compressed: sent as it is to a client that takes gzip (a million rows: ~20 MB, not ~150)
+        return Response(gz, media_type="text/csv; charset=utf-8", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(gzip.decompress(gz), media_type="text/csv; charset=utf-8", headers=headers)

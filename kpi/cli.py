@@ -44,6 +44,8 @@ def _flatten(result: dict[str, Any]) -> dict[str, Any]:
             row[prefix] = "" if value is None else value
 
     walk("", result["kpis"])
+    if "portfolio_quality" in result:
+        walk("portfolio_quality", result["portfolio_quality"])
     return row
 
 
@@ -80,14 +82,20 @@ def compute_cmd(
     ] = None,
     format: Annotated[Format, typer.Option(help="output format")] = Format.json,
     out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+    tape: Annotated[
+        Path | None, typer.Option(help="also write the loan tape (PERFORM.md §4) as of the latest --as-of date here")
+    ] = None,
 ) -> None:
     """Compute the KPIs for each as-of date (and segment) from a ledger file.
+
+    Each result carries the 2018 guide's KPIs ("kpis", SPEC.md) and the funders' portfolio-quality
+    measures ("portfolio_quality", PERFORM.md); ``--tape`` writes the loan tape, one row per unit.
 
     Bad input exits with status 1, lists every problem with its file and line (one line each), and
     writes nothing. Files are UTF-8 (a UTF-8 byte-order mark is fine); a ledger with no rows is refused.
     """
     from kpi import report  # numpy and Arrow load here, not with every paygo command
-    from kpi.engine import compute_many, distributions, load_portfolio
+    from kpi.engine import compute_many, distributions, load_portfolio, loan_tape
     from kpi.inputs import InputError, read_products
 
     dates = sorted({_parse_date(d) for d in as_of})
@@ -107,6 +115,7 @@ def compute_cmd(
         else:
             title = f"Portfolio KPIs — {ledger.name}"
             text = report.render(results, distributions(portfolio, dates[-1]), title=title)
+        tape_text = loan_tape(portfolio, dates[-1]) if tape is not None else ""
     except InputError as err:
         _refuse(f"invalid input ({len(err.errors)} problem(s)); nothing was computed:\n{err}")
     except OverflowError as err:
@@ -114,18 +123,25 @@ def compute_cmd(
         # largest values of another) can still exceed 64-bit integers.
         _refuse(f"invalid input: amounts, prices and fx rates together need more than 64-bit precision ({err}); "
                 f"round them to fewer decimals; nothing was computed")  # fmt: skip
+    if tape is not None:
+        _write(tape, tape_text, "loan tape")
+        err_console.print(f"wrote the loan tape as of {dates[-1]} ({tape_text.count(chr(10)) - 1} units) to {tape}")
     if out is None:
         sys.stdout.write(text)
         return
-    tmp = out.with_name(out.name + ".partial")
+    _write(out, text, "report")
+    err_console.print(f"wrote {len(results)} result(s) to {out}")
+
+
+def _write(path: Path, text: str, what: str) -> None:
+    tmp = path.with_name(path.name + ".partial")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)  # never a half-written report
+        tmp.replace(path)  # never a half-written file
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        _refuse(f"{out}: cannot write the report ({err.strerror or err}); nothing was written")
-    err_console.print(f"wrote {len(results)} result(s) to {out}")
+        _refuse(f"{path}: cannot write the {what} ({err.strerror or err}); nothing was written")
 
 
 def _refuse(message: str) -> NoReturn:
@@ -161,7 +177,7 @@ def snapshot_cmd(
     settings = load_settings()  # a bad setting exits 2 with its name (paygo.cli.main)
     try:
         with connect(settings, "kpi") as conn, conn.transaction():
-            results = take_snapshots(conn, dates, company)
+            results = take_snapshots(conn, dates, company, settings.kpi_write_off_dpd)
     except InputError as err:
         sys.stderr.write(f"the ledger in the database failed validation; nothing was stored:\n{err}\n")
         raise typer.Exit(1) from None
@@ -175,6 +191,14 @@ def snapshot_cmd(
             f"{r['as_of']}: portfolio {k['portfolio_size']:,} units, PAR30 {_pct(k['par']['30'])}, "
             f"churn {_pct(k['churn'])}, ARPU {k['arpu'] or 0:,.2f} {r['currency']}"
         )
+        q = r.get("portfolio_quality")
+        if q:
+            err_console.print(
+                f"  receivable {q['gross_receivable']:,.2f} {r['currency']}, collection 30d "
+                f"{_pct(q['collection_rate']['30'])}, written off 12m {q['write_offs_12m']:,.2f}, "
+                f"first-payment default {_pct(q['first_payment_default']['30'])} "
+                f"of {q['first_payment_default_n']['30']}; loan tape stored"
+            )
     err_console.print(f"stored {len(results)} snapshot(s)")
 
 

@@ -17,7 +17,7 @@ import codecs
 import csv
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -65,6 +65,8 @@ class LedgerColumns:
     currency: npt.NDArray[np.integer]  # per row: currency code
     completed: Bool  # per row: status == completed
     kind: Int8  # per row: index into kpi.inputs.TYPES
+    # per unit: the customer_id of its first row in the file (the loan tape's customer_id)
+    customer_ids: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.day)
@@ -105,7 +107,18 @@ def columns_from_rows(rows: Sequence[LedgerRow]) -> LedgerColumns:
         currency=currency,
         completed=np.array([r.status == "completed" for r in rows], dtype=np.bool_),
         kind=np.array([TYPES.index(r.type) for r in rows], dtype=np.int8),
+        customer_ids=[rows[i].customer_id for i in first_rows(unit)],
     )
+
+
+def first_rows(unit: Int32) -> list[int]:
+    """Per unit code: the index of its first row. Codes are numbered in order of first appearance,
+    so a unit's first row is where the running maximum of the codes rises."""
+    if not len(unit):
+        return []
+    running = np.maximum.accumulate(unit)
+    rises = np.flatnonzero(np.diff(running, prepend=np.int32(-1)) > 0)
+    return rises.tolist()
 
 
 def _header(path: Path) -> list[str]:
@@ -178,9 +191,10 @@ def _amounts(column: pa.ChunkedArray) -> tuple[Int, int] | None:
     raise AssertionError("unreachable: a step of 1 divides everything")
 
 
-def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | None:
+def read_csv_columns(path: Path, type_map: dict[str, str], customers: bool = True) -> LedgerColumns | None:
     """The ledger CSV read with Arrow, or None when anything in it needs the careful reader.
-    A path that is not a readable regular file raises InputError."""
+    A path that is not a readable regular file raises InputError. Without ``customers`` the
+    customer_id column is not read (less memory; the database gives its contracts' customers itself)."""
     check_file(path, "ledger")
     try:
         header = _header(path)
@@ -189,7 +203,9 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
     if any(c not in header for c in LEDGER_COLUMNS) or len(set(header)) != len(header):
         return None
     dictionary = pa.dictionary(pa.int32(), pa.string())
-    types: dict[str, pa.DataType] = dict.fromkeys(("currency", "status", "type", "product_type"), dictionary)
+    types: dict[str, pa.DataType] = dict.fromkeys(
+        ("currency", "status", "type", "product_type", "customer_id"), dictionary
+    )
     types.update(date=pa.date32(), receipt_id=pa.string(), amount=pa.decimal128(38, AMOUNT_DECIMALS))
     # One helper thread: it scans the raw bytes while Arrow parses, then hashes the receipt ids.
     with ThreadPoolExecutor(1) as pool:
@@ -199,7 +215,7 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
                 path,
                 read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=[c for c in LEDGER_COLUMNS if c != "customer_id"],
+                    include_columns=[c for c in LEDGER_COLUMNS if customers or c != "customer_id"],
                     column_types=types,
                     strings_can_be_null=False,
                 ),
@@ -238,6 +254,13 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
             "date", lambda c: c.combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False) + EPOCH_ORDINAL
         )
         receipts = pending.result()
+        customer_ids: list[str] = []
+        if customers:
+            column = columns.pop("customer_id")
+            firsts = pa.array(first_rows(receipts[1]) if receipts else [], type=pa.int64())
+            picked = column.take(firsts).cast(pa.string()).to_pylist() if len(firsts) else []
+            customer_ids = [c.strip() for c in picked]
+            del column
     pa.default_memory_pool().release_unused()  # give the parsed text back before the engine builds
     clean = [p for p in small if p is not None]
     if len(clean) != len(small) or amounts is None or receipts is None:
@@ -256,6 +279,7 @@ def read_csv_columns(path: Path, type_map: dict[str, str]) -> LedgerColumns | No
         currency=currency,
         completed=status[1] == (status[0].index("completed") if "completed" in status[0] else -1),
         kind=kind_lut[kind[1]] if len(kind_lut) else np.zeros(0, dtype=np.int8),
+        customer_ids=customer_ids,
     )
 
 

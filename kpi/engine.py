@@ -157,6 +157,9 @@ class Portfolio:
     positive: _DayStream
     access: _AccessTimeline
     products: dict[str, Product] = field(default_factory=dict)
+    customer_ids: list[str] = field(default_factory=list)  # per unit (its first row's customer_id)
+    first_payment_due: Int = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # NO_DAY: none
+    _quality: Any = None  # kpi.quality's per-unit indexes, built on first use
 
     @property
     def size(self) -> int:
@@ -168,13 +171,14 @@ class Portfolio:
 
 
 def load_portfolio(
-    ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None
+    ledger: Path, products: Path, company: Path | None = None, type_map: Path | None = None, customers: bool = True
 ) -> Portfolio:
-    """Read, validate and index the inputs; every problem of every file is reported at once."""
+    """Read, validate and index the inputs; every problem of every file is reported at once.
+    ``customers=False``: the fast reader leaves the customer ids out (the caller sets them)."""
     mapping = read_type_map(type_map)
     table = read_products(products)
     comp = read_company(company)
-    columns = read_csv_columns(ledger, mapping)
+    columns = read_csv_columns(ledger, mapping, customers)
     if columns is not None:
         try:
             return build_from_columns(columns, table, comp)
@@ -311,6 +315,9 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
     first_dep = _per_unit(np.minimum, deposits.unit, deposits.day, n_units, NO_DAY)
     acq = np.where(first_dep < NO_DAY, first_dep, _per_unit(np.minimum, unit, day, n_units, NO_DAY))
     exp_cr = expected & cr
+    exp_pay = expected & (kind == PAYMENT)
+    first_payment_due = _per_unit(np.minimum, unit[exp_pay], day[exp_pay], n_units, NO_DAY)
+    del exp_pay
     last_exp_cr = _per_unit(np.maximum, unit[exp_cr], day[exp_cr], n_units, -1)
 
     flexible_p = np.array([p.business_model == "flexible" for p in product_list], dtype=np.bool_)
@@ -360,6 +367,8 @@ def build_from_columns(columns: LedgerColumns, products: dict[str, Product], com
         positive=window(completed & (amount > 0)),
         access=access,
         products=products,
+        customer_ids=columns.customer_ids,
+        first_payment_due=first_payment_due,
     )
 
 
@@ -488,11 +497,21 @@ def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_typ
 
 
 def compute_day(
-    portfolio: Portfolio, as_of: date, product_types: list[str], include_all: bool = True
+    portfolio: Portfolio,
+    as_of: date,
+    product_types: list[str],
+    include_all: bool = True,
+    tapes: dict[date, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """One result for "all" (unless excluded) and one per product type, sharing the per-unit work."""
+    """One result for "all" (unless excluded) and one per product type, sharing the per-unit work;
+    the loan tape of the date too when ``tapes`` is given."""
+    from kpi.quality import Quality  # it builds on this module
+
     d = as_of.toordinal()
     day = _day(portfolio, d)
+    quality = Quality(portfolio, as_of, day)
+    if tapes is not None:
+        tapes[as_of] = quality.tape()
     segments: list[tuple[str, Bool]] = []
     if include_all:
         segments.append(("all", np.ones(portfolio.size, dtype=np.bool_)))
@@ -501,7 +520,7 @@ def compute_day(
         segments.append((pt, np.isin(portfolio.product_of_unit, codes)))
     return [
         {"as_of": as_of.isoformat(), "segment": name, "currency": portfolio.currency,
-         "kpis": _kpis(portfolio, day, d, mask)}
+         "kpis": _kpis(portfolio, day, d, mask), "portfolio_quality": quality.measures(mask)}
         for name, mask in segments
     ]  # fmt: skip
 
@@ -527,10 +546,20 @@ def fx_exposure(company: Company, fx_rates: dict[str, Decimal]) -> dict[str, flo
     return out
 
 
-def compute_many(portfolio: Portfolio, as_of: list[date], by_product_type: bool = False) -> list[dict[str, Any]]:
-    """One result per as-of date and segment ("all" first, then each product type in the ledger)."""
+def compute_many(
+    portfolio: Portfolio, as_of: list[date], by_product_type: bool = False, tapes: dict[date, str] | None = None
+) -> list[dict[str, Any]]:
+    """One result per as-of date and segment ("all" first, then each product type in the ledger); the
+    loan tape of each date into ``tapes`` when given."""
     types = portfolio.product_types() if by_product_type else []
-    return [r for d in as_of for r in compute_day(portfolio, d, types)]
+    return [r for d in as_of for r in compute_day(portfolio, d, types, tapes=tapes)]
+
+
+def loan_tape(portfolio: Portfolio, as_of: date) -> str:
+    """The loan tape of PERFORM.md §4 as of one date: a CSV of every unit acquired by then."""
+    from kpi.quality import Quality
+
+    return Quality(portfolio, as_of, _day(portfolio, as_of.toordinal())).tape()
 
 
 def distributions(portfolio: Portfolio, as_of: date) -> dict[str, list[float]]:

@@ -44,6 +44,7 @@ MAX_DAYS = 36_500
 MAX_FX_RATE = Decimal(10) ** 6
 MAX_BALANCE = Decimal(10) ** 18
 FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2099, 12, 31)
+DEFAULT_WRITE_OFF_DPD = 180
 
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -85,6 +86,8 @@ class Company:
     reporting_currency: str | None = None
     fx_rates: dict[str, Decimal] = field(default_factory=dict)
     balance_sheet: list[dict[str, Any]] | None = None
+    # PERFORM.md: a unit more than this many days past due is written off (and stays written off).
+    write_off_dpd: int = DEFAULT_WRITE_OFF_DPD
 
 
 # --- numbers and dates ---------------------------------------------------------------------------
@@ -420,8 +423,15 @@ def read_company(path: Path | None) -> Company:
     currency = data.get("reporting_currency")
     if currency is not None and not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
         raise InputError([f"{path}: reporting_currency must be an ISO 4217 code such as KES"])
+    write_off = data.get("write_off_dpd")
+    if write_off is None:
+        write_off = Decimal(DEFAULT_WRITE_OFF_DPD)
+    whole = isinstance(write_off, Decimal) and write_off == write_off.to_integral_value()
+    if not (whole and 0 <= write_off <= MAX_DAYS):
+        raise InputError([f"{path}: write_off_dpd must be a whole number of days from 0 to {MAX_DAYS:,}"])
     return Company(
         ebitda=ebitda,
+        write_off_dpd=int(write_off),
         reporting_currency=currency.upper() if currency is not None else None,
         fx_rates={k.upper(): v for k, v in rates.items()},
         balance_sheet=sheet,

@@ -1,4 +1,5 @@
-"""The back office's KPI page: the latest snapshot, 24 months of the headline KPIs, distributions."""
+"""The back office's KPI page: the latest snapshot, 24 months of the headline KPIs, distributions, and
+the funders' portfolio quality (aging, collection, write-offs, first-payment default, vintages, the tape)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from backoffice.deps import DbConn
 from backoffice.staff.guard import Allow
 from backoffice.templating import make_templates
 from kpi import repository
-from kpi.report import histogram, series_charts
+from kpi.report import aging_bar, histogram, series_charts, vintage_chart
 
 router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "viewer"))])
 # The KPI page and the charts it shares with the stand-alone HTML report, in the back office's frame.
@@ -34,6 +35,7 @@ def kpi_page(request: Request, conn: DbConn) -> HTMLResponse:
     points = [s.result for s in history if _month_end(s.as_of) or s is history[-1]]
     overall = next((s for s in latest if s.segment == "all"), None)
     dists = (overall.distributions if overall else None) or {}
+    quality = overall.result.get("portfolio_quality") if overall else None  # None: taken before PERFORM.md
     return templates.TemplateResponse(
         request,
         "kpi.html",
@@ -44,5 +46,8 @@ def kpi_page(request: Request, conn: DbConn) -> HTMLResponse:
             "ahead": histogram(dists.get("amount_ahead_behind")),
             "revenue": histogram(dists.get("revenue_30d")),
             "months": MONTHS,
+            "quality": quality,
+            "aging": aging_bar(quality),
+            "vintage": vintage_chart(quality),
         },
     )

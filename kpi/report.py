@@ -86,3 +86,51 @@ def render(results: list[dict[str, Any]], dists: dict[str, list[float]], title: 
         revenue=histogram(binned(dists.get("revenue_30d", []))),
         get=_get,
     )
+
+
+# --- portfolio quality (PERFORM.md) ------------------------------------------------------------------
+
+BUCKET_LABELS = [("current", "current"), ("1_30", "1–30 d"), ("31_60", "31–60 d"), ("61_90", "61–90 d"),
+                 ("91_180", "91–180 d"), ("181_plus", "181+ d")]  # fmt: skip
+BUCKET_COLOURS = ["#2e7d32", "#9ccc65", "#fdd835", "#fb8c00", "#e53935", "#6d1b1b"]
+
+
+def aging_bar(quality: dict[str, Any] | None, width: int = 640, height: int = 28) -> dict[str, Any]:
+    """One stacked bar: each bucket's share of the gross receivable, with its count of units."""
+    aging = (quality or {}).get("aging") or {}
+    counts = (quality or {}).get("aging_count") or {}
+    parts, x = [], 0.0
+    for (key, label), colour in zip(BUCKET_LABELS, BUCKET_COLOURS, strict=True):
+        share = aging.get(key)
+        w = (share or 0.0) * width
+        parts.append({"key": key, "label": label, "colour": colour, "share": share, "count": counts.get(key, 0),
+                      "x": x, "w": w})  # fmt: skip
+        x += w
+    return {"parts": parts, "width": width, "height": height, "empty": not any(p["w"] for p in parts)}
+
+
+def vintage_chart(quality: dict[str, Any] | None, width: int = 640, height: int = 260) -> dict[str, Any]:
+    """Vintage curves: for each acquisition month, paid ÷ scheduled at 30, 60, 90, 180 and 360 days."""
+    vintage: dict[str, dict[str, float | None]] = (quality or {}).get("vintage") or {}
+    ages = [30, 60, 90, 180, 360]
+    values = [v for curve in vintage.values() for v in curve.values() if v is not None]
+    top = max([1.2, *values])
+    left, right, bottom, up = 40, 20, 24, 12
+
+    def xy(age: int, v: float) -> tuple[float, float]:
+        return (left + (width - left - right) * age / ages[-1],
+                height - bottom - (height - bottom - up) * v / top)  # fmt: skip
+
+    lines = []
+    months = sorted(vintage)
+    for i, month in enumerate(months):
+        points = [(a, vintage[month].get(str(a))) for a in ages]
+        dots = [(*xy(a, v), a, v) for a, v in points if v is not None]
+        path = " ".join(f"{'M' if j == 0 else 'L'}{x:.1f},{y:.1f}" for j, (x, y, _, _) in enumerate(dots))
+        hue = round(220 - 220 * i / max(len(months) - 1, 1))  # oldest blue ... newest red
+        lines.append({"month": month, "path": path, "dots": dots, "colour": f"hsl({hue}, 65%, 42%)"})
+    one = xy(0, 1.0)[1]
+    ticks = [(xy(a, 0)[0], a) for a in ages]
+    levels = [(xy(0, v)[1], f"{round(100 * v)} %") for v in (0.0, 0.5)]  # 100 % is the dashed plan line
+    return {"lines": lines, "width": width, "height": height, "top": top, "plan_y": one, "ticks": ticks,
+            "levels": levels, "left": left, "bottom": height - bottom}  # fmt: skip

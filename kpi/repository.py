@@ -85,3 +85,22 @@ def since(conn: psycopg.Connection, start: date) -> list[Snapshot]:
             f"select {_COLUMNS} from kpi_snapshots where as_of >= %s order by as_of, segment <> 'all', segment",
             (start,),
         ).fetchall()
+
+
+def replace_tapes(conn: psycopg.Connection, tapes: dict[date, tuple[str, int, bytes]]) -> None:
+    """Replace the loan tapes of these as-of dates: (currency, units, gzip of the CSV) each."""
+    with conn.cursor() as cur:
+        cur.execute("delete from kpi_loan_tapes where as_of = any(%s)", (list(tapes),))
+        cur.executemany(
+            "insert into kpi_loan_tapes (as_of, currency, units, tape_gz) values (%s, %s, %s, %s)",
+            [(d, currency, units, gz) for d, (currency, units, gz) in tapes.items()],
+        )
+
+
+def tape(conn: psycopg.Connection, as_of: date | None) -> tuple[date, bytes] | None:
+    """(as-of date, gzip of the CSV) of the tape of that date, or of the latest one."""
+    if as_of is None:
+        row = conn.execute("select as_of, tape_gz from kpi_loan_tapes order by as_of desc limit 1").fetchone()
+    else:
+        row = conn.execute("select as_of, tape_gz from kpi_loan_tapes where as_of = %s", (as_of,)).fetchone()
+    return None if row is None else (row[0], bytes(row[1]))

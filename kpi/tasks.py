@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def _snapshot(as_of: date) -> dict[str, Any]:
     settings: Settings = current_app.conf.paygo_settings
     with connect(settings, "worker") as conn, conn.transaction():
-        results = take_snapshots(conn, [as_of], settings.kpi_company_file)
+        results = take_snapshots(conn, [as_of], settings.kpi_company_file, settings.kpi_write_off_dpd)
     overall = results[0]["kpis"]
     return {"as_of": as_of.isoformat(), "segments": len(results), "portfolio_size": overall["portfolio_size"]}
 

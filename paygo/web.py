@@ -55,7 +55,7 @@ ROUTERS: list[APIRouter] = [
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
     devices_api.router,
-    kpi_api.router, kpi_pages.router,
+    kpi_api.router, kpi_api.v1, kpi_pages.router,
     customers_api.search_router, customers_api.router, customers_api.edit_router,
     customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
     callcentre_api.router, callcentre_api.act_router, callcentre_pages.router, callcentre_pages.act_router,

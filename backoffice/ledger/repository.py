@@ -83,6 +83,11 @@ def copy_ledger_csv(conn: psycopg.Connection, out: IO[bytes], as_of: date | None
             out.write(block)
 
 
+def contract_customers(conn: psycopg.Connection) -> dict[str, str]:
+    """Account number (the export's receipt_id) -> its customer's id, as the export writes it."""
+    return dict(conn.execute("select account_number, customer_id::text from contracts").fetchall())
+
+
 def product_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute(

@@ -86,6 +86,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/kpi/snapshots/{as_of}"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/series"): frozenset({"finance", "viewer"}),
     ("GET", "/api/kpi/export.csv"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/v1/kpi/portfolio-quality"): frozenset({"finance", "viewer"}),
+    ("GET", "/api/v1/kpi/loan-tape"): frozenset({"finance", "viewer"}),
     # The call centre's surface (issue 14): the search box, customers, the unit page and its actions.
     ("GET", "/search"): frozenset({"call_centre", "finance"}),
     ("GET", "/api/v1/search"): frozenset({"call_centre", "finance"}),
