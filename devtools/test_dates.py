@@ -28,7 +28,8 @@ INSTANTS = [
 ]
 ZONES = ["UTC", "Asia/Phnom_Penh"]
 
-_SUMMARY = re.compile(r"=+ (.+ in [0-9.]+s.*?) =+\s*$")
+# pytest's last line: "== 3 passed in 1.2s ==", or without the rules under -q.
+_SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error|errors|skipped|deselected)\b.* in [0-9.]+s.*?)\s*=*\s*$")
 
 
 def _say(line: str) -> None:
