@@ -98,7 +98,7 @@ def main() -> None:
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {DB} with (force)")
         admin.execute(f"create database {DB} owner {OWNER}")
-    url = stack.ports.database_url(DB)
+    url = stack.ports.database_url(DB, user=OWNER)
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
     t = time.monotonic()

@@ -179,7 +179,7 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     # The first free port from base+500: the HA ports lie in Linux's ephemeral range, where an
     # outgoing connection may hold one for a while.
     api_port = next(p for p in range(stack.ports.base + 500, stack.ports.base + 600) if not port_open(p))
-    s = settings.model_copy(update={"database_url": stack.ports.database_url(DB),
+    s = settings.model_copy(update={"database_url": stack.ports.database_url(DB, user=OWNER),
                                     "redis_url": stack.ports.redis_url(db=REDIS_DB), "api_port": api_port})  # fmt: skip
     say(f"seeding a company of {units} units in {DB}")
     prepare_database(s, units)

@@ -48,7 +48,7 @@ def ha(base_settings: Settings) -> Iterator[HA]:
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
         admin.execute(f"create database {name} owner {OWNER}")
-    url = stack.ports.database_url(name)
+    url = stack.ports.database_url(name, user=OWNER)  # migrations run as the owner, as in production
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
     yield HA(stack, settings.model_copy(update={
