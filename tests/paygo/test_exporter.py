@@ -31,8 +31,11 @@ def _samples(settings: Settings) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 def test_the_exporter_reports_jobs_slots_and_queues(
     settings: Settings, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(celery_app.conf, "paygo_settings", settings)
     from ingest.tasks import ensure_telemetry_partitions
+
+    # The task's own app (an earlier test may have made another Celery app the current one).
+    for app in {celery_app, ensure_telemetry_partitions.app}:
+        monkeypatch.setitem(app.conf, "paygo_settings", settings)
 
     ensure_telemetry_partitions.apply().get()  # a real task: its run is recorded by the worker's signals
     slots.ensure_slots(conn, 4)
@@ -56,8 +59,10 @@ def test_the_exporter_reports_jobs_slots_and_queues(
 def test_a_failed_job_is_recorded_with_its_error(settings: Settings, conn: psycopg.Connection,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     broken = settings.model_copy(update={"kpi_company_file": settings.home_dir / "no-such-company.json"})
-    monkeypatch.setitem(celery_app.conf, "paygo_settings", broken)
     from kpi.tasks import snapshot_daily
+
+    for app in {celery_app, snapshot_daily.app}:
+        monkeypatch.setitem(app.conf, "paygo_settings", broken)
 
     result = snapshot_daily.apply()
     assert result.failed()
