@@ -75,6 +75,13 @@ def utc_now() -> datetime:
     return _machine_now() + offset()
 
 
+def machine_now() -> datetime:
+    """The machine's own clock, unmoved by PAYGO_NOW, for what other software checks against its own
+    clock: a TLS certificate's validity is judged by every peer on theirs. Never for the platform's
+    own decisions (those take utc_now())."""
+    return _machine_now()
+
+
 def monotonic() -> float:
     """Seconds for measuring durations (never moved by PAYGO_NOW or a pinned test clock)."""
     return time.monotonic()

@@ -109,7 +109,7 @@ def _usage(key_cert_sign: bool = False, crl_sign: bool = False, key_agreement: b
 
 def make_ca(files: TlsFiles, org: str = "PAYGO") -> None:
     key = _key()
-    now = clock.utc_now()
+    now = clock.machine_now()  # peers judge validity on their own clocks, not on PAYGO_NOW
     name = _name(f"{org} device CA", org)
     cert = (
         x509.CertificateBuilder()
@@ -132,7 +132,7 @@ def _leaf(files: TlsFiles, common_name: str, usage: x509.ObjectIdentifier, sans:
           cert_path: Path, key_path: Path) -> None:  # fmt: skip
     ca_cert, ca_key = _load(files)
     key = _key()
-    now = clock.utc_now()
+    now = clock.machine_now()  # peers judge validity on their own clocks, not on PAYGO_NOW
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, _org(ca_cert)))
