@@ -34,14 +34,11 @@ def ensure_roles(admin: psycopg.Connection) -> None:
     admin.execute(ROLES_SQL.read_bytes())
 
 
-class Postgres(Service):
-    name = "postgres"
-    setting = "PAYGO_PG_PORT"
-    package = "postgresql"
+class PostgresFiles:
+    """Where a PostgreSQL server of ours keeps its data and sockets, and the OS user it runs as (root
+    may not run PostgreSQL): shared by the local stack's server and the HA stack's Patroni members."""
 
-    @property
-    def port(self) -> int:
-        return self.settings.pg_port
+    dir: Path
 
     @property
     def data(self) -> Path:
@@ -54,6 +51,16 @@ class Postgres(Service):
     @property
     def user(self) -> str | None:
         return PG_OS_USER if is_root() else None
+
+
+class Postgres(PostgresFiles, Service):
+    name = "postgres"
+    setting = "PAYGO_PG_PORT"
+    package = "postgresql"
+
+    @property
+    def port(self) -> int:
+        return self.settings.pg_port
 
     def _bindir(self) -> Path:
         b = pg_bindir()

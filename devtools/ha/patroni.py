@@ -15,10 +15,10 @@ from backoffice.config import Settings
 from devtools.ha.etcd import spawn
 from devtools.ha.ports import MEMBERS, HAPorts
 from devtools.install import pg_bindir, which
-from devtools.process import StackError, alive, is_root, make_traversable, read_pid
+from devtools.postgres import PostgresFiles
+from devtools.process import StackError, alive, make_traversable, read_pid
 from devtools.server import Service
 
-PG_OS_USER = "postgres"
 SCOPE = "paygo"
 # Failure detection: the leader key lives TTL seconds unless renewed (every LOOP_WAIT); a standby
 # takes over about TTL seconds after the leader died. Patroni wants LOOP_WAIT + 2 * RETRY_TIMEOUT <= TTL;
@@ -41,7 +41,7 @@ def rest_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, Any]:
             return err.code, None
 
 
-class PatroniMember(Service):
+class PatroniMember(PostgresFiles, Service):
     setting = "PAYGO_HA_PORT_BASE"
     package = "patroni"
 
@@ -63,18 +63,6 @@ class PatroniMember(Service):
 
     def ports(self) -> list[tuple[int, str]]:
         return [(self.port, self.setting), (self.rest_port, self.setting)]
-
-    @property
-    def data(self) -> Path:
-        return self.dir / "data"
-
-    @property
-    def run_dir(self) -> Path:
-        return self.dir / "run"
-
-    @property
-    def user(self) -> str | None:
-        return PG_OS_USER if is_root() else None
 
     @property
     def pid_file(self) -> Path:
