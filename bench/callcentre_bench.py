@@ -50,7 +50,7 @@ from backoffice.callcentre.service import load_unit_page
 from backoffice.config import Settings, load_settings
 from backoffice.customers.search import search
 from backoffice.registry.service import account_number
-from devtools.postgres import drop_database, fresh_database
+from devtools.stack import drop_database, fresh_database
 from ingest.bulk import binary_copy, pg_ts
 from ingest.writer import COLUMNS, ensure_partitions
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backoffice.config import load_settings
-from devtools.postgres import drop_database, fresh_database
+from devtools.stack import drop_database, fresh_database
 
 DB = "paygo_bench_connections"
 ROOT = Path(__file__).resolve().parent.parent

@@ -34,7 +34,7 @@ from backoffice.config import Settings, load_settings
 from backoffice.db import connect
 from backoffice.health import service
 from backoffice.health.rules import KINDS
-from devtools.postgres import drop_database, fresh_database
+from devtools.stack import drop_database, fresh_database
 from firmware_sim import scenarios
 from paygo.backfill import backfill
 

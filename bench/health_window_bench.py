@@ -25,7 +25,7 @@ from backoffice.config import load_settings
 from backoffice.db import connect
 from backoffice.health import repository
 from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
-from devtools.postgres import drop_database, fresh_database
+from devtools.stack import drop_database, fresh_database
 
 DB = "paygo_bench_health_window"
 DAY = date(2026, 6, 1)

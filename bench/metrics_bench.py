@@ -35,7 +35,8 @@ from backoffice.db import connect
 from backoffice.migrate import migrate
 from backoffice.registry import repository as registry
 from backoffice.registry.service import register_unit
-from devtools.postgres import admin_url, drop_database
+from devtools.postgres import admin_url
+from devtools.stack import drop_database
 from ingest import openpaygo_metrics
 from protocol.openpaygo_metrics import DATA_FORMATS
 

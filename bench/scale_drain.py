@@ -19,8 +19,8 @@ import psycopg
 
 from backoffice.config import load_settings
 from backoffice.db import share_clock
-from devtools.postgres import drop_database, fresh_database
 from devtools.scale_drain import drain
+from devtools.stack import drop_database, fresh_database
 
 DB = "paygo_bench_scale"
 

@@ -24,7 +24,7 @@ from rich.table import Table
 import protocol
 from backoffice.config import load_settings
 from devtools.demo_data import synthetic_specs
-from devtools.postgres import drop_database, fresh_database
+from devtools.stack import drop_database, fresh_database
 from firmware_sim.engine import FleetSim
 from ingest import writer
 

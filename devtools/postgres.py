@@ -199,31 +199,6 @@ class Postgres(PostgresFiles, Service):
             super()._stop()
 
 
-def fresh_database(settings: Settings, name: str) -> Settings:
-    """A new, migrated database ``name`` on the local stack (dropped first if it exists), and the
-    settings that point at it: benchmarks run in one of their own."""
-    import psycopg
-
-    from backoffice.migrate import migrate
-    from devtools.stack import Stack
-
-    Stack(settings).up()
-    drop_database(settings, name)
-    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
-        conn.execute(f'create database "{name}" owner {OWNER}')
-    fresh = settings.model_copy(update={"database_url": owner_url(settings, name)})
-    with psycopg.connect(fresh.database_url, autocommit=True) as conn:
-        migrate(conn)
-    return fresh
-
-
-def drop_database(settings: Settings, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 def owner_url(settings: Settings, name: str) -> str:
     """The local database ``name`` as its owner (migrations, tests' and benchmarks' own rows); the
     services derive their own role's URL from it (Settings.database_url_for)."""

@@ -15,7 +15,7 @@ from devtools import tls
 from devtools.install import ensure_installed, missing_packages
 from devtools.mosquitto import Mosquitto
 from devtools.nginx import Nginx
-from devtools.postgres import Postgres, drop_database, fresh_database
+from devtools.postgres import OWNER, Postgres, admin_url, owner_url
 from devtools.process import StackError
 from devtools.redis_server import Redis
 from devtools.server import Service, ServiceStatus
@@ -69,3 +69,27 @@ class Stack:
 
     def all_running(self) -> bool:
         return all(s.running() for s in self._wanted())
+
+
+def fresh_database(settings: Settings, name: str) -> Settings:
+    """A new, migrated database ``name`` on the local stack (dropped first if it exists), and the
+    settings that point at it: benchmarks run in one of their own."""
+    import psycopg
+
+    from backoffice.migrate import migrate
+
+    Stack(settings).up()
+    drop_database(settings, name)
+    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
+        conn.execute(f'create database "{name}" owner {OWNER}')
+    fresh = settings.model_copy(update={"database_url": owner_url(settings, name)})
+    with psycopg.connect(fresh.database_url, autocommit=True) as conn:
+        migrate(conn)
+    return fresh
+
+
+def drop_database(settings: Settings, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(settings), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
