@@ -25,9 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
@@ -41,10 +39,8 @@ from prometheus_client import Counter, Gauge, Histogram
 import protocol
 from backoffice import clock
 from backoffice.config import Settings
-from backoffice.registry.repository import unit_ids_by_serial
-from ingest import writer
+from ingest.limits import DEAD_LETTER_KEEP, KINDS
 from ingest.slots import SlotLeases
-from protocol import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -63,31 +59,13 @@ BACKLOG = Gauge("paygo_ingest_backlog_messages", "messages received and not comm
 LAG = Gauge("paygo_ingest_lag_seconds", "time the oldest message of the batch in writing has waited in the worker")
 SLOTS_HELD = Gauge("paygo_ingest_slots_held", "broker sessions (slots) this worker holds")
 
-# Readings further in the future than this are refused (a unit's clock gone wrong).
-MAX_FUTURE = timedelta(hours=1)
-# Readings this long before the unit was registered are refused.
-MAX_BEFORE_CREATED = timedelta(days=1)
 # Session kept by the broker while no worker holds its slot (its queue keeps filling meanwhile).
 SESSION_EXPIRY_S = 7 * 24 * 3600
-# A message larger than the protocol allows is kept only this far (its dead letter's payload): the
-# broker lets such messages through (devtools/mosquitto.py) so that they leave a dead letter.
-DEAD_LETTER_KEEP = 4096
 # Times one message may fail in (or kill) the database process before it is dead-lettered unwritten.
 MAX_ATTEMPTS = 3
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason: another connection took the session
 _PUBACK = struct.Struct("!BBH")  # fixed header (PUBACK), remaining length 2, packet id: reason "success"
 PUBACK_BYTE = 0x40
-KINDS: tuple[protocol.Kind, ...] = ("telemetry", "status", "events", "metrics")  # what units publish, taken here
-
-
-@dataclass(frozen=True)
-class RawMessage:
-    """A message as the database side parses it."""
-
-    topic: str
-    payload: bytes
-    received_at: datetime
-    size: int = 0  # when the payload was too large: its size (``payload`` is then only its start)
 
 
 @dataclass(eq=False)
@@ -116,107 +94,6 @@ class Received(NamedTuple):
 
 class DbSideFailed(Exception):
     """The database process answered a batch with an error, or died while writing it."""
-
-
-@dataclass
-class Batch:
-    rows: list[writer.ReadingRow] = field(default_factory=list)
-    rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
-    presence: list[tuple[int, bool, datetime]] = field(default_factory=list)  # (unit, online, at)
-    metrics: list[bytes] = field(default_factory=list)  # OpenPAYGO Metrics bodies, checked with the unit's key
-    events: list[writer.EventRow] = field(default_factory=list)
-
-
-class UnitDirectory:
-    """serial -> (unit id, registered at), reloaded from the database on a miss at most every few seconds."""
-
-    def __init__(self, min_reload_s: float = 5.0) -> None:
-        self._units: dict[str, tuple[int, datetime]] = {}
-        self._loaded_at = 0.0
-        self._min_reload_s = min_reload_s
-
-    def load(self, conn: psycopg.Connection) -> None:
-        self._units = unit_ids_by_serial(conn)
-        self._loaded_at = time.monotonic()
-
-    def lookup(self, serial: str, conn: psycopg.Connection) -> tuple[int, datetime] | None:
-        found = self._units.get(serial)
-        if found is None and time.monotonic() - self._loaded_at > self._min_reload_s:
-            self.load(conn)
-            found = self._units.get(serial)
-        return found
-
-
-def to_batch(
-    messages: list[RawMessage],
-    lookup: Callable[[str], tuple[int, datetime] | None],
-    now: datetime,
-    root: str = protocol.TOPIC_ROOT,
-) -> Batch:
-    """Turn raw messages into reading rows and dead letters. Pure apart from the unit look-up."""
-    batch = Batch()
-    for m in messages:
-        serial: str | None = None
-        try:
-            serial, kind = protocol.parse_topic(m.topic, root)
-            if m.size:
-                raise ProtocolError(
-                    f"message of {m.size} bytes exceeds {protocol.MAX_MESSAGE_BYTES} (its first {len(m.payload)} "
-                    "bytes are kept)"
-                )
-            if kind not in KINDS:
-                raise ProtocolError(f"unexpected topic kind {kind!r}")
-            if kind == "metrics":
-                batch.metrics.append(m.payload)  # authenticated and stored like POST /dd
-                continue
-            unit = lookup(serial)
-            if unit is None:
-                raise ProtocolError(f"unknown serial {serial!r}")
-            unit_id, created_at = unit
-            if kind == "status":
-                batch.presence.append((unit_id, protocol.parse_status(m.payload), m.received_at))
-                continue
-            if kind == "events":
-                evs = protocol.parse_events(m.payload, serial).events
-                for i, e in enumerate(evs):
-                    if e.ts > now + MAX_FUTURE:
-                        raise ProtocolError(f"event {i} ({e.kind}) has timestamp {e.ts.isoformat()} in the future")
-                batch.events.extend((unit_id, e.ts, e.kind, e.detail, m.received_at) for e in evs)
-                continue
-            msg = protocol.parse_telemetry(m.payload, serial)
-            rows = []
-            for i, r in enumerate(msg.readings):
-                if r.ts > now + MAX_FUTURE:
-                    raise ProtocolError(f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} in the future")
-                if r.ts < created_at - MAX_BEFORE_CREATED:
-                    raise ProtocolError(
-                        f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} before the unit existed"
-                    )
-                rows.append(
-                    (
-                        unit_id,
-                        r.ts,
-                        r.seq,
-                        m.received_at,
-                        r.batt_v,
-                        r.batt_a,
-                        r.soc,
-                        r.batt_temp_c,
-                        r.pv_v,
-                        r.pv_w,
-                        r.pv_wh,
-                        r.load_wh,
-                        r.credit_s,
-                        r.locked,
-                        r.rssi,
-                        r.fw,
-                    )
-                )
-            batch.rows.extend(rows)
-        except ProtocolError as err:
-            kept = m.payload if len(m.payload) <= protocol.MAX_MESSAGE_BYTES else m.payload[:DEAD_LETTER_KEEP]
-            batch.rejects.append((m.received_at, m.topic, serial, str(err), kept))
-    return batch
 
 
 def ack_all(client: mqtt.Client, mids: list[int]) -> None:

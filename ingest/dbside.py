@@ -16,7 +16,8 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -28,11 +29,104 @@ import protocol
 from backoffice import clock
 from backoffice.config import Settings
 from backoffice.db import connect
+from backoffice.registry.repository import unit_ids_by_serial
 from ingest import openpaygo_metrics, writer
-from ingest.consumer import RawMessage, UnitDirectory, to_batch
+from ingest.limits import DEAD_LETTER_KEEP, KINDS, MAX_BEFORE_CREATED, MAX_FUTURE
 from protocol import ProtocolError, safe_text
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as the database side parses it."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    size: int = 0  # when the payload was too large: its size (``payload`` is then only its start)
+
+
+@dataclass
+class Batch:
+    rows: list[writer.ReadingRow] = field(default_factory=list)
+    rejects: list[tuple[datetime, str, str | None, str, bytes]] = field(default_factory=list)
+    presence: list[tuple[int, bool, datetime]] = field(default_factory=list)  # (unit, online, at)
+    metrics: list[bytes] = field(default_factory=list)  # OpenPAYGO Metrics bodies, checked with the unit's key
+    events: list[writer.EventRow] = field(default_factory=list)
+
+
+class UnitDirectory:
+    """serial -> (unit id, registered at), reloaded from the database on a miss at most every few seconds."""
+
+    def __init__(self, min_reload_s: float = 5.0) -> None:
+        self._units: dict[str, tuple[int, datetime]] = {}
+        self._loaded_at = 0.0
+        self._min_reload_s = min_reload_s
+
+    def load(self, conn: psycopg.Connection) -> None:
+        self._units = unit_ids_by_serial(conn)
+        self._loaded_at = time.monotonic()
+
+    def lookup(self, serial: str, conn: psycopg.Connection) -> tuple[int, datetime] | None:
+        found = self._units.get(serial)
+        if found is None and time.monotonic() - self._loaded_at > self._min_reload_s:
+            self.load(conn)
+            found = self._units.get(serial)
+        return found
+
+
+def to_batch(
+    messages: list[RawMessage],
+    lookup: Callable[[str], tuple[int, datetime] | None],
+    now: datetime,
+    root: str = protocol.TOPIC_ROOT,
+) -> Batch:
+    """Turn raw messages into reading rows and dead letters. Pure apart from the unit look-up."""
+    batch = Batch()
+    for m in messages:
+        serial: str | None = None
+        try:
+            serial, kind = protocol.parse_topic(m.topic, root)
+            if m.size:
+                raise ProtocolError(
+                    f"message of {m.size} bytes exceeds {protocol.MAX_MESSAGE_BYTES} (its first {len(m.payload)} "
+                    "bytes are kept)"
+                )
+            if kind not in KINDS:
+                raise ProtocolError(f"unexpected topic kind {kind!r}")
+            if kind == "metrics":
+                batch.metrics.append(m.payload)  # authenticated and stored like POST /dd
+                continue
+            unit = lookup(serial)
+            if unit is None:
+                raise ProtocolError(f"unknown serial {serial!r}")
+            unit_id, created_at = unit
+            if kind == "status":
+                batch.presence.append((unit_id, protocol.parse_status(m.payload), m.received_at))
+                continue
+            if kind == "events":
+                evs = protocol.parse_events(m.payload, serial).events
+                for i, e in enumerate(evs):
+                    if e.ts > now + MAX_FUTURE:
+                        raise ProtocolError(f"event {i} ({e.kind}) has timestamp {e.ts.isoformat()} in the future")
+                batch.events.extend((unit_id, e.ts, e.kind, e.detail, m.received_at) for e in evs)
+                continue
+            msg = protocol.parse_telemetry(m.payload, serial)
+            rows = []
+            for i, r in enumerate(msg.readings):
+                if r.ts > now + MAX_FUTURE:
+                    raise ProtocolError(f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} in the future")
+                if r.ts < created_at - MAX_BEFORE_CREATED:
+                    raise ProtocolError(
+                        f"reading {i} (seq {r.seq}) has timestamp {r.ts.isoformat()} before the unit existed"
+                    )
+                rows.append(writer.reading_row(unit_id, r, m.received_at))
+            batch.rows.extend(rows)
+        except ProtocolError as err:
+            kept = m.payload if len(m.payload) <= protocol.MAX_MESSAGE_BYTES else m.payload[:DEAD_LETTER_KEEP]
+            batch.rejects.append((m.received_at, m.topic, serial, str(err), kept))
+    return batch
 
 
 class Stopping(Exception):

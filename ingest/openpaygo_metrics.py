@@ -51,8 +51,8 @@ import psycopg
 from backoffice import clock, crypto
 from backoffice.credit import service as credit
 from ingest import repository, writer
-from ingest.consumer import DEAD_LETTER_KEEP, MAX_BEFORE_CREATED
-from ingest.consumer import MAX_FUTURE as MAX_READING_FUTURE
+from ingest.limits import DEAD_LETTER_KEEP, MAX_BEFORE_CREATED
+from ingest.limits import MAX_FUTURE as MAX_READING_FUTURE
 from protocol import EARLIEST_TS, ProtocolError, validate_reading
 from protocol import openpaygo_metrics as om
 from protocol.openpaygo_metrics import MAX_REQUEST_BYTES, SIMPLE_AUTH, DataFormat, MetricsRequest, parse_request
@@ -356,8 +356,7 @@ def _rows(
             raise ProtocolError(f"{where}: {err}") from None
         if r.ts > now + MAX_READING_FUTURE or r.ts < created_at - MAX_BEFORE_CREATED:
             raise ProtocolError(f"{where}: reading at {r.ts.isoformat()} is in the future or before the unit")
-        rows.append((unit_id, r.ts, r.seq, now, r.batt_v, r.batt_a, r.soc, r.batt_temp_c, r.pv_v, r.pv_w, r.pv_wh,
-                     r.load_wh, r.credit_s, r.locked, r.rssi, r.fw))  # fmt: skip
+        rows.append(writer.reading_row(unit_id, r, now))
         if extra:
             extras.append((unit_id, r.ts, r.seq, extra))
     return rows, extras

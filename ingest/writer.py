@@ -4,13 +4,14 @@ insert-on-conflict into ``telemetry``, so that a resent store-and-forward backlo
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from protocol import safe_text
+from protocol import Reading, safe_text
 
 # Column order of a reading row as the consumer builds it.
 COLUMNS = (
@@ -52,6 +53,15 @@ _TYPES = (
 _COLS = ", ".join(COLUMNS)
 
 ReadingRow = tuple[object, ...]
+# What a unit measured, by the protocol's Reading field names: the columns after (unit_id, ts, seq,
+# received_at). The one list of telemetry's columns; the bulk writer and the backfill read it too.
+MEASURED = COLUMNS[4:]
+_measured = operator.attrgetter(*MEASURED)
+
+
+def reading_row(unit_id: int, reading: Reading, received_at: datetime) -> ReadingRow:
+    """The row of ``reading`` in COLUMNS order."""
+    return (unit_id, reading.ts, reading.seq, received_at, *_measured(reading))
 
 
 # How a day's new rollup rows merge into those already there (insert ... as d ... on conflict).

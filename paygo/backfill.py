@@ -41,7 +41,7 @@ from firmware_sim.engine import FIRMWARE_VERSION, INTERVAL, FleetSim, Reports
 from firmware_sim.unit import UnitSpec
 from ingest import bulk
 from ingest import repository as telemetry
-from ingest.writer import ensure_partitions
+from ingest.writer import MEASURED, ensure_partitions
 
 
 class BackfillError(RuntimeError):
@@ -378,8 +378,7 @@ def _day_rows(
     waited = np.isfinite(back_at[idx]) & (ts_s >= a.onset[idx]) & (ts_s < back_at[idx])
     received = np.where(waited, back_at[idx] + 60.0, received)
     rows = {"unit_id": c.unit_id[idx][keep], "ts": ts_s[keep], "received_at": received[keep]}
-    for name in ("seq", "batt_v", "batt_a", "soc", "batt_temp_c", "pv_v", "pv_w", "pv_wh", "load_wh", "credit_s",
-                 "locked", "rssi"):  # fmt: skip
+    for name in ("seq", *(col for col in MEASURED if col != "fw")):  # the simulator keeps no firmware text per row
         rows[name] = np.concatenate([getattr(r, name) for r in day])[keep]
     # In the primary key's order (unit, time): the index grows at one place per unit, not everywhere.
     order = np.lexsort((rows["ts"], rows["unit_id"]))

@@ -9,7 +9,7 @@ import os
 import sys
 
 from ingest import dbside
-from ingest.consumer import RawMessage
+from ingest.dbside import RawMessage
 
 CRASH = b"crash-me"
 _commit = dbside.DbSide.commit

@@ -17,7 +17,8 @@ import protocol
 from backoffice import clock
 from backoffice.config import Settings
 from backoffice.registry import repository, service
-from ingest.consumer import IngestWorker, RawMessage, to_batch
+from ingest.consumer import IngestWorker
+from ingest.dbside import RawMessage, to_batch
 from protocol import Reading
 from tests.support import count, ingest_worker_thread, wait_for
 

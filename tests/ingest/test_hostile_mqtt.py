@@ -43,8 +43,8 @@ from backoffice.registry import repository, service
 from devtools.mosquitto import MESSAGE_SIZE_LIMIT
 from devtools.stack import Mosquitto
 from ingest import writer
-from ingest.consumer import MAX_ATTEMPTS, RawMessage, to_batch
-from ingest.dbside import DbSide
+from ingest.consumer import MAX_ATTEMPTS
+from ingest.dbside import DbSide, RawMessage, to_batch
 from protocol import ProtocolError, Reading
 from tests.ingest.crashing_dbside import CRASH
 from tests.support import count, free_port, ingest_worker, stop_process, wait_for, wait_worker_subscribed
