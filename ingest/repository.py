@@ -78,11 +78,6 @@ def save_request(
     )
 
 
-def lock_accessory(conn: psycopg.Connection, serial: str) -> MetricsUnit | None:
-    """An accessory's unit, as ``lock_unit``."""
-    return lock_unit(conn, serial)
-
-
 @dataclass(frozen=True)
 class FormatRow:
     id: int
