@@ -80,8 +80,8 @@ def connect(settings: Settings, application_name: str, autocommit: bool = False)
 def connect_read(settings: Settings, application_name: str) -> psycopg.Connection:
     """A connection for reads that may lag by seconds (PAYGO_DATABASE_READ_URL): a standby when one
     answers; read-only whichever server it reaches."""
-    conn = psycopg.connect(url_of(settings, application_name, read=True), application_name=application_name,
-                           connect_timeout=10)  # fmt: skip
+    conn = psycopg.connect(url_of(settings, application_name, read=True),
+                           application_name=f"{application_name} (read)", connect_timeout=10)  # fmt: skip
     conn.read_only = True
     share_clock(conn, offset=_needs_clock(settings))
     return conn
@@ -96,12 +96,13 @@ def _configure(conn: psycopg.Connection, offset: bool, read_only: bool) -> None:
 def make_pool(
     settings: Settings, application_name: str, min_size: int = 1, max_size: int = 10, read: bool = False
 ) -> ConnectionPool:
-    """``read``: connections for reads that may lag by seconds (PAYGO_DATABASE_READ_URL), read-only."""
+    """``read``: connections for reads that may lag by seconds (PAYGO_DATABASE_READ_URL), read-only, named
+    "<application_name> (read)" in pg_stat_activity."""
     return ConnectionPool(
         url_of(settings, application_name, read=read),
         min_size=min_size,
         max_size=max_size,
-        kwargs={"application_name": application_name},
+        kwargs={"application_name": f"{application_name} (read)" if read else application_name},
         configure=functools.partial(_configure, offset=_needs_clock(settings), read_only=read),
         # An idle connection to a primary that died or was demoted is found out (one empty round
         # trip) and replaced before it is handed out, instead of failing the request that gets it.

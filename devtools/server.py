@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from backoffice.config import Settings
 from devtools.process import StackError, bindable, ephemeral_range, port_open, port_owner, terminate, wait_until
+
+log = logging.getLogger(__name__)
 
 # How long a port held by a connection's source port (not by a listener) is waited for: a closed
 # connection's TIME_WAIT lasts 60 s on Linux.
@@ -60,7 +64,10 @@ class Service:
         """Every port the server listens on, with the setting that moves it."""
         return [(self.port, self.setting)]
 
-    def _check_port_free(self) -> None:
+    def _check_port_free(self, wait_source: bool = True) -> None:
+        """No other server listens on our ports (else: say which setting moves them); with
+        ``wait_source``, also wait until no connection holds one as its source port (checked right
+        before the server starts, so that the port is not taken again meanwhile)."""
         for port, setting in self.ports():
             if not port_open(port):
                 continue
@@ -70,7 +77,7 @@ class Service:
                 f"port {port} for {self.name} is already in use by another program{who}; "
                 f"choose another port with {setting}=<port>, e.g. {setting}={port + 1}"
             )
-        for port, setting in self.ports():
+        for port, setting in self.ports() if wait_source else []:
             if not bindable(port):
                 self._wait_source_port(port, setting)
 
@@ -82,8 +89,11 @@ class Service:
         why = f"port {port} for {self.name} is held by an outgoing connection's source port"
         if low <= port <= high:
             why += f" (it lies in the ephemeral range {low}-{high}, net.ipv4.ip_local_port_range)"
+        log.warning("%s; waiting for it to be freed (at most %.0f s)", why, SOURCE_PORT_WAIT)
+        started = time.monotonic()
         try:
             wait_until(lambda: bindable(port), why, SOURCE_PORT_WAIT)
+            log.warning("port %d for %s was freed after %.1f s", port, self.name, time.monotonic() - started)
         except StackError:
             raise StackError(
                 f"{why} and was not freed within {SOURCE_PORT_WAIT:.0f}s; choose ports below {low} with {setting}"

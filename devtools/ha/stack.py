@@ -98,7 +98,7 @@ class HAStack:
         ensure_installed(missing_ha_packages())
         for s in self.services:
             if not s.running():
-                s._check_port_free()
+                s._check_port_free(wait_source=False)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ports_file.write_text(f"{self.ports.base}\n")
         self.backup.prepare()

@@ -102,6 +102,7 @@ def sim_run(
     console.print(
         f"ran {time.monotonic() - started:.1f} s: units {stats.units}, most online {stats.most_online}, "
         f"readings sent {stats.readings_sent}, messages {stats.messages_sent}, dropped {stats.dropped}, "
+        f"not taken {stats.not_taken} (no subscriber yet: kept and sent again), "
         f"cpu {cpu.ru_utime + cpu.ru_stime:.1f} s, largest lag of the physics {stats.max_lag_s:.0f} simulated s"
     )
 
