@@ -58,6 +58,9 @@ class FleetConfig:
     # Load mode: this many shared connections instead of one per unit (0: one per unit).
     connections: int = 0
     seed: int = 0
+    # Keep and resend a report the broker answers "no matching subscribers" (MQTT 5). False: firmware
+    # that takes any PUBACK as delivered, on MQTT 3.1.1 (the chaos run's baseline, --baseline).
+    resend_unrouted: bool = True
     # Units resuming a known past (the demo after its history): serial -> credit left in seconds
     # (inf: unlocked for good), and serial -> the last token count the keypad accepted.
     credit_s: dict[str, float] | None = None
@@ -194,8 +197,9 @@ async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stat
                 await asyncio.wait_for(link.wake.wait(), timeout=1.0)
             continue
         try:
-            async with UnitClient(
-                cfg.host, cfg.port, identifier=f"unit-{serial}", protocol=aiomqtt.ProtocolVersion.V5,
+            async with (UnitClient if cfg.resend_unrouted else aiomqtt.Client)(
+                cfg.host, cfg.port, identifier=f"unit-{serial}",
+                protocol=aiomqtt.ProtocolVersion.V5 if cfg.resend_unrouted else aiomqtt.ProtocolVersion.V311,
                 username=serial if cfg.credentials else cfg.username,
                 password=cfg.credentials[serial] if cfg.credentials else cfg.password,
                 will=aiomqtt.Will(status_topic, protocol.encode_status(False), qos=1, retain=True), keepalive=60,

@@ -169,7 +169,8 @@ class Payer:
         wait_until(lambda: any(t > at for t, _ in self.answered[-50:]), "a payment answered after the fault", timeout)
 
 
-def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[[str], None] = print) -> bool:
+def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[[str], None] = print,
+        baseline: bool = False) -> bool:  # fmt: skip
     """The whole run; prints the tables; True when every check holds."""
     stack = HAStack(settings)
     say("starting the HA stack")
@@ -193,13 +194,13 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
            "PAYGO_TASK_VISIBILITY_TIMEOUT": "10", "PAYGO_HOME": str(settings.home_dir)}  # fmt: skip
     children = Children(stack.dir / "chaos" / "logs", env)
     try:
-        return _run(stack, s, children, accounts, started_at, units, pause, say)
+        return _run(stack, s, children, accounts, started_at, units, pause, say, baseline)
     finally:
         children.stop()  # whatever happened, no process of the run is left behind
 
 
 def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], started_at: object, units: int,
-         pause: float, say: Callable[[str], None]) -> bool:  # fmt: skip
+         pause: float, say: Callable[[str], None], baseline: bool = False) -> bool:  # fmt: skip
     api_port = s.api_port
     children.spawn("ingest-1", ["ingest", "run", "--worker-id", "chaos-1"])
     children.spawn("ingest-2", ["ingest", "run", "--worker-id", "chaos-2"])
@@ -207,7 +208,7 @@ def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], s
     children.spawn("worker", ["worker", "run", "--loglevel", "WARNING"])
     children.spawn("delivery", ["delivery", "run"])
     children.spawn("sim", ["sim", "run", "--units", str(units), "--start-days-ago", "1", "--speed", "1440",
-                           "--scenario-mix", "healthy"])  # fmt: skip
+                           "--scenario-mix", "healthy", *(["--drop-unrouted"] if baseline else [])])  # fmt: skip
     url = f"http://127.0.0.1:{api_port}"
     wait_until(lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200, "the web app", 90)
     probe = WriteProbe(s).start()
