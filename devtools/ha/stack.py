@@ -60,7 +60,6 @@ class HAStack:
     def env_file(self) -> Path:
         return self.dir / "env"
 
-    # -- up / down ---------------------------------------------------------------------------
     # -- which ports the stack under .paygo/ha was made with ------------------------------------
     @property
     def ports_file(self) -> Path:
@@ -93,6 +92,7 @@ class HAStack:
                 f"and start it afresh with 'paygo stack up --ha'"
             )
 
+    # -- up / down ---------------------------------------------------------------------------
     def up(self) -> list[str]:
         self.check_port_base()
         ensure_installed(missing_ha_packages())
