@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # (production gives each process the URL of its own role; other passwords come from libpq's
     # password file, ~/.pgpass). Tools and migrations use the URL as it is.
     database_url: str = ""
+    # Where read-only work that may lag by seconds reads (docs/operations.md, "Reads that may lag": KPI
+    # pages and API, fleet-health windows, the call centre's unit data): on the HA stack libpq's
+    # multi-host string with target_session_attrs=prefer-standby. Unset: PAYGO_DATABASE_URL.
+    database_read_url: str = ""
     mqtt_host: str = "127.0.0.1"
     # One login for every service, when the broker is not the local stack's. Left unset, each
     # service logs in as its own role (SERVICE_ROLES) with a password derived from the secret key,
@@ -271,12 +275,18 @@ class Settings(BaseSettings):
             return self.mqtt_username, self.mqtt_password
         return role, derive_key(self.secret_key, f"mqtt-service/{role}").hex()
 
-    def database_url_for(self, service: str) -> str:
-        """The connection string of ``service`` (a key of DATABASE_ROLES): PAYGO_DATABASE_URL as the
-        service's own role."""
+    @property
+    def read_url(self) -> str:
+        """PAYGO_DATABASE_READ_URL, or PAYGO_DATABASE_URL when it is unset (resolved on use, so that a
+        copy of the settings with another database_url reads that database)."""
+        return self.database_read_url or self.database_url
+
+    def database_url_for(self, service: str, read: bool = False) -> str:
+        """The connection string of ``service`` (a key of DATABASE_ROLES): PAYGO_DATABASE_URL (``read``:
+        the read URL) as the service's own role."""
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-        params = conninfo_to_dict(self.database_url)
+        params = conninfo_to_dict(self.read_url if read else self.database_url)
         role = DATABASE_ROLES[service]
         if params.get("user") != role:
             params["user"] = role
@@ -296,6 +306,8 @@ class Settings(BaseSettings):
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.database_url.startswith(("postgresql://", "postgres://")):
             raise ValueError("PAYGO_DATABASE_URL must start with postgresql://")
+        if self.database_read_url and not self.database_read_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("PAYGO_DATABASE_READ_URL must start with postgresql://")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
             raise ValueError("PAYGO_REDIS_URL must start with redis://, rediss:// or sentinel://")
         return self
@@ -370,7 +382,8 @@ class Settings(BaseSettings):
             return "PAYGO_SECRET_KEY is set"
         if old_keys:
             return "PAYGO_OLD_SECRET_KEYS is set"
-        for name, urls in (("PAYGO_DATABASE_URL", self.database_url), ("PAYGO_REDIS_URL", self.redis_url)):
+        for name, urls in (("PAYGO_DATABASE_URL", self.database_url), ("PAYGO_DATABASE_READ_URL", self.read_url),
+                           ("PAYGO_REDIS_URL", self.redis_url)):  # fmt: skip
             for url in urls.split(";"):  # several sentinels
                 parts = urlsplit(url)
                 # A multi-host netloc (libpq: h1:p1,h2:p2) and host= in the query list every server.

@@ -36,9 +36,13 @@ SERVICE_OF = {
 }
 
 
-def url_of(settings: Settings, application_name: str) -> str:
+def url_of(settings: Settings, application_name: str, read: bool = False) -> str:
+    """``read``: the URL for reads that may lag by seconds (PAYGO_DATABASE_READ_URL, a standby on the HA
+    stack; the primary's URL when it is unset)."""
     service = SERVICE_OF.get(application_name)
-    return settings.database_url if service is None else settings.database_url_for(service)
+    if service is None:
+        return settings.read_url if read else settings.database_url
+    return settings.database_url_for(service, read=read)
 
 
 def share_clock(conn: psycopg.Connection, offset: bool = True) -> None:
@@ -73,13 +77,33 @@ def connect(settings: Settings, application_name: str, autocommit: bool = False)
     return conn
 
 
-def make_pool(settings: Settings, application_name: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+def connect_read(settings: Settings, application_name: str) -> psycopg.Connection:
+    """A connection for reads that may lag by seconds (PAYGO_DATABASE_READ_URL): a standby when one
+    answers; read-only whichever server it reaches."""
+    conn = psycopg.connect(url_of(settings, application_name, read=True),
+                           application_name=f"{application_name} (read)", connect_timeout=10)  # fmt: skip
+    conn.read_only = True
+    share_clock(conn, offset=_needs_clock(settings))
+    return conn
+
+
+def _configure(conn: psycopg.Connection, offset: bool, read_only: bool) -> None:
+    share_clock(conn, offset=offset)
+    if read_only:
+        conn.read_only = True
+
+
+def make_pool(
+    settings: Settings, application_name: str, min_size: int = 1, max_size: int = 10, read: bool = False
+) -> ConnectionPool:
+    """``read``: connections for reads that may lag by seconds (PAYGO_DATABASE_READ_URL), read-only, named
+    "<application_name> (read)" in pg_stat_activity."""
     return ConnectionPool(
-        url_of(settings, application_name),
+        url_of(settings, application_name, read=read),
         min_size=min_size,
         max_size=max_size,
-        kwargs={"application_name": application_name},
-        configure=functools.partial(share_clock, offset=_needs_clock(settings)),
+        kwargs={"application_name": f"{application_name} (read)" if read else application_name},
+        configure=functools.partial(_configure, offset=_needs_clock(settings), read_only=read),
         # An idle connection to a primary that died or was demoted is found out (one empty round
         # trip) and replaced before it is handed out, instead of failing the request that gets it.
         check=ConnectionPool.check_connection,

@@ -30,6 +30,14 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+def get_read_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """A read-only connection for reads that may lag by seconds (PAYGO_DATABASE_READ_URL; the app's one
+    pool when it is unset)."""
+    pool: ConnectionPool = getattr(request.app.state, "read_pool", None) or request.app.state.pool
+    with pool.connection() as conn:
+        yield conn
+
+
 async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
@@ -40,10 +48,17 @@ def pool_lifespan(settings: Settings, application_name: str) -> Callable[[FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = make_pool(settings, application_name, min_size=1, max_size=10)
+        # Reads that may lag (ReadConn) get a pool of their own only when they are sent elsewhere.
+        separate = bool(settings.database_read_url) and settings.read_url != settings.database_url
+        app.state.read_pool = (
+            make_pool(settings, application_name, min_size=1, max_size=10, read=True) if separate else None
+        )
         try:
             yield
         finally:
             app.state.pool.close()
+            if app.state.read_pool is not None:
+                app.state.read_pool.close()
 
     return lifespan
 
@@ -51,6 +66,9 @@ def pool_lifespan(settings: Settings, application_name: str) -> Callable[[FastAP
 # scope="function": the transaction ends (committed) when the route returns, before the answer is sent,
 # so a page that redirects after a form post never shows the state from before it.
 DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
+# For reads that may lag by seconds (docs/operations.md, "Reads that may lag"): a standby when
+# PAYGO_DATABASE_READ_URL names one. Never for a page that must show the request's own write.
+ReadConn = Annotated[psycopg.Connection, Depends(get_read_conn, scope="function")]
 # The request body as bytes, exactly as sent (callbacks are stored raw and signatures cover the bytes).
 RawBody = Annotated[bytes, Depends(_raw_body)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

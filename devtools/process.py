@@ -89,7 +89,16 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def wait_until(check: Callable[[], object], what: str, timeout: float = 60.0, log_file: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], object],
+    what: str,
+    timeout: float = 60.0,
+    log_file: Path | None = None,
+    alive: Callable[[], bool] | None = None,
+) -> None:
+    """Poll ``check`` until it is true. ``alive``: whether the server's process still runs; once it
+    has exited there is nothing to wait for. A server that does not answer is reported with the end
+    of its log, so that a CI run's output shows why."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -97,9 +106,58 @@ def wait_until(check: Callable[[], object], what: str, timeout: float = 60.0, lo
                 return
         except Exception:  # noqa: BLE001 - a server that is starting may refuse in many ways
             pass
+        if alive is not None and not alive():
+            raise StackError(f"{what}: the process exited{_log_hint(log_file)}")
         time.sleep(0.2)
-    hint = f"; see {log_file}" if log_file else ""
-    raise StackError(f"{what} did not answer within {timeout:.0f}s{hint}")
+    raise StackError(f"{what} did not answer within {timeout:.0f}s{_log_hint(log_file)}")
+
+
+LOG_TAIL_LINES = 25
+
+
+def log_tail(log_file: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a server's log ('' when it cannot be read)."""
+    try:
+        with log_file.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 64 * 1024, 0))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _log_hint(log_file: Path | None) -> str:
+    if log_file is None:
+        return ""
+    tail = log_tail(log_file)
+    shown = f"; the end of {log_file}:\n{tail}" if tail else f"; {log_file} is empty or missing"
+    return shown
+
+
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The ports Linux hands out as source ports of outgoing connections (32768-60999 by default)."""
+    try:
+        low, high = (int(x) for x in EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could bind the port now. False also when no server listens there but a
+    connection uses it as its source port (established or in TIME_WAIT): Linux refuses the bind
+    then, even with SO_REUSEADDR, which every server of ours sets."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def run(cmd: list[str], user: str | None = None, **kw: object) -> subprocess.CompletedProcess[str]:

@@ -57,7 +57,7 @@ class Stack:
             # Check every port before starting anything, so a clash leaves nothing half-started.
             for s in self._wanted():
                 if not s.running():
-                    s._check_port_free()
+                    s._check_port_free(wait_source=False)
             return [s.name for s in self._wanted() if s.up()]
 
     def down(self, only: list[str] | None = None) -> list[str]:

@@ -58,6 +58,9 @@ class FleetConfig:
     # Load mode: this many shared connections instead of one per unit (0: one per unit).
     connections: int = 0
     seed: int = 0
+    # Keep and resend a report the broker answers "no matching subscribers" (MQTT 5). False: firmware
+    # that takes any PUBACK as delivered, on MQTT 3.1.1 (the chaos run's baseline, --baseline).
+    resend_unrouted: bool = True
     # Units resuming a known past (the demo after its history): serial -> credit left in seconds
     # (inf: unlocked for good), and serial -> the last token count the keypad accepted.
     credit_s: dict[str, float] | None = None
@@ -75,6 +78,7 @@ class FleetStats:
     buffered: int = 0
     tokens_accepted: int = 0
     events_sent: int = 0
+    not_taken: int = 0  # reports the broker answered "no matching subscribers" (kept, sent again)
     most_online: int = 0
     sim_time: datetime | None = None  # how far the physics has got (behind the clock when overloaded)
     max_lag_s: float = 0.0  # the largest lag of the physics behind the simulated clock, simulated seconds
@@ -88,6 +92,8 @@ class UnitLink:
     limit: int
     buffer: deque[Reading] = field(default_factory=deque)
     events: list[protocol.DeviceEvent] = field(default_factory=list)
+    # One publish in flight at a time (reports and command acks), so the last PUBACK is its own.
+    publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
     dropped: int = 0  # readings lost to a full buffer, reported with the next flush
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -115,26 +121,59 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def _flush(client: aiomqtt.Client, link: UnitLink, cfg: FleetConfig, stats: FleetStats) -> None:
-    """Send the buffer oldest first; each batch leaves the buffer only once the broker has it."""
+# MQTT 5 PUBACK reason 0x10: the broker took the message but no subscription matched it, so nobody
+# will store it (e.g. right after a broker restart: Mosquitto 2.0 restores a persistent session's plain
+# subscriptions, not its shared ones, until the ingest worker subscribes again). The firmware keeps
+# the report and sends it again (docs/operations.md, "Mosquitto restarts").
+NO_MATCHING_SUBSCRIBERS = 0x10
+NOT_TAKEN_RETRY_S = 1.0
+
+
+class UnitClient(aiomqtt.Client):
+    """A unit's own connection, MQTT 5: remembers the reason code of the last PUBACK (the unit has one
+    publish in flight at a time, ``UnitLink.publishing``)."""
+
+    last_puback: int = 0
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:  # noqa: ANN401
+        self.last_puback = int(getattr(reason_code, "value", 0) or 0)
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
+async def _taken(client: aiomqtt.Client, link: UnitLink, topic: str, payload: bytes, stats: FleetStats) -> bool:
+    """Publish at QoS 1; True when the broker took it for a subscriber (a PUBACK but 0x10)."""
+    async with link.publishing:
+        await client.publish(topic, payload, qos=1)
+        taken = getattr(client, "last_puback", 0) != NO_MATCHING_SUBSCRIBERS
+    if not taken:
+        stats.not_taken += 1
+    return taken
+
+
+async def _flush(client: aiomqtt.Client, link: UnitLink, cfg: FleetConfig, stats: FleetStats) -> bool:
+    """Send the buffer oldest first; each batch leaves the buffer only once the broker has it for a
+    subscriber. False when the broker answered that nobody subscribes (keep it, try again soon)."""
     serial = link.serial
     if link.dropped:
         link.events.append(_event("buffer_overflow", {"dropped": link.dropped}))
         link.dropped = 0
     while link.events:
         batch_ev = link.events[: protocol.MAX_EVENTS_PER_MESSAGE]
-        await client.publish(protocol.topic(serial, "events", cfg.topic_root),
-                             protocol.encode_events(serial, batch_ev), qos=1)  # fmt: skip
+        if not await _taken(client, link, protocol.topic(serial, "events", cfg.topic_root),
+                            protocol.encode_events(serial, batch_ev), stats):  # fmt: skip
+            return False
         del link.events[: len(batch_ev)]
         stats.events_sent += len(batch_ev)
     for batch in link.batches():
-        await client.publish(protocol.topic(serial, "telemetry", cfg.topic_root),
-                             protocol.encode_telemetry(serial, batch), qos=1)  # fmt: skip
+        if not await _taken(client, link, protocol.topic(serial, "telemetry", cfg.topic_root),
+                            protocol.encode_telemetry(serial, batch), stats):  # fmt: skip
+            return False
         for _ in batch:
             link.buffer.popleft()
         stats.readings_sent += len(batch)
         stats.messages_sent += 1
         stats.buffered -= len(batch)
+    return True
 
 
 def _drop_link(client: aiomqtt.Client) -> None:
@@ -158,8 +197,9 @@ async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stat
                 await asyncio.wait_for(link.wake.wait(), timeout=1.0)
             continue
         try:
-            async with aiomqtt.Client(
+            async with (UnitClient if cfg.resend_unrouted else aiomqtt.Client)(
                 cfg.host, cfg.port, identifier=f"unit-{serial}",
+                protocol=aiomqtt.ProtocolVersion.V5 if cfg.resend_unrouted else aiomqtt.ProtocolVersion.V311,
                 username=serial if cfg.credentials else cfg.username,
                 password=cfg.credentials[serial] if cfg.credentials else cfg.password,
                 will=aiomqtt.Will(status_topic, protocol.encode_status(False), qos=1, retain=True), keepalive=60,
@@ -176,7 +216,9 @@ async def run_unit(i: int, link: UnitLink, sim: FleetSim, cfg: FleetConfig, stat
                         if not sim.link_up[i]:
                             _drop_link(client)
                             break
-                        await _flush(client, link, cfg, stats)
+                        if not await _flush(client, link, cfg, stats):
+                            await _sleep_or_stop(stop, NOT_TAKEN_RETRY_S)
+                            continue
                         link.wake.clear()
                         if link.buffer:
                             continue
@@ -215,7 +257,8 @@ async def _take_commands(client: aiomqtt.Client, i: int, sim: FleetSim, link: Un
                 sim.credit_s[i] = credit
         stats.tokens_accepted += accepted
         link.events.append(_event("token", {"result": str(entry), "count": keypad.count}, sim.now))
-        await client.publish(ack_topic, protocol.encode_ack(command.outbox_id, accepted), qos=1)
+        async with link.publishing:
+            await client.publish(ack_topic, protocol.encode_ack(command.outbox_id, accepted), qos=1)
 
 
 async def _shared_connection(n: int, links: list[UnitLink], cfg: FleetConfig, stats: FleetStats,

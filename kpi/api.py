@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from backoffice import clock
-from backoffice.deps import DbConn
+from backoffice.deps import ReadConn
 from backoffice.staff.guard import Allow
 from kpi import repository
 from kpi.cli import to_csv
@@ -25,18 +25,18 @@ def _out(s: repository.Snapshot) -> dict[str, Any]:
     return {**s.result, "computed_at": s.computed_at.isoformat(), "units_in_ledger": s.units}
 
 
-def _since(conn: DbConn, months: int) -> date:
+def _since(conn: ReadConn, months: int) -> date:
     return (repository.latest_date(conn) or clock.today()) - timedelta(days=31 * months)
 
 
 @router.get("/latest")
-def latest(conn: DbConn) -> list[dict[str, Any]]:
+def latest(conn: ReadConn) -> list[dict[str, Any]]:
     """Every segment of the latest snapshot ("all" first), shaped as kpi/SPEC.md §4."""
     return [_out(s) for s in repository.latest(conn)]
 
 
 @router.get("/snapshots/{as_of}")
-def snapshot(as_of: date, conn: DbConn) -> dict[str, Any]:
+def snapshot(as_of: date, conn: ReadConn) -> dict[str, Any]:
     """One as-of date: every segment, and the distributions behind the histograms."""
     rows = repository.for_date(conn, as_of)
     if not rows:
@@ -46,14 +46,14 @@ def snapshot(as_of: date, conn: DbConn) -> dict[str, Any]:
 
 
 @router.get("/series")
-def series(conn: DbConn, segment: str = "all", months: int = Query(24, ge=1, le=240)) -> list[dict[str, Any]]:
+def series(conn: ReadConn, segment: str = "all", months: int = Query(24, ge=1, le=240)) -> list[dict[str, Any]]:
     """A segment's snapshots over the ``months`` months up to the latest snapshot, oldest first."""
     since = _since(conn, months)
     return [_out(s) for s in repository.series(conn, since, segment)]
 
 
 @router.get("/export.csv")
-def export_csv(conn: DbConn, months: int = Query(24, ge=1, le=240), segment: str | None = None) -> Response:
+def export_csv(conn: ReadConn, months: int = Query(24, ge=1, le=240), segment: str | None = None) -> Response:
     """Snapshots of the ``months`` months up to the latest as CSV, one row per as-of date and segment."""
     since = _since(conn, months)
     rows = repository.series(conn, since, segment) if segment else repository.since(conn, since)
@@ -64,7 +64,7 @@ def export_csv(conn: DbConn, months: int = Query(24, ge=1, le=240), segment: str
     )
 
 
-def _stored_date(conn: DbConn, as_of: date | None) -> date:
+def _stored_date(conn: ReadConn, as_of: date | None) -> date:
     day = as_of or repository.latest_date(conn)
     if day is None:
         raise HTTPException(404, "no KPI snapshot yet; take one with 'paygo kpi snapshot'")
@@ -73,7 +73,7 @@ def _stored_date(conn: DbConn, as_of: date | None) -> date:
 
 @v1.get("/portfolio-quality")
 def portfolio_quality(
-    conn: DbConn, as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None
+    conn: ReadConn, as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None
 ) -> list[dict[str, Any]]:
     """PERFORM.md §3 as of a snapshot's date, one object per segment ("all" first)."""
     day = _stored_date(conn, as_of)
@@ -91,7 +91,7 @@ def portfolio_quality(
 @v1.get("/loan-tape")
 def loan_tape(
     request: Request,
-    conn: DbConn,
+    conn: ReadConn,
     as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest tape")] = None,
 ) -> Response:
     """The loan tape of PERFORM.md §4 (CSV, one row per unit) stored with the snapshot of that date."""

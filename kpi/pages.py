@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from backoffice import clock
-from backoffice.deps import DbConn
+from backoffice.deps import ReadConn
 from backoffice.staff.guard import Allow
 from backoffice.templating import make_templates
 from kpi import repository
@@ -27,7 +27,7 @@ def _month_end(d: date) -> bool:
 
 
 @router.get("/kpi", response_class=HTMLResponse)
-def kpi_page(request: Request, conn: DbConn) -> HTMLResponse:
+def kpi_page(request: Request, conn: ReadConn) -> HTMLResponse:
     latest = repository.latest(conn)
     end = latest[0].as_of if latest else clock.today()
     history = repository.series(conn, end - timedelta(days=31 * MONTHS))

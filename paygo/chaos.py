@@ -37,6 +37,7 @@ from paygo.celery_app import make_celery
 from paygo.demo import prepare_database, provision_units
 
 DB = "paygo_chaos"
+MQTT_AWAY = 5.0  # seconds the ingest workers stay away after Mosquitto's restart
 REDIS_DB = 12
 
 # The run's read-only checks over the platform's tables (a verification tool's read model, like a
@@ -168,7 +169,8 @@ class Payer:
         wait_until(lambda: any(t > at for t, _ in self.answered[-50:]), "a payment answered after the fault", timeout)
 
 
-def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[[str], None] = print) -> bool:
+def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[[str], None] = print,
+        baseline: bool = False) -> bool:  # fmt: skip
     """The whole run; prints the tables; True when every check holds."""
     stack = HAStack(settings)
     say("starting the HA stack")
@@ -176,8 +178,8 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
     with psycopg.connect(stack.ports.database_url("postgres"), autocommit=True) as admin:
         admin.execute(f"drop database if exists {DB} with (force)")
         admin.execute(f"create database {DB} owner {OWNER}")
-    # The first free port from base+500: the HA ports lie in Linux's ephemeral range, where an
-    # outgoing connection may hold one for a while.
+    # The first free port from base+500 (a base inside Linux's ephemeral range may find one held by an
+    # outgoing connection's source port).
     api_port = next(p for p in range(stack.ports.base + 500, stack.ports.base + 600) if not port_open(p))
     s = settings.model_copy(update={"database_url": stack.ports.database_url(DB, user=OWNER),
                                     "redis_url": stack.ports.redis_url(db=REDIS_DB), "api_port": api_port})  # fmt: skip
@@ -192,13 +194,13 @@ def run(settings: Settings, units: int = 20, pause: float = 10.0, say: Callable[
            "PAYGO_TASK_VISIBILITY_TIMEOUT": "10", "PAYGO_HOME": str(settings.home_dir)}  # fmt: skip
     children = Children(stack.dir / "chaos" / "logs", env)
     try:
-        return _run(stack, s, children, accounts, started_at, units, pause, say)
+        return _run(stack, s, children, accounts, started_at, units, pause, say, baseline)
     finally:
         children.stop()  # whatever happened, no process of the run is left behind
 
 
 def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], started_at: object, units: int,
-         pause: float, say: Callable[[str], None]) -> bool:  # fmt: skip
+         pause: float, say: Callable[[str], None], baseline: bool = False) -> bool:  # fmt: skip
     api_port = s.api_port
     children.spawn("ingest-1", ["ingest", "run", "--worker-id", "chaos-1"])
     children.spawn("ingest-2", ["ingest", "run", "--worker-id", "chaos-2"])
@@ -206,7 +208,7 @@ def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], s
     children.spawn("worker", ["worker", "run", "--loglevel", "WARNING"])
     children.spawn("delivery", ["delivery", "run"])
     children.spawn("sim", ["sim", "run", "--units", str(units), "--start-days-ago", "1", "--speed", "1440",
-                           "--scenario-mix", "healthy"])  # fmt: skip
+                           "--scenario-mix", "healthy", *(["--drop-unrouted"] if baseline else [])])  # fmt: skip
     url = f"http://127.0.0.1:{api_port}"
     wait_until(lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200, "the web app", 90)
     probe = WriteProbe(s).start()
@@ -231,9 +233,21 @@ def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], s
         return "restarted with the same worker id"
 
     def restart_mosquitto() -> str:
-        stack.mosquitto.down()
-        stack.mosquitto.up()
-        return "SIGTERM (persistence saved), started again"
+        # The ingest workers are held (SIGSTOP) across the restart and for MQTT_AWAY seconds after it:
+        # Mosquitto restores their sessions but not the sessions' shared subscriptions until they
+        # subscribe again, so units publish meanwhile into a broker where nothing subscribes. They
+        # are told so (MQTT 5 PUBACK "no matching subscribers") and keep those readings.
+        held = [children.procs[n] for n in ("ingest-1", "ingest-2")]
+        for p in held:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            stack.mosquitto.down()
+            stack.mosquitto.up()
+            time.sleep(MQTT_AWAY)
+        finally:
+            for p in held:
+                p.send_signal(signal.SIGCONT)
+        return f"SIGTERM, started again; ingest workers away for {MQTT_AWAY:.0f} s after it"
 
     def kill_pg_leader() -> str:
         old, _ = faults.kill_leader(stack)
@@ -275,7 +289,7 @@ def _run(stack: HAStack, s: Settings, children: Children, accounts: list[str], s
         children.stop(["sim"])
         probe.stop()
     say("letting ingest and delivery drain")
-    checks = _checks(s, payer, probe, started_at)
+    checks = _checks(s, payer, probe, started_at, children.logs / "sim.log")
     children.stop()
     _print(results, checks, say)
     return all(c.ok for c in checks)
@@ -293,16 +307,26 @@ def _drained(s: Settings) -> Callable[[], bool]:
     return stable
 
 
-def _checks(s: Settings, payer: Payer, probe: WriteProbe, started_at: object) -> list[Check]:
+def _sim_not_taken(log: Path) -> str:
+    """What the simulator said at its end: reports the broker had no subscriber for (kept, sent again)."""
+    import re
+
+    found = re.findall(r"not taken (\d+)", log.read_text(errors="replace")) if log.exists() else []
+    return found[-1] if found else "?"
+
+
+def _checks(s: Settings, payer: Payer, probe: WriteProbe, started_at: object, sim_log: Path) -> list[Check]:
     wait_until(_drained(s), "the readings to stop arriving", 180)
     time.sleep(5)
     checks: list[Check] = []
     with connect(s, "chaos") as conn:
         rows, distinct = conn.execute(SQL_TELEMETRY).fetchone()  # type: ignore[misc]
         gaps, n_units = conn.execute(SQL_READING_GAPS).fetchone()  # type: ignore[misc]
+        not_taken = _sim_not_taken(sim_log)
         checks.append(Check("every reading stored exactly once (no seq missing, none twice)",
                             rows == distinct and gaps == 0 and rows > 0,
-                            f"{rows:,} readings of {n_units} units, {gaps} seq missing"))  # fmt: skip
+                            f"{rows:,} readings of {n_units} units, {gaps} seq missing; {not_taken} reports "
+                            "answered 'no matching subscribers' were kept and sent again"))  # fmt: skip
 
         inbox = {r[0]: r for r in conn.execute(SQL_INBOX)}
         answered = [txn for _, txn in payer.answered]

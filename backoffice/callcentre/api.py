@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from backoffice.callcentre import service
 from backoffice.callcentre.schemas import GoodwillGranted, GoodwillRequest, Resent, UnitPage
-from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.deps import DbConn, ReadConn, RowId, SettingsDep
 from backoffice.staff.guard import Allow, CurrentStaff
 
 router = APIRouter(prefix="/api/v1", tags=["unit page"], dependencies=[Depends(Allow("call_centre", "finance"))])
@@ -14,7 +14,7 @@ act_router = APIRouter(prefix="/api/v1", tags=["unit page"], dependencies=[Depen
 
 
 @router.get("/units/{serial}")
-def unit_page(serial: str, conn: DbConn, staff: CurrentStaff) -> UnitPage:
+def unit_page(serial: str, conn: ReadConn, staff: CurrentStaff) -> UnitPage:
     """Everything the unit page shows (``sms`` is null for roles that may not read the SMS log)."""
     page = service.load_unit_page(conn, serial, with_sms=staff.holds(service.SMS_READERS))
     if page is None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from backoffice.deps import DbConn, RowId
+from backoffice.deps import DbConn, ReadConn, RowId
 from backoffice.health import service
 from backoffice.health.rules import KINDS
 from backoffice.health.schemas import Alert, OutreachItem, UnitPanel
@@ -27,19 +27,19 @@ Kind = Annotated[str | None, Query(pattern="^(" + "|".join(KINDS) + ")$")]
 
 
 @router.get("/alerts", response_model=list[Alert])
-def list_alerts(conn: DbConn, kind: Kind = None) -> list[Alert]:
+def list_alerts(conn: ReadConn, kind: Kind = None) -> list[Alert]:
     """Open alerts, newest first, with the evidence each rule saw."""
     return service.open_alerts(conn, kind=kind)
 
 
 @router.get("/outreach", response_model=list[OutreachItem])
-def outreach(conn: DbConn) -> list[OutreachItem]:
+def outreach(conn: ReadConn) -> list[OutreachItem]:
     """The call centre's queue, the highest priority first."""
     return [OutreachItem(**r) for r in service.repository.outreach(conn)]
 
 
 @router.get("/units/{unit_id}", response_model=UnitPanel)
-def unit_health(unit_id: RowId, conn: DbConn) -> UnitPanel:
+def unit_health(unit_id: RowId, conn: ReadConn) -> UnitPanel:
     """A unit's open alerts, state-of-health series and collections class."""
     return service.unit_panel(conn, unit_id)
 
@@ -55,7 +55,7 @@ def acknowledge(alert_id: RowId, conn: DbConn, staff: CurrentStaff) -> Alert:
 
 
 @pages.get("/fleet-health", response_class=HTMLResponse)
-def alerts_page(request: Request, conn: DbConn, kind: Kind = None) -> HTMLResponse:
+def alerts_page(request: Request, conn: ReadConn, kind: Kind = None) -> HTMLResponse:
     alerts = service.open_alerts(conn, kind=kind)
     counts = dict.fromkeys(KINDS, 0)
     for a in service.open_alerts(conn):

@@ -49,6 +49,7 @@ class Etcd(Service):
     name = "etcd"
     setting = "PAYGO_HA_PORT_BASE"
     package = "etcd-server"
+    foreground = True
 
     def __init__(self, settings: Settings, ports: HAPorts) -> None:
         super().__init__(settings)

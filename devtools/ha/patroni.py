@@ -44,6 +44,7 @@ def rest_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, Any]:
 class PatroniMember(PostgresFiles, Service):
     setting = "PAYGO_HA_PORT_BASE"
     package = "patroni"
+    foreground = True
 
     def __init__(self, settings: Settings, ports: HAPorts, index: int, archive_command: str = "") -> None:
         self.name = f"pg{index}"

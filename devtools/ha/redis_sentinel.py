@@ -7,13 +7,13 @@ so a file is written only when it does not exist yet: a restart keeps what Senti
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from backoffice.config import Settings
+from devtools.ha.etcd import spawn
 from devtools.ha.ports import HAPorts
 from devtools.install import which
-from devtools.process import StackError, alive, read_pid, run
+from devtools.process import StackError, alive, read_pid
 from devtools.server import Service
 
 MASTER_NAME = "paygo"
@@ -26,6 +26,7 @@ class _RedisProcess(Service):
     setting = "PAYGO_HA_PORT_BASE"
     package = "redis-server"
     hint = "redis-server"
+    foreground = True
 
     def __init__(self, settings: Settings, ports: HAPorts, index: int) -> None:
         super().__init__(settings)
@@ -68,19 +69,15 @@ class _RedisProcess(Service):
                 "# written by 'paygo stack up --ha' once; Redis/Sentinel rewrite it after a failover",
                 "bind 127.0.0.1",
                 f"port {self.port}",
-                "daemonize yes",
                 f"pidfile {self.pid_file}",
                 f"logfile {self.log_file}",
                 f"dir {self.dir}",
                 "protected-mode yes",
             ]
             self.conf.write_text("\n".join(common + self._lines()) + "\n")
-        if self.pid_file.exists():
-            self.pid_file.unlink()
-        try:
-            run(self._command())
-        except subprocess.CalledProcessError as err:
-            raise StackError(f"{self.name} did not start: {err.stderr.strip()}") from err
+        # In the foreground (a session of its own): its pid is known at once, so a server that
+        # exits (e.g. it cannot bind its port) is reported with its log instead of waited for.
+        spawn([*self._command(), "--daemonize", "no"], self.log_file, self.pid_file, cwd=self.dir)
 
     def _command(self) -> list[str]:
         return [self._binary(), str(self.conf)]

@@ -53,19 +53,54 @@ class HAStack:
 
     def env(self) -> dict[str, str]:
         """The variables that point the platform's processes at this stack."""
-        return {"PAYGO_DATABASE_URL": self.database_url, "PAYGO_REDIS_URL": self.redis_url}
+        return {"PAYGO_DATABASE_URL": self.database_url, "PAYGO_DATABASE_READ_URL": self.standby_url,
+                "PAYGO_REDIS_URL": self.redis_url}  # fmt: skip
 
     @property
     def env_file(self) -> Path:
         return self.dir / "env"
 
+    # -- which ports the stack under .paygo/ha was made with ------------------------------------
+    @property
+    def ports_file(self) -> Path:
+        return self.dir / "port-base"
+
+    def recorded_base(self) -> int | None:
+        """PAYGO_HA_PORT_BASE the stack under .paygo/ha was made with (None: no stack there yet).
+        Stacks made before the file existed are recognised by redis0's configuration."""
+        try:
+            return int(self.ports_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+        conf = self.redis[0].conf
+        if conf.exists():
+            for line in conf.read_text().splitlines():
+                if line.startswith("port "):
+                    return int(line.split()[1]) - (self.ports.redis(0) - self.ports.base)
+        return None
+
+    def check_port_base(self) -> None:
+        """Refuse to start a stack made with other ports: its nodes' state names those ports (etcd's
+        member, Patroni's members in etcd, Sentinel's and the replicas' rewritten configurations,
+        which record what Sentinel decided), so rewriting them could only be partly right."""
+        recorded = self.recorded_base()
+        if recorded is not None and recorded != self.ports.base:
+            raise StackError(
+                f"the HA stack under {self.dir} was made with PAYGO_HA_PORT_BASE={recorded}, not {self.ports.base}: "
+                f"its nodes recorded those ports (etcd, Patroni, Sentinel). Either set PAYGO_HA_PORT_BASE={recorded} "
+                f"again, or remove it and its data with 'paygo stack down --ha --wipe' (PAYGO_HA_PORT_BASE={recorded}) "
+                f"and start it afresh with 'paygo stack up --ha'"
+            )
+
     # -- up / down ---------------------------------------------------------------------------
     def up(self) -> list[str]:
+        self.check_port_base()
         ensure_installed(missing_ha_packages())
         for s in self.services:
             if not s.running():
-                s._check_port_free()
+                s._check_port_free(wait_source=False)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.ports_file.write_text(f"{self.ports.base}\n")
         self.backup.prepare()
         started = [s.name for s in [self.etcd] if s.up()]
         for m in self.members:
@@ -110,6 +145,9 @@ class HAStack:
 
     def down(self, keep_broker: bool = False) -> list[str]:
         """Stop everything (``keep_broker``: but Mosquitto, which the plain stack shares)."""
+        recorded = self.recorded_base()
+        if recorded is not None and recorded != self.ports.base:  # ask the cluster where it listens
+            return HAStack(self.settings, HAPorts(recorded)).down(keep_broker)
         stopped = []
         for s in [*self.sentinels, *self.redis, *([] if keep_broker else [self.mosquitto])]:
             if s.down():
@@ -122,6 +160,14 @@ class HAStack:
         if self.etcd.down():
             stopped.append(self.etcd.name)
         return stopped
+
+    def wipe(self) -> None:
+        """Stop the HA stack and delete everything under .paygo/ha (data, backups, configurations)."""
+        import shutil
+
+        self.down()
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
 
     def status(self) -> list[ServiceStatus]:
         out = []

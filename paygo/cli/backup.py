@@ -86,7 +86,7 @@ def backup_restore(
     target.parent.mkdir(parents=True, exist_ok=True)
     if stack.running():  # archive the WAL written until now, so that a recent target is within reach
         stack.backup.archive_until_now()
-    r = restore(stack.backup, target, target_at, port or stack.ports.base + 450)
+    r = restore(stack.backup, target, target_at, port or stack.ports.restore)
     console.print(f"restored into {r.data} in {r.seconds_restore:.1f} s, recovered and promoted in "
                   f"{r.seconds_recovery:.1f} s; it answers at {r.url()}")  # fmt: skip
     console.print(f"stop it with: paygo backup stop-restored --into {r.data}")

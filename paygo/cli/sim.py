@@ -59,6 +59,14 @@ def sim_run(
         bool, typer.Option("--metrics-condensed/--metrics-simple", help="condensed or simple Metrics requests")
     ] = True,
     metrics_cbor: Annotated[bool, typer.Option("--metrics-cbor/--metrics-json", help="CBOR or JSON bodies")] = False,
+    resend_unrouted: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unrouted/--drop-unrouted",
+            help="keep a report the broker answers 'no matching subscribers' (MQTT 5) and send it again; "
+            "--drop-unrouted: firmware that takes any PUBACK as delivered (MQTT 3.1.1), a baseline",
+        ),
+    ] = True,
 ) -> None:
     """Simulate units: each reports every 20 simulated minutes over MQTT, as real firmware does.
 
@@ -67,6 +75,7 @@ def sim_run(
     (a covered panel, a failing battery, a GSM outage, ...) at a random time; --truth records
     which and when, to score alerts against.
     """
+    import dataclasses
     import resource
 
     from firmware_sim import scenarios
@@ -81,6 +90,7 @@ def sim_run(
                                    connections=connections, synthetic=synthetic, seed=seed)  # fmt: skip
         fleet = simulation.with_metrics_units(settings, fleet, metrics_units, metrics_auth, metrics_condensed,
                                               metrics_cbor)  # fmt: skip
+        fleet.config = dataclasses.replace(fleet.config, resend_unrouted=resend_unrouted)
     except (simulation.FleetSetupError, ValueError) as err:
         raise typer.BadParameter(str(err)) from None
     if truth:
@@ -102,6 +112,7 @@ def sim_run(
     console.print(
         f"ran {time.monotonic() - started:.1f} s: units {stats.units}, most online {stats.most_online}, "
         f"readings sent {stats.readings_sent}, messages {stats.messages_sent}, dropped {stats.dropped}, "
+        f"not taken {stats.not_taken} (no subscriber yet: kept and sent again), "
         f"cpu {cpu.ru_utime + cpu.ru_stime:.1f} s, largest lag of the physics {stats.max_lag_s:.0f} simulated s"
     )
 

@@ -45,10 +45,22 @@ def stack_up(
 
 
 @app.command("down")
-def stack_down() -> None:
+def stack_down(
+    ha: bool = typer.Option(False, "--ha", help="Only the HA stack (Mosquitto included)"),
+    wipe: bool = typer.Option(
+        False, "--wipe", help="With --ha: also delete the HA stack's data, backups and configurations (.paygo/ha)"
+    ),
+) -> None:
     """Stop the local servers (the plain and the HA stack); leaves no process behind."""
     settings = settings_or_exit()
-    stopped = HAStack(settings).down() + Stack(settings).down()
+    if wipe and not ha:
+        raise typer.BadParameter("--wipe deletes the HA stack's data and goes with --ha only", param_hint="--wipe")
+    stack = HAStack(settings)
+    if wipe:
+        stack.wipe()
+        console.print(f"stopped the HA stack and deleted {stack.dir}")
+        return
+    stopped = stack.down() + ([] if ha else Stack(settings).down())
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 

@@ -154,6 +154,40 @@ def test_leader_killed_while_payments_arrive_loses_no_acknowledged_payment(ha: H
 
 
 @pytest.mark.slow
+def test_reads_that_may_lag_are_served_by_a_standby(ha: HA) -> None:
+    """PAYGO_DATABASE_READ_URL with target_session_attrs=prefer-standby: the KPI API reads on a standby
+    (its read pool's connections are there, none on the leader) while writes go to the leader."""
+    from fastapi.testclient import TestClient
+    from psycopg.conninfo import conninfo_to_dict
+
+    from backoffice.db import connect_read
+    from tests.support.staff import api_token
+
+    name = str(conninfo_to_dict(ha.settings.database_url)["dbname"])
+    settings = ha.settings.model_copy(update={"database_read_url": ha.stack.ports.standby_url(name, user=OWNER)})
+    leader = ha.stack.leader()
+    with connect_read(settings, "api") as conn:
+        in_recovery, port = conn.execute("select pg_is_in_recovery(), inet_server_port()").fetchone() or (None, None)
+    assert in_recovery is True and port != leader.port
+
+    headers = api_token(settings.database_url, "finance", "viewer")
+    with TestClient(create_app(settings), headers=headers) as client:
+        assert client.get("/api/kpi/latest").status_code == 200
+        assert client.get("/api/v1/fleet-health/alerts").status_code == 200
+        readers = {}
+        for member in ha.stack.members:
+            with psycopg.connect(f"postgresql://paygo@127.0.0.1:{member.port}/{name}", autocommit=True) as conn:
+                row = conn.execute(
+                    "select pg_is_in_recovery(), count(*) filter (where application_name = 'api (read)')"
+                    " from pg_stat_activity where datname = current_database()"
+                ).fetchone()
+                assert row is not None
+                readers[member.name] = (bool(row[0]), int(row[1]))
+    assert readers[leader.name] == (False, 0), readers
+    assert any(standby and n > 0 for standby, n in readers.values()), readers
+
+
+@pytest.mark.slow
 def test_celery_through_sentinel_runs_tasks_after_the_redis_primary_is_killed(ha: HA) -> None:
     """Broker and results through kombu's sentinel:// transport: a Redis failover loses no task, and the
     KPI snapshot (idempotent: it replaces the date's snapshot) run twice stores one."""

@@ -9,8 +9,11 @@ import threading
 import uuid
 from datetime import timedelta
 
+import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 
+import protocol
 from backoffice import clock
 from backoffice.config import Settings
 from backoffice.credit.service import apply_payment
@@ -43,6 +46,14 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
     link = MqttLink(settings, f"delivery-{uuid.uuid4().hex[:6]}")
     link_subscribed = Subacks(link.client)  # the link subscribes to the acks when it connects
     link.start()
+    # What an ingest worker does: take the units' events (the firmware keeps a report that nobody
+    # subscribes to and sends it again, tests/firmware_sim/test_not_taken.py).
+    events = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"events-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
+    events_subscribed = Subacks(events)
+    events.connect(settings.mqtt_host, settings.mqtt_port)
+    events.loop_start()
+    events.subscribe(protocol.all_units("events", settings.mqtt_topic_root), qos=1)
+    events_subscribed.wait(what="the events observer's SUBACK")
     try:
         wait_for(lambda: stats.online == 1, timeout=20, what="the unit online")
         # The unit's command subscription is in place: once online it awaits its SUBACK, and only
@@ -60,5 +71,7 @@ def test_fleet_unit_takes_a_paid_token_over_mqtt_and_acknowledges_it(
         assert conn.execute("select state from outbox where channel = 'mqtt'").fetchone() == ("acked",)
     finally:
         link.stop()
+        events.loop_stop()
+        events.disconnect()
         loop.call_soon_threadsafe(stop.set)
         fleet.join(30)
