@@ -82,11 +82,14 @@ def write_day(conn: psycopg.Connection, day: date, unit_ids: np.ndarray, figures
     for name in ("hours_hot", "hours_locked", "hours_cut", "hours_full"):
         cols.append(("f4", np.nan_to_num(figures[name])))
     cols += [("i2", figures["last_rssi"]), ("f4", figures["pv_clearness"]), ("f4", soh)]
-    with conn.cursor() as cur, cur.copy(
-        """copy unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc, hours_hot,
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            """copy unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc, hours_hot,
                                    hours_locked, hours_cut, hours_full, last_rssi, pv_clearness, soh)
            from stdin (format binary)"""
-    ) as cp:
+        ) as cp,
+    ):
         cp.write(_binary_rows(cols))
     return n
 
@@ -186,8 +189,7 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
     i, ok = place(td["unit_id"])
     for k in ("energy_in", "energy_out", "reports"):
         cols[k][i, td["j"][ok]] = td[k][ok]
-    names = ("received", "capacity_ah", "min_soc", "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
-             "hours_full", "last_rssi", "pv_clearness")  # fmt: skip
+    names = COLUMNS
     hd = _copy_columns(
         conn,
         f"""select unit_id, (day - %(first)s::date)::int4, {", ".join(f"coalesce({k}::float8, {nan})" for k in names)}
