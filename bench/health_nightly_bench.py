@@ -146,7 +146,7 @@ def populate(conn: psycopg.Connection, units: int, seed: int = 7) -> None:
         late = np.where(rng.random((m, per)) < 0.005, 3 * 3600.0, 2.0)  # a few wait out a GSM outage
         n = m * per
         cols = {
-            "unit_id": np.repeat(uid, per), "ts": ts.ravel(), "seq": (np.arange(per)[None, :] + 1_000_000).repeat(m, 0).ravel(),
+            "unit_id": np.repeat(uid, per), "ts": ts.ravel(), "seq": np.tile(np.arange(per) + 1_000_000, m),
             "received_at": (ts + late).ravel(), "batt_v": (11.6 + 2.0 * soc).ravel(),
             "batt_a": ((pv_w - load_w) / 12).ravel(), "soc": soc.ravel(), "batt_temp_c": temp.ravel(),
             "pv_v": np.where(pv_w > 0, 17.5, 0.0).ravel(), "pv_w": pv_w.ravel(), "pv_wh": pv_wh.ravel(),
