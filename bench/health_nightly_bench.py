@@ -8,7 +8,7 @@ neighbourhoods, the evaluated day's raw readings of every unit (every 20 minutes
 sends: charge, battery volts/amps/temperature, PV volts/watts/Wh, load Wh, credit, lock, signal,
 firmware; written by binary COPY through ``ingest.bulk`` with their daily rollups; 2 % of the units
 silent, 5 % locked and 1 % hot as in their history, 3 % with a covered panel) and 35 days of ``telemetry_daily`` and
-``unit_health_daily`` before it (generated in SQL). Then ``health.evaluate_daily``'s work for that day:
+``unit_health_daily`` before it (numpy, binary COPY). Then ``health.evaluate_daily``'s work for that day:
 
 - **ours**: ``service.run_day`` — streamed in slices of 50,000 units: the day derived in numpy from a
   binary COPY of its readings (``health.derive``), the neighbours' references from the fleet's last
@@ -51,6 +51,7 @@ from ingest.writer import ensure_partitions
 DB = "paygo_bench_health_nightly"
 DAY = date(2026, 6, 1)
 HISTORY_DAYS = 35
+EPOCH_2000 = date(2000, 1, 1)
 KITS = [("W10", 10, 6, "lead_acid"), ("W50", 50, 20, "lifepo4"), ("W100", 100, 60, "lifepo4")]
 
 
@@ -69,33 +70,6 @@ def populate(conn: psycopg.Connection, units: int, seed: int = 7) -> None:
              from generate_series(1, %s) g""",
         (DAY, units),
     )
-    # The 35 days before: the rollups the ingest writer kept and the job's own derived rows, of a steady
-    # fleet (each unit its own use, the harvest what the load took: no bypass, a full battery most days);
-    # units with id % 20 = 0 out of credit (locked) and id % 100 = 1 running hot, as on the evaluated day.
-    conn.execute(
-        """insert into telemetry_daily (unit_id, day, energy_in_wh, energy_out_wh, min_batt_v, max_batt_v,
-                                        hours_low_soc, max_batt_temp_c, reports)
-           select u.id, %(day)s::date - d, o.wh / 0.95 * (1 + 0.03 * random()), o.wh, 11.8, 13.4, 0, 35, 72
-             from units u join products p on p.id = u.product_id cross join generate_series(1, %(days)s) d
-             cross join lateral (select case when u.id %% 20 = 0 then 2.0
-                                        else p.panel_wp * (0.5 + 0.3 * ((u.id * 7919) %% 100) / 100.0)
-                                             * (0.9 + 0.2 * random()) + 10 end as wh) o""",
-        {"day": DAY, "days": HISTORY_DAYS},
-    )
-    conn.execute(
-        """insert into unit_health_daily (unit_id, day, received, capacity_ah, soh, min_soc, max_soc, end_soc,
-                                          hours_hot, hours_locked, hours_cut, hours_full, last_rssi, pv_clearness)
-           select u.id, %(day)s::date - d, 72, p.battery_ah * (0.97 + 0.04 * random()), 0.99,
-                  0.4 + 0.2 * random(), 0.97 + 0.03 * random(), 0.75 + 0.05 * random(),
-                  case when u.id %% 100 = 1 then 3 else 0 end, case when u.id %% 20 = 0 then 24 else 0 end, 0,
-                  random() * 8, -60 - (random() * 50)::int, 0.55 + 0.4 * random()
-             from units u join products p on p.id = u.product_id cross join generate_series(1, %(days)s) d""",
-        {"day": DAY, "days": HISTORY_DAYS},
-    )
-    conn.commit()
-    # The day's raw readings, by slices of units (numpy, binary COPY with their daily rollups).
-    ensure_partitions(conn, datetime.combine(DAY - timedelta(days=40), datetime.min.time(), UTC),
-                      datetime.combine(DAY + timedelta(days=2), datetime.min.time(), UTC))  # fmt: skip
     u = conn.execute(
         """select u.id, u.latitude, u.longitude, p.panel_wp, p.battery_ah, p.battery_chemistry = 'lead_acid'
              from units u join products p on p.id = u.product_id order by u.id"""
@@ -105,6 +79,11 @@ def populate(conn: psycopg.Connection, units: int, seed: int = 7) -> None:
     wp, ah = np.array([float(r[3]) for r in u]), np.array([float(r[4]) for r in u])
     lead = np.array([r[5] for r in u])
     rng = np.random.default_rng(seed)
+    history(conn, ids, wp, ah, rng)
+    conn.commit()
+    # The day's raw readings, by slices of units (numpy, binary COPY with their daily rollups).
+    ensure_partitions(conn, datetime.combine(DAY - timedelta(days=40), datetime.min.time(), UTC),
+                      datetime.combine(DAY + timedelta(days=2), datetime.min.time(), UTC))  # fmt: skip
     t0 = datetime.combine(DAY, datetime.min.time(), UTC).timestamp()
     per = 72
     for a in range(0, len(ids), 20_000):
@@ -158,6 +137,49 @@ def populate(conn: psycopg.Connection, units: int, seed: int = 7) -> None:
         conn.commit()
     conn.execute("analyze")
     conn.commit()
+
+
+def history(
+    conn: psycopg.Connection, ids: np.ndarray, wp: np.ndarray, ah: np.ndarray, rng: np.random.Generator
+) -> None:
+    """The 35 days before the evaluated day: the rollups the ingest writer kept and the job's own derived
+    rows, of a steady fleet (each unit its own use, the harvest what the load took: no bypass, a full
+    battery most days); units with id % 20 = 0 out of credit (locked) and id % 100 = 1 running hot, as
+    on the evaluated day. Numpy, by binary COPY, 50,000 units at a time."""
+    for a in range(0, len(ids), 50_000):
+        uid, p_wp, p_ah = ids[a : a + 50_000], wp[a : a + 50_000], ah[a : a + 50_000]
+        m, d = len(uid), HISTORY_DAYS
+        n = m * d
+        unit = np.repeat(uid, d)
+        day = np.tile((DAY - EPOCH_2000).days - np.arange(1, d + 1), m).astype(np.int32)
+        locked = np.repeat(uid % 20 == 0, d)
+        use = np.repeat(p_wp * (0.5 + 0.3 * ((uid * 7919) % 100) / 100.0), d) * (0.9 + 0.2 * rng.random(n)) + 10
+        out = np.where(locked, 2.0, use)
+        daily = bulk.binary_copy(
+            [(">i8", unit), (">i4", day), (">f8", out / 0.95 * (1 + 0.03 * rng.random(n))), (">f8", out),
+             (">f4", np.full(n, 11.8)), (">f4", np.full(n, 13.4)), (">f4", np.zeros(n)), (">f4", np.full(n, 35.0)),
+             (">i4", np.full(n, 72))],
+            n,
+        )  # fmt: skip
+        health = bulk.binary_copy(
+            [(">i8", unit), (">i4", day), (">i4", np.full(n, 72)),
+             (">f4", np.repeat(p_ah, d) * (0.97 + 0.04 * rng.random(n))), (">f4", np.full(n, 0.99)),
+             (">f4", 0.4 + 0.2 * rng.random(n)), (">f4", 0.97 + 0.03 * rng.random(n)),
+             (">f4", 0.75 + 0.05 * rng.random(n)), (">f4", np.where(np.repeat(uid % 100 == 1, d), 3.0, 0.0)),
+             (">f4", np.where(locked, 24.0, 0.0)), (">f4", np.zeros(n)), (">f4", 8 * rng.random(n)),
+             (">i2", -60 - rng.integers(0, 50, n)), (">f4", 0.55 + 0.4 * rng.random(n))],
+            n,
+        )  # fmt: skip
+        with conn.cursor() as cur:
+            with cur.copy(f"copy telemetry_daily ({', '.join(bulk.DAILY_COLS)}) from stdin (format binary)") as cp:
+                cp.write(daily)
+            with cur.copy(
+                """copy unit_health_daily (unit_id, day, received, capacity_ah, soh, min_soc, max_soc, end_soc,
+                                           hours_hot, hours_locked, hours_cut, hours_full, last_rssi, pv_clearness)
+                   from stdin (format binary)"""
+            ) as cp:
+                cp.write(health)
+        conn.commit()
 
 
 # --- the baseline: the job before issue 25's item 4, verbatim (SQL derivation, the whole fleet at once) ---

@@ -22,6 +22,7 @@ from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
 # A reading that arrives this long after its day ends still counts for its day (the job runs at 00:45).
 GRACE = timedelta(minutes=40)
 EPOCH_2000 = date(2000, 1, 1)
+PG_EPOCH_S = 946_684_800.0  # 2000-01-01 in Unix seconds
 
 
 def id_range(conn: psycopg.Connection) -> tuple[int, int]:
@@ -56,16 +57,18 @@ def day_readings(conn: psycopg.Connection, day: date, lo: int, hi: int) -> Readi
     nan = "'NaN'::float8"
     r = _copy_columns(
         conn,
-        f"""select unit_id, extract(epoch from ts)::float8, seq, coalesce(soc::float8, {nan}),
+        f"""select unit_id, ts, seq, coalesce(soc::float8, {nan}),
                    coalesce(load_wh::float8, {nan}), coalesce(pv_wh::float8, {nan}), coalesce(pv_w::float8, {nan}),
                    coalesce(batt_temp_c::float8, {nan}), coalesce(locked::int4, 0), coalesce(rssi::float8, {nan})
               from telemetry
              where ts >= %(day)s::date and ts < %(day)s::date + 1 and received_at < %(day)s::date + 1 + %(grace)s
                and unit_id between %(lo)s and %(hi)s""",
         {"day": day, "grace": GRACE, "lo": lo, "hi": hi},
-        {"unit_id": "i8", "ts": "f8", "seq": "i8", "soc": "f8", "load_wh": "f8", "pv_wh": "f8", "pv_w": "f8",
+        {"unit_id": "i8", "ts": "i8", "seq": "i8", "soc": "f8", "load_wh": "f8", "pv_wh": "f8", "pv_w": "f8",
          "batt_temp_c": "f8", "locked": "i4", "rssi": "f8"},
     )  # fmt: skip
+    # A binary timestamptz is microseconds since 2000-01-01 UTC (cheaper to send than an epoch computed).
+    r["ts"] = r["ts"] / 1e6 + PG_EPOCH_S
     return Readings(**r)
 
 
