@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -297,6 +298,7 @@ BASELINE_SQL = """
 
 
 def run_one(which: str, out: Path) -> None:
+    logging.basicConfig(level=logging.INFO, format="    %(message)s", stream=sys.stdout)
     settings = load_settings()
     settings = settings.model_copy(update={"database_url": owner_url(settings, DB)})
     with connect(settings, "bench") as conn, conn.transaction(force_rollback=True):

@@ -132,14 +132,16 @@ def _copy_columns(
     (no Python object per row). Every column must be non-null and of the given fixed-width type, in
     order: ``f8`` (float8), ``i8`` (bigint) or ``i4`` (integer)."""
     with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format binary)", params) as cp:
-        data = b"".join(bytes(chunk) for chunk in cp)
+        data = bytearray()  # grown in place: not the chunks and their join at once
+        for chunk in cp:
+            data += chunk
     # PostgreSQL's binary COPY: a 19-byte header (and a 4-byte extension length, here 0), then per row
     # an int16 field count and per field an int32 length and the value, big-endian; a trailer of -1.
     fields = [("n", ">i2")]
     for name, t in types.items():
         fields += [(f"{name}_len", ">i4"), (name, {"f8": ">f8", "i8": ">i8", "i4": ">i4"}[t])]
     dtype = np.dtype(fields)
-    body = data[19:-2]
+    body = memoryview(data)[19:-2]
     rows = np.frombuffer(body, dtype, count=len(body) // dtype.itemsize)
     return {name: rows[name].astype(np.float64 if t == "f8" else np.int64) for name, t in types.items()}
 

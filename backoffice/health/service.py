@@ -14,6 +14,7 @@ it for yesterday; ``bench/fleet_health.py`` runs it for each day of a simulated 
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -27,6 +28,8 @@ from backoffice.health import derive, repository, rules
 from backoffice.health.rules import KINDS, Thresholds
 from backoffice.health.schemas import Alert, Collections, SohPoint, UnitPanel
 from backoffice.tickets import service as tickets
+
+log = logging.getLogger(__name__)
 
 # The seam for tickets: alerts a technician must see (the integrator opens a ticket for each new one);
 # the others are coaching alerts for the call centre's outreach queue.
@@ -73,8 +76,8 @@ def thresholds(settings: Any) -> Thresholds:
 
 
 # The nightly job walks the fleet in slices of this many unit ids (memory: a slice's window and the
-# rules' temporaries, a few hundred MB at 50,000 units; the fleet-wide part is a week of three figures).
-SLICE_UNITS = 50_000
+# rules' temporaries, a few hundred MB at 20,000 units; the fleet-wide part is a week of three figures).
+SLICE_UNITS = 20_000
 
 
 def run_day(conn: psycopg.Connection, day: date, settings: Any, slice_units: int = SLICE_UNITS) -> dict[str, int]:
@@ -87,6 +90,7 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any, slice_units: int
     and the day's rows written by one COPY; then the alerts' lifecycle, tickets, collections and the
     outreach queue over the day's firing set."""
     t = thresholds(settings)
+    started = clock.monotonic()
     lo, hi = repository.id_range(conn)
     spans = [(a, min(a + slice_units - 1, hi)) for a in range(lo, hi + 1, slice_units)] or [(lo, hi)]
     repository.delete_day(conn, day)
@@ -96,6 +100,7 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any, slice_units: int
                                      t.hot_c)  # fmt: skip
         # As the rules would read them back: unit_health_daily's columns are ``real``.
         derived.append((ids, {k: v.astype(np.float32).astype(np.float64) for k, v in figures.items()}))
+    derived_at = clock.monotonic()
     # The neighbours' references over the fleet: the last 7 days of every installed unit, slice by slice.
     wp, cell, yields, full, clear = [], [], [], [], []
     sizes = [0]
@@ -111,6 +116,7 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any, slice_units: int
                             np.concatenate(clear))  # fmt: skip
     offsets = np.cumsum(sizes)
     del wp, cell, yields, full, clear
+    references_at = clock.monotonic()
     firing: list[repository.Firing] = []
     units = written = 0
     for k, ((a, b), (ids, figures)) in enumerate(zip(spans, derived, strict=True)):
@@ -128,10 +134,17 @@ def run_day(conn: psycopg.Connection, day: date, settings: Any, slice_units: int
                 firing.append(repository.Firing(int(w.unit_id[i]), kind, level, h.evidence_of(j)))
         units += w.n
         derived[k] = (ids[:0], {})  # the slice is done: let its figures go
+    judged_at = clock.monotonic()
     opened, resolved, reopened = repository.reconcile(conn, day, firing, t.clear_days_of(), t.reopen_days)
+    reconciled_at = clock.monotonic()
     ticketed = open_technician_tickets(conn, settings)
+    ticketed_at = clock.monotonic()
     classified = repository.classify_collections(conn, day, sorted(FAULT_KINDS), t, str(clock.company_zone()))
     queued = repository.rebuild_outreach(conn, day, PLAYBOOK, list(COACHING_KINDS))
+    log.info("health job %s: %d units in %d slices; derived %.1f s, references %.1f s, windows and rules %.1f s, "
+             "alerts %.1f s, tickets %.1f s, collections and outreach %.1f s", day, units, len(spans),
+             derived_at - started, references_at - derived_at, judged_at - references_at, reconciled_at - judged_at,
+             ticketed_at - reconciled_at, clock.monotonic() - ticketed_at)  # fmt: skip
     return {"units": units, "derived": written, "firing": len(firing), "opened": opened, "resolved": resolved,
             "reopened": reopened, "out_of_credit": classified, "outreach": queued, "tickets": ticketed}  # fmt: skip
 
