@@ -10,7 +10,7 @@ firmware; written by binary COPY through ``ingest.bulk`` with their daily rollup
 silent, 5 % locked and 1 % hot as in their history, 3 % with a covered panel) and 35 days of ``telemetry_daily`` and
 ``unit_health_daily`` before it (numpy, binary COPY). Then ``health.evaluate_daily``'s work for that day:
 
-- **ours**: ``service.run_day`` — streamed in slices of 50,000 units: the day derived in numpy from a
+- **ours**: ``service.run_day`` — streamed in slices of 20,000 units: the day derived in numpy from a
   binary COPY of its readings (``health.derive``), the neighbours' references from the fleet's last
   week, each slice's 36-day window by binary COPY, the rules, the day's rows written by binary COPY;
   then the alerts' lifecycle, tickets, collections and the outreach queue;
