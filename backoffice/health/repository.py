@@ -16,115 +16,113 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
+from backoffice.health.derive import COLUMNS, Readings, Sites
 from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
 
-# The charge at which the low-voltage disconnect cuts the load, by chemistry (lead-acid is cut at
-# about 20-25 % under load, LiFePO4 at about 5 %); a reading at or below it is a cut-off hour.
-CUT_SOC = {"lead_acid": 0.30, "lifepo4": 0.10}
 # A reading that arrives this long after its day ends still counts for its day (the job runs at 00:45).
 GRACE = timedelta(minutes=40)
-# A night's estimate is kept when the charge fell by at least this much (a big battery under a light
-# load falls little; the reported charge and the metered load are exact enough for 8 %).
-MIN_NIGHT_DROP = 0.08
-# Hours are measured from the readings' timestamps, not counted as readings × an assumed interval: each
-# reading stands for the time since the one before it, at most the unit's own report interval (the
-# median gap between its readings that day), so a 5-, 20- or 60-minute unit, or an OpenPAYGO Metrics
-# unit sending hourly batches, gets the same hours, and a silence longer than a report is not
-# counted as the state before it. A night step for the capacity estimate is one at most this many
-# report intervals long.
-NIGHT_GAP_INTERVALS = 1.5
-# PV clearness: readings with the battery below this charge (the controller harvests all the panel gives)
-# and the sun at least 17.5° up (cos zenith ≥ 0.3: the clear-sky model is good there, dawn's is not).
-CHARGING_SOC = 0.97
-MIN_SUN_CZ = 0.3
+EPOCH_2000 = date(2000, 1, 1)
+PG_EPOCH_S = 946_684_800.0  # 2000-01-01 in Unix seconds
 
 
-def derive_day(conn: psycopg.Connection, day: date, t: Thresholds) -> int:
-    """``unit_health_daily`` of ``day`` from its readings received by the run (replaces the day's rows).
+def id_range(conn: psycopg.Connection) -> tuple[int, int]:
+    """The lowest and highest unit id (the nightly job walks the fleet in slices of ids)."""
+    lo, hi = conn.execute("select coalesce(min(id), 0), coalesce(max(id), -1) from units").fetchone() or (0, -1)
+    return int(lo), int(hi)
 
-    The capacity estimate is a coulomb count over the night: between two consecutive readings with
-    no PV, the charge delivered to the load (Wh / nominal V) over the fall of the state of charge the
-    unit reports; it is kept when the night's discharge is at least MIN_NIGHT_DROP of the battery."""
+
+def delete_day(conn: psycopg.Connection, day: date) -> None:
     conn.execute("delete from unit_health_daily where day = %s", (day,))
-    cur = conn.execute(
-        """
-        with r as (
-            select t.unit_id, t.ts, t.soc, t.load_wh, t.pv_wh, t.pv_w, t.batt_temp_c, t.locked, t.rssi,
-                   lag(t.soc) over w as prev_soc, extract(epoch from t.ts - lag(t.ts) over w) as gap_s, sun.cz
-              from telemetry t
-              join units su on su.id = t.unit_id
-              -- The sun's height at the unit's place and the reading's time (NOAA's low-precision
-              -- formulas): cz, the cosine of the zenith angle.
-              cross join lateral (
-                  select extract(epoch from (t.ts at time zone 'UTC')::time) / 3600.0 as hr,
-                         2 * pi() / 365 * (extract(doy from t.ts at time zone 'UTC') - 1
-                                           + (extract(epoch from (t.ts at time zone 'UTC')::time) / 3600.0 - 12) / 24)
-                             as g
-              ) tg
-              cross join lateral (
-                  select 0.006918 - 0.399912 * cos(tg.g) + 0.070257 * sin(tg.g) - 0.006758 * cos(2 * tg.g)
-                         + 0.000907 * sin(2 * tg.g) - 0.002697 * cos(3 * tg.g) + 0.00148 * sin(3 * tg.g) as decl,
-                         229.18 * (0.000075 + 0.001868 * cos(tg.g) - 0.032077 * sin(tg.g)
-                                   - 0.014615 * cos(2 * tg.g) - 0.040849 * sin(2 * tg.g)) as eqtime
-              ) sd
-              cross join lateral (
-                  select sin(radians(coalesce(su.latitude, 0))) * sin(sd.decl)
-                         + cos(radians(coalesce(su.latitude, 0))) * cos(sd.decl)
-                           * cos(radians((tg.hr * 60 + sd.eqtime + 4 * coalesce(su.longitude, 0)) / 4 - 180)) as cz
-              ) sun
-             where t.ts >= %(day)s::date and t.ts < %(day)s::date + 1
-               and t.received_at < %(day)s::date + 1 + %(grace)s
-            window w as (partition by t.unit_id order by t.ts, t.seq)
-        ), iv as (
-            -- Each unit's report interval that day: the median gap between its readings (a lone
-            -- reading: 20 minutes, the firmware's default).
-            select unit_id, coalesce(percentile_cont(0.5) within group (order by gap_s), 1200) as iv_s
-              from r where gap_s > 0 group by unit_id
-        ), rw as (
-            -- What each reading stands for, in hours: the time since the reading before it, capped at
-            -- the unit's interval (a gap is not the state before it); the day's first reading, one interval.
-            select r.*, coalesce(iv.iv_s, 1200) as iv_s,
-                   least(coalesce(nullif(r.gap_s, 0), coalesce(iv.iv_s, 1200)), coalesce(iv.iv_s, 1200)) / 3600.0
-                       as h
-              from r left join iv using (unit_id)
-        ), d as (
-            select r.unit_id, count(*) as received,
-                   sum(r.load_wh) filter (where night) as night_wh,
-                   sum(r.prev_soc - r.soc) filter (where night) as night_drop,
-                   min(r.soc) as min_soc, max(r.soc) as max_soc,
-                   coalesce(sum(r.h) filter (where r.batt_temp_c > %(hot)s), 0) as hours_hot,
-                   coalesce(sum(r.h) filter (where r.locked), 0) as hours_locked,
-                   coalesce(sum(r.h) filter (where r.soc <= case p.battery_chemistry when 'lead_acid'
-                                                           then %(cut_la)s else %(cut_lfp)s end), 0) as hours_cut,
-                   coalesce(sum(r.h) filter (where r.soc >= 0.99), 0) as hours_full,
-                   (array_agg(r.rssi order by r.ts desc))[1] as last_rssi,
-                   (array_agg(r.soc order by r.ts desc))[1] as end_soc,
-                   -- PV power per Wp while the battery still takes charge (the controller harvests all
-                   -- the panel gives), over the clear-sky irradiance (Haurwitz) / 1000 W/m²: the day's best.
-                   max(r.pv_w / p.panel_wp / (1.098 * r.cz * exp(-0.057 / r.cz)))
-                       filter (where r.soc < %(charging)s and r.cz >= %(min_cz)s) as pv_clearness,
-                   case p.battery_chemistry when 'lead_acid' then %(v_la)s else %(v_lfp)s end as v_nom
-              from (select *, pv_wh = 0 and prev_soc > soc and soc > 0.02 and prev_soc < 0.99
-                              and gap_s <= %(night_gap)s * iv_s as night from rw) r
-              join units u on u.id = r.unit_id
-              join products p on p.id = u.product_id
-             group by r.unit_id, p.battery_chemistry
-        )
-        insert into unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc,
-                                       hours_hot, hours_locked, hours_cut, hours_full, last_rssi,
-                                       pv_clearness)
-        select unit_id, %(day)s, received,
-               case when night_drop >= %(min_drop)s then night_wh / v_nom / night_drop end,
-               min_soc, max_soc, end_soc, hours_hot, hours_locked, hours_cut, hours_full, last_rssi,
-               pv_clearness
-          from d
-        """,
-        {"day": day, "grace": GRACE, "min_drop": MIN_NIGHT_DROP, "charging": CHARGING_SOC, "min_cz": MIN_SUN_CZ,
-         "hot": t.hot_c, "night_gap": NIGHT_GAP_INTERVALS,
-         "cut_la": CUT_SOC["lead_acid"], "cut_lfp": CUT_SOC["lifepo4"], "v_la": V_NOMINAL["lead_acid"],
-         "v_lfp": V_NOMINAL["lifepo4"]},
+
+
+def day_sites(conn: psycopg.Connection, lo: int, hi: int) -> Sites:
+    """Units ``lo``..``hi`` (ids) with their place, panel and chemistry: what a day's derivation needs."""
+    u = _copy_columns(
+        conn,
+        """select u.id, coalesce(u.latitude, 0)::float8, coalesce(u.longitude, 0)::float8, p.panel_wp::float8,
+                  (p.battery_chemistry = 'lead_acid')::int4
+             from units u join products p on p.id = u.product_id
+            where u.id between %(lo)s and %(hi)s order by u.id""",
+        {"lo": lo, "hi": hi},
+        {"id": "i8", "lat": "f8", "lon": "f8", "wp": "f8", "lead": "i4"},
+    )
+    lead = u["lead"] == 1
+    return Sites(unit_id=u["id"], latitude=u["lat"], longitude=u["lon"], panel_wp=u["wp"], lead_acid=lead,
+                 v_nom=np.where(lead, V_NOMINAL["lead_acid"], V_NOMINAL["lifepo4"]))  # fmt: skip
+
+
+def day_readings(conn: psycopg.Connection, day: date, lo: int, hi: int) -> Readings:
+    """The readings of ``day`` (UTC) of units ``lo``..``hi`` received by the run (GRACE after the day),
+    as arrays: one binary COPY, NULL as NaN (``locked``: 1, else 0)."""
+    nan = "'NaN'::float8"
+    r = _copy_columns(
+        conn,
+        f"""select unit_id, ts, seq, coalesce(soc::float8, {nan}),
+                   coalesce(load_wh::float8, {nan}), coalesce(pv_wh::float8, {nan}), coalesce(pv_w::float8, {nan}),
+                   coalesce(batt_temp_c::float8, {nan}), coalesce(locked::int4, 0), coalesce(rssi::float8, {nan})
+              from telemetry
+             where ts >= %(day)s::date and ts < %(day)s::date + 1 and received_at < %(day)s::date + 1 + %(grace)s
+               and unit_id between %(lo)s and %(hi)s""",
+        {"day": day, "grace": GRACE, "lo": lo, "hi": hi},
+        {"unit_id": "i8", "ts": "i8", "seq": "i8", "soc": "f8", "load_wh": "f8", "pv_wh": "f8", "pv_w": "f8",
+         "batt_temp_c": "f8", "locked": "i4", "rssi": "f8"},
     )  # fmt: skip
-    return cur.rowcount
+    # A binary timestamptz is microseconds since 2000-01-01 UTC (cheaper to send than an epoch computed).
+    r["ts"] = r["ts"] / 1e6 + PG_EPOCH_S
+    return Readings(**r)
+
+
+def write_day(conn: psycopg.Connection, day: date, unit_ids: np.ndarray, figures: dict[str, np.ndarray],
+              soh: np.ndarray) -> int:  # fmt: skip
+    """The derived day of these units into ``unit_health_daily`` by one binary COPY (NaN: NULL)."""
+    n = len(unit_ids)
+    if not n:
+        return 0
+    cols: list[tuple[str, np.ndarray]] = [("i8", unit_ids), ("i4", np.full(n, (day - EPOCH_2000).days)),
+                                          ("i4", figures["received"])]  # fmt: skip
+    for name in ("capacity_ah", "min_soc", "max_soc", "end_soc"):
+        cols.append(("f4", figures[name]))
+    for name in ("hours_hot", "hours_locked", "hours_cut", "hours_full"):
+        cols.append(("f4", np.nan_to_num(figures[name])))
+    cols += [("i2", figures["last_rssi"]), ("f4", figures["pv_clearness"]), ("f4", soh)]
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            """copy unit_health_daily (unit_id, day, received, capacity_ah, min_soc, max_soc, end_soc, hours_hot,
+                                   hours_locked, hours_cut, hours_full, last_rssi, pv_clearness, soh)
+           from stdin (format binary)"""
+        ) as cp,
+    ):
+        cp.write(_binary_rows(cols))
+    return n
+
+
+def _binary_rows(cols: list[tuple[str, np.ndarray]]) -> bytes:
+    """PostgreSQL's binary COPY of these columns (type code, values as float64 or ints; NaN: NULL),
+    laid out by numpy: each row an int16 field count, then per field an int32 length (-1: NULL) and the
+    value's big-endian bytes."""
+    n = len(cols[0][1])
+    nulls = [np.isnan(v) if v.dtype.kind == "f" else np.zeros(n, bool) for _, v in cols]
+    sizes = [np.where(null, 0, int(code[1])) for (code, _), null in zip(cols, nulls, strict=True)]
+    row_len = 2 + 4 * len(cols) + np.sum(sizes, axis=0)
+    start = 19 + np.concatenate([[0], np.cumsum(row_len)[:-1]])
+    buf = np.zeros(19 + int(row_len.sum()) + 2, np.uint8)
+    buf[:19] = np.frombuffer(b"PGCOPY\n\xff\r\n\x00" + bytes(8), np.uint8)
+    buf[-2:] = 0xFF
+
+    def put(at: np.ndarray, values: np.ndarray, code: str) -> None:
+        raw = values.astype(">" + code).view(np.uint8).reshape(len(values), np.dtype(code).itemsize)
+        buf[at[:, None] + np.arange(raw.shape[1])] = raw
+
+    put(start, np.full(n, len(cols)), "i2")
+    at = start + 2
+    for (code, values), null, size in zip(cols, nulls, sizes, strict=True):
+        put(at, np.where(null, -1, int(code[1])), "i4")
+        at = at + 4
+        keep = ~null
+        put(at[keep], np.asarray(values)[keep], code)
+        at = at + size
+    return buf.tobytes()
 
 
 def _copy_columns(
@@ -134,30 +132,39 @@ def _copy_columns(
     (no Python object per row). Every column must be non-null and of the given fixed-width type, in
     order: ``f8`` (float8), ``i8`` (bigint) or ``i4`` (integer)."""
     with conn.cursor() as cur, cur.copy(f"copy ({query}) to stdout (format binary)", params) as cp:
-        data = b"".join(bytes(chunk) for chunk in cp)
+        data = bytearray()  # grown in place: not the chunks and their join at once
+        for chunk in cp:
+            data += chunk
     # PostgreSQL's binary COPY: a 19-byte header (and a 4-byte extension length, here 0), then per row
     # an int16 field count and per field an int32 length and the value, big-endian; a trailer of -1.
     fields = [("n", ">i2")]
     for name, t in types.items():
         fields += [(f"{name}_len", ">i4"), (name, {"f8": ">f8", "i8": ">i8", "i4": ">i4"}[t])]
     dtype = np.dtype(fields)
-    body = data[19:-2]
+    body = memoryview(data)[19:-2]
     rows = np.frombuffer(body, dtype, count=len(body) // dtype.itemsize)
     return {name: rows[name].astype(np.float64 if t == "f8" else np.int64) for name, t in types.items()}
 
 
-def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = WINDOW_DAYS) -> Window:
-    """The window of daily figures ending on ``day`` of every installed unit: one binary COPY per table
-    into arrays (at a million units the rows are 36 million: no Python object per row)."""
+def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = WINDOW_DAYS, *,
+                lo: int | None = None, hi: int | None = None,
+                today: tuple[np.ndarray, dict[str, np.ndarray]] | None = None) -> Window:  # fmt: skip
+    """The window of daily figures ending on ``day`` of every installed unit (of ids ``lo``..``hi``: the
+    nightly job's slice of the fleet): one binary COPY per table into arrays (at a million units the rows
+    are 36 million: no Python object per row). ``today``: the day's derived figures (unit ids, columns
+    of ``derive.COLUMNS``), given by the job that has just derived them, in place of reading them back."""
     first = day - timedelta(days=days - 1)
+    span = {"lo": -(2**63) if lo is None else lo, "hi": 2**63 - 1 if hi is None else hi}
+    in_span = "unit_id between %(lo)s and %(hi)s"
     u = _copy_columns(
         conn,
         """select u.id, p.panel_wp::float8, p.battery_ah::float8,
                   (p.battery_chemistry = 'lead_acid')::int4,
                   (floor(coalesce(u.latitude, 0) / 0.5)::int * 1000 + floor(coalesce(u.longitude, 0) / 0.5)::int)::int8
              from units u join products p on p.id = u.product_id
-            where u.state = 'installed' and coalesce(u.installed_at::date, %(day)s) <= %(day)s order by u.id""",
-        {"day": day},
+            where u.state = 'installed' and coalesce(u.installed_at::date, %(day)s) <= %(day)s
+              and u.id between %(lo)s and %(hi)s order by u.id""",
+        {"day": day, **span},
         {"id": "i8", "wp": "f8", "ah": "f8", "lead": "i4", "cell": "i8"},
     )
     ids = u["id"]
@@ -180,32 +187,35 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
         conn,
         f"""select unit_id, (day - %(first)s::date)::int4, coalesce(energy_in_wh::float8, {nan}),
                    coalesce(energy_out_wh::float8, {nan}), coalesce(reports::float8, {nan})
-              from telemetry_daily where day between %(first)s and %(day)s""",
-        {"first": first, "day": day},
+              from telemetry_daily where day between %(first)s and %(day)s and {in_span}""",
+        {"first": first, "day": day, **span},
         {"unit_id": "i8", "j": "i4", "energy_in": "f8", "energy_out": "f8", "reports": "f8"},
     )
     i, ok = place(td["unit_id"])
     for k in ("energy_in", "energy_out", "reports"):
         cols[k][i, td["j"][ok]] = td[k][ok]
-    names = ("received", "capacity_ah", "min_soc", "max_soc", "end_soc", "hours_hot", "hours_locked", "hours_cut",
-             "hours_full", "last_rssi", "pv_clearness")  # fmt: skip
+    names = COLUMNS
     hd = _copy_columns(
         conn,
         f"""select unit_id, (day - %(first)s::date)::int4, {", ".join(f"coalesce({k}::float8, {nan})" for k in names)}
-              from unit_health_daily where day between %(first)s and %(day)s""",
-        {"first": first, "day": day},
+              from unit_health_daily where day between %(first)s and %(last)s and {in_span}""",
+        {"first": first, "last": day if today is None else day - timedelta(days=1), **span},
         {"unit_id": "i8", "j": "i4", **dict.fromkeys(names, "f8")},
     )
     i, ok = place(hd["unit_id"])
     for k in names:
         cols[k][i, hd["j"][ok]] = hd[k][ok]
+    if today is not None:
+        i, ok = place(today[0])
+        for k in names:
+            cols[k][i, days - 1] = today[1][k][ok]
     cols["received"] = np.nan_to_num(cols["received"])
     past = np.full(n, np.nan)
     best = _copy_columns(
         conn,
-        """select unit_id, max(soh)::float8 from unit_health_daily
-            where day between %(a)s and %(b)s and soh is not null group by 1""",
-        {"a": day - timedelta(days=t.soh_drop_days), "b": day - timedelta(days=1)},
+        f"""select unit_id, max(soh)::float8 from unit_health_daily
+            where day between %(a)s and %(b)s and soh is not null and {in_span} group by 1""",
+        {"a": day - timedelta(days=t.soh_drop_days), "b": day - timedelta(days=1), **span},
         {"unit_id": "i8", "best": "f8"},
     )
     i, ok = place(best["unit_id"])
@@ -213,9 +223,9 @@ def load_window(conn: psycopg.Connection, day: date, t: Thresholds, days: int = 
     flags = np.zeros(n)
     ev = _copy_columns(
         conn,
-        """select unit_id, count(*)::int8 from unit_events where kind = 'tamper' and ts >= %(day)s::date - 6
-              and ts < %(day)s::date + 1 group by 1""",
-        {"day": day},
+        f"""select unit_id, count(*)::int8 from unit_events where kind = 'tamper' and ts >= %(day)s::date - 6
+              and ts < %(day)s::date + 1 and {in_span} group by 1""",
+        {"day": day, **span},
         {"unit_id": "i8", "k": "i8"},
     )
     i, ok = place(ev["unit_id"])

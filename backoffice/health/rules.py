@@ -219,33 +219,67 @@ def _median_by(values: np.ndarray, groups: tuple[np.ndarray, int]) -> np.ndarray
     return np.stack([_group_quantile(values[:, j], gid, ng, 50, 5)[gid] for j in range(values.shape[1])], axis=1)
 
 
-def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
-    """What several rules share, computed once."""
-    d7 = slice(-7, None)
-    seen = w.received > 0
-    e_in, e_out = _nz(w.energy_in), _nz(w.energy_out)
+@dataclass
+class References:
+    """The neighbours' figures each unit is judged against (per unit of the fleet: a rule's verdict on
+    a unit depends on the other units only through these, so the fleet can be judged in slices)."""
+
+    yield_ref: np.ndarray  # n: the neighbours' reference yield per Wp (98th percentile, last 7 days)
+    full_ref: np.ndarray  # n × 7: the neighbours' median hours at full charge, day by day
+    clear_ref: np.ndarray  # n: the neighbours' median PV clearness (last 7 days)
+
+    def take(self, rows: np.ndarray | slice) -> References:
+        return References(self.yield_ref[rows], self.full_ref[rows], self.clear_ref[rows])
+
+
+def per_wp(received: np.ndarray, energy_in: np.ndarray, panel_wp: np.ndarray) -> np.ndarray:
+    """The day's PV energy per Wp on the days a unit reported (NaN otherwise)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        # Energy per Wp against the neighbours' median on the same day, on days the battery was not
-        # full (a full battery makes the controller harvest only what the load takes).
-        per_wp = np.where(seen, e_in / w.panel_wp[:, None], np.nan)
-        uncurtailed = seen & (_nz(w.max_soc, nan=1.0) < 0.95)
+        return np.where(received > 0, _nz(energy_in) / panel_wp[:, None], np.nan)
+
+
+def references(panel_wp: np.ndarray, cell: np.ndarray, yield7: np.ndarray, hours_full7: np.ndarray,
+               clearness7: np.ndarray) -> References:  # fmt: skip
+    """Every unit's neighbours' figures from the fleet's last 7 days (unit × 7 arrays: ``per_wp``,
+    hours at full charge, PV clearness)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
         # The neighbours' reference: what the best of the neighbourhood's panels of the same kit yield
         # per Wp (the 98th percentile of their unit-days of the last 7 days: a full battery makes the
         # controller harvest only what the load takes, so only the top of the range shows what the sun
         # gave). A cloudy week for the whole village lowers it with everyone's yield. Where the
         # neighbourhood has too few such panels: the same kit fleet-wide, then every panel.
-        groups = _groups(w.cell, w.panel_wp)
-        ref = _reference(per_wp[:, -7:], w.panel_wp, groups)[:, None] * np.ones(per_wp.shape[1])
-        pv_ratio = per_wp / ref
+        groups = _groups(cell, panel_wp)
         # A full battery hides the panel's yield; how long it stays full against the same kit's
         # neighbours is kept as evidence (too noisy a signal to alert on: see docs/fleet_health.md).
-        full_ref = _median_by(w.hours_full[:, -7:], groups)
-        full_ratio = np.where(full_ref >= 2.0, w.hours_full[:, -7:] / full_ref, np.nan)
         # The PV clearness (the day's best PV power per Wp while the battery still took charge, over the
         # clear-sky irradiance) against the neighbours' median of the last 7 days: a panel under a bag or
         # thick dust shows it every morning, even on a kit whose battery still fills by the evening. A
         # cloudy week for the whole village lowers the neighbours' median with the unit's own figure.
-        clear_ref = _reference(w.pv_clearness[:, -7:], w.panel_wp, groups, 50)
+        return References(_reference(yield7, panel_wp, groups), _median_by(hours_full7, groups),
+                          _reference(clearness7, panel_wp, groups, 50))  # fmt: skip
+
+
+def window_references(w: Window) -> References:
+    """The references over the window's own units (the whole fleet, when the window holds it)."""
+    return references(w.panel_wp, w.cell, per_wp(w.received, w.energy_in, w.panel_wp)[:, -7:],
+                      w.hours_full[:, -7:], w.pv_clearness[:, -7:])  # fmt: skip
+
+
+def features(w: Window, t: Thresholds, refs: References | None = None) -> dict[str, np.ndarray]:
+    """What several rules share, computed once (``refs``: the neighbours' figures of the window's units,
+    computed over the whole fleet; by default over the window's own units)."""
+    d7 = slice(-7, None)
+    seen = w.received > 0
+    e_in, e_out = _nz(w.energy_in), _nz(w.energy_out)
+    r = window_references(w) if refs is None else refs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Energy per Wp against the neighbours' reference, on days the battery was not full (a full
+        # battery makes the controller harvest only what the load takes).
+        yields = per_wp(w.received, w.energy_in, w.panel_wp)
+        uncurtailed = seen & (_nz(w.max_soc, nan=1.0) < 0.95)
+        pv_ratio = yields / (r.yield_ref[:, None] * np.ones(yields.shape[1]))
+        full_ratio = np.where(r.full_ref >= 2.0, w.hours_full[:, -7:] / r.full_ref, np.nan)
+        clear_ref = r.clear_ref
         clear_ratio = w.pv_clearness[:, -7:] / clear_ref[:, None]
         low_clear = seen[:, -7:] & (clear_ratio < t.pv_clear_fraction)
         low_pv = (uncurtailed & (pv_ratio < t.pv_fraction))[:, -7:] | low_clear
@@ -275,9 +309,10 @@ def features(w: Window, t: Thresholds) -> dict[str, np.ndarray]:
     }
 
 
-def evaluate(w: Window, t: Thresholds) -> dict[str, Hits]:
-    """Every rule over the window: kind → the units that fire on the last day, with evidence."""
-    f = features(w, t)
+def evaluate(w: Window, t: Thresholds, refs: References | None = None) -> dict[str, Hits]:
+    """Every rule over the window: kind → the units that fire on the last day, with evidence (``refs``:
+    see ``features``)."""
+    f = features(w, t, refs)
     seen = f["seen"]
     d7 = slice(-7, None)
     out: dict[str, Hits] = {}

@@ -380,3 +380,31 @@ def test_a_flapping_technician_alert_keeps_one_open_ticket(
     with conn.transaction():
         conn.execute("update tickets set state = 'done', closed_at = paygo_now() where id = %s", (min(ticket_ids),))
         assert service.tickets.open_ticket(conn, Actor("cc"), unit, "repair", "alert") not in ticket_ids
+
+
+def test_the_job_in_slices_of_the_fleet_judges_as_over_the_whole_fleet(
+    conn: psycopg.Connection, settings: Settings, fleet: dict[str, int]
+) -> None:
+    """The nightly job walks the fleet in slices of unit ids (bounded memory at a million units); the
+    neighbours' references are the fleet's, so a slice of one unit judges it exactly as one slice of all:
+    the same derived rows and the same alerts (a panel at a quarter of its neighbours' clearness)."""
+    clearness = {"NORMAL": 0.8, "CUTOFF": 0.2, "SILENT": 0.75, "LOCKED": 0.85}
+    for d in range(6):
+        for name, unit in fleet.items():
+            _write(conn, _sunny_day(unit, DAY0 + timedelta(days=d), clearness=clearness[name], soc=0.6))
+    for d in range(5):
+        _run(conn, settings, DAY0 + timedelta(days=d))
+    day = DAY0 + timedelta(days=5)
+
+    def run(slice_units: int) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        with conn.transaction(force_rollback=True):
+            service.run_day(conn, day, settings, slice_units=slice_units)
+            rows = conn.execute("select * from unit_health_daily where day = %s order by unit_id", (day,)).fetchall()
+            alerts = conn.execute(
+                "select unit_id, kind, level, evidence from health_alerts where resolved_on is null order by 1, 2"
+            ).fetchall()
+            return rows, alerts
+
+    whole, sliced = run(1000), run(1)
+    assert len(whole[0]) == 4 and whole == sliced
+    assert (fleet["CUTOFF"], "pv_underperformance") in {(u, k) for u, k, *_ in whole[1]}
