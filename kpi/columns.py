@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -333,3 +334,187 @@ def scaled(value: Decimal, scale: int) -> int:
     if out != out.to_integral_value():
         raise ValueError(f"{value} has more than {scale} decimals")
     return int(out)
+
+
+# --- the live database: binary COPY straight into the columns (no file, no Python object per row) ---
+
+PG_EPOCH_ORDINAL = 730120  # date(2000, 1, 1).toordinal(): PostgreSQL's binary dates count days from here
+# One row of kpi.repository.copy_ledger_binary: a field count, then each field's length and value.
+LEDGER_COPY_ROW = np.dtype([
+    ("fields", ">i2"),
+    ("n0", ">i4"), ("contract", ">i8"), ("n1", ">i4"), ("day", ">i4"), ("n2", ">i4"), ("amount", ">i8"),
+    ("n3", ">i4"), ("currency", ">i2"), ("n4", ">i4"), ("kind", ">i2"), ("n5", ">i4"), ("completed", "?"),
+])  # fmt: skip
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_BLOCK = 1 << 23  # bytes of COPY data converted at a time
+
+
+class _Growing:
+    """Per-row columns filled block by block, grown by a quarter when full (no list of pieces)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.cols: dict[str, npt.NDArray[Any]] = {
+            "contract": np.empty(capacity, np.int64), "day": np.empty(capacity, np.int32),
+            "amount": np.empty(capacity, np.int64), "currency": np.empty(capacity, np.int8),
+            "kind": np.empty(capacity, np.int8), "completed": np.empty(capacity, np.bool_),
+        }  # fmt: skip
+
+    def add(self, rows: npt.NDArray[np.void]) -> bool:
+        """Append parsed rows; False when one is not what the query makes (a NULL, a wrong width)."""
+        widths = (8, 4, 8, 2, 2, 1)
+        if not ((rows["fields"] == 6).all() and all((rows[f"n{i}"] == w).all() for i, w in enumerate(widths))):
+            return False
+        k = len(rows)
+        if self.n + k > len(self.cols["day"]):
+            size = max(self.n + k, len(self.cols["day"]) * 5 // 4 + _COPY_BLOCK // LEDGER_COPY_ROW.itemsize)
+            for name, col in self.cols.items():
+                grown = np.empty(size, col.dtype)
+                grown[: self.n] = col[: self.n]
+                self.cols[name] = grown
+        for name, col in self.cols.items():
+            col[self.n : self.n + k] = rows[name]
+        self.n += k
+        return True
+
+    def take(self) -> dict[str, npt.NDArray[Any]]:
+        return {name: col[: self.n] for name, col in self.cols.items()}
+
+
+Bytes = bytes | bytearray | memoryview
+
+
+def read_copy_rows(blocks: Iterable[Bytes], expected_rows: int) -> dict[str, npt.NDArray[Any]] | None:
+    """The columns of a binary COPY of LEDGER_COPY_ROW rows, or None if the stream is not that."""
+    out = _Growing(max(expected_rows, 1))
+    pending: list[Bytes] = []
+    size = 0
+    started = False
+    rest = b""
+
+    def convert(data: bytes, final: bool) -> bytes | None:
+        nonlocal started
+        view = memoryview(data)
+        if not started:
+            if len(view) < 19 or bytes(view[:11]) != _COPY_SIGNATURE:
+                return None
+            view = view[19 + int.from_bytes(view[15:19], "big") :]
+            started = True
+        whole = len(view) // LEDGER_COPY_ROW.itemsize
+        if final:  # the trailer (a field count of -1) is the last two bytes
+            if bytes(view[-2:]) != b"\xff\xff":
+                return None
+            view = view[:-2]
+            whole = len(view) // LEDGER_COPY_ROW.itemsize
+            if whole * LEDGER_COPY_ROW.itemsize != len(view):
+                return None
+        rows = np.frombuffer(view, LEDGER_COPY_ROW, count=whole)
+        if whole and not out.add(rows):
+            return None
+        return bytes(view[whole * LEDGER_COPY_ROW.itemsize :])
+
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if size >= _COPY_BLOCK:
+            left = convert(rest + b"".join(pending), final=False)
+            if left is None:
+                return None
+            rest, pending, size = left, [], 0
+    if convert(rest + b"".join(pending), final=True) is None:
+        return None
+    return out.take()
+
+
+def columns_from_copy(
+    rows: dict[str, npt.NDArray[Any]],
+    contract_ids: Sequence[int],
+    account_numbers: Sequence[str],
+    customer_ids: Sequence[str],
+    product_codes: Sequence[str],
+    currencies: Sequence[str],
+    exponents: Sequence[int],
+) -> LedgerColumns | None:
+    """The engine's columns from the database's rows (``read_copy_rows``) and contracts (in the order
+    the CSV export numbers its units: by account number), exactly as ``read_csv_columns`` makes them
+    from the export's file: the same units, codes, common decimal scale and amounts. None when
+    something needs the careful path (a currency or type outside the lists, a date out of range,
+    amounts too large): the caller then reads through the export, which names the problem."""
+    contract, day, amount = rows["contract"], rows["day"], rows["amount"]
+    if len(day) and not ((rows["currency"] > 0).all() and (rows["kind"] > 0).all()):
+        return None
+    # Contract id -> rank by account number: a table when ids are dense (serials), else a search.
+    ids = np.asarray(contract_ids, dtype=np.int64)
+    if not len(ids):
+        return None if len(day) else _empty_columns()
+    if ids.min() >= 0 and ids.max() < 4 * len(ids) + (1 << 20):
+        table = np.full(int(ids.max()) + 1, -1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        if len(contract) and (contract.min() < 0 or contract.max() > ids.max()):
+            return None
+        rank = table[contract]
+        del table
+    else:
+        order = np.argsort(ids, kind="stable")
+        at = np.minimum(np.searchsorted(ids[order], contract), len(ids) - 1)
+        rank = np.where(ids[order][at] == contract, order[at], -1).astype(np.int32)
+    if len(rank) and rank.min() < 0:
+        return None
+    # Units are the contracts with rows, numbered in account-number order (as the export's file does).
+    used = np.bincount(rank, minlength=len(ids)) > 0
+    code = np.cumsum(used, dtype=np.int32) - 1
+    unit = code[rank]
+    del rank, code
+    present = np.flatnonzero(used)
+    lo = _ordinal_of(FIRST_DAY) - PG_EPOCH_ORDINAL
+    hi = _ordinal_of(LAST_DAY) - PG_EPOCH_ORDINAL
+    if len(day) and (int(day.min()) < lo or int(day.max()) > hi):
+        return None
+    # Products: codes in order of first appearance, as _codes numbers them (any order would do).
+    product_types, product_of_contract = _codes([product_codes[i] for i in present.tolist()])
+    # Currencies actually used, renumbered; amounts on one scale, then the smallest scale that keeps
+    # every amount exact (what the decimal text of the export gives the CSV reader).
+    cur = rows["currency"].astype(np.int8) - 1
+    used_cur = np.flatnonzero(np.bincount(cur, minlength=len(currencies)))
+    names = [currencies[i] for i in used_cur.tolist()]
+    remap = np.zeros(len(currencies), dtype=np.int8)
+    remap[used_cur] = np.arange(len(used_cur), dtype=np.int8)
+    top = max((exponents[i] for i in used_cur.tolist()), default=0)
+    lift = np.array([10 ** (top - e) for e in exponents], dtype=np.int64)
+    if len(amount) and max(-int(amount.min()), int(amount.max())) * int(lift.max()) >= 2**62:
+        return None
+    if (lift != 1).any():
+        amount = amount * lift[cur]
+    scale = top
+    for s in range(top + 1):
+        step = 10 ** (top - s)
+        if step == 1 or not (amount % step).any():
+            amount = amount // step if step > 1 else amount
+            scale = s
+            break
+    return LedgerColumns(
+        receipt_ids=[account_numbers[i] for i in present.tolist()],
+        product_types=product_types,
+        currencies=names,
+        unit=unit,
+        product=product_of_contract.astype(np.int8 if len(product_types) < 128 else np.int32)[unit],
+        day=(day + PG_EPOCH_ORDINAL).astype(np.int32),
+        amount=amount,
+        scale=scale,
+        currency=remap[cur] if len(names) > 1 else np.zeros(len(cur), dtype=np.int8),
+        completed=rows["completed"],
+        kind=rows["kind"] - 1,
+        customer_ids=[customer_ids[i] for i in present.tolist()],
+    )
+
+
+def _ordinal_of(day: date) -> int:
+    return day.toordinal()
+
+
+def _empty_columns() -> LedgerColumns:
+    return LedgerColumns(
+        receipt_ids=[], product_types=[], currencies=[], unit=np.zeros(0, np.int32), product=np.zeros(0, np.int8),
+        day=np.zeros(0, np.int32), amount=np.zeros(0, np.int64), scale=0, currency=np.zeros(0, np.int8),
+        completed=np.zeros(0, np.bool_), kind=np.zeros(0, np.int8),
+    )  # fmt: skip

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
@@ -104,3 +105,63 @@ def tape(conn: psycopg.Connection, as_of: date | None) -> tuple[date, bytes] | N
     else:
         row = conn.execute("select as_of, tape_gz from kpi_loan_tapes where as_of = %s", (as_of,)).fetchone()
     return None if row is None else (row[0], bytes(row[1]))
+
+
+# --- the ledger for the engine, without a file (binary COPY into numpy; kpi.columns.columns_from_copy) ---
+
+
+@dataclass
+class ContractIndex:
+    """The contracts in the order the CSV export numbers its units (by account number)."""
+
+    ids: list[int]
+    account_numbers: list[str]
+    customer_ids: list[str]
+    product_codes: list[str]
+
+
+def contract_index(conn: psycopg.Connection) -> ContractIndex:
+    """Every contract's id, account number (the export's receipt_id), customer id (as text, as the
+    export writes it) and product code, ordered by account number as the export orders its rows."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """select c.id, c.account_number, c.customer_id::text, p.code
+                 from contracts c join products p on p.id = c.product_id
+                order by c.account_number"""
+        )
+        rows = cur.fetchall()
+    return ContractIndex([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows])
+
+
+def ledger_currencies(conn: psycopg.Connection) -> list[str]:
+    """The currencies the ledger's rows can be in: those of the contracts (each row is in its
+    contract's; a row that is not is found by the reader and sent to the export path)."""
+    return [r[0] for r in conn.execute("select distinct currency::text from contracts order by 1")]
+
+
+def copy_ledger_binary(
+    conn: psycopg.Connection, as_of: date | None, currencies: Sequence[str], types: Sequence[str]
+) -> Iterator[bytes | bytearray | memoryview]:
+    """The ledger's rows as PostgreSQL binary COPY bytes (kpi.columns.LEDGER_COPY_ROW, fixed width):
+    contract id, date, amount in minor units, 1 + the index of the currency in ``currencies`` and of
+    the type in ``types`` (0: none of them), completed or not. The same rows as the CSV export:
+    every expected row, completed rows dated up to ``as_of``. No order: the engine sorts by date."""
+    query = sql.SQL(
+        """copy (
+            select e.contract_id, e.entry_date, e.amount,
+                   coalesce(array_position({currencies}::text[], e.currency::text), 0)::int2,
+                   coalesce(array_position({types}::text[], e.type), 0)::int2,
+                   e.status = 'completed'
+              from ledger_entries e
+             where e.status = 'expected' or {as_of}::date is null or e.entry_date <= {as_of}::date
+        ) to stdout (format binary)"""
+    ).format(currencies=sql.Literal(list(currencies)), types=sql.Literal(list(types)), as_of=sql.Literal(as_of))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        yield from copy
+
+
+def ledger_rows_estimate(conn: psycopg.Connection) -> int:
+    """The planner's row count of the ledger (to size the reader's arrays; they grow if it is low)."""
+    row = conn.execute("select greatest(reltuples, 0)::bigint from pg_class where oid = 'ledger_entries'::regclass")
+    found = row.fetchone()
+    return int(found[0]) if found else 0

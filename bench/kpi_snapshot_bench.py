@@ -1,0 +1,247 @@
+"""KPI snapshot from the live database at a million contracts (issues 24 and 28): ``paygo kpi snapshot``
+end to end — the 2018 KPIs, portfolio quality, the loan tape, stored — against a baseline in the same run.
+
+Loads once (binary COPY, never through the API) into a database of its own on the local stack and
+keeps it between runs (``--reload`` loads again): ``bench/kpi_generate.py``'s portfolio (seed 7: units
+acquired over four years, asset-finance schedules paid month by month with delays and stops,
+flexible top-ups every few days, repairs, refunds) as products, customers, units, contracts and
+ledger rows in minor units — about 39 ledger rows per contract.
+
+Then runs ``paygo kpi snapshot --as-of 2024-06-30`` twice, each a fresh process (wall time and its own
+peak VmHWM, bench/peak_memory.py):
+  1. baseline: the snapshot code as it was before this work (``--baseline-ref``, taken from git into
+     .paygo/bench/): the ledger exported to a CSV file, read back by Arrow, then the engine;
+  2. new: the current code (binary COPY straight into the engine's arrays);
+and checks that both stored the same snapshot (every figure of every segment, and the tape byte for byte).
+
+    .venv/bin/python bench/kpi_snapshot_bench.py                      # 1,000,000 contracts
+    .venv/bin/python bench/kpi_snapshot_bench.py --contracts 100000   # a quicker look (a database of its own)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+AS_OF = "2024-06-30"
+DB = "paygo_bench_kpi_snapshot"
+BASELINE_REF = "fc39224"  # the branch point of issue 28 item 2: the export round trip
+TYPES = ("deposit", "payment", "maintenance_unscheduled", "return")  # kpi_generate's type indexes
+STATUSES = (b"expected", b"completed")
+CHUNK_ROWS = 4_000_000
+
+
+def load(url: str, contracts: int, seed: int) -> int:
+    from callcentre_bench import copy_binary, fixed, pg_day, plain_indexes  # type: ignore[import-not-found]
+    from kpi_generate import PRODUCTS_CSV, ledger_columns  # type: ignore[import-not-found]
+
+    t0 = time.perf_counter()
+    cols = ledger_columns(contracts, seed)
+    print(f"  generated {len(cols['day']):,} ledger rows in {time.perf_counter() - t0:.0f} s", flush=True)
+    products = list(csv.DictReader(io.StringIO(PRODUCTS_CSV)))
+    names = sorted(p["product_type"] for p in products)  # kpi_generate's product indexes
+    n = contracts
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set session_replication_role = replica")  # no foreign-key triggers during the load
+        conn.execute("set maintenance_work_mem = '1GB'")
+        dropped = plain_indexes(conn, ["ledger_entries", "contracts", "units", "customers"])
+        for name, _ in dropped:
+            conn.execute(f"drop index {name}")
+        ids = {}
+        for p in products:
+
+            def minor(key: str, p: dict[str, str] = p) -> int | None:
+                return int(Decimal(p[key]) * 100) if p[key] else None
+
+            ids[p["product_type"]] = conn.execute(
+                """insert into products (code, name, business_model, currency, hardware_cost, transport_cost,
+                       import_tax, insurance_cost, installation_cost, lighting_global_certified, price_per_day,
+                       price_to_own, contract_days, deposit_days)
+                   values (%s, %s, %s, 'KES', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id""",
+                (p["product_type"], p["product_type"], p["business_model"],
+                 *(minor(k) or 0 for k in ("hardware_cost", "transport_cost", "import_tax", "insurance_cost",
+                                           "installation_cost")),
+                 p["lighting_global_certified"] == "true", minor("price_per_day"), minor("price_to_own"),
+                 int(p["contract_days"]) if p["contract_days"] else None,
+                 int(p["deposit_days"]) if p["deposit_days"] else None),
+            ).fetchone()[0]  # type: ignore[index]  # fmt: skip
+        product_id = np.array([ids[name] for name in names], dtype=np.int64)
+        # each unit's product and first day (its contract's signing day)
+        unit_product = np.zeros(n, dtype=np.int64)
+        unit_product[cols["unit"]] = cols["product"]
+        signed = np.full(n, 1 << 30, dtype=np.int64)
+        np.minimum.at(signed, cols["unit"], cols["day"])
+        key = np.arange(1, n + 1)
+        copy_binary(conn, "customers", [("id", ">i8", key), ("name", "S8", fixed(b"C", key - 1, 7))])
+        copy_binary(conn, "units", [("id", ">i8", key), ("serial", "S11", fixed(b"SN-R", key - 1, 7)),
+                                    ("product_id", ">i8", product_id[unit_product])])  # fmt: skip
+        copy_binary(conn, "contracts", [
+            ("id", ">i8", key), ("account_number", "S8", fixed(b"R", key - 1, 7)), ("customer_id", ">i8", key),
+            ("unit_id", ">i8", key), ("product_id", ">i8", product_id[unit_product]), ("currency", "S3",
+            np.full(n, b"KES")), ("signed_on", ">i4", pg_day(signed)),
+        ])  # fmt: skip
+        for table in ("customers", "units", "contracts"):
+            conn.execute(f"select setval('{table}_id_seq', %s)", (n,))
+        t0 = time.perf_counter()
+        total = len(cols["day"])
+        for lo in range(0, total, CHUNK_ROWS):
+            part = {k: v[lo : lo + CHUNK_ROWS] for k, v in cols.items()}
+            for done in (0, 1):
+                for t, type_name in enumerate(TYPES):
+                    pick = (part["completed"] == done) & (part["type"] == t)
+                    k = int(pick.sum())
+                    if not k:
+                        continue
+                    status = STATUSES[done]
+                    copy_binary(conn, "ledger_entries", [
+                        ("contract_id", ">i8", part["unit"][pick] + 1),
+                        ("entry_date", ">i4", pg_day(part["day"][pick])),
+                        ("status", f"S{len(status)}", np.full(k, status)),
+                        ("type", f"S{len(type_name)}", np.full(k, type_name.encode())),
+                        ("amount", ">i8", part["amount"][pick] * 100), ("currency", "S3", np.full(k, b"KES")),
+                    ])  # fmt: skip
+            print(f"  ledger rows {min(total, lo + CHUNK_ROWS):,} / {total:,} ({time.perf_counter() - t0:.0f} s)",
+                  flush=True)  # fmt: skip
+        t0 = time.perf_counter()
+        for _, definition in dropped:
+            conn.execute(definition)
+        conn.execute("analyze")
+        conn.execute("create table bench_loaded (contracts bigint, ledger_rows bigint)")
+        conn.execute("insert into bench_loaded values (%s, %s)", (n, total))
+        print(f"  indexes rebuilt and analysed in {time.perf_counter() - t0:.0f} s", flush=True)
+    return total
+
+
+def loaded(url: str, contracts: int) -> int | None:
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("select contracts, ledger_rows from bench_loaded").fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[1]) if row and row[0] == contracts else None
+
+
+def baseline_source(ref: str) -> Path:
+    """The packages the baseline imports (kpi, backoffice) as they were at ``ref``, from git."""
+    out = ROOT / ".paygo" / "bench" / f"kpi-snapshot-baseline-{ref}"
+    if not (out / "kpi" / "service.py").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "kpi", "backoffice"], check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def child(which: str, source: str | None) -> None:
+    """One ``paygo kpi snapshot`` in this process (the bench's child, under bench/peak_memory.py)."""
+    if source:
+        sys.path.insert(0, source)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    import kpi
+
+    print(f"[{which}] kpi package: {Path(kpi.__file__).parent}", file=sys.stderr)
+    sys.argv = ["paygo", "kpi", "snapshot", "--as-of", AS_OF]
+    from paygo.cli import main as paygo
+
+    paygo()
+
+
+def run(which: str, url: str, source: Path | None) -> tuple[float, float, str]:
+    peak = ROOT / ".paygo" / "bench" / f"kpi-snapshot-{which}-peak.tmp"
+    args = [sys.executable, str(ROOT / "bench" / "peak_memory.py"), str(peak), __file__, "--child", which]
+    if source is not None:
+        args += ["--source", str(source)]
+    env = {**os.environ, "PAYGO_DATABASE_URL": url}
+    start = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{which} failed:\n{done.stdout}\n{done.stderr}")
+    return wall, int(peak.read_text()) / 1e6, done.stderr
+
+
+def stored(url: str) -> tuple[str, str, int]:
+    """(a digest of every stored result, of the tape, the number of segments) of the as-of date."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select segment, result, distributions, units from kpi_snapshots where as_of = %s order by segment",
+            (AS_OF,),
+        ).fetchall()
+        tape = conn.execute("select tape_gz from kpi_loan_tapes where as_of = %s", (AS_OF,)).fetchone()
+    text = json.dumps([list(r) for r in rows], sort_keys=True, default=str)
+    tape_digest = hashlib.sha256(gzip.decompress(bytes(tape[0]))).hexdigest() if tape else "none"
+    return hashlib.sha256(text.encode()).hexdigest(), tape_digest, len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reload", action="store_true", help="load the database again")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git revision of the baseline's code")
+    parser.add_argument("--no-baseline", action="store_true", help="time the new code alone")
+    parser.add_argument("--child", choices=("baseline", "new"), help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.source)
+        return
+    sys.path.insert(0, str(ROOT))
+    from kpi_bench import machine  # type: ignore[import-not-found]
+
+    from backoffice.config import load_settings
+    from devtools.postgres import fresh_database, owner_url
+
+    base = load_settings()
+    db = DB if args.contracts == 1_000_000 else f"{DB}_{args.contracts}"
+    url = owner_url(base, db)
+    rows = None if args.reload else loaded(url, args.contracts)
+    if rows is None:
+        print(f"loading {args.contracts:,} contracts into {db} (kept for the next run; --reload to redo)", flush=True)
+        t0 = time.perf_counter()
+        url = fresh_database(base, db).database_url
+        rows = load(url, args.contracts, args.seed)
+        print(f"loaded in {time.perf_counter() - t0:.0f} s", flush=True)
+    with psycopg.connect(url) as conn:
+        size = conn.execute("select pg_size_pretty(pg_total_relation_size('ledger_entries'))").fetchone()[0]  # type: ignore[index]
+    print(f"machine: {machine()}")
+    print(f"database {db}: {args.contracts:,} contracts, {rows:,} ledger rows ({size} with indexes); as of {AS_OF}")
+    runs = [] if args.no_baseline else [("baseline", baseline_source(args.baseline_ref))]
+    runs.append(("new", None))
+    digests = {}
+    for which, source in runs:
+        load_avg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        wall, rss, log = run(which, url, source)
+        after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        label = f"baseline ({args.baseline_ref}: CSV export, Arrow reader)" if which == "baseline" else "new"
+        print(f"\n{label}: {wall:.1f} s wall, peak {rss:.2f} GB (load average {load_avg} -> {after})")
+        for line in log.splitlines():
+            if "kpi" in line and ("stored" in line or " s " in line or line.startswith("kpi:")):
+                print(f"  {line}")
+        digests[which] = stored(url)
+    if "baseline" in digests:
+        same = digests["baseline"] == digests["new"]
+        print(f"\nsame snapshot stored by both ({digests['new'][2]} segments, results and tape): {same}")
+        if not same:
+            raise SystemExit("the new snapshot differs from the baseline's")
+
+
+if __name__ == "__main__":
+    main()
