@@ -366,19 +366,30 @@ class Quality:
         return int(amount[keep].sum(dtype=np.int64))
 
     def _vintage(self, segment: Bool) -> dict[str, dict[str, float | None]]:
+        """Per acquisition month and age: the members' paid and scheduled sums, added up per month
+        (exact integer sums into a small array) rather than a mask per month and age."""
         p, q, d = self.p, self.q, self.d
         last = int(np.datetime64(date.fromordinal(d), "M").astype(np.int64))
         cohort = segment & ~p.flexible & (q.month > last - VINTAGE_MONTHS) & (q.month <= last)
+        units = np.flatnonzero(cohort)
+        slot = q.month[units] - (last - VINTAGE_MONTHS + 1)  # 0 .. VINTAGE_MONTHS - 1
+        acq = p.acq[units]
+        sums = {}
+        for a in VINTAGE_AGES:
+            aged = acq + a <= d
+            members, paid, sched = (np.zeros(VINTAGE_MONTHS, dtype=np.int64) for _ in range(3))
+            np.add.at(members, slot[aged], 1)
+            np.add.at(paid, slot[aged], q.vintage_paid[a][units[aged]])
+            np.add.at(sched, slot[aged], q.vintage_sched[a][units[aged]])
+            sums[a] = (members, paid, sched)
         out: dict[str, dict[str, float | None]] = {}
-        for m in np.unique(q.month[cohort]).tolist():
-            label = str(np.datetime64(m, "M"))
+        for i in np.unique(slot).tolist():
             ages: dict[str, float | None] = {}
-            for a in VINTAGE_AGES:
-                members = cohort & (q.month == m) & (p.acq + a <= d)
-                if members.any():
-                    ages[str(a)] = _ratio(_sum(q.vintage_paid[a], members), _sum(q.vintage_sched[a], members))
+            for a, (members, paid, sched) in sums.items():
+                if members[i]:
+                    ages[str(a)] = _ratio(int(paid[i]), int(sched[i]))
             if ages:
-                out[label] = ages
+                out[str(np.datetime64(last - VINTAGE_MONTHS + 1 + i, "M"))] = ages
         return out
 
     def tape(self, by_rows: bool = False) -> str:
