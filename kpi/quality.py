@@ -173,6 +173,12 @@ def _asset_write_off(p: Portfolio, paid: _ByUnit, sched: _ByUnit, sched_max: Int
         del sched_unit, sched_day
         keep = ~p.flexible[unit] & (t >= p.acq[unit])
         unit, t = unit[keep], t[keep]
+        if len(t) and int(t.max()) - _BASE < _SPAN:  # (always, for dates up to 2099 and W up to MAX_DAYS)
+            # each (unit, date) once, in key order: fewer searches, each near the last one
+            key = np.unique(unit * _SPAN + (t - _BASE))
+            unit, t = key >> _SHIFT, (key & (_SPAN - 1)) + _BASE
+            del key
+        del keep
         paid_t = paid.at(unit, t, (lo, hi))
         late = (sched.at(unit, t, (lo, hi)) - paid_t) * 1000 > threshold
         last = sched.index(unit, t - gap, (lo, hi)) - 1
