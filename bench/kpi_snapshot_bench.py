@@ -30,11 +30,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -130,6 +135,113 @@ def load(url: str, admin: str, contracts: int, seed: int) -> int:
     return total
 
 
+# --- the other reader measured: binary COPY (one protocol message per row, each handed to Python) ---
+
+# One row of copy_ledger_binary: a field count, then each field's length and value.
+LEDGER_COPY_ROW = np.dtype([
+    ("fields", ">i2"),
+    ("n0", ">i4"), ("contract", ">i8"), ("n1", ">i4"), ("day", ">i4"), ("n2", ">i4"), ("amount", ">i8"),
+    ("n3", ">i4"), ("currency", ">i2"), ("n4", ">i4"), ("kind", ">i2"), ("n5", ">i4"), ("completed", "?"),
+])  # fmt: skip
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_BLOCK = 1 << 23  # bytes of COPY data converted at a time
+
+
+Bytes = bytes | bytearray | memoryview
+
+
+def read_copy_rows(blocks: Iterable[Bytes], expected_rows: int) -> dict[str, npt.NDArray[Any]] | None:
+    """The columns of a binary COPY of LEDGER_COPY_ROW rows, or None if the stream is not that."""
+    from kpi.columns import Growing
+
+    out = Growing(max(expected_rows, 1))
+    pending: list[Bytes] = []
+    size = 0
+    started = False
+    rest = b""
+
+    def convert(data: bytes, final: bool) -> bytes | None:
+        nonlocal started
+        view = memoryview(data)
+        if not started:
+            if len(view) < 19 or bytes(view[:11]) != _COPY_SIGNATURE:
+                return None
+            view = view[19 + int.from_bytes(view[15:19], "big") :]
+            started = True
+        whole = len(view) // LEDGER_COPY_ROW.itemsize
+        if final:  # the trailer (a field count of -1) is the last two bytes
+            if bytes(view[-2:]) != b"\xff\xff":
+                return None
+            view = view[:-2]
+            whole = len(view) // LEDGER_COPY_ROW.itemsize
+            if whole * LEDGER_COPY_ROW.itemsize != len(view):
+                return None
+        rows = np.frombuffer(view, LEDGER_COPY_ROW, count=whole)
+        widths = (8, 4, 8, 2, 2, 1)
+        if not ((rows["fields"] == 6).all() and all((rows[f"n{i}"] == w).all() for i, w in enumerate(widths))):
+            return None
+        out.extend({name: rows[name] for name in out.cols})
+        return bytes(view[whole * LEDGER_COPY_ROW.itemsize :])
+
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if size >= _COPY_BLOCK:
+            left = convert(rest + b"".join(pending), final=False)
+            if left is None:
+                return None
+            rest, pending, size = left, [], 0
+    if convert(rest + b"".join(pending), final=True) is None:
+        return None
+    return out.take()
+
+
+def copy_ledger_binary(
+    conn: psycopg.Connection, as_of: date | None, currencies: Sequence[str], types: Sequence[str]
+) -> Iterator[bytes | bytearray | memoryview]:
+    """The ledger's rows as PostgreSQL binary COPY bytes (kpi.columns.LEDGER_COPY_ROW, fixed width):
+    contract id, date, amount in minor units, 1 + the index of the currency in ``currencies`` and of
+    the type in ``types`` (0: none of them), completed or not. The same rows as the CSV export:
+    every expected row, completed rows dated up to ``as_of``. No order: the engine sorts by date."""
+    query = sql.SQL(
+        """copy (
+            select e.contract_id, e.entry_date, e.amount,
+                   coalesce(array_position({currencies}::text[], e.currency::text), 0)::int2,
+                   coalesce(array_position({types}::text[], e.type), 0)::int2,
+                   e.status = 'completed'
+              from ledger_entries e
+             where e.status = 'expected' or {as_of}::date is null or e.entry_date <= {as_of}::date
+        ) to stdout (format binary)"""
+    ).format(currencies=sql.Literal(list(currencies)), types=sql.Literal(list(types)), as_of=sql.Literal(as_of))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        yield from copy
+
+
+def compare_readers(url: str) -> None:
+    """The ledger read both ways (arrays per id range, as the snapshot does; binary COPY), timed."""
+    from kpi import repository
+    from kpi.columns import read_array_chunks
+    from kpi.inputs import TYPES
+
+    as_of = date.fromisoformat(AS_OF)
+    with psycopg.connect(url) as conn:
+        estimate = repository.ledger_rows_estimate(conn)
+        t0 = time.perf_counter()
+        bounds = repository.ledger_id_bounds(conn)
+        assert bounds is not None
+        step = 1 << 21
+        arrays = read_array_chunks((repository.ledger_arrays(conn, (lo, lo + step), as_of, ["KES"], TYPES)
+                                    for lo in range(bounds[0], bounds[1] + 1, step)), estimate)  # fmt: skip
+        t1 = time.perf_counter()
+        copied = read_copy_rows(copy_ledger_binary(conn, as_of, ["KES"], TYPES), estimate)
+        t2 = time.perf_counter()
+    assert arrays is not None and copied is not None and len(arrays["day"]) == len(copied["day"])
+    print(
+        f"\nreaders, the ledger alone ({len(arrays['day']):,} rows): binary arrays per id range {t1 - t0:.1f} s, "
+        f"binary COPY {t2 - t1:.1f} s (load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])})"
+    )
+
+
 def loaded(url: str, contracts: int) -> int | None:
     try:
         with psycopg.connect(url) as conn:
@@ -200,6 +312,7 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="load the database again")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git revision of the baseline's code")
     parser.add_argument("--no-baseline", action="store_true", help="time the new code alone")
+    parser.add_argument("--readers", action="store_true", help="also time the ledger read by binary COPY")
     parser.add_argument("--child", choices=("baseline", "new"), help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,6 +352,8 @@ def main() -> None:
             if "kpi" in line and ("stored" in line or " s " in line or line.startswith("kpi:")):
                 print(f"  {line}")
         digests[which] = stored(url)
+    if args.readers:
+        compare_readers(url)
     if "baseline" in digests:
         same = digests["baseline"] == digests["new"]
         print(f"\nsame snapshot stored by both ({digests['new'][2]} segments, results and tape): {same}")

@@ -336,20 +336,13 @@ def scaled(value: Decimal, scale: int) -> int:
     return int(out)
 
 
-# --- the live database: binary COPY straight into the columns (no file, no Python object per row) ---
+# --- the live database: binary arrays straight into the columns (no file, no Python object per row) ---
 
 PG_EPOCH_ORDINAL = 730120  # date(2000, 1, 1).toordinal(): PostgreSQL's binary dates count days from here
-# One row of kpi.repository.copy_ledger_binary: a field count, then each field's length and value.
-LEDGER_COPY_ROW = np.dtype([
-    ("fields", ">i2"),
-    ("n0", ">i4"), ("contract", ">i8"), ("n1", ">i4"), ("day", ">i4"), ("n2", ">i4"), ("amount", ">i8"),
-    ("n3", ">i4"), ("currency", ">i2"), ("n4", ">i4"), ("kind", ">i2"), ("n5", ">i4"), ("completed", "?"),
-])  # fmt: skip
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_COPY_BLOCK = 1 << 23  # bytes of COPY data converted at a time
+_CHUNK_ROWS = 1 << 17  # the least the columns grow by
 
 
-class _Growing:
+class Growing:
     """Per-row columns filled block by block, grown by a quarter when full (no list of pieces)."""
 
     def __init__(self, capacity: int) -> None:
@@ -360,73 +353,23 @@ class _Growing:
             "kind": np.empty(capacity, np.int8), "completed": np.empty(capacity, np.bool_),
         }  # fmt: skip
 
-    def add(self, rows: npt.NDArray[np.void]) -> bool:
-        """Append parsed rows; False when one is not what the query makes (a NULL, a wrong width)."""
-        widths = (8, 4, 8, 2, 2, 1)
-        if not ((rows["fields"] == 6).all() and all((rows[f"n{i}"] == w).all() for i, w in enumerate(widths))):
-            return False
-        k = len(rows)
+    def extend(self, values: dict[str, npt.NDArray[Any]]) -> None:
+        k = len(values["day"])
         if self.n + k > len(self.cols["day"]):
-            size = max(self.n + k, len(self.cols["day"]) * 5 // 4 + _COPY_BLOCK // LEDGER_COPY_ROW.itemsize)
+            size = max(self.n + k, len(self.cols["day"]) * 5 // 4 + _CHUNK_ROWS)
             for name, col in self.cols.items():
                 grown = np.empty(size, col.dtype)
                 grown[: self.n] = col[: self.n]
                 self.cols[name] = grown
         for name, col in self.cols.items():
-            col[self.n : self.n + k] = rows[name]
+            col[self.n : self.n + k] = values[name]
         self.n += k
-        return True
 
     def take(self) -> dict[str, npt.NDArray[Any]]:
         return {name: col[: self.n] for name, col in self.cols.items()}
 
 
-Bytes = bytes | bytearray | memoryview
-
-
-def read_copy_rows(blocks: Iterable[Bytes], expected_rows: int) -> dict[str, npt.NDArray[Any]] | None:
-    """The columns of a binary COPY of LEDGER_COPY_ROW rows, or None if the stream is not that."""
-    out = _Growing(max(expected_rows, 1))
-    pending: list[Bytes] = []
-    size = 0
-    started = False
-    rest = b""
-
-    def convert(data: bytes, final: bool) -> bytes | None:
-        nonlocal started
-        view = memoryview(data)
-        if not started:
-            if len(view) < 19 or bytes(view[:11]) != _COPY_SIGNATURE:
-                return None
-            view = view[19 + int.from_bytes(view[15:19], "big") :]
-            started = True
-        whole = len(view) // LEDGER_COPY_ROW.itemsize
-        if final:  # the trailer (a field count of -1) is the last two bytes
-            if bytes(view[-2:]) != b"\xff\xff":
-                return None
-            view = view[:-2]
-            whole = len(view) // LEDGER_COPY_ROW.itemsize
-            if whole * LEDGER_COPY_ROW.itemsize != len(view):
-                return None
-        rows = np.frombuffer(view, LEDGER_COPY_ROW, count=whole)
-        if whole and not out.add(rows):
-            return None
-        return bytes(view[whole * LEDGER_COPY_ROW.itemsize :])
-
-    for block in blocks:
-        pending.append(block)
-        size += len(block)
-        if size >= _COPY_BLOCK:
-            left = convert(rest + b"".join(pending), final=False)
-            if left is None:
-                return None
-            rest, pending, size = left, [], 0
-    if convert(rest + b"".join(pending), final=True) is None:
-        return None
-    return out.take()
-
-
-def columns_from_copy(
+def columns_from_database(
     rows: dict[str, npt.NDArray[Any]],
     contract_ids: Sequence[int],
     account_numbers: Sequence[str],
@@ -435,7 +378,7 @@ def columns_from_copy(
     currencies: Sequence[str],
     exponents: Sequence[int],
 ) -> LedgerColumns | None:
-    """The engine's columns from the database's rows (``read_copy_rows``) and contracts (in the order
+    """The engine's columns from the database's rows (``read_array_chunks``) and contracts (in the order
     the CSV export numbers its units: by account number), exactly as ``read_csv_columns`` makes them
     from the export's file: the same units, codes, common decimal scale and amounts. None when
     something needs the careful path (a currency or type outside the lists, a date out of range,
@@ -518,3 +461,32 @@ def _empty_columns() -> LedgerColumns:
         day=np.zeros(0, np.int32), amount=np.zeros(0, np.int64), scale=0, currency=np.zeros(0, np.int8),
         completed=np.zeros(0, np.bool_), kind=np.zeros(0, np.int8),
     )  # fmt: skip
+
+
+def _array(data: bytes, element: str, width: int) -> npt.NDArray[Any] | None:
+    """The values of a one-dimensional PostgreSQL binary array without NULLs (``array_send``)."""
+    head = np.frombuffer(data, ">i4", count=5) if len(data) >= 20 else None
+    if head is None or head[0] != 1 or head[1] != 0 or len(data) != 20 + int(head[3]) * (4 + width):
+        return None
+    values = np.frombuffer(data, [("n", ">i4"), ("v", element)], offset=20)
+    if not (values["n"] == width).all():
+        return None
+    return values["v"]
+
+
+def read_array_chunks(
+    chunks: Iterable[tuple[bytes | None, bytes | None, bytes | None, bytes | None]], expected_rows: int
+) -> dict[str, npt.NDArray[Any]] | None:
+    """The columns of the ledger from ``kpi.repository.ledger_arrays`` results, or None if one is not
+    what the query makes."""
+    out = Growing(max(expected_rows, 1))
+    for contract, day, amount, code in chunks:
+        if contract is None or day is None or amount is None or code is None:
+            continue  # no rows in that id range
+        parts = (_array(contract, ">i8", 8), _array(day, ">i4", 4), _array(amount, ">i8", 8), _array(code, ">i4", 4))
+        if any(p is None for p in parts) or len({len(p) for p in parts if p is not None}) != 1:
+            return None
+        c, d, a, k = (p for p in parts if p is not None)
+        out.extend({"contract": c, "day": d, "amount": a, "currency": k >> 8, "kind": (k >> 1) & 127,
+                    "completed": (k & 1).astype(np.bool_)})  # fmt: skip
+    return out.take()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -107,7 +107,7 @@ def tape(conn: psycopg.Connection, as_of: date | None) -> tuple[date, bytes] | N
     return None if row is None else (row[0], bytes(row[1]))
 
 
-# --- the ledger for the engine, without a file (binary COPY into numpy; kpi.columns.columns_from_copy) ---
+# --- the ledger for the engine, without a file (binary arrays into numpy; kpi.columns.columns_from_database) ---
 
 
 @dataclass
@@ -139,29 +139,42 @@ def ledger_currencies(conn: psycopg.Connection) -> list[str]:
     return [r[0] for r in conn.execute("select distinct currency::text from contracts order by 1")]
 
 
-def copy_ledger_binary(
-    conn: psycopg.Connection, as_of: date | None, currencies: Sequence[str], types: Sequence[str]
-) -> Iterator[bytes | bytearray | memoryview]:
-    """The ledger's rows as PostgreSQL binary COPY bytes (kpi.columns.LEDGER_COPY_ROW, fixed width):
-    contract id, date, amount in minor units, 1 + the index of the currency in ``currencies`` and of
-    the type in ``types`` (0: none of them), completed or not. The same rows as the CSV export:
-    every expected row, completed rows dated up to ``as_of``. No order: the engine sorts by date."""
-    query = sql.SQL(
-        """copy (
-            select e.contract_id, e.entry_date, e.amount,
-                   coalesce(array_position({currencies}::text[], e.currency::text), 0)::int2,
-                   coalesce(array_position({types}::text[], e.type), 0)::int2,
-                   e.status = 'completed'
-              from ledger_entries e
-             where e.status = 'expected' or {as_of}::date is null or e.entry_date <= {as_of}::date
-        ) to stdout (format binary)"""
-    ).format(currencies=sql.Literal(list(currencies)), types=sql.Literal(list(types)), as_of=sql.Literal(as_of))
-    with conn.cursor() as cur, cur.copy(query) as copy:
-        yield from copy
-
-
 def ledger_rows_estimate(conn: psycopg.Connection) -> int:
     """The planner's row count of the ledger (to size the reader's arrays; they grow if it is low)."""
     row = conn.execute("select greatest(reltuples, 0)::bigint from pg_class where oid = 'ledger_entries'::regclass")
     found = row.fetchone()
     return int(found[0]) if found else 0
+
+
+def ledger_id_bounds(conn: psycopg.Connection) -> tuple[int, int] | None:
+    """The lowest and highest ledger row id (an index lookup each), None when the ledger is empty."""
+    row = conn.execute("select min(id), max(id) from ledger_entries").fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
+def ledger_arrays(
+    conn: psycopg.Connection, ids: tuple[int, int], as_of: date | None, currencies: Sequence[str], types: Sequence[str]
+) -> tuple[bytes | None, bytes | None, bytes | None, bytes | None]:
+    """The ledger rows with ids in [lo, hi) (the same rows the CSV export writes: every expected row,
+    completed rows dated up to ``as_of``) as four arrays in PostgreSQL's binary array format
+    (``array_send``): contract ids, dates, amounts in minor units, and per row a code
+    (1 + the currency's index) * 256 + (1 + the type's index) * 2 + completed (0 for an unknown
+    currency or type). One result of a few megabytes per call: no message, no Python object per row."""
+    cases = {
+        name: sql.SQL("case {} {} else 0 end").format(
+            sql.SQL(column), sql.SQL(" ").join(sql.SQL("when {} then {}").format(sql.Literal(v), sql.Literal(i + 1))
+                                               for i, v in enumerate(values)),
+        )
+        for name, column, values in (("currency", "e.currency::text", currencies), ("type", "e.type", types))
+    }  # fmt: skip
+    query = sql.SQL(
+        """select array_send(array_agg(e.contract_id)), array_send(array_agg(e.entry_date)),
+                  array_send(array_agg(e.amount)),
+                  array_send(array_agg(({currency} * 256 + {type} * 2 + (e.status = 'completed')::int)::int4))
+             from ledger_entries e
+            where e.id >= %(lo)s and e.id < %(hi)s
+              and (e.status = 'expected' or %(as_of)s::date is null or e.entry_date <= %(as_of)s::date)"""
+    ).format(currency=cases["currency"], type=cases["type"])
+    row = conn.execute(query, {"lo": ids[0], "hi": ids[1], "as_of": as_of}, binary=True).fetchone()
+    assert row is not None  # an aggregate always gives a row
+    return row[0], row[1], row[2], row[3]

@@ -59,12 +59,17 @@ def take_snapshots(
     return results
 
 
+_ID_CHUNK = 1 << 21  # ledger ids per query: arrays of a few tens of megabytes
+
+
 def read_portfolio(conn: psycopg.Connection, as_of: date, company: Path | None = None) -> Portfolio:
     """The database's ledger (every expected row, completed rows dated up to ``as_of``) as the
-    engine's portfolio: by binary COPY straight into the engine's columns. A ledger with something
+    engine's portfolio, read straight into the engine's columns: per range of row ids, one result of
+    four binary arrays (``array_send``) that numpy reads in place. (A binary COPY hands psycopg one
+    message per row: measured three times slower, bench/kpi_snapshot_bench.py.) A ledger with something
     to report (a row in a currency without an fx rate, a product missing, a date out of range ...)
     is read again through the CSV export, whose careful reader names each problem."""
-    from kpi.columns import columns_from_copy, read_copy_rows
+    from kpi.columns import columns_from_database, read_array_chunks
     from kpi.engine import _NeedsDetail, build_from_columns
     from kpi.inputs import TYPES, read_company, read_products
 
@@ -72,14 +77,17 @@ def read_portfolio(conn: psycopg.Connection, as_of: date, company: Path | None =
     start = clock.monotonic()
     contracts = repository.contract_index(conn)
     currencies = repository.ledger_currencies(conn)
-    rows = read_copy_rows(
-        repository.copy_ledger_binary(conn, as_of, currencies, TYPES), repository.ledger_rows_estimate(conn)
+    bounds = repository.ledger_id_bounds(conn)
+    chunks = (
+        repository.ledger_arrays(conn, (lo, lo + _ID_CHUNK), as_of, currencies, TYPES)
+        for lo in (range(bounds[0], bounds[1] + 1, _ID_CHUNK) if bounds else ())
     )
-    log.info("kpi: %d contracts and %d ledger rows read by binary COPY in %.1f s", len(contracts.ids),
+    rows = read_array_chunks(chunks, repository.ledger_rows_estimate(conn))
+    log.info("kpi: %d contracts and %d ledger rows read as binary arrays in %.1f s", len(contracts.ids),
              len(rows["day"]) if rows else 0, clock.monotonic() - start)  # fmt: skip
     columns = None
     if rows is not None:
-        columns = columns_from_copy(rows, contracts.ids, contracts.account_numbers, contracts.customer_ids,
+        columns = columns_from_database(rows, contracts.ids, contracts.account_numbers, contracts.customer_ids,
                                     contracts.product_codes, currencies, [exponent(c) for c in currencies])  # fmt: skip
     del rows
     if columns is not None:
