@@ -37,12 +37,16 @@ LAST = date(2024, 12, 31).toordinal()  # nothing is received after this date
 FLEX_TOPUPS = 120
 
 
-def _write(path: Path, parts: list[dict[str, np.ndarray]], n_units: int, rng: np.random.Generator) -> int:
+def _shuffled(parts: list[dict[str, np.ndarray]], rng: np.random.Generator) -> dict[str, np.ndarray]:
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     keep = cols["day"] <= np.where(cols["completed"], LAST, LAST + 800)
     cols = {k: v[keep] for k, v in cols.items()}
     order = rng.permutation(len(cols["day"]))
-    cols = {k: v[order] for k, v in cols.items()}
+    return {k: v[order] for k, v in cols.items()}
+
+
+def _write(path: Path, cols: dict[str, np.ndarray], n_units: int) -> int:
+    n_rows = len(cols["day"])
     receipt = pa.DictionaryArray.from_arrays(
         pa.array(cols["unit"], pa.int32()), pa.array([f"R{u:07d}" for u in range(n_units)])
     )
@@ -54,7 +58,7 @@ def _write(path: Path, parts: list[dict[str, np.ndarray]], n_units: int, rng: np
             "customer_id": customer,
             "receipt_id": receipt,
             "amount": pa.array(cols["amount"], pa.int64()),
-            "currency": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(order), np.int8)), pa.array(["KES"])),
+            "currency": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n_rows, np.int8)), pa.array(["KES"])),
             "status": pa.DictionaryArray.from_arrays(
                 pa.array(cols["completed"].astype(np.int8)), pa.array(["expected", "completed"])
             ),
@@ -74,12 +78,23 @@ def _write(path: Path, parts: list[dict[str, np.ndarray]], n_units: int, rng: np
                     names=batch.schema.names,
                 )
             )
-    return len(order)
+    return n_rows
 
 
 def generate(n_units: int, out: Path, seed: int = 7) -> tuple[Path, Path, int]:
-    rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
+    ledger = out / "ledger.csv"
+    n_rows = _write(ledger, ledger_columns(n_units, seed), n_units)
+    products = out / "products.csv"
+    products.write_text(PRODUCTS_CSV)
+    return ledger, products, n_rows
+
+
+def ledger_columns(n_units: int, seed: int = 7) -> dict[str, np.ndarray]:
+    """The rows as columns (unit, day ordinal, amount in whole KES, product index into the sorted
+    product names, completed, type index into deposit/payment/maintenance_unscheduled/return),
+    shuffled as an export would be."""
+    rng = np.random.default_rng(seed)
     names = sorted({*ASSET, *FLEX})
     shares = np.array([(ASSET | FLEX)[n][0] for n in names])
     product = rng.choice(len(names), size=n_units, p=shares / shares.sum()).astype(np.int64)
@@ -122,11 +137,7 @@ def generate(n_units: int, out: Path, seed: int = 7) -> tuple[Path, Path, int]:
         keep = np.arange(FLEX_TOPUPS) < rng.integers(5, FLEX_TOPUPS + 1, size=(len(u), 1))
         rows(np.repeat(u, FLEX_TOPUPS)[keep.ravel()], day[keep], (days_bought * ppd)[keep], True, 1)
 
-    ledger = out / "ledger.csv"
-    n_rows = _write(ledger, parts, n_units, rng)
-    products = out / "products.csv"
-    products.write_text(PRODUCTS_CSV)
-    return ledger, products, n_rows
+    return _shuffled(parts, rng)
 
 
 def main() -> None:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -333,3 +334,175 @@ def scaled(value: Decimal, scale: int) -> int:
     if out != out.to_integral_value():
         raise ValueError(f"{value} has more than {scale} decimals")
     return int(out)
+
+
+# --- the live database: binary arrays straight into the columns (no file, no Python object per row) ---
+
+PG_EPOCH_ORDINAL = 730120  # date(2000, 1, 1).toordinal(): PostgreSQL's binary dates count days from here
+_CHUNK_ROWS = 1 << 17  # the least the columns grow by
+
+
+class Growing:
+    """Per-row columns filled block by block, grown by a quarter when full (no list of pieces)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.n = 0
+        self.cols: dict[str, npt.NDArray[Any]] = {
+            "contract": np.empty(capacity, np.int64), "day": np.empty(capacity, np.int32),
+            "amount": np.empty(capacity, np.int64), "currency": np.empty(capacity, np.int8),
+            "kind": np.empty(capacity, np.int8), "completed": np.empty(capacity, np.bool_),
+        }  # fmt: skip
+
+    def extend(self, values: dict[str, npt.NDArray[Any]]) -> None:
+        k = len(values["day"])
+        if self.n + k > len(self.cols["day"]):
+            size = max(self.n + k, len(self.cols["day"]) * 5 // 4 + _CHUNK_ROWS)
+            for name, col in self.cols.items():
+                grown = np.empty(size, col.dtype)
+                grown[: self.n] = col[: self.n]
+                self.cols[name] = grown
+        for name, col in self.cols.items():
+            col[self.n : self.n + k] = values[name]
+        self.n += k
+
+    def take(self) -> dict[str, npt.NDArray[Any]]:
+        return {name: col[: self.n] for name, col in self.cols.items()}
+
+
+def columns_from_database(
+    rows: dict[str, npt.NDArray[Any]],
+    contract_ids: Sequence[int],
+    account_numbers: Sequence[str],
+    customer_ids: Sequence[str],
+    product_codes: Sequence[str],
+    currencies: Sequence[str],
+    exponents: Sequence[int],
+) -> LedgerColumns | None:
+    """The engine's columns from the database's rows (``read_array_chunks``) and contracts (in the order
+    the CSV export numbers its units: by account number), exactly as ``read_csv_columns`` makes them
+    from the export's file: the same units, codes, common decimal scale and amounts. None when
+    something needs the careful path (a currency or type outside the lists, a date out of range,
+    amounts too large): the caller then reads through the export, which names the problem."""
+    # Taken out of ``rows`` so that each array is let go as soon as it is replaced (a lower peak).
+    contract, day, amount = rows.pop("contract"), rows.pop("day"), rows.pop("amount")
+    cur, kind, completed = rows.pop("currency"), rows.pop("kind"), rows.pop("completed")
+    if len(day) and not ((cur > 0).all() and (kind > 0).all()):
+        return None
+    # Contract id -> rank by account number: a table when ids are dense (serials), else a search.
+    ids = np.asarray(contract_ids, dtype=np.int64)
+    if not len(ids):
+        return None if len(day) else _empty_columns()
+    if ids.min() >= 0 and ids.max() < 4 * len(ids) + (1 << 20):
+        table = np.full(int(ids.max()) + 1, -1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        if len(contract) and (contract.min() < 0 or contract.max() > ids.max()):
+            return None
+        rank = table[contract]
+        del table
+    else:
+        order = np.argsort(ids, kind="stable")
+        at = np.minimum(np.searchsorted(ids[order], contract), len(ids) - 1)
+        rank = np.where(ids[order][at] == contract, order[at], -1).astype(np.int32)
+    del contract
+    if len(rank) and rank.min() < 0:
+        return None
+    # Units are the contracts with rows, numbered in account-number order (as the export's file does).
+    used = np.bincount(rank, minlength=len(ids)) > 0
+    code = np.cumsum(used, dtype=np.int32) - 1
+    unit = code[rank]
+    del rank, code
+    present = np.flatnonzero(used)
+    lo = _ordinal_of(FIRST_DAY) - PG_EPOCH_ORDINAL
+    hi = _ordinal_of(LAST_DAY) - PG_EPOCH_ORDINAL
+    if len(day) and (int(day.min()) < lo or int(day.max()) > hi):
+        return None
+    # Products: codes in order of first appearance, as _codes numbers them (any order would do).
+    product_types, product_of_contract = _codes([product_codes[i] for i in present.tolist()])
+    # Currencies actually used, renumbered; amounts on one scale, then the smallest scale that keeps
+    # every amount exact (what the decimal text of the export gives the CSV reader).
+    cur -= 1
+    used_cur = np.flatnonzero(np.bincount(cur, minlength=len(currencies)))
+    names = [currencies[i] for i in used_cur.tolist()]
+    remap = np.zeros(len(currencies), dtype=np.int8)
+    remap[used_cur] = np.arange(len(used_cur), dtype=np.int8)
+    top = max((exponents[i] for i in used_cur.tolist()), default=0)
+    lift = np.array([10 ** (top - e) for e in exponents], dtype=np.int64)
+    if len(amount) and max(-int(amount.min()), int(amount.max())) * int(lift.max()) >= 2**62:
+        return None
+    if (lift != 1).any():
+        amount = amount * lift[cur]
+    scale = top
+    for s in range(top + 1):
+        step = 10 ** (top - s)
+        if step == 1 or not (amount % step).any():
+            amount = amount // step if step > 1 else amount
+            scale = s
+            break
+    day += PG_EPOCH_ORDINAL
+    kind -= 1
+    currency = remap[cur] if len(names) > 1 else np.zeros(len(cur), dtype=np.int8)
+    del cur
+    # In date order here, one column at a time, so that the engine finds them sorted (the same
+    # stable sort it would make, without holding every column twice).
+    if len(day) > 1 and not (day[1:] >= day[:-1]).all():
+        offset = day - day.min()
+        order = np.argsort(offset.astype(np.uint16) if offset.max() < 1 << 16 else offset, kind="stable")
+        del offset
+        day, unit, amount = day[order], unit[order], amount[order]
+        currency, completed, kind = currency[order], completed[order], kind[order]
+        del order
+    return LedgerColumns(
+        receipt_ids=[account_numbers[i] for i in present.tolist()],
+        product_types=product_types,
+        currencies=names,
+        unit=unit,
+        product=product_of_contract.astype(np.int8 if len(product_types) < 128 else np.int32)[unit],
+        day=day,
+        amount=amount,
+        scale=scale,
+        currency=currency,
+        completed=completed,
+        kind=kind,
+        customer_ids=[customer_ids[i] for i in present.tolist()],
+    )
+
+
+def _ordinal_of(day: date) -> int:
+    return day.toordinal()
+
+
+def _empty_columns() -> LedgerColumns:
+    return LedgerColumns(
+        receipt_ids=[], product_types=[], currencies=[], unit=np.zeros(0, np.int32), product=np.zeros(0, np.int8),
+        day=np.zeros(0, np.int32), amount=np.zeros(0, np.int64), scale=0, currency=np.zeros(0, np.int8),
+        completed=np.zeros(0, np.bool_), kind=np.zeros(0, np.int8),
+    )  # fmt: skip
+
+
+def _array(data: bytes, element: str, width: int) -> npt.NDArray[Any] | None:
+    """The values of a one-dimensional PostgreSQL binary array without NULLs (``array_send``)."""
+    head = np.frombuffer(data, ">i4", count=5) if len(data) >= 20 else None
+    if head is None or head[0] != 1 or head[1] != 0 or len(data) != 20 + int(head[3]) * (4 + width):
+        return None
+    values = np.frombuffer(data, [("n", ">i4"), ("v", element)], offset=20)
+    if not (values["n"] == width).all():
+        return None
+    return values["v"]
+
+
+def read_array_chunks(
+    chunks: Iterable[tuple[bytes | None, bytes | None, bytes | None, bytes | None]], expected_rows: int
+) -> dict[str, npt.NDArray[Any]] | None:
+    """The columns of the ledger from ``kpi.repository.ledger_arrays`` results, or None if one is not
+    what the query makes."""
+    out = Growing(max(expected_rows, 1))
+    for contract, day, amount, code in chunks:
+        if contract is None or day is None or amount is None or code is None:
+            continue  # no rows in that id range
+        parts = (_array(contract, ">i8", 8), _array(day, ">i4", 4), _array(amount, ">i8", 8), _array(code, ">i4", 4))
+        if any(p is None for p in parts) or len({len(p) for p in parts if p is not None}) != 1:
+            return None
+        c, d, a, k = (p for p in parts if p is not None)
+        out.extend({"contract": c, "day": d, "amount": a, "currency": k >> 8, "kind": (k >> 1) & 127,
+                    "completed": (k & 1).astype(np.bool_)})  # fmt: skip
+    return out.take()

@@ -23,6 +23,9 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from kpi.columns import EPOCH_ORDINAL, Bool, Int
 from kpi.engine import ACTIVE_WINDOW, NO_DAY, Portfolio, _Day, _DayStream, _per_unit
@@ -70,14 +73,19 @@ class _ByUnit:
     def days(self, rows: slice | Int) -> Int:
         return (self.key[rows] & (_SPAN - 1)) + _BASE
 
-    def index(self, units: Int, days: Int) -> Int:
-        """Per unit: the end of its rows dated <= its day (its ``start`` when there are none)."""
+    def index(self, units: Int, days: Int, within: tuple[int, int] | None = None) -> Int:
+        """Per unit: the end of its rows dated <= its day (its ``start`` when there are none).
+        ``within``: the units lie in this range (the search looks only at their rows: fewer cache misses)."""
         offset = np.clip(np.asarray(days, dtype=np.int64) - _BASE, -1, _SPAN - 1)
-        found = np.searchsorted(self.key, units * _SPAN + offset, side="right")
+        if within is None:
+            found = np.searchsorted(self.key, units * _SPAN + offset, side="right")
+        else:
+            lo, hi = int(self.start[within[0]]), int(self.start[within[1]])
+            found = np.searchsorted(self.key[lo:hi], units * _SPAN + offset, side="right") + lo
         return np.maximum(found, self.start[units])
 
-    def at(self, units: Int, days: Int) -> Int:
-        return self.cum[self.index(units, days)] - self.cum[self.start[units]]
+    def at(self, units: Int, days: Int, within: tuple[int, int] | None = None) -> Int:
+        return self.cum[self.index(units, days, within)] - self.cum[self.start[units]]
 
     def day_end_running_max(self) -> Int:
         """Per row: the highest ``S(u, s)`` over the unit's dates ``s`` up to this row's date."""
@@ -165,9 +173,15 @@ def _asset_write_off(p: Portfolio, paid: _ByUnit, sched: _ByUnit, sched_max: Int
         del sched_unit, sched_day
         keep = ~p.flexible[unit] & (t >= p.acq[unit])
         unit, t = unit[keep], t[keep]
-        paid_t = paid.at(unit, t)
-        late = (sched.at(unit, t) - paid_t) * 1000 > threshold
-        last = sched.index(unit, t - gap) - 1
+        if len(t) and int(t.max()) - _BASE < _SPAN:  # (always, for dates up to 2099 and W up to MAX_DAYS)
+            # each (unit, date) once, in key order: fewer searches, each near the last one
+            key = np.unique(unit * _SPAN + (t - _BASE))
+            unit, t = key >> _SHIFT, (key & (_SPAN - 1)) + _BASE
+            del key
+        del keep
+        paid_t = paid.at(unit, t, (lo, hi))
+        late = (sched.at(unit, t, (lo, hi)) - paid_t) * 1000 > threshold
+        last = sched.index(unit, t - gap, (lo, hi)) - 1
         some = last >= sched.start[unit]
         long_late = some & ((sched_max[np.where(some, last, 0)] - paid_t) * 1000 > threshold)
         hit = late & long_late
@@ -240,10 +254,20 @@ def _dpd(p: Portfolio, q: _Fixed, d: int, paid: Int, sched: Int) -> Int:
     return dpd
 
 
-def _as_of(p: Portfolio, q: _Fixed, d: int) -> _AsOf:
-    units = np.arange(p.size, dtype=np.int64)
-    days = np.full(p.size, d, dtype=np.int64)
-    paid, sched = q.paid.at(units, days), q.sched.at(units, days)
+def _sums_at(stream: _DayStream, days: set[int]) -> dict[int, Int]:
+    """Every unit's sum of the stream's amounts dated <= each of these days: one pass over the rows
+    in date order (each day's sums are the previous day's plus the rows between)."""
+    out: dict[int, Int] = {}
+    acc: Int | None = None
+    prev = 0
+    for t in sorted(days):
+        acc = stream.between(None, t) if acc is None else acc + stream.between(prev, t)
+        out[t], prev = acc, t
+    return out
+
+
+def _as_of(p: Portfolio, q: _Fixed, d: int, paid: Int, sched: Int) -> _AsOf:
+    """``paid``, ``sched``: every unit's P(u, D) and S(u, D)."""
     owed = np.where(p.has_c, np.maximum(p.contract_value - paid, 0), 0)
     acquired = p.acq <= d
     f = p.first_payment_due
@@ -263,9 +287,7 @@ def _book(p: Portfolio, q: _Fixed, d: int, owed: Int) -> Bool:
     return (p.acq <= d) & p.has_c & (owed * 1000 > q.threshold) & (q.write_off > d)
 
 
-def _gross(p: Portfolio, q: _Fixed, d: int) -> tuple[Int, Bool]:
-    units = np.arange(p.size, dtype=np.int64)
-    paid = q.paid.at(units, np.full(p.size, d, dtype=np.int64))
+def _gross(p: Portfolio, q: _Fixed, d: int, paid: Int) -> tuple[Int, Bool]:
     owed = np.where(p.has_c, np.maximum(p.contract_value - paid, 0), 0)
     return owed, _book(p, q, d, owed)
 
@@ -288,17 +310,18 @@ class Quality:
     def __init__(self, p: Portfolio, as_of: date, day: _Day) -> None:
         self.p, self.q, self.day = p, _fixed(p), day
         self.d = as_of.toordinal()
-        self.now = _as_of(p, self.q, self.d)
-        self.gross = [_gross(p, self.q, self.d - RATIO_STEP * i) for i in range(RATIO_DATES)]
-        units = np.arange(p.size, dtype=np.int64)
+        d = self.d
+        # every unit's P and S at the dates the measures need, in one pass over each stream
+        gross_days = [d - RATIO_STEP * i for i in range(RATIO_DATES)]
+        paid_at = _sums_at(p.paid, {*gross_days, d, *(d - k for k in COLLECTION_DAYS), d - ACTIVE_WINDOW})
+        sched_at = _sums_at(p.sched, {d, *(d - k for k in COLLECTION_DAYS)})
+        self.now = _as_of(p, self.q, d, paid_at[d], sched_at[d])
+        self.gross = [_gross(p, self.q, t, paid_at[t]) for t in gross_days]
         self.collect = {}
         for k in COLLECTION_DAYS:
-            before = np.full(p.size, self.d - k, dtype=np.int64)
-            due = self.now.sched - self.q.sched.at(units, before)
-            col = self.now.paid - self.q.paid.at(units, before)
-            self.collect[k] = (due, col)
-        start = np.full(p.size, self.d - ACTIVE_WINDOW, dtype=np.int64)
-        self.owed_start = np.where(p.has_c, np.maximum(p.contract_value - self.q.paid.at(units, start), 0), 0)
+            self.collect[k] = (self.now.sched - sched_at[d - k], self.now.paid - paid_at[d - k])
+        owed = np.maximum(p.contract_value - paid_at[d - ACTIVE_WINDOW], 0)
+        self.owed_start = np.where(p.has_c, owed, 0)
 
     def measures(self, segment: Bool) -> dict[str, Any]:
         p, q, now, d = self.p, self.q, self.now, self.d
@@ -349,28 +372,40 @@ class Quality:
         return int(amount[keep].sum(dtype=np.int64))
 
     def _vintage(self, segment: Bool) -> dict[str, dict[str, float | None]]:
+        """Per acquisition month and age: the members' paid and scheduled sums, added up per month
+        (exact integer sums into a small array) rather than a mask per month and age."""
         p, q, d = self.p, self.q, self.d
         last = int(np.datetime64(date.fromordinal(d), "M").astype(np.int64))
         cohort = segment & ~p.flexible & (q.month > last - VINTAGE_MONTHS) & (q.month <= last)
+        units = np.flatnonzero(cohort)
+        slot = q.month[units] - (last - VINTAGE_MONTHS + 1)  # 0 .. VINTAGE_MONTHS - 1
+        acq = p.acq[units]
+        sums = {}
+        for a in VINTAGE_AGES:
+            aged = acq + a <= d
+            members, paid, sched = (np.zeros(VINTAGE_MONTHS, dtype=np.int64) for _ in range(3))
+            np.add.at(members, slot[aged], 1)
+            np.add.at(paid, slot[aged], q.vintage_paid[a][units[aged]])
+            np.add.at(sched, slot[aged], q.vintage_sched[a][units[aged]])
+            sums[a] = (members, paid, sched)
         out: dict[str, dict[str, float | None]] = {}
-        for m in np.unique(q.month[cohort]).tolist():
-            label = str(np.datetime64(m, "M"))
+        for i in np.unique(slot).tolist():
             ages: dict[str, float | None] = {}
-            for a in VINTAGE_AGES:
-                members = cohort & (q.month == m) & (p.acq + a <= d)
-                if members.any():
-                    ages[str(a)] = _ratio(_sum(q.vintage_paid[a], members), _sum(q.vintage_sched[a], members))
+            for a, (members, paid, sched) in sums.items():
+                if members[i]:
+                    ages[str(a)] = _ratio(int(paid[i]), int(sched[i]))
             if ages:
-                out[label] = ages
+                out[str(np.datetime64(last - VINTAGE_MONTHS + 1 + i, "M"))] = ages
         return out
 
-    def tape(self) -> str:
-        """The loan tape of PERFORM.md §4 (every unit, whatever the segment: each row names its product)."""
+    def tape(self, by_rows: bool = False) -> str:
+        """The loan tape of PERFORM.md §4 (every unit, whatever the segment: each row names its product).
+        Made column by column; ``by_rows`` (or an id that needs quoting) writes it row by row instead."""
         p, q, now, d = self.p, self.q, self.now, self.d
         units = np.flatnonzero(now.acquired)
-        order = sorted(units.tolist(), key=p.receipt_ids.__getitem__)
-        idx = np.array(order, dtype=np.int64)
-        scale = p.scale
+        ids = pa.array(p.receipt_ids, pa.string())
+        # by receipt_id in code point order (= the UTF-8 byte order Arrow sorts by)
+        idx = units[pc.sort_indices(ids.take(pa.array(units))).to_numpy()]
         rows = slice(0, p.paid._find(d))  # completed CR rows dated <= D, in date order
         received = p.paid.amount[rows] > 0
         last_day = _per_unit(np.maximum, p.paid.unit[rows][received], p.paid.day[rows][received], p.size, -1)
@@ -378,13 +413,18 @@ class Quality:
         active = self.day.active[idx]
         written = q.write_off[idx] <= d
         paid_off = p.has_c[idx] & (now.owed[idx] * 1000 <= q.threshold)
-        status = np.where(written, "written_off", np.where(paid_off, "paid_off", np.where(active, "active", "churned")))
+        status = np.where(written, 0, np.where(paid_off, 1, np.where(active, 2, 3)))
         bucket = _bucket(now.dpd[idx])
+        if not by_rows:
+            fast = _tape_columns(p, q, now, ids, idx, status, written, bucket, last_day)
+            if fast is not None:
+                return fast
+        scale = p.scale
         buf = io.StringIO()
         out = csv.writer(buf)  # RFC 4180 lines (CRLF), as the examples are
         out.writerow(TAPE_HEADER)
         iso = _IsoDays()
-        for j, u in enumerate(order):
+        for j, u in enumerate(idx.tolist()):
             product = p.product_list[int(p.product_of_unit[u])]
             flexible = bool(p.flexible[u])
             has_c = bool(p.has_c[u])
@@ -402,12 +442,90 @@ class Quality:
                 money2(int(now.owed[u]), scale) if has_c else "",
                 int(now.dpd[u]),
                 BUCKETS[int(bucket[j])],
-                str(status[j]),
+                STATUSES[int(status[j])],
                 iso(int(q.write_off[u])) if written[j] else "",
                 ("true" if q.fpd_defaulted[u] else "false") if now.in_fpd[u] else "",
                 iso(int(last_day[u])) if last_day[u] >= 0 else "",
             ))  # fmt: skip
         return buf.getvalue()
+
+
+STATUSES = ("written_off", "paid_off", "active", "churned")
+_NEEDS_QUOTES = r'[,"\r\n]'  # csv.writer quotes a field holding one of these (QUOTE_MINIMAL)
+
+
+def _tape_columns(
+    p: Portfolio,
+    q: _Fixed,
+    now: _AsOf,
+    ids: pa.Array,
+    idx: Int,
+    status: Int,
+    written: Bool,
+    bucket: Int,
+    last_day: Int,
+) -> str | None:
+    """The tape's CSV text made column by column by Arrow (no Python object per row): the same bytes
+    as ``csv.writer`` writes, which quotes only a field holding a comma, a quote or a line break —
+    so when an id, a product type or the currency holds one, None (the caller writes row by row)."""
+    n = len(idx)
+    take = pa.array(idx)
+    names = pa.array([x.product_type for x in p.product_list], pa.string())
+    models = pa.array([x.business_model for x in p.product_list], pa.string())
+    customers = pa.array(p.customer_ids, pa.string()).take(take) if p.customer_ids else pa.nulls(n, pa.string())
+    texts = (ids.take(take), customers, names, pa.array([p.currency], pa.string()))
+    if any(len(t) and pc.any(pc.match_substring_regex(t, _NEEDS_QUOTES)).as_py() for t in texts):
+        return None
+    product = pa.array(p.product_of_unit[idx])
+    flexible, has_c = p.flexible[idx], p.has_c[idx]
+
+    def iso(days: Int, present: Bool | None = None) -> pa.Array:
+        shown = days if present is None else np.where(present, days, EPOCH_ORDINAL)
+        return pa.array((shown - EPOCH_ORDINAL).astype(np.int32), pa.date32(),
+                        mask=None if present is None else ~present).cast(pa.string())  # fmt: skip
+
+    table = pa.table({
+        "receipt_id": texts[0],
+        "customer_id": customers,
+        "product_type": names.take(product),
+        "business_model": models.take(product),
+        "currency": pa.array([p.currency], pa.string()).take(pa.array(np.zeros(n, np.int64))),
+        "acquired_on": iso(p.acq[idx]),
+        "expected_end": iso(p.end[idx], p.has_end[idx]),
+        "contract_value": _money2_column(p.contract_value[idx], p.scale, has_c),
+        "scheduled_to_date": _money2_column(now.sched[idx], p.scale, ~flexible),
+        "paid_to_date": _money2_column(now.paid[idx], p.scale, None),
+        "outstanding": _money2_column(now.owed[idx], p.scale, has_c),
+        "days_past_due": pa.array(now.dpd[idx]).cast(pa.string()),
+        "bucket": pa.array(BUCKETS, pa.string()).take(pa.array(bucket)),
+        "status": pa.array(STATUSES, pa.string()).take(pa.array(status)),
+        "written_off_on": iso(q.write_off[idx], written),
+        "first_payment_defaulted": pa.array(q.fpd_defaulted[idx], mask=~now.in_fpd[idx]).cast(pa.string()),
+        "last_payment_on": iso(last_day[idx], last_day[idx] >= 0),
+    })  # fmt: skip
+    out = io.BytesIO()
+    out.write((",".join(TAPE_HEADER) + "\r\n").encode())
+    if n:
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="none", eol="\r\n"))
+    return out.getvalue().decode()
+
+
+def _money2_column(values: Int, scale: int, present: Bool | None) -> pa.Array:
+    """``money2`` of every value, as strings (nulls where not ``present``)."""
+    if scale <= 2:
+        cents = values * 10 ** (2 - scale)
+    else:
+        step = 10 ** (scale - 2)
+        cents, rest = np.divmod(values, step)
+        cents = cents + ((2 * rest > step) | ((2 * rest == step) & (cents % 2 == 1)))
+    whole, part = np.divmod(np.abs(cents), 100)
+    sign = pa.array(np.where(cents < 0, "-", ""), pa.string())
+    text = pc.binary_join_element_wise(
+        sign, pa.array(whole).cast(pa.string()), ".", pc.utf8_lpad(pa.array(part).cast(pa.string()), 2, "0"), ""
+    )
+    if present is not None:
+        text = pc.if_else(pa.array(present), text, pa.nulls(len(values), pa.string()))
+    return text
 
 
 class _IsoDays:

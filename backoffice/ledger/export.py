@@ -25,6 +25,13 @@ def export(conn: psycopg.Connection, out: Path, as_of: date | None = None) -> tu
     with partial.open("wb") as f:
         repository.copy_ledger_csv(conn, f, as_of)
     partial.replace(ledger)
+    export_products(conn, out)
+    return ledger, products
+
+
+def export_products(conn: psycopg.Connection, out: Path) -> Path:
+    """Write ``products.csv`` into ``out`` (whole or not at all)."""
+    products = out / "products.csv"
     partial = products.with_name("products.csv.partial")
     with partial.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -38,4 +45,4 @@ def export(conn: psycopg.Connection, out: Path, as_of: date | None = None) -> tu
                 "" if p["deposit_days"] is None else p["deposit_days"],
             ])  # fmt: skip
     partial.replace(products)
-    return ledger, products
+    return products
