@@ -120,6 +120,8 @@ def _best(hits: list[SearchHit], limit: int) -> list[SearchHit]:
         if kept is None or (h.score, -_KIND_ORDER[h.matched]) > (kept.score, -_KIND_ORDER[kept.matched]):
             best[key] = h
     ranked = sorted(
-        best.values(), key=lambda h: (-h.score, _KIND_ORDER[h.matched], h.customer_name or "", h.serial or "")
+        # At one score, a unit with a customer before one in stock (a caller has the first).
+        best.values(),
+        key=lambda h: (-h.score, _KIND_ORDER[h.matched], h.customer_id is None, h.customer_name or "", h.serial or ""),
     )
     return ranked[:limit]
