@@ -209,46 +209,39 @@ def hits_by_serial(conn: psycopg.Connection, prefix: str, limit: int) -> list[Se
     )
 
 
-def hits_by_serial_number(conn: psycopg.Connection, number: str, limit: int) -> list[SearchHit]:
-    """Units whose serial ends in the number ``number`` (its leading zeros dropped: ``1`` for SHS0000001,
-    as a caller reads the digits out), by units_serial_number_idx."""
-    return _hits(
-        conn,
-        f"""select 'serial' as matched, u.serial as matched_text, 0.95::float8 as score, {_HIT}
-              from units u
-              left join lateral (select * from contracts c where c.unit_id = u.id
-                                  order by c.signed_on desc limit 1) c on true
-              left join customers cu on cu.id = c.customer_id
-             where unit_serial_number(u.serial) = %(number)s
-             order by u.serial limit %(limit)s""",
-        {"number": number, "limit": limit},
-    )
-
-
-def hits_by_serial_suffix(conn: psycopg.Connection, suffix: str, limit: int) -> list[SearchHit]:
-    """Units whose serial ends in ``suffix`` (the last digits read out: ``4567`` for SHS0234567), the
-    shortest rest first, by the reversed serial's prefix (units_serial_reversed_idx)."""
-    reversed_ = suffix[::-1]
+def hits_by_serial_digits(conn: psycopg.Connection, digits: str, limit: int, *, suffix: bool) -> list[SearchHit]:
+    """Units whose serial ends in the number ``digits`` (its leading zeros dropped: ``1`` for SHS0000001,
+    as a caller reads the digits out; score 0.95, by units_serial_number_idx) and, with ``suffix``, those
+    whose serial ends in ``digits`` as typed (the last digits read out: ``4567`` for SHS0234567; less,
+    the longer the rest; by the reversed serial's prefix, units_serial_reversed_idx). One query."""
+    reversed_ = digits[::-1]
     upper = reversed_[:-1] + chr(ord(reversed_[-1]) + 1)
     return _hits(
         conn,
-        f"""select 'serial' as matched, u.serial as matched_text,
-                   (0.85 - 0.01 * least(length(u.serial) - length(%(suffix)s), 40))::float8 as score, {_HIT}
-              from units u
+        f"""with found as (
+                (select u.id, 0.95 as score from units u
+                  where unit_serial_number(u.serial) = ltrim(%(digits)s, '0') order by u.serial limit %(limit)s)
+                union all
+                (select u.id, 0.85 - 0.01 * least(length(u.serial) - length(%(digits)s), 40) from units u
+                  where %(suffix)s and reverse(u.serial) ~>=~ %(reversed)s and reverse(u.serial) ~<~ %(upper)s
+                  order by reverse(u.serial) limit %(limit)s))
+            select 'serial' as matched, u.serial as matched_text, max(f.score)::float8 as score, {_HIT}
+              from found f join units u on u.id = f.id
               left join lateral (select * from contracts c where c.unit_id = u.id
                                   order by c.signed_on desc limit 1) c on true
               left join customers cu on cu.id = c.customer_id
-             where reverse(u.serial) ~>=~ %(reversed)s and reverse(u.serial) ~<~ %(upper)s
-             order by reverse(u.serial) limit %(limit)s""",
-        {"suffix": suffix, "reversed": reversed_, "upper": upper, "limit": limit},
+             group by u.id, u.serial, cu.id, cu.name, cu.village, c.account_number, c.state
+             order by score desc, u.serial limit %(limit)s""",
+        {"digits": digits, "reversed": reversed_, "upper": upper, "limit": limit, "suffix": suffix},
     )
 
 
 def name_word_neighbours(conn: psycopg.Connection, text: str, per_word: int) -> list[tuple[str, list[str]]]:
     """Each word of ``text`` (as the name index splits it, in the order typed) and the words of customers'
     names that could be it with a few slips: within three edits (fuzzystrmatch's levenshtein; two for
-    words under five letters), or similar by pg_trgm; the fewest edits first, at most ``per_word``. Both
-    look-ups are indexed on the small vocabulary (customer_name_words: its length, its trigrams)."""
+    words under five letters; a swap counts two here), the fewest first, at most ``per_word``. Over the
+    small vocabulary (customer_name_words), the words of about that length (its length index): a
+    trigram look-up found nothing more that two slips could explain, and cost as much again."""
     rows = conn.execute(
         """with typed as (select w, i, length(w) as n, case when length(w) >= 5 then 3 else 2 end as k
                             from regexp_split_to_table(lower(%(text)s), '[^[:alnum:]]+') with ordinality as q (w, i)
@@ -256,9 +249,7 @@ def name_word_neighbours(conn: psycopg.Connection, text: str, per_word: int) -> 
            select t.w, array(select c.word from (
                                select v.word from customer_name_words v
                                 where length(v.word) between t.n - t.k and t.n + t.k
-                                  and levenshtein_less_equal(v.word, t.w, t.k) <= t.k
-                               union
-                               select v.word from customer_name_words v where v.word %% t.w) c
+                                  and levenshtein_less_equal(v.word, t.w, t.k) <= t.k) c
                              order by levenshtein_less_equal(c.word, t.w, 4), c.word limit %(per_word)s)
              from typed t order by t.i""",
         {"text": text, "per_word": per_word},

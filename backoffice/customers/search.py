@@ -50,7 +50,7 @@ def search(
     squeezed = text.replace(" ", "").upper()
     if squeezed.isdigit() and squeezed.isascii() and len(squeezed) < 2:
         # One digit is still a serial read out: "1" for SHS0000001.
-        return _best(repo.hits_by_serial_number(conn, squeezed, limit), limit)
+        return _best(repo.hits_by_serial_digits(conn, squeezed, limit, suffix=False), limit) if squeezed != "0" else []
     if len(text) < 2:
         return []
     if regions is None:
@@ -65,11 +65,8 @@ def search(
         hits += repo.hits_by_serial(conn, squeezed, limit)
     if squeezed.isdigit() and squeezed.isascii():
         # A serial's digits without its prefix: its number ("0000001", "1"), or its last digits.
-        number = squeezed.lstrip("0")
-        if number:
-            hits += repo.hits_by_serial_number(conn, number, limit)
-        if len(squeezed) >= SUFFIX_DIGITS:
-            hits += repo.hits_by_serial_suffix(conn, squeezed, limit)
+        if squeezed.strip("0"):
+            hits += repo.hits_by_serial_digits(conn, squeezed, limit, suffix=len(squeezed) >= SUFFIX_DIGITS)
     if _IDENTIFIER.fullmatch(squeezed) and any(c.isdigit() for c in squeezed):
         hits += repo.hits_by_national_id(conn, squeezed, limit)
     if any(c.isalpha() for c in text) and len(text) >= 3:
