@@ -21,7 +21,13 @@ indexes the call centre's migrations add (dropped inside a transaction that is r
 with them; prints p50/p95/p99 of each and the two p95 figures against the targets (search ≤ 50 ms,
 unit page ≤ 150 ms).
 
-    PAYGO_HOME=... .venv/bin/python bench/callcentre_bench.py [--reload] [--customers N]
+Before those, the callers' mix (issue 26): what callers say (serial digits without the prefix,
+national phone forms of both countries, names with two slips, ...), each query with the customer
+meant, through the search as it was before issue 26 (the baseline, kept here) and the new one, by one
+agent and by ``--agents`` at once; prints the found-rate beside p50/p95 per kind. ``--search-only``
+loads and measures only what the search reads (customers, numbers, units, contracts: about 2 minutes).
+
+    PAYGO_HOME=... .venv/bin/python bench/callcentre_bench.py [--reload] [--customers N] [--search-only]
 """
 
 from __future__ import annotations
