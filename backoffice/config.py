@@ -231,6 +231,10 @@ class Settings(BaseSettings):
     # numbers of this region (ISO 3166 code; the demo company is in Kenya). Goodwill days granted at
     # once: at most this many by the call centre, and by an administrator.
     default_phone_region: str = "KE"
+    # Every country the company serves (ISO 3166 codes, comma-separated, e.g. "KE,KH"): the search box
+    # reads a number typed in national form (a leading 0, or none) as a number of each of them, the
+    # default region first. Empty: the default region only.
+    phone_regions: str = ""
     goodwill_max_days: int = Field(default=7, ge=0, le=995)
     goodwill_admin_max_days: int = Field(default=30, ge=0, le=995)
     # SMS to customers (issue 14, backoffice/sms): a reminder goes out this many days before a contract's
@@ -349,7 +353,20 @@ class Settings(BaseSettings):
                 f"(got {self.default_phone_region!r})"
             )
         self.default_phone_region = region
+        regions = [r.strip().upper() for r in self.phone_regions.split(",") if r.strip()]
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(
+                f"PAYGO_PHONE_REGIONS must list two-letter country codes separated by commas, such as KE,KH "
+                f"(got {self.phone_regions!r}: {', '.join(unknown)} unknown)"
+            )
+        self.phone_regions = ",".join(dict.fromkeys(regions))
         return self
+
+    @property
+    def search_phone_regions(self) -> list[str]:
+        """The regions a number typed in national form is read in: the default one, then PAYGO_PHONE_REGIONS."""
+        return list(dict.fromkeys([self.default_phone_region, *filter(None, self.phone_regions.split(","))]))
 
     @model_validator(mode="after")
     def _check_secret_and_environment(self) -> Settings:

@@ -122,14 +122,15 @@ LAST = [
     "Barasa",
     "Mwende",
 ]
+# One company, one region: towns around Lake Victoria's Kenyan shore and the west, an hour or two apart.
 VILLAGES = [
-    ("Kakuma", "Turkana", 3.72, 34.86),
-    ("Marsabit", "Marsabit", 2.33, 37.99),
     ("Homa Bay", "Homa Bay", -0.53, 34.46),
-    ("Kitui", "Kitui", -1.37, 38.01),
-    ("Garissa", "Garissa", -0.45, 39.65),
+    ("Kendu Bay", "Homa Bay", -0.36, 34.64),
+    ("Mbita", "Homa Bay", -0.43, 34.21),
+    ("Rongo", "Migori", -0.76, 34.60),
+    ("Migori", "Migori", -1.06, 34.47),
+    ("Kakamega", "Kakamega", 0.28, 34.75),
     ("Bungoma", "Bungoma", 0.56, 34.56),
-    ("Voi", "Taita-Taveta", -3.39, 38.56),
 ]
 
 
@@ -183,8 +184,8 @@ def _customer(i: int, name: str, phone: str, village: str, district: str, lat: f
     if more.random() < 0.3:  # a second number: a spouse's, or a second SIM
         numbers.append(f"07{more.randrange(10_000_000, 99_999_999)}")
     national_id = f"{21_000_000 + i}" if more.random() < 0.8 else None  # unique: the unit's number
-    languages: list[Language] = ["sw", "en", "km"]
-    language = more.choices(languages, weights=[6, 4, 0.2])[0]
+    languages: list[Language] = ["sw", "en"]  # a Kenyan company's customers: Swahili or English
+    language = more.choices(languages, weights=[6, 4])[0]
     return NewCustomer(name=name, phones=numbers, national_id=national_id, village=village, district=district,
                        latitude=round(lat, 5), longitude=round(lon, 5), language=language)  # fmt: skip
 
@@ -204,11 +205,13 @@ def synthetic_specs(n: int, seed: int = 0) -> list[UnitSpec]:
 
 
 # Field operations (issue 15): agents by area, the main warehouse's stock, parts, tickets.
+# Each agent covers neighbouring towns (at most about 40 km apart: DEMO_AGENT_REACH_KM).
 DEMO_AGENTS = [
-    ("KE-A1", "Grace Akinyi", ("Kakuma", "Marsabit", "Homa Bay")),
-    ("KE-A2", "Peter Kiplagat", ("Kitui", "Garissa")),
-    ("KE-A3", "Esther Wanjiku", ("Bungoma", "Voi")),
+    ("KE-A1", "Grace Akinyi", ("Homa Bay", "Kendu Bay", "Mbita")),
+    ("KE-A2", "Peter Kiplagat", ("Rongo", "Migori")),
+    ("KE-A3", "Esther Wanjiku", ("Kakamega", "Bungoma")),
 ]
+DEMO_AGENT_REACH_KM = 50
 DEMO_PARTS = [
     ("BAT-12V", "Battery 12 V 7 Ah LiFePO4", 40, 4),
     ("PANEL-50W", "Panel 50 Wp", 10, 1),
@@ -251,18 +254,50 @@ def seed_field_operations(conn: psycopg.Connection, secret_key: str) -> None:
     for account, village, _ in sold:
         if village in by_village:
             agents.record_sale(conn, actor, by_village[village].id, account)
-    kinds = ["battery_swap", "repair", "customer_education", "repossession", "installation"]
-    for i, (_, village, unit_id) in enumerate(sold[:8]):
-        agent = by_village.get(village)
-        tickets.open_ticket(
-            conn,
-            actor,
-            unit_id,
-            kinds[i % len(kinds)],
-            "call_centre" if i % 3 else "alert",
-            "demo ticket",
-            agent_id=agent.id if agent and i % 4 else None,
-        )
+    # The two units with KE-A1 are for new sales: installing them is the agent's job. The other tickets
+    # come with the story (open_story_tickets, after the history says who is behind and what is wrong).
+    for serial in serials[:2]:
+        unit_id = inventory_repository.unit_id_of(conn, serial)
+        assert unit_id is not None
+        tickets.open_ticket(conn, actor, unit_id, "installation", "call_centre", "new sale: install at the customer's",
+                            agent_id=made[0].id)  # fmt: skip
+
+
+# What the story's tickets are for: a customer far behind is visited to take the unit back; a household
+# whose panel is covered, or whose use is fading, is taught again. Battery swaps and repairs come from
+# the fleet-health alerts (health.run_day), as they would in life.
+REPOSSESS_AFTER_DAYS = 60
+EDUCATION_SCENARIOS = ("panel_covered", "usage_dropping")
+
+
+def open_story_tickets(conn: psycopg.Connection, truth: dict[str, str], today: date) -> int:
+    """The tickets the history calls for (in the caller's transaction), each assigned to the agent who
+    covers the customer's town: repossession for active contracts whose credit ran out more than
+    REPOSSESS_AFTER_DAYS days before ``today``, customer education for units whose scenario in ``truth``
+    (serial -> scenario) is in EDUCATION_SCENARIOS. Returns how many were opened."""
+    actor = Actor("demo-seed")
+    agents_by_town = {v: a.id for a in agents_repository.agents(conn) for v in a.areas}
+    rows = conn.execute(
+        # A paid-off contract's credit never ends ('infinity': no Python datetime).
+        """select u.id, u.serial, cu.village, c.state,
+                  case when isfinite(c.credit_end) then c.credit_end end as credit_end
+             from contracts c join units u on u.id = c.unit_id join customers cu on cu.id = c.customer_id
+            where u.state = 'installed' order by u.serial"""
+    ).fetchall()
+    cutoff = clock.start_of_day(today - timedelta(days=REPOSSESS_AFTER_DAYS))
+    opened = 0
+    for unit_id, serial, village, state, credit_end in rows:
+        agent = agents_by_town.get(village)
+        if state == "active" and credit_end is not None and credit_end < cutoff:
+            note = f"no credit since {clock.business_day(credit_end):%d %b %Y}: collect the unit"
+            tickets.open_ticket(conn, actor, unit_id, "repossession", "call_centre", note, agent_id=agent)
+            opened += 1
+        elif truth.get(serial) in EDUCATION_SCENARIOS:
+            note = "low light: " + ("show how to keep the panel clean" if truth[serial] == "panel_covered"
+                                    else "ask how the kit serves the household")  # fmt: skip
+            tickets.open_ticket(conn, actor, unit_id, "customer_education", "call_centre", note, agent_id=agent)
+            opened += 1
+    return opened
 
 
 def link_demo_agent(conn: psycopg.Connection, username: str = DEMO_FIELD_AGENT) -> bool:

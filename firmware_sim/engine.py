@@ -143,6 +143,14 @@ class FleetSim:
         self.next_pay = np.asarray(next_pay_s, float).copy()
         self.unlocked = np.asarray(unlocked, bool).copy()
 
+    def carry_in_charge(self, soc: np.ndarray) -> None:
+        """Start each battery at a known state of charge (0..1; NaN: keep the default), as its newest
+        reading left it: a unit resuming its past must not jump to another charge."""
+        soc = np.asarray(soc, float)
+        known = np.isfinite(soc)
+        p = self.physics
+        p.charge_ah = np.where(known, np.clip(np.nan_to_num(soc), 0.0, 1.0) * p.capacity_ah, p.charge_ah)
+
     def add_credit(self, idx: int, days: float) -> None:
         if not self.unlocked[idx]:
             self.credit_s[idx] = max(self.credit_s[idx], 0.0) + days * 86400.0

@@ -65,6 +65,8 @@ class FleetConfig:
     # (inf: unlocked for good), and serial -> the last token count the keypad accepted.
     credit_s: dict[str, float] | None = None
     token_counts: dict[str, int] | None = None
+    # ... and serial -> the state of charge (0..1) its newest reading showed: the battery goes on from there.
+    soc: dict[str, float] | None = None
 
 
 @dataclass
@@ -298,6 +300,8 @@ async def run_fleet(
         known = [cfg.credit_s.get(s.serial) for s in specs]
         credit = np.array([sim.credit_s[i] if c is None or np.isinf(c) else c for i, c in enumerate(known)])
         sim.carry_in(credit, sim.next_pay, np.array([c is not None and np.isinf(c) for c in known]))
+    if cfg.soc:
+        sim.carry_in_charge(np.array([cfg.soc.get(s.serial, np.nan) for s in specs], float))
     links = [UnitLink(s.serial, cfg.buffer_limit) for s in specs]
     for ev in sim.boot_events():
         links[ev.idx].events.append(_event(ev.kind, ev.detail, ev.ts))

@@ -189,6 +189,7 @@ def _accept(
         raise Refused(400, str(err)) from None
     writer.write_readings(conn, rows)
     writer.write_extras(conn, extras)
+    writer.write_reporting(conn, unit.id, now)  # no status topic over HTTP: reporting is its announcement
     if accessory:
         repository.save_request(conn, unit.id, *request.replay_values(), request.method or "jwt", _format_id(request))
     return unit, key, len(rows), data

@@ -147,6 +147,17 @@ def write_presence(conn: psycopg.Connection, rows: Sequence[tuple[int, bool, dat
         )
 
 
+def write_reporting(conn: psycopg.Connection, unit_id: int, at: datetime) -> None:
+    """A unit that reports without a status topic (OpenPAYGO Metrics over HTTP) announces itself by
+    reporting: online from its first accepted request (``changed_at`` moves only when it was offline)."""
+    conn.execute(
+        """insert into unit_presence (unit_id, online, changed_at) values (%s, true, %s)
+           on conflict (unit_id) do update set online = true, changed_at = excluded.changed_at
+           where not unit_presence.online and excluded.changed_at >= unit_presence.changed_at""",
+        (unit_id, at),
+    )
+
+
 EventRow = tuple[int, datetime, str, Mapping[str, object], datetime]  # unit, ts, kind, detail, received
 
 

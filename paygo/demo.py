@@ -65,6 +65,12 @@ def write_history(settings: Settings, units: int, seed: int = 0) -> tuple[Result
                                connect=lambda: connect(settings, "backfill", autocommit=True))  # fmt: skip
     truth = settings.home_dir / "demo-truth.csv"
     scenarios.write_truth(truth, sim.serials, sim.assignment)
+    # What has happened to each unit by the history's end (a scenario whose onset is still to come has not).
+    a = sim.assignment
+    story = {serial: scenarios.NAMES[a.kind[i]] if a.onset[i] <= end.timestamp() else "healthy"
+             for i, serial in enumerate(sim.serials)}  # fmt: skip
+    with connect(settings, "demo") as conn, conn.transaction():
+        demo_data.open_story_tickets(conn, story, clock.today())
     return result, truth, end
 
 

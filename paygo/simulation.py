@@ -18,7 +18,7 @@ from backoffice import crypto
 from backoffice.config import Settings
 from backoffice.db import connect
 from backoffice.devices import service as devices
-from backoffice.registry.repository import firmware_state, installed_units, unit_keys
+from backoffice.registry.repository import firmware_state, installed_units, newest_charge, unit_keys
 from devtools.demo_data import synthetic_specs
 from firmware_sim import scenarios
 from firmware_sim.clock import SimClock
@@ -100,14 +100,18 @@ def prepare(
                       self_pay=self_pay, connections=connections, seed=seed)  # fmt: skip
     if not synthetic:
         # Units with a past in the database resume it: the credit their newest reading showed (less
-        # the time since), unlocked for good when paid off, and their keypad at the platform's count.
+        # the time since), unlocked for good when paid off, their keypad at the platform's count, and
+        # their battery's charge (no jump where the history meets the live fleet).
         # One that had gone silent for good before the clock's start (its customer moved away) stays so.
         with connect(settings, "sim") as conn:
             state = firmware_state(conn, [s.serial for s in specs], clock.now())
+            charge = newest_charge(conn, [s.serial for s in specs])
         gone = {s for s, (*_, last) in state.items() if last < clock.now() - SILENT_FOR_GOOD}
         specs = [s for s in specs if s.serial not in gone] or specs
         credit = {s: np.inf if off else left for s, (_, left, off, _) in state.items()}
-        cfg = dataclasses.replace(cfg, credit_s=credit, token_counts={s: n for s, (n, *_) in state.items()})
+        cfg = dataclasses.replace(
+            cfg, credit_s=credit, token_counts={s: n for s, (n, *_) in state.items()}, soc=charge
+        )  # the batteries go on from their newest reading too
     if device_login and not synthetic:
         missing = [s for s, p in passwords.items() if p is None]
         if missing:

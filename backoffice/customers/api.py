@@ -27,7 +27,7 @@ def find(
 ) -> list[SearchHit]:  # fmt: skip
     """Customers and units by phone (typed any way), name (misspelt too), serial, account or national id,
     best first; each hit names the field that matched."""
-    return search(conn, q, limit, region=settings.default_phone_region)
+    return search(conn, q, limit, regions=settings.search_phone_regions)
 
 
 @router.get("/customers/{customer_id}")

@@ -23,7 +23,7 @@ edit_router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre
 
 @search_router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, conn: DbConn, settings: SettingsDep, q: str = "") -> Response:
-    hits = search(conn, q[:200], 50, region=settings.default_phone_region)
+    hits = search(conn, q[:200], 50, regions=settings.search_phone_regions)
     exact = [h for h in hits if h.score >= 1.0]
     if len(hits) == 1 and exact and hits[0].serial:
         return RedirectResponse(hits[0].url, status_code=303)

@@ -1,10 +1,12 @@
 """Phone numbers to E.164, however they are typed: spaces, dashes, with or without the country prefix
 (``+254 712 345 678``, ``254712345678``), the national form with its leading 0 (``0712 345 678``) or
-without it (``712 345 678``) in the default region (PAYGO_DEFAULT_PHONE_REGION)."""
+without it (``712 345 678``) in the default region (PAYGO_DEFAULT_PHONE_REGION); the search box reads
+a national form in every region the company serves (PAYGO_PHONE_REGIONS)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
@@ -55,14 +57,17 @@ def to_e164(typed: str, region: str) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
-def search_forms(typed: str, region: str) -> list[str]:
-    """The E.164 numbers that text typed into the search box may mean (none if it is not a number)."""
+def search_forms(typed: str, region: str | Sequence[str]) -> list[str]:
+    """The E.164 numbers that text typed into the search box may mean (none if it is not a number): as
+    typed in each region the company serves (``097 058 6261`` is a Cambodian number,
+    ``0712 345 678`` a Kenyan one), and as an international number without its '+'."""
     text = typed.strip()
     if not _TYPED.fullmatch(text) or len(re.sub(r"\D", "", text)) < 6:
         return []
+    regions = [region] if isinstance(region, str) else list(region)
     found = []
-    for candidate in (text, "+" + re.sub(r"\D", "", text)):
-        number = _parse(candidate, region)
+    for candidate, where in [*((text, r) for r in regions), ("+" + re.sub(r"\D", "", text), "ZZ")]:
+        number = _parse(candidate, where)
         if number is not None and phonenumbers.is_valid_number(number):
             found.append(phonenumbers.format_number(number, PhoneNumberFormat.E164))
     return list(dict.fromkeys(found))

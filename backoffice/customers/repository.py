@@ -209,38 +209,97 @@ def hits_by_serial(conn: psycopg.Connection, prefix: str, limit: int) -> list[Se
     )
 
 
-def name_word_alternatives(conn: psycopg.Connection, text: str, per_word: int) -> list[list[str]]:
-    """For each word of ``text`` (as the name index splits it), the words of customers' names most like
-    it (pg_trgm similarity at least its threshold, 0.3), the most similar first; a word like none is
-    left out. The vocabulary is small and trigram-indexed (customer_name_words)."""
-    rows = conn.execute(
-        """select array(select v.word from customer_name_words v where v.word %% q.w
-                         order by similarity(v.word, q.w) desc, v.word limit %(per_word)s)
-             from unnest(tsvector_to_array(to_tsvector('simple', %(text)s))) as q (w)""",
-        {"text": text, "per_word": per_word},
-    ).fetchall()
-    return [list(r[0]) for r in rows if r[0]]
-
-
-def hits_by_name(
-    conn: psycopg.Connection, text: str, alternatives: list[list[str]], limit: int, candidates: int
-) -> list[SearchHit]:
-    """Customers whose name holds, for every word typed, one of its ``alternatives`` (the word index on
-    names), ranked by the similarity of the whole name to ``text``. At most ``candidates`` names are
-    ranked: a common name among a million customers must not mean ranking tens of thousands of rows."""
-    query = " & ".join("(" + " | ".join(_lexeme(w) for w in alts) + ")" for alts in alternatives)
+def hits_by_serial_digits(conn: psycopg.Connection, digits: str, limit: int, *, suffix: bool) -> list[SearchHit]:
+    """Units whose serial ends in the number ``digits`` (its leading zeros dropped: ``1`` for SHS0000001,
+    as a caller reads the digits out; score 0.95, by units_serial_number_idx) and, with ``suffix``, those
+    whose serial ends in ``digits`` as typed (the last digits read out: ``4567`` for SHS0234567; less,
+    the longer the rest; by the reversed serial's prefix, units_serial_reversed_idx). One query."""
+    reversed_ = digits[::-1]
+    upper = reversed_[:-1] + chr(ord(reversed_[-1]) + 1)
     return _hits(
         conn,
-        f"""with found as materialized (
-                select id, name from customers
-                 where to_tsvector('simple', name) @@ to_tsquery('simple', %(query)s) limit %(candidates)s),
-             best as (select id, similarity(name, %(text)s) as score from found
-                       order by score desc, id limit %(limit)s)
-            select 'name' as matched, cu.name as matched_text, best.score::float8 as score, {_HIT}
-              from best join customers cu on cu.id = best.id
+        f"""with found as (
+                (select u.id, 0.95 as score from units u
+                  where unit_serial_number(u.serial) = ltrim(%(digits)s, '0') order by u.serial limit %(limit)s)
+                union all
+                (select u.id, 0.85 - 0.01 * least(length(u.serial) - length(%(digits)s), 40) from units u
+                  where %(suffix)s and reverse(u.serial) ~>=~ %(reversed)s and reverse(u.serial) ~<~ %(upper)s
+                  order by reverse(u.serial) limit %(limit)s))
+            select 'serial' as matched, u.serial as matched_text, max(f.score)::float8 as score, {_HIT}
+              from found f join units u on u.id = f.id
+              left join lateral (select * from contracts c where c.unit_id = u.id
+                                  order by c.signed_on desc limit 1) c on true
+              left join customers cu on cu.id = c.customer_id
+             group by u.id, u.serial, cu.id, cu.name, cu.village, c.account_number, c.state
+             order by score desc, u.serial limit %(limit)s""",
+        {"digits": digits, "reversed": reversed_, "upper": upper, "limit": limit, "suffix": suffix},
+    )
+
+
+def name_word_neighbours(conn: psycopg.Connection, text: str, per_word: int) -> list[tuple[str, list[str]]]:
+    """Each word of ``text`` (as the name index splits it, in the order typed) and the words of customers'
+    names that could be it with a few slips: within three edits (fuzzystrmatch's levenshtein; two for
+    words under five letters; a swap counts two here), the fewest first, at most ``per_word``. Over the
+    small vocabulary (customer_name_words), the words of about that length (its length index): a
+    trigram look-up found nothing more that two slips could explain, and cost as much again."""
+    rows = conn.execute(
+        """with typed as (select w, i, length(w) as n, case when length(w) >= 5 then 3 else 2 end as k
+                            from regexp_split_to_table(lower(%(text)s), '[^[:alnum:]]+') with ordinality as q (w, i)
+                           where w <> '')
+           select t.w, array(select c.word from (
+                               select v.word from customer_name_words v
+                                where length(v.word) between t.n - t.k and t.n + t.k
+                                  and levenshtein_less_equal(v.word, t.w, t.k) <= t.k) c
+                             order by levenshtein_less_equal(c.word, t.w, 4), c.word limit %(per_word)s)
+             from typed t order by t.i""",
+        {"text": text, "per_word": per_word},
+    ).fetchall()
+    return [(r[0], list(r[1])) for r in rows]
+
+
+@dataclass(frozen=True)
+class NamedCustomer:
+    id: int
+    name: str
+
+
+def customers_named(conn: psycopg.Connection, alternatives: list[list[str]], candidates: int) -> list[NamedCustomer]:
+    """Customers whose name holds, for every list of ``alternatives``, one of its words (the word index
+    on names); at most ``candidates``: a common name among a million customers must not mean ranking
+    tens of thousands of rows."""
+    query = " & ".join("(" + " | ".join(_lexeme(w) for w in alts) + ")" for alts in alternatives)
+    with conn.cursor(row_factory=class_row(NamedCustomer)) as cur:
+        return cur.execute(
+            """select id, name from customers where to_tsvector('simple', name) @@ to_tsquery('simple', %s)
+                limit %s""",
+            (query, candidates),
+        ).fetchall()
+
+
+def customers_named_but_one(
+    conn: psycopg.Connection, alternatives: list[list[str]], candidates: int
+) -> list[NamedCustomer]:
+    """Customers whose name holds one of the words of every list of ``alternatives`` but one."""
+    words = ["(" + " | ".join(_lexeme(w) for w in alts) + ")" for alts in alternatives]
+    query = " | ".join("(" + " & ".join(words[:k] + words[k + 1 :]) + ")" for k in range(len(words)))
+    with conn.cursor(row_factory=class_row(NamedCustomer)) as cur:
+        return cur.execute(
+            """select id, name from customers where to_tsvector('simple', name) @@ to_tsquery('simple', %s)
+                limit %s""",
+            (query, candidates),
+        ).fetchall()
+
+
+def hits_by_name(conn: psycopg.Connection, ranked: list[tuple[int, float]], limit: int) -> list[SearchHit]:
+    """The hits of customers found by their name, with the score each was ranked by, best first."""
+    return _hits(
+        conn,
+        f"""select 'name' as matched, cu.name as matched_text, r.score::float8 as score, {_HIT}
+              from unnest(%(ids)s::bigint[], %(scores)s::float8[]) as r (id, score)
+              join customers cu on cu.id = r.id
               left join contracts c on c.customer_id = cu.id left join units u on u.id = c.unit_id
-             order by best.score desc, cu.id, c.signed_on desc nulls last limit %(limit)s""",
-        {"query": query, "text": text, "limit": limit, "candidates": candidates},
+             order by r.score desc, cu.id, c.signed_on desc nulls last limit %(limit)s""",
+        {"ids": [i for i, _ in ranked], "scores": [sc for _, sc in ranked], "limit": limit},
     )
 
 

@@ -283,3 +283,13 @@ def firmware_state(
         (at, serials),
     ).fetchall()
     return {str(s): (int(n), float(credit), bool(off), ts) for s, n, credit, off, ts in rows}
+
+
+def newest_charge(conn: psycopg.Connection, serials: list[str]) -> dict[str, float]:
+    """serial -> the state of charge (0..1) of the unit's newest reading; units without one are left out."""
+    rows = conn.execute(
+        """select u.serial, l.soc from units u join unit_latest l on l.unit_id = u.id
+            where u.serial = any(%s) and l.soc is not null""",
+        (serials,),
+    ).fetchall()
+    return {str(s): float(soc) for s, soc in rows}

@@ -192,3 +192,13 @@ def test_scenario_mix_is_parsed_and_refused_by_name() -> None:
         scenarios.parse_mix("healthy=lots")
     with pytest.raises(scenarios.MixError, match="no unit"):
         scenarios.parse_mix("healthy=0")
+
+
+def test_a_battery_resumes_at_the_charge_its_newest_reading_showed() -> None:
+    """Where the demo's history meets the live fleet the batteries do not jump (issue 26)."""
+    sim = FleetSim(_specs(4), START, seed=5, credit_days=10)
+    before = sim.physics.soc.copy()
+    sim.carry_in_charge(np.array([0.25, np.nan, 1.2, 0.8]))
+    assert np.allclose(sim.physics.soc, [0.25, before[1], 1.0, 0.8])  # unknown: the default; clipped to 0..1
+    sim.step()
+    assert abs(float(sim.physics.soc[0]) - 0.25) < 0.05  # and goes on from there

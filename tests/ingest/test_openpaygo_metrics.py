@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -58,9 +59,13 @@ def test_signed_request_stored_replay_refused(
     key, _, _ = unit
     body = _request(key, count=1)
     stamped = int(clock.utc_now().timestamp())  # the request's timestamp, or a second after it
+    assert count(conn, "select count(*) from unit_presence") == 0
     ok = client.post("/dd", content=body)
     assert ok.status_code == 201, ok.text
     assert count(conn, "select count(*) from telemetry") == 3
+    # Reporting over HTTP is its announcement (issue 26): online since this request, not "never announced".
+    since = conn.execute("select changed_at from unit_presence where online").fetchone()
+    assert since is not None and clock.utc_now() - since[0] < timedelta(minutes=1)
     assert count(conn, "select sum(reports) from telemetry_daily") == 3  # the same path as MQTT
     replay = client.post("/dd", content=body)
     assert replay.status_code == 403 and "not above the last" in replay.json()["error"]
@@ -75,6 +80,7 @@ def test_signed_request_stored_replay_refused(
     wait_for(lambda: int(clock.utc_now().timestamp()) > stamped, timeout=5, what="the next second")
     newer = client.post("/dd", content=_request(key, count=2, steps=1))
     assert newer.status_code == 201
+    assert conn.execute("select changed_at from unit_presence").fetchone() == since  # online all along
 
 
 def test_condensed_request_gets_the_waiting_tokens(

@@ -4,13 +4,17 @@ believable portfolio, and the live units resume where the history left them."""
 from __future__ import annotations
 
 import csv
+import itertools
+import math
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
 from backoffice import clock
+from backoffice.agents import repository as agents_repository
 from backoffice.config import Settings
+from devtools import demo_data
 from paygo import demo, simulation
 
 UNITS = 50
@@ -105,3 +109,59 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
     assert {s.serial for s in fleet.specs} == {row["serial"] for row in rows} - gone
     assert sum(1 for c in fleet.config.credit_s.values() if c == float("inf")) == states["paid_off"]
     assert min(fleet.config.token_counts.values()) > 1
+    # ... and each battery at the charge its newest reading showed: no jump at the seam (issue 26).
+    with psycopg.connect(settings.database_url) as conn:
+        newest_soc = dict(conn.execute("select u.serial, l.soc from unit_latest l join units u on u.id = l.unit_id"))
+    assert fleet.config.soc == {serial: float(soc) for serial, soc in newest_soc.items()}
+    _tickets_agree_with_the_story(settings, rows)
+    _one_company(settings)
+
+
+def _tickets_agree_with_the_story(settings: Settings, truth: list[dict[str, str]]) -> None:
+    """Tickets, alerts and arrears tell the same story as the ground truth (issue 26)."""
+    scenario = {row["serial"]: row["scenario"] for row in truth}
+    with psycopg.connect(settings.database_url) as conn:
+        tickets = conn.execute(
+            """select t.kind, u.serial, u.state, u.installed_at, c.state,
+                      case when isfinite(c.credit_end) then c.credit_end end
+                 from tickets t join units u on u.id = t.unit_id
+                 left join lateral (select * from contracts c where c.unit_id = u.id order by c.signed_on desc
+                                     limit 1) c on true
+                where t.state not in ('done', 'cancelled')"""
+        ).fetchall()
+    now = clock.utc_now()
+    kinds = {kind for kind, *_ in tickets}
+    assert {"repossession", "installation"} <= kinds  # the story has both: customers far behind, new sales
+    for kind, serial, unit_state, installed_at, contract_state, credit_end in tickets:
+        what = (kind, serial, scenario.get(serial), contract_state, credit_end)
+        if kind == "repossession":  # never a customer in good standing: far behind on an active contract
+            assert contract_state == "active" and credit_end is not None, what
+            assert credit_end < now - timedelta(days=demo_data.REPOSSESS_AFTER_DAYS), what
+        if kind == "battery_swap":  # a tampered unit's battery is not what is wrong with it
+            assert scenario.get(serial) != "tampered", what
+        if kind == "installation":  # only units still to install: in stock with an agent
+            assert unit_state == "with_agent" and installed_at is None, what
+        if kind == "customer_education":
+            assert scenario.get(serial) in demo_data.EDUCATION_SCENARIOS, what
+
+
+def _one_company(settings: Settings) -> None:
+    """The customers, their numbers and languages, the agents and their towns fit one Kenyan company."""
+    with psycopg.connect(settings.database_url) as conn:
+        languages = {r[0] for r in conn.execute("select distinct language from customers")}
+        countries = {r[0][:4] for r in conn.execute("select e164 from customer_phones")}
+        villages = {r[0] for r in conn.execute("select distinct village from customers")}
+        areas = [a.areas for a in agents_repository.agents(conn)]
+    assert languages <= {"sw", "en"} and countries == {"+254"}
+    towns = {name: (lat, lon) for name, _, lat, lon in demo_data.VILLAGES}
+    assert villages <= set(towns) and sorted(t for a in areas for t in a) == sorted(towns)  # every town served
+    for covered in areas:
+        for a, b in itertools.combinations(covered, 2):
+            assert _km(towns[a], towns[b]) <= demo_data.DEMO_AGENT_REACH_KM, (a, b)
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine, the Earth as a sphere of 6371 km)."""
+    (la1, lo1), (la2, lo2) = (tuple(math.radians(x) for x in p) for p in (a, b))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2 * 6371 * math.asin(math.sqrt(h))

@@ -82,3 +82,94 @@ def test_nothing_or_too_little_finds_nothing(conn: psycopg.Connection, people: d
 
 def test_the_limit_holds(conn: psycopg.Connection, people: dict[str, int]) -> None:
     assert len(search(conn, "Amina", limit=2, region="KE")) == 2
+
+
+# --- what callers say (issue 26) ---------------------------------------------------------------------
+
+
+def _first_unit(conn: psycopg.Connection) -> tuple[str, int]:
+    serial, customer = conn.execute(
+        "select u.serial, c.customer_id from contracts c join units u on u.id = c.unit_id where u.serial = 'SHS000001'"
+    ).fetchone()  # type: ignore[misc]
+    return serial, customer
+
+
+@pytest.mark.parametrize("typed", ["000001", "00 0001", "1", "01"])
+def test_a_serials_digits_without_its_prefix_find_its_unit(conn: psycopg.Connection, people: dict[str, int],
+                                                           typed: str) -> None:  # fmt: skip
+    serial, customer = _first_unit(conn)
+    hits = search(conn, typed, region="KE")
+    assert (hits[0].serial, hits[0].customer_id, hits[0].matched) == (serial, customer, "serial")
+    assert hits[0].score == 0.95  # below an exact serial, phone or account
+    assert "STK000001" in {h.serial for h in hits}  # a unit in stock with that number comes after
+
+
+def test_a_serials_last_digits_list_the_units_ending_so(conn: psycopg.Connection, people: dict[str, int]) -> None:
+    hits = search(conn, "0012", region="KE")
+    assert hits[0].serial == "SHS000012" and hits[0].matched == "serial"
+    assert all(h.serial is not None and h.serial.endswith("0012") for h in hits if h.matched == "serial")
+    assert search(conn, "0", region="KE") == []  # a serial's number is never only zeros
+
+
+@pytest.fixture
+def cambodian(conn: psycopg.Connection, people: dict[str, int]) -> int:
+    made = service.create_customer(conn, NewCustomer(name="Sokha Chan", phones=["+855 97 058 6261"]), "KE", ACTOR)
+    conn.commit()
+    return made.id
+
+
+@pytest.mark.parametrize("typed", ["097 058 6261", "(097) 058-6261", "0970586261", "97 058 6261"])
+def test_a_national_form_of_each_country_served_finds_its_customer(conn: psycopg.Connection, cambodian: int,
+                                                                   typed: str) -> None:  # fmt: skip
+    hits = search(conn, typed, regions=["KE", "KH"])
+    assert [(h.customer_id, h.matched, h.matched_text, h.score) for h in hits] == [
+        (cambodian, "phone", "+855970586261", 1.0)]  # fmt: skip
+    assert search(conn, typed, regions=["KE"]) == []  # a company in Kenya alone reads it as no number
+
+
+def test_the_countries_served_come_from_the_settings(settings: Settings, conn: psycopg.Connection,
+                                                     cambodian: int) -> None:  # fmt: skip
+    from fastapi.testclient import TestClient
+
+    from paygo.web import create_app
+    from tests.support.staff import api_token
+
+    served = settings.model_copy(update={"phone_regions": "KH"})
+    assert served.search_phone_regions == ["KE", "KH"]
+    for which, expected in ((settings, []), (served, [cambodian])):
+        with TestClient(create_app(which), headers=api_token(which.database_url, "call_centre")) as api:
+            found = api.get("/api/v1/search", params={"q": "097 058 6261"})
+            assert found.status_code == 200, found.text
+            assert [h["customer_id"] for h in found.json()] == expected
+
+
+def test_phone_regions_are_country_codes() -> None:
+    from backoffice.config import SettingsError, load_settings
+
+    assert load_settings(environment="test", phone_regions=" kh, ug ,KH").search_phone_regions == ["KE", "KH", "UG"]
+    assert load_settings(environment="test").search_phone_regions == ["KE"]
+    with pytest.raises((SettingsError, ValueError), match="PAYGO_PHONE_REGIONS"):
+        load_settings(environment="test", phone_regions="KE,Cambodia")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Anima Odhaimbo",  # a slip in each word (two swaps)
+        "Amina Odhaimob",  # two slips in one word
+        "Amna Odhiambbo",  # a letter dropped, a letter doubled
+        "Aminah Odihambo",  # a letter added, two swapped
+        "odhaimbo amina",  # in the other order, lower case
+    ],
+)
+def test_a_name_with_two_slips_finds_the_right_person_first(conn: psycopg.Connection, people: dict[str, int],
+                                                            typed: str) -> None:  # fmt: skip
+    hits = search(conn, typed, region="KE")
+    assert hits and hits[0].customer_id == people["Amina Odhiambo"] and hits[0].matched == "name"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_word_beyond_recognition_leaves_the_others_to_find(conn: psycopg.Connection, people: dict[str, int]) -> None:
+    assert search(conn, "Mohamed Xqzw Barasa", region="KE")[0].customer_id == people["Mohamed Barasa"]  # no such word
+    hits = search(conn, "Mohamed Amina Barasa", region="KE")  # a name word, but no such name
+    assert hits[0].customer_id == people["Mohamed Barasa"]
