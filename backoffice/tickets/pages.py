@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from backoffice import clock
 from backoffice.agents import repository as agents
@@ -166,10 +167,12 @@ def record_visit(
     """A visit that leaves the ticket open (customer not home, rescheduled, needs a part)."""
     try:
         day = date.fromisoformat(next_visit_on) if next_visit_on else None
+    except ValueError:
+        return _refused(request, "Visit not recorded", f"{next_visit_on!r} is not a day (YYYY-MM-DD)", 422)
+    try:
         visit = NewVisit(outcome=outcome, next_visit_on=day, note=(note or "").strip() or None)
-    except ValueError as err:
-        message = str(err).splitlines()[-1] if "validation error" in str(err) else str(err)
-        return _refused(request, "Visit not recorded", message.removeprefix("Value error, "), 422)
+    except ValidationError as err:
+        return _refused(request, "Visit not recorded", err.errors()[0]["msg"].removeprefix("Value error, "), 422)
     try:
         with conn.transaction():
             service.record_visit(conn, staff.actor, ticket_id, visit, service.scope_of(conn, staff))
