@@ -40,9 +40,11 @@ def answer(page: UnitPage, now: datetime) -> Answer:
         if k.unlocked_for_good or paid_ahead:
             until = "for good" if k.unlocked_for_good else f"until {k.paid_until}"
             text = f"Locked although paid {until}: the newest token has not reached the unit. Locked since"
+            since = s.credit_until or s.last_ts
         else:
-            text = "Locked: out of credit since"
-        reasons.append(("locked", Reason(text=text, since=s.credit_until or s.last_ts)))
+            # When the contract's tokens gave out (docs/credit_end.md), not when the unit last said so.
+            text, since = "Locked: out of credit since", k.credit_end or s.credit_until or s.last_ts
+        reasons.append(("locked", Reason(text=text, since=since)))
     faults = [a for a in page.alerts if a.fault and a.kind != "tamper"]
     for a in faults:
         reasons.append(("faulty", Reason(text=f"Fault: {a.kind.replace('_', ' ')} alert #{a.id} since",

@@ -117,11 +117,12 @@ def _status(conn: psycopg.Connection, head: repo.Head, now: datetime) -> UnitSta
 
 
 def _latest_ticket(conn: psycopg.Connection, unit_id: int) -> LatestTicket | None:
-    """The unit's open ticket due first, else its newest closed one, with the next visit agreed."""
-    found = tickets_repo.search(conn, None, unit_id=unit_id, limit=1)
+    """The unit's newest open ticket, else its newest closed one, with the next visit agreed."""
+    found = tickets_repo.search(conn, None, unit_id=unit_id, limit=20)  # the open ones first
     if not found:
         return None
-    t = found[0]
+    still_open = [t for t in found if t.state in ("open", "assigned")]
+    t = max(still_open, key=lambda x: (x.opened_at, x.id)) if still_open else found[0]
     days = [v.next_visit_on for v in tickets_repo.visits(conn, t.id) if v.next_visit_on is not None]
     return LatestTicket(id=t.id, kind=t.kind, state=t.state, agent_name=t.agent_name, opened_at=t.opened_at,
                         due_at=t.due_at, next_visit_on=days[-1] if days else None)  # fmt: skip

@@ -60,6 +60,7 @@ def test_an_acknowledged_token_unlocks_the_page_at_once(
     page = service.load_unit_page(conn, serial)
     assert page is not None and page.answer is not None and page.contract is not None
     assert page.answer.state == "locked" and page.answer.headline == "Locked: out of credit since"
+    assert page.answer.since == page.contract.credit_end and page.contract.credit_end < NOW - timedelta(days=30)
     assert page.answer.actions == ["resend", "goodwill"]
     assert page.status.locked is True and page.status.token_acked_at is None
 
