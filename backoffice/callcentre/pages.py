@@ -7,6 +7,7 @@ redirect carries only ids, which the page looks up again for this unit. Panels o
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -38,9 +39,10 @@ def _page(
     week, month = service.page_charts(page)
     panels: list[UnitPanel] = getattr(request.app.state, "unit_panels", [])
     acts = staff.holds(frozenset({"call_centre"}))
+    zone = clock.company_zone(settings.timezone)
     context = {
-        "p": page, "week": week, "month": month, "done": _confirmation(conn, page, done or {}), "refused": refused,
-        "now": clock.utc_now(), "zone": clock.company_zone(settings.timezone),
+        "p": page, "week": week, "month": month, "done": _confirmation(conn, page, done or {}, zone),
+        "refused": refused, "now": clock.utc_now(), "zone": zone,
         "languages": LANGUAGES, "acts": acts, "goodwill_max": service.goodwill_limit(settings, staff.roles),
         "kinds": KINDS, "agents": service.ticket_agents(conn, page.unit.id) if acts else None,
         # A panel with nothing to say for this unit (its load gives None) is left out.
@@ -50,7 +52,7 @@ def _page(
     return templates.TemplateResponse(request, "unit.html", context, status_code=status)
 
 
-def _confirmation(conn: DbConn, page: UnitPage, done: dict[str, str]) -> str | None:
+def _confirmation(conn: DbConn, page: UnitPage, done: dict[str, str], zone: tzinfo) -> str | None:
     """What was just done, named, for the top of the page; only ids of this unit's own rows are used."""
     what = done.get("done")
     token = next((t for t in page.tokens if str(t.id) == done.get("token")), None)
@@ -68,7 +70,8 @@ def _confirmation(conn: DbConn, page: UnitPage, done: dict[str, str]) -> str | N
         t = service.ticket_of_unit(conn, int(done["ticket"]), page.unit.id)
         if t is not None:
             who = f"assigned to {t.agent_name}" if t.agent_name else "waiting for the dispatcher to assign it"
-            return f"Ticket #{t.id} ({t.kind.replace('_', ' ')}) opened, {who}; due {t.due_at:%Y-%m-%d %H:%M} UTC."
+            due = t.due_at.astimezone(zone)
+            return f"Ticket #{t.id} ({t.kind.replace('_', ' ')}) opened, {who}; due {due:%Y-%m-%d %H:%M %Z}."
     return None
 
 
