@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 
 from backoffice import clock
-from backoffice.agents import repository as agents_repo
 from backoffice.audit.schemas import Actor
 from backoffice.callcentre import charts
 from backoffice.callcentre import repository as repo
@@ -226,18 +225,20 @@ def add_note(conn: psycopg.Connection, serial: str, body: str, actor: Actor) -> 
 
 @dataclass(frozen=True)
 class TicketAgents:
-    """The assignees the unit page's ticket form offers, and the one it proposes: the agent serving the
-    customer's area (None: no agent serves it; the ticket then waits for the dispatcher)."""
+    """The assignees the unit page's ticket form offers: the active agents serving the customer's area,
+    the one it proposes first (tickets.service.default_agent; None: nobody serves the area, and the ticket
+    waits for the dispatcher, who may give it to anyone on the ticket's page). Only the area's agents:
+    the page stays small however many agents the company has."""
 
-    agents: list[tuple[int, str, str]]  # (id, name, code) of every active agent
+    agents: list[tuple[int, str, str]]  # (id, name, code)
     proposed: int | None
     area: str | None
 
 
 def ticket_agents(conn: psycopg.Connection, unit_id: int) -> TicketAgents:
-    proposed = tickets.default_agent(conn, unit_id)
-    active = [(a.id, a.name, a.code) for a in agents_repo.agents(conn) if a.active]
-    return TicketAgents(active, proposed[0] if proposed else None, proposed[1] if proposed else None)
+    found = tickets_repo.area_agents(conn, unit_id)
+    first = found[0] if found else None
+    return TicketAgents([(a[0], a[4], a[5]) for a in found], first[0] if first else None, first[1] if first else None)
 
 
 def ticket_of_unit(conn: psycopg.Connection, ticket_id: int, unit_id: int) -> Ticket | None:

@@ -198,21 +198,22 @@ def visits(conn: psycopg.Connection, ticket_id: int) -> list[Visit]:
         ).fetchall()
 
 
-def area_agents(conn: psycopg.Connection, unit_id: int) -> list[tuple[int, str, bool, int]]:
+def area_agents(conn: psycopg.Connection, unit_id: int) -> list[tuple[int, str, bool, int, str, str]]:
     """The active agents whose areas cover the customer of the unit's newest contract: an area's village
     equal to the customer's (letter case and spaces aside) and its district, when the area names one,
     equal to the customer's. (agent id, the area matched, whether the agent sold that contract, open
-    tickets the agent carries), the seller first, then the least loaded."""
+    tickets the agent carries, name, code), the seller first, then the least loaded."""
     return [
-        (int(a), str(area), bool(sold), int(load))
-        for a, area, sold, load in conn.execute(
+        (int(a), str(area), bool(sold), int(load), str(name), str(code))
+        for a, area, sold, load, name, code in conn.execute(
             """with c as (select c.id, cu.village, cu.district
                             from contracts c join customers cu on cu.id = c.customer_id
                            where c.unit_id = %s order by c.state = 'active' desc, c.signed_on desc, c.id desc limit 1)
                select a.id,
                       min(ar.village || case when ar.district <> '' then '/' || ar.district else '' end) as area,
                       exists (select 1 from agent_sales s where s.contract_id = c.id and s.agent_id = a.id) as sold,
-                      (select count(*) from tickets t where t.agent_id = a.id and t.state in ('open', 'assigned'))
+                      (select count(*) from tickets t where t.agent_id = a.id and t.state in ('open', 'assigned')),
+                      a.name, a.code
                  from c join agent_areas ar
                         on lower(btrim(ar.village)) = lower(btrim(c.village))
                        and (ar.district = '' or lower(btrim(ar.district)) = lower(btrim(coalesce(c.district, ''))))
