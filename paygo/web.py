@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
@@ -15,6 +16,7 @@ from backoffice.agents import api as agents_api
 from backoffice.agents import pages as agents_pages
 from backoffice.callcentre import api as callcentre_api
 from backoffice.callcentre import pages as callcentre_pages
+from backoffice.callcentre.schemas import AlertFact
 from backoffice.config import Settings, get_settings
 from backoffice.contracts import api as contracts_api
 from backoffice.credit import api as credit_api
@@ -76,6 +78,14 @@ UNIT_PANELS: list[UnitPanel] = [
 ]
 
 
+def unit_alerts(conn: psycopg.Connection, unit_id: int) -> list[AlertFact]:
+    """The unit's open fleet-health alerts for the unit page's first screen: the health domain says which
+    kinds are the unit's faults (a technician's, or one that keeps the customer from using it)."""
+    faults = health.TECHNICIAN_KINDS | health.FAULT_KINDS
+    return [AlertFact(id=a.id, kind=a.kind, opened_on=a.opened_on, fault=a.kind in faults)
+            for a in health.open_alerts(conn, unit_id=unit_id)]  # fmt: skip
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -87,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   max_body_size=settings.max_callback_bytes)  # fmt: skip
     app.state.settings = settings
     app.state.unit_panels = list(UNIT_PANELS)
+    app.state.unit_alerts = unit_alerts
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")  # the stylesheet: public
 
     ops = APIRouter(tags=["ops"], dependencies=[Depends(guard.Public("load balancers and monitoring"))])

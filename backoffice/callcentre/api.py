@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 
 from backoffice.callcentre import service
 from backoffice.callcentre.schemas import GoodwillGranted, GoodwillRequest, Resent, UnitPage
@@ -14,9 +14,11 @@ act_router = APIRouter(prefix="/api/v1", tags=["unit page"], dependencies=[Depen
 
 
 @router.get("/units/{serial}")
-def unit_page(serial: str, conn: ReadConn, staff: CurrentStaff) -> UnitPage:
-    """Everything the unit page shows (``sms`` is null for roles that may not read the SMS log)."""
-    page = service.load_unit_page(conn, serial, with_sms=staff.holds(service.SMS_READERS))
+def unit_page(serial: str, request: Request, conn: ReadConn, staff: CurrentStaff) -> UnitPage:
+    """Everything the unit page shows (``sms`` is null for roles that may not read the SMS log), with
+    ``answer``: the first screen's state, reason and actions (docs/unit_page.md)."""
+    page = service.load_unit_page(conn, serial, with_sms=staff.holds(service.SMS_READERS),
+                                  alerts=getattr(request.app.state, "unit_alerts", None))  # fmt: skip
     if page is None:
         raise HTTPException(404, f"no unit with serial {serial!r}; find it with /api/v1/search?q=")
     return page

@@ -164,3 +164,40 @@ def sms(conn: psycopg.Connection, numbers: list[str], limit: int) -> list[Sms]:
                 where channel = 'sms' and recipient = any(%s) order by id desc limit %s""",
             (numbers, limit),
         ).fetchall()
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """The tokens the unit acknowledged after its newest report, folded onto that report's credit."""
+
+    credit_end: datetime | None  # None: none acknowledged since, or no credit ever
+    forever: bool  # a DISABLE_PAYG among them: unlocked for good
+    acked_at: datetime | None  # the newest acknowledgement
+    tokens: int
+
+
+def acknowledged_since(
+    conn: psycopg.Connection, unit_id: int, since: datetime | None, start: datetime | None
+) -> Acknowledged:
+    """The unit's tokens whose command it acknowledged (outbox, channel mqtt, state acked: the delivery
+    dispatcher on ``cmd/ack``, ingest on a Metrics token count) after ``since`` (the arrival of its newest
+    report), folded in count order from ``start`` (the report's credit end) by the one rule of credit ends
+    (``credit_end_after``, migration 0033), each taken at its acknowledgement: what the unit's keypad did
+    with them. Reads the unit's tokens by (unit_id, count) and their deliveries by outbox_token_idx."""
+    row = conn.execute(
+        """with acked as (select t.id, t.count, t.token_type, t.value_days, min(o.acked_at) as acked_at
+                            from tokens t join outbox o on o.token_id = t.id
+                           where t.unit_id = %(unit)s and o.channel = 'mqtt' and o.state = 'acked'
+                             and o.acked_at > coalesce(%(since)s::timestamptz, '-infinity')
+                           group by t.id),
+                folded as (select fold_credit_end(k, d, at order by ord, cnt, id) as e from (
+                             select 0 as ord, 0::bigint as cnt, 0::bigint as id, 'set_time'::text as k, 0 as d,
+                                    %(start)s::timestamptz as at
+                             union all select 1, count, id, token_type, value_days, acked_at from acked) f)
+           select nullif(e, 'infinity'), coalesce(e = 'infinity', false),
+                  (select max(acked_at) from acked), (select count(*) from acked)
+             from folded""",
+        {"unit": unit_id, "since": since, "start": start},
+    ).fetchone()
+    assert row is not None
+    return Acknowledged(row[0], bool(row[1]), row[2], int(row[3]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -54,6 +54,13 @@ class UnitStatus(BaseModel):
     locked: bool | None
     online: bool | None = Field(description="from the unit's status topic and last will; None: never announced")
     online_since: datetime | None
+    token_acked_at: datetime | None = Field(
+        default=None,
+        description="when the unit acknowledged a token after its newest report: locked, credit_s and "
+        "credit_until then come from that report and the tokens acknowledged since (None: from the report)",
+    )
+    reported_locked: bool | None = Field(default=None, description="what the newest report itself said")
+    reported_credit_s: int | None = Field(default=None, description="the credit the newest report itself gave")
 
 
 class Reading(BaseModel):
@@ -136,6 +143,43 @@ class GoodwillGrant(BaseModel):
     token_id: int
 
 
+class AlertFact(BaseModel):
+    """An open fleet-health alert of the unit, as the first screen needs it (the health domain says which
+    kinds are faults; the web app hands them in: ``app.state.unit_alerts``)."""
+
+    id: int
+    kind: str
+    opened_on: date
+    fault: bool = Field(description="a fault of the unit (a technician's case), not a coaching matter")
+
+
+class LatestTicket(BaseModel):
+    id: int
+    kind: str
+    state: str
+    agent_name: str | None
+    opened_at: datetime
+    due_at: datetime
+    next_visit_on: date | None = None
+
+
+class Reason(BaseModel):
+    text: str
+    since: datetime | date | None = None
+
+
+class Answer(BaseModel):
+    """The first screen: why the light is on or off, since when, and what fits (docs/unit_page.md)."""
+
+    state: Literal["unlocked", "locked", "offline", "tampered", "faulty", "no_contract"]
+    headline: str
+    since: datetime | date | None
+    reasons: list[Reason] = Field(description="every fact that applies, the headline's first")
+    actions: list[str] = Field(
+        description="what fits, best first: resend, goodwill, ticket:<kind>, note (the page renders each)"
+    )
+
+
 class UnitPage(BaseModel):
     """Everything the call centre sees about one unit; ``sms`` is None for roles that may not read it."""
 
@@ -152,6 +196,9 @@ class UnitPage(BaseModel):
     events: list[Event]
     notes: list[CallNote]
     sms: list[Sms] | None
+    alerts: list[AlertFact] = Field(default_factory=list, description="open fleet-health alerts, newest first")
+    latest_ticket: LatestTicket | None = None
+    answer: Answer | None = None
 
 
 class GoodwillRequest(BaseModel):

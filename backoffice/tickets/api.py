@@ -16,7 +16,17 @@ from backoffice.inventory.service import MoveRefused
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.staff.schemas import Staff
 from backoffice.tickets import repository, service
-from backoffice.tickets.schemas import Assignment, Closing, Kind, NewTicket, State, Ticket, TicketDetail
+from backoffice.tickets.schemas import (
+    Assignment,
+    Closing,
+    Kind,
+    NewTicket,
+    NewVisit,
+    State,
+    Ticket,
+    TicketDetail,
+    Visit,
+)
 
 router = APIRouter(
     prefix="/api/v1/tickets", tags=["tickets"], dependencies=[Depends(Allow("call_centre", "field_agent", "viewer"))]
@@ -58,6 +68,7 @@ def detail(conn: psycopg.Connection, staff: Staff, ticket_id: int, working: Work
         parts_used=repository.parts_used(conn, ticket_id),
         unit=inventory.unit_where(conn, ticket.unit_id),
         agent_parts=inventory.parts_at(conn, agent.location_id) if agent and agent.location_id else [],
+        visits=repository.visits(conn, ticket_id),
     )
 
 
@@ -101,6 +112,19 @@ def close_ticket(ticket_id: RowId, body: Closing, conn: DbConn, staff: CurrentSt
     except LookupError as err:
         raise HTTPException(404, str(err)) from None
     except (service.TicketRefused, MoveRefused) as err:
+        raise HTTPException(409, str(err)) from None
+
+
+@work.post("/{ticket_id}/visits", response_model=Visit, status_code=201)
+def record_visit(ticket_id: RowId, body: NewVisit, conn: DbConn, staff: CurrentStaff) -> Visit:
+    """A visit that leaves the ticket open: the customer was not home, the visit was rescheduled (to
+    ``next_visit_on``), or a part is missing. The ticket keeps its agent and its SLA."""
+    try:
+        with conn.transaction():
+            return service.record_visit(conn, staff.actor, ticket_id, body, service.scope_of(conn, staff))
+    except LookupError as err:
+        raise HTTPException(404, str(err)) from None
+    except service.TicketRefused as err:
         raise HTTPException(409, str(err)) from None
 
 

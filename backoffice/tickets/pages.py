@@ -3,10 +3,12 @@ with its visit form (outcome, note, a part from the agent's stock), opening and 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
 from backoffice import clock
 from backoffice.agents import repository as agents
@@ -15,7 +17,7 @@ from backoffice.inventory.service import MoveRefused
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 from backoffice.tickets import api, repository, service
-from backoffice.tickets.schemas import KINDS, Closing, Kind, PartUse, State
+from backoffice.tickets.schemas import KINDS, VISIT_OUTCOMES, Closing, Kind, NewVisit, PartUse, State, VisitOutcome
 
 router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent", "viewer"))])
 work = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent"))])
@@ -60,10 +62,18 @@ def tickets_page(
     )
 
 
+def _done(ticket_id: int, done: str | None) -> str | None:
+    """The confirmation at the top of the ticket page after an action (post/redirect/get)."""
+    if done in VISIT_OUTCOMES:
+        return f"Visit recorded on ticket #{ticket_id}: {VISIT_OUTCOMES[done]}. The ticket stays open."
+    return None
+
+
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(
-    ticket_id: RowId, request: Request, conn: DbConn, staff: CurrentStaff, settings: SettingsDep
-) -> Response:
+    ticket_id: RowId, request: Request, conn: DbConn, staff: CurrentStaff, settings: SettingsDep,
+    done: str | None = None,
+) -> Response:  # fmt: skip
     try:
         found = api.detail(conn, staff, ticket_id, settings.working_hours)
     except HTTPException:
@@ -75,6 +85,8 @@ def ticket_page(
         {
             "d": found,
             "t": found.ticket,
+            "visit_outcomes": VISIT_OUTCOMES,
+            "done": _done(found.ticket.id, done),
             "agents": agents.agents(conn) if scope is None else [],
             "now": clock.utc_now(),
             "zone": clock.company_zone(settings.timezone),
@@ -140,6 +152,35 @@ def close(
     except (service.TicketRefused, MoveRefused) as err:
         return _refused(request, "Ticket not closed", str(err), 409)
     return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
+
+
+@work.post("/tickets/{ticket_id}/visits", response_class=HTMLResponse)
+def record_visit(
+    ticket_id: RowId,
+    request: Request,
+    conn: DbConn,
+    staff: CurrentStaff,
+    outcome: Annotated[VisitOutcome, Form()],
+    next_visit_on: Annotated[str | None, Form(max_length=10)] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    """A visit that leaves the ticket open (customer not home, rescheduled, needs a part)."""
+    try:
+        day = date.fromisoformat(next_visit_on) if next_visit_on else None
+    except ValueError:
+        return _refused(request, "Visit not recorded", f"{next_visit_on!r} is not a day (YYYY-MM-DD)", 422)
+    try:
+        visit = NewVisit(outcome=outcome, next_visit_on=day, note=(note or "").strip() or None)
+    except ValidationError as err:
+        return _refused(request, "Visit not recorded", err.errors()[0]["msg"].removeprefix("Value error, "), 422)
+    try:
+        with conn.transaction():
+            service.record_visit(conn, staff.actor, ticket_id, visit, service.scope_of(conn, staff))
+    except LookupError:
+        return _refused(request, "No such ticket", f"There is no ticket {ticket_id} for you.", 404)
+    except service.TicketRefused as err:
+        return _refused(request, "Visit not recorded", str(err), 409)
+    return RedirectResponse(f"/tickets/{ticket_id}?done={outcome}", status_code=303)
 
 
 @dispatch.post("/tickets/{ticket_id}/assign", response_class=HTMLResponse)

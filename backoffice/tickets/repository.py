@@ -3,12 +3,12 @@ field agent may see (every read of a field agent goes through it: another agent'
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import psycopg
 from psycopg.rows import class_row
 
-from backoffice.tickets.schemas import PartUsed, Ticket
+from backoffice.tickets.schemas import PartUsed, Ticket, Visit
 
 _TICKET = """
     select t.id, t.kind, t.source, t.state, t.unit_id, u.serial, c.account_number, c.state as contract_state,
@@ -172,3 +172,54 @@ def unit_of_agent_customer(conn: psycopg.Connection, unit_id: int, agent_id: int
         ).fetchone()
         is not None
     )
+
+
+def add_visit(
+    conn: psycopg.Connection, ticket_id: int, outcome: str, next_visit_on: date | None, note: str | None,
+    recorded_by: str,
+) -> Visit:  # fmt: skip
+    with conn.cursor(row_factory=class_row(Visit)) as cur:
+        row = cur.execute(
+            """insert into ticket_visits (ticket_id, outcome, next_visit_on, note, recorded_by)
+               values (%s, %s, %s, %s, %s)
+               returning id, ticket_id, outcome, next_visit_on, note, recorded_by, recorded_at""",
+            (ticket_id, outcome, next_visit_on, note, recorded_by),
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def visits(conn: psycopg.Connection, ticket_id: int) -> list[Visit]:
+    with conn.cursor(row_factory=class_row(Visit)) as cur:
+        return cur.execute(
+            """select id, ticket_id, outcome, next_visit_on, note, recorded_by, recorded_at from ticket_visits
+                where ticket_id = %s order by id""",
+            (ticket_id,),
+        ).fetchall()
+
+
+def area_agents(conn: psycopg.Connection, unit_id: int) -> list[tuple[int, str, bool, int, str, str]]:
+    """The active agents whose areas cover the customer of the unit's newest contract: an area's village
+    equal to the customer's (letter case and spaces aside) and its district, when the area names one,
+    equal to the customer's. (agent id, the area matched, whether the agent sold that contract, open
+    tickets the agent carries, name, code), the seller first, then the least loaded."""
+    return [
+        (int(a), str(area), bool(sold), int(load), str(name), str(code))
+        for a, area, sold, load, name, code in conn.execute(
+            """with c as (select c.id, cu.village, cu.district
+                            from contracts c join customers cu on cu.id = c.customer_id
+                           where c.unit_id = %s order by c.state = 'active' desc, c.signed_on desc, c.id desc limit 1)
+               select a.id,
+                      min(ar.village || case when ar.district <> '' then '/' || ar.district else '' end) as area,
+                      exists (select 1 from agent_sales s where s.contract_id = c.id and s.agent_id = a.id) as sold,
+                      (select count(*) from tickets t where t.agent_id = a.id and t.state in ('open', 'assigned')),
+                      a.name, a.code
+                 from c join agent_areas ar
+                        on lower(btrim(ar.village)) = lower(btrim(c.village))
+                       and (ar.district = '' or lower(btrim(ar.district)) = lower(btrim(coalesce(c.district, ''))))
+                 join agents a on a.id = ar.agent_id and a.active
+                group by a.id, c.id
+                order by 3 desc, 4, a.id""",
+            (unit_id,),
+        ).fetchall()
+    ]

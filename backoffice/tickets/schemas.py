@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from backoffice.inventory.schemas import PartCount, StockMove, UnitWhere
 
@@ -13,6 +13,13 @@ Kind = Literal["repair", "battery_swap", "installation", "repossession", "custom
 KINDS: tuple[Kind, ...] = ("repair", "battery_swap", "installation", "repossession", "customer_education")
 Source = Literal["call_centre", "alert", "field_agent"]
 State = Literal["open", "assigned", "done", "cancelled"]
+# A visit that leaves the ticket open (migration 0062): the agent comes back.
+VisitOutcome = Literal["customer_not_home", "rescheduled", "needs_part"]
+VISIT_OUTCOMES: dict[str, str] = {
+    "customer_not_home": "customer not home",
+    "rescheduled": "rescheduled",
+    "needs_part": "needs a part: coming back",
+}
 
 
 class Ticket(BaseModel):
@@ -52,11 +59,36 @@ class PartUsed(BaseModel):
     quantity: int
 
 
+class NewVisit(BaseModel):
+    """A visit that does not close the ticket: it stays open, with the same agent and SLA."""
+
+    outcome: VisitOutcome
+    next_visit_on: date | None = Field(default=None, description="the day agreed for the next visit")
+    note: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _day_for_rescheduled(self) -> NewVisit:
+        if self.outcome == "rescheduled" and self.next_visit_on is None:
+            raise ValueError("a rescheduled visit needs the day of the next visit")
+        return self
+
+
+class Visit(BaseModel):
+    id: int
+    ticket_id: int
+    outcome: str
+    next_visit_on: date | None
+    note: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
 class TicketDetail(BaseModel):
     ticket: Ticket
     parts_used: list[PartUsed]
     unit: UnitWhere | None
     agent_parts: list[PartCount] = Field(description="what the assigned agent carries")
+    visits: list[Visit] = Field(default_factory=list, description="visits that left the ticket open, oldest first")
 
 
 class NewTicket(BaseModel):

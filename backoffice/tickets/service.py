@@ -24,7 +24,7 @@ from backoffice.hours import WorkingHours
 from backoffice.inventory import service as inventory
 from backoffice.staff.schemas import Staff
 from backoffice.tickets import repository
-from backoffice.tickets.schemas import KINDS, Closing, Ticket
+from backoffice.tickets.schemas import KINDS, Closing, NewVisit, Ticket, Visit
 
 # Hours on the SLA clock: the company's working hours (PAYGO_BUSINESS_HOURS, by default Mon-Sat 08:00-18:00,
 # ten a day, so 30 is three working days), or plain hours where the company runs 24/7.
@@ -237,6 +237,40 @@ def _repossess(conn: psycopg.Connection, actor: Actor, ticket: Ticket, note: str
     inventory.move_unit(
         conn, actor, ticket.unit_id, "repossess", agent_id=ticket.agent_id, ticket_id=ticket.id, note=note
     )
+
+
+def record_visit(conn: psycopg.Connection, actor: Actor, ticket_id: int, visit: NewVisit, scope: int | None) -> Visit:
+    """A visit that leaves the ticket open (the customer was not home, the visit moved to another day, a
+    part is missing): kept on the ticket, audited ('ticket-visit'); the ticket keeps its agent and SLA.
+    LookupError (not found in scope) / TicketRefused (closed already, or a day in the past)."""
+    ticket = repository.get(conn, ticket_id, scope, lock=True)
+    if ticket is None:
+        raise LookupError(f"no ticket {ticket_id}")
+    if ticket.state not in ("open", "assigned"):
+        raise TicketRefused(f"ticket {ticket_id} is {ticket.state} already")
+    if visit.next_visit_on is not None and visit.next_visit_on < clock.today():
+        raise TicketRefused(f"the next visit ({visit.next_visit_on}) cannot be in the past")
+    done = repository.add_visit(conn, ticket_id, visit.outcome, visit.next_visit_on, visit.note, actor.name)
+    audit.record(
+        conn,
+        actor,
+        "ticket-visit",
+        "ticket",
+        ticket_id,
+        before={"state": ticket.state},
+        after={"state": ticket.state, "visit": visit.outcome, "note": visit.note,
+               "next_visit_on": visit.next_visit_on.isoformat() if visit.next_visit_on else None},
+    )  # fmt: skip
+    return done
+
+
+def default_agent(conn: psycopg.Connection, unit_id: int) -> tuple[int, str] | None:
+    """Who a new ticket on the unit goes to unless the caller says otherwise: an active agent whose areas
+    cover the customer's village (and district, where the area names one) — the agent who sold the
+    contract if they serve it, else the one with the fewest open tickets. (agent id, the area matched),
+    or None when no agent serves the customer's area (the ticket waits for the dispatcher)."""
+    found = repository.area_agents(conn, unit_id)
+    return (found[0][0], found[0][1]) if found else None
 
 
 def open_for(

@@ -102,6 +102,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/units/{serial}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
     ("POST", "/units/{serial}/goodwill"): frozenset({"call_centre"}),
     ("POST", "/units/{serial}/notes"): frozenset({"call_centre"}),
+    ("POST", "/units/{serial}/tickets"): frozenset({"call_centre"}),  # issue 26
     ("GET", "/api/v1/units/{serial}"): frozenset({"call_centre", "finance"}),
     ("POST", "/api/v1/units/{serial}/goodwill"): frozenset({"call_centre"}),
     ("POST", "/api/v1/units/{serial}/tokens/{token_id}/resend"): frozenset({"call_centre"}),
@@ -127,6 +128,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/tickets/{ticket_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
     ("POST", "/api/v1/tickets"): frozenset({"call_centre", "field_agent"}),
     ("POST", "/api/v1/tickets/{ticket_id}/close"): frozenset({"call_centre", "field_agent"}),
+    ("POST", "/api/v1/tickets/{ticket_id}/visits"): frozenset({"call_centre", "field_agent"}),  # issue 26
     ("POST", "/api/v1/tickets/{ticket_id}/assign"): frozenset({"call_centre"}),
     ("GET", "/inventory"): READ,
     ("POST", "/inventory/receipts"): frozenset({"call_centre"}),
@@ -140,6 +142,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/tickets/{ticket_id}"): frozenset({"call_centre", "field_agent", "viewer"}),
     ("POST", "/tickets"): frozenset({"call_centre", "field_agent"}),
     ("POST", "/tickets/{ticket_id}/close"): frozenset({"call_centre", "field_agent"}),
+    ("POST", "/tickets/{ticket_id}/visits"): frozenset({"call_centre", "field_agent"}),  # issue 26
     ("POST", "/tickets/{ticket_id}/assign"): frozenset({"call_centre"}),
     ("POST", "/api/v1/metrics/move"): frozenset({"admin"}),
     ("POST", "/api/v1/metrics/extra_data"): frozenset({"admin"}),
