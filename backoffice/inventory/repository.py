@@ -73,6 +73,14 @@ def search_units(
         ).fetchall()
 
 
+def units_in_states(conn: psycopg.Connection, states: tuple[str, ...], limit: int = 500) -> list[UnitWhere]:
+    """Units in one of ``states`` (e.g. those a sale may take from the stock), by serial."""
+    with conn.cursor(row_factory=class_row(UnitWhere)) as cur:
+        return cur.execute(
+            _UNIT_WHERE + "where u.state = any(%s) order by u.serial limit %s", (list(states), limit)
+        ).fetchall()
+
+
 def current(conn: psycopg.Connection, unit_id: int) -> tuple[Where, str] | None:
     """Where a unit is and its state, as this transaction sees them (no lock: moves compare and set)."""
     row = conn.execute(
