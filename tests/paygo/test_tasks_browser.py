@@ -126,9 +126,7 @@ def test_call_centre_registers_a_customer_and_records_a_sale(
     assert [a for (a,) in trail] == ["customer-created", "contract-signed", "agent-sale-recorded", "unit-install"]
 
 
-def test_finance_ends_a_contract_and_writes_another_off(
-    site: str, conn: psycopg.Connection, company: Company
-) -> None:
+def test_finance_ends_a_contract_and_writes_another_off(site: str, conn: psycopg.Connection, company: Company) -> None:
     steps = Steps("finance ends a contract and writes another off")
     returned, lost = company.accounts
     with chromium(site) as browsing:
