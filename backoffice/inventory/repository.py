@@ -295,5 +295,10 @@ def existing_serials(conn: psycopg.Connection, serials: list[str]) -> set[str]:
     return {str(s) for (s,) in conn.execute("select serial from units where serial = any(%s)", (serials,))}
 
 
+def customer_of_contract(conn: psycopg.Connection, account_number: str) -> int | None:
+    row = conn.execute("select customer_id from contracts where account_number = %s", (account_number,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def customer_exists(conn: psycopg.Connection, customer_id: int) -> bool:
     return conn.execute("select 1 from customers where id = %s", (customer_id,)).fetchone() is not None

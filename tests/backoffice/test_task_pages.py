@@ -212,3 +212,27 @@ def test_roles_that_may_not_do_a_task_are_refused_and_change_nothing(
         "select count(*) from audit_log where action in ('customer-created', 'contract-signed', "
         "'contract-written_off', 'agent-created', 'commission-rule-set') and actor <> 'test-setup'"
     ).fetchone() == (0,)
+
+
+def test_the_inventory_install_step_names_the_customer_by_the_sales_account_number(
+    settings: Settings, conn: psycopg.Connection, company: Company
+) -> None:
+    account = company.accounts[1]
+    serial, customer = conn.execute(
+        "select u.serial, c.customer_id from contracts c join units u on u.id = c.unit_id where c.account_number = %s",
+        (account,),
+    ).fetchone()  # type: ignore[misc]
+    conn.commit()
+    with TestClient(create_app(settings)) as browser:
+        login(browser, "cara")  # type: ignore[arg-type]
+        page = browser.get("/inventory", params={"q": serial})
+        assert 'name="account_number"' in page.text and 'name="customer_id"' not in page.text
+        data = {"serial": serial, "action": "install", "csrf_token": csrf_of(page.text)}
+        unknown = browser.post("/inventory/moves", data={**data, "account_number": "12345678"})
+        assert unknown.status_code == 404 and "No contract with account number" in unknown.text
+        done = browser.post("/inventory/moves", data={**data, "account_number": account}, follow_redirects=False)
+        assert done.status_code == 303
+    assert conn.execute(
+        "select u.state, l.customer_id from units u join unit_locations l on l.unit_id = u.id where u.serial = %s",
+        (serial,),
+    ).fetchone() == ("installed", customer)
