@@ -6,6 +6,7 @@ the plan, the deposit, the agent, the installation) and, for administrators, add
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -177,7 +178,7 @@ def record_sale_page(
 def _row_id(text: str, what: str) -> int | None:
     if not text.strip():
         return None
-    if not text.strip().isdigit() or not 1 <= int(text) < 2**63:
+    if not re.fullmatch(r"[0-9]{1,18}", text.strip()) or int(text) < 1:
         raise service.SaleRefused(f"choose the {what} from the list")
     return int(text)
 
@@ -284,7 +285,7 @@ def _basis_points(text: str, what: str) -> int:
 
 
 def _whole(text: str, what: str, most: int) -> int:
-    if not text.strip().isdigit() or int(text) > most:
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or int(text) > most:
         raise ValueError(f"{what}: a whole number from 0 to {most}, not {text[:20]!r}")
     return int(text)
 
