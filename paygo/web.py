@@ -19,6 +19,7 @@ from backoffice.callcentre import pages as callcentre_pages
 from backoffice.callcentre.schemas import AlertFact
 from backoffice.config import Settings, get_settings
 from backoffice.contracts import api as contracts_api
+from backoffice.contracts import pages as contracts_pages
 from backoffice.credit import api as credit_api
 from backoffice.credit import pages as credit_pages
 from backoffice.customers import api as customers_api
@@ -53,18 +54,18 @@ ROUTERS: list[APIRouter] = [
     registry_api.router, registry_pages.router,
     payments_api.mpesa, payments_api.callbacks, payments_api.inbox, payments_api.finance, payments_pages.router,
     payments_api.finance_v1, payments_pages.work_router, sms_api.router,
-    contracts_api.router,
+    contracts_api.router, contracts_pages.router,
     credit_api.router, credit_api.resend_router, credit_pages.router, credit_pages.resend_router,
     delivery_api.router,
     devices_api.router,
     kpi_api.router, kpi_api.v1, kpi_pages.router,
     customers_api.search_router, customers_api.router, customers_api.edit_router,
-    customers_pages.search_router, customers_pages.router, customers_pages.edit_router,
+    customers_pages.search_router, customers_pages.new_router, customers_pages.router, customers_pages.edit_router,
     callcentre_api.router, callcentre_api.act_router, callcentre_pages.router, callcentre_pages.act_router,
     # field operations (issue 15); the agent's own routes before /agents/{agent_id}
     inventory_api.router, inventory_api.moves, inventory_api.keys, inventory_pages.router, inventory_pages.forms,
     agents_api.me, agents_api.router, agents_api.sales, agents_api.admin, agents_api.finance,
-    agents_pages.me, agents_pages.router, agents_pages.finance,
+    agents_pages.me, agents_pages.admin, agents_pages.sales, agents_pages.router, agents_pages.finance,
     tickets_api.router, tickets_api.work, tickets_api.dispatch,
     tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
     health_api.router, health_api.acting, health_api.pages,

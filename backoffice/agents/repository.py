@@ -9,7 +9,16 @@ import psycopg
 from psycopg.rows import class_row
 
 from backoffice.agents.par import Row, Terms
-from backoffice.agents.schemas import Agent, Commission, Customer, Money, Payout, Sale
+from backoffice.agents.schemas import (
+    Agent,
+    Commission,
+    CommissionRule,
+    Customer,
+    Money,
+    Payout,
+    Sale,
+    SaleSummary,
+)
 
 _AGENT = """
     select a.id, a.user_id, su.username, a.code, a.name, a.kind, a.phone, a.active,
@@ -262,3 +271,74 @@ def link_user(conn: psycopg.Connection, agent_code: str, user_id: int) -> bool:
         ).rowcount
         == 1
     )
+
+
+def sale_summary(conn: psycopg.Connection, account_number: str) -> SaleSummary | None:
+    with conn.cursor(row_factory=class_row(SaleSummary)) as cur:
+        return cur.execute(
+            """select c.account_number, c.state as contract_state, c.signed_on, cu.id as customer_id,
+                      cu.name as customer_name, cu.village, u.serial, u.state as unit_state, l.place as unit_place,
+                      p.code as product_code, p.name as product_name, c.currency, p.deposit_amount,
+                      coalesce((select sum(e.amount) from ledger_entries e where e.contract_id = c.id
+                                   and e.status = 'completed' and e.type = 'deposit'), 0)::bigint as deposit_paid,
+                      a.code as agent_code, a.name as agent_name
+                 from contracts c join customers cu on cu.id = c.customer_id join units u on u.id = c.unit_id
+                 join products p on p.id = c.product_id
+                 left join unit_locations l on l.unit_id = u.id
+                 left join agent_sales s on s.contract_id = c.id left join agents a on a.id = s.agent_id
+                where c.account_number = %s""",
+            (account_number,),
+        ).fetchone()
+
+
+def contract_parties(conn: psycopg.Connection, account_number: str) -> tuple[int, int, str] | None:
+    """(customer id, unit id, state) of a contract, its row locked until the transaction ends."""
+    row = conn.execute(
+        "select customer_id, unit_id, state from contracts where account_number = %s for update", (account_number,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
+
+
+def commission_rules(conn: psycopg.Connection) -> list[CommissionRule]:
+    """The default rule first, then each product's own."""
+    with conn.cursor(row_factory=class_row(CommissionRule)) as cur:
+        return cur.execute(
+            """select r.product_id, p.code as product_code, r.deposit_share_bp, r.payment_share_bp,
+                      r.payment_months, r.clawback_days
+                 from commission_rules r left join products p on p.id = r.product_id
+                order by r.product_id nulls first, p.code"""
+        ).fetchall()
+
+
+def commission_rule(conn: psycopg.Connection, product_id: int | None) -> CommissionRule | None:
+    """A product's own rule (None: the default rule), its row locked until the transaction ends."""
+    with conn.cursor(row_factory=class_row(CommissionRule)) as cur:
+        return cur.execute(
+            """select r.product_id, p.code as product_code, r.deposit_share_bp, r.payment_share_bp,
+                      r.payment_months, r.clawback_days
+                 from commission_rules r left join products p on p.id = r.product_id
+                where r.product_id is not distinct from %s for update of r""",
+            (product_id,),
+        ).fetchone()
+
+
+def save_commission_rule(conn: psycopg.Connection, rule: CommissionRule) -> None:
+    """Insert or replace the rule of ``rule.product_id`` (None: the default rule)."""
+    values = (rule.deposit_share_bp, rule.payment_share_bp, rule.payment_months, rule.clawback_days, rule.product_id)
+    updated = conn.execute(
+        """update commission_rules set deposit_share_bp = %s, payment_share_bp = %s, payment_months = %s,
+                  clawback_days = %s where product_id is not distinct from %s""",
+        values,
+    ).rowcount
+    if not updated:
+        conn.execute(
+            """insert into commission_rules (deposit_share_bp, payment_share_bp, payment_months, clawback_days,
+                                             product_id) values (%s, %s, %s, %s, %s)""",
+            values,
+        )
+
+
+def account_of_contract(conn: psycopg.Connection, contract_id: int) -> str:
+    row = conn.execute("select account_number from contracts where id = %s", (contract_id,)).fetchone()
+    assert row is not None
+    return str(row[0])

@@ -98,3 +98,36 @@ class Payout(BaseModel):
     amount: int
     paid_at: datetime
     paid_by: str
+
+
+class SaleSummary(BaseModel):
+    """A contract as the sale's confirmation page shows it: who bought what, who sold it, where the unit is."""
+
+    account_number: str
+    contract_state: str
+    signed_on: date
+    customer_id: int
+    customer_name: str
+    village: str | None
+    serial: str
+    unit_state: str
+    unit_place: str | None
+    product_code: str
+    product_name: str
+    currency: str
+    deposit_amount: int | None
+    deposit_paid: int
+    agent_code: str | None
+    agent_name: str | None
+
+
+class CommissionRule(BaseModel):
+    """A share of the deposit and of each payment for ``payment_months`` (basis points), all of it clawed
+    back when the contract ends in default within ``clawback_days``; ``product_id`` None: every other product."""
+
+    product_id: int | None
+    product_code: str | None
+    deposit_share_bp: int = Field(ge=0, le=10_000)
+    payment_share_bp: int = Field(ge=0, le=10_000)
+    payment_months: int = Field(ge=0, le=120)
+    clawback_days: int = Field(ge=0, le=3650)

@@ -1,21 +1,27 @@
 """Agents: adding one (a staff login with the field_agent role, the areas served, a stock location of
-their own), recording who sold a contract, the agent page's numbers, commission payouts and the
-payroll export. In the caller's transaction; every change audited."""
+their own), recording who sold a contract, a whole sale (signing, the agent, the installation), the
+agent page's numbers, commission rules, payouts and the payroll export. In the caller's transaction;
+every change audited."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import date
 
 import psycopg
 
 from backoffice import clock
 from backoffice.agents import par, repository
-from backoffice.agents.schemas import Agent, AgentPage, NewAgent, Payout
+from backoffice.agents.schemas import Agent, AgentPage, CommissionRule, NewAgent, Payout
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
+from backoffice.contracts import service as contracts
 from backoffice.inventory import repository as inventory
+from backoffice.inventory import service as stock_moves
+from backoffice.registry import repository as registry
+from backoffice.registry.schemas import NewContract
 
 
 class AgentError(ValueError):
@@ -133,3 +139,91 @@ def _as_text(value: str) -> str:
     """A cell starting with = + - @ (or a tab or carriage return before one) would be a formula in a
     spreadsheet: quoted as text."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+class SaleRefused(ValueError):
+    """A sale that cannot be recorded; the message says why, for the person at the form."""
+
+
+@dataclass(frozen=True)
+class NewSale:
+    """A sale as the sale page takes it: the customer (chosen by search), the unit by its serial, the plan
+    (None: the product the unit was received as), the agent who sold it, whether the deposit was taken in
+    cash now, and whether the unit was installed at the customer's at once."""
+
+    customer_id: int
+    serial: str
+    product_id: int | None
+    agent_id: int | None
+    deposit_paid: bool
+    installed: bool
+
+
+def sell(conn: psycopg.Connection, actor: Actor, secret_key: str, sale: NewSale) -> str:
+    """Sign the contract (contracts.service: its schedule, and the deposit's credit as a token when it was
+    paid), record the agent who sold it, and the installation (the inventory's ``install`` move), all in
+    the caller's transaction and audited; returns the account number. SaleRefused says why not (then the
+    caller's transaction must be rolled back: nothing of the sale is kept)."""
+    if not inventory.customer_exists(conn, sale.customer_id):
+        raise SaleRefused("choose the customer again: that one is not on the register")
+    serial = sale.serial.strip()
+    unit_id = inventory.unit_id_of(conn, serial)
+    if unit_id is None:
+        raise SaleRefused(f"no unit with serial {serial[:64]!r}: pick one from the stock")
+    where = inventory.unit_where(conn, unit_id)
+    if where is None or where.state not in stock_moves.STEPS["install"].from_states:
+        state = where.state.replace("_", " ") if where else "unknown"
+        raise SaleRefused(f"unit {serial} is {state}: a unit is sold from the stock (in stock or with an agent)")
+    product_id = sale.product_id or registry.product_of_unit(conn, unit_id)
+    try:
+        product = registry.get_product(conn, product_id)
+        contract_id = contracts.sign_contract(
+            conn, NewContract(sale.customer_id, unit_id, product_id, clock.today()),
+            deposit_paid_on=clock.today() if sale.deposit_paid and product.deposit_amount else None,
+            secret_key=secret_key,
+        )  # fmt: skip
+    except (LookupError, contracts.ContractRefused) as err:
+        raise SaleRefused(str(err)) from None
+    account = repository.account_of_contract(conn, contract_id)
+    audit.record(conn, actor, "contract-signed", "contract", account,
+                 after={"customer_id": sale.customer_id, "serial": serial, "product": product.code,
+                        "deposit_paid": bool(sale.deposit_paid and product.deposit_amount)})  # fmt: skip
+    if sale.agent_id is not None:
+        try:
+            record_sale(conn, actor, sale.agent_id, account)
+        except (LookupError, AgentError) as err:
+            raise SaleRefused(str(err)) from None
+    if sale.installed:
+        install_sold_unit(conn, actor, account)
+    return account
+
+
+def install_sold_unit(conn: psycopg.Connection, actor: Actor, account: str) -> None:
+    """The install step of a sale: the contract's unit moves to its customer (inventory's ``install``
+    move, audited). SaleRefused: no such contract, it is not active, or the unit cannot be installed."""
+    parties = repository.contract_parties(conn, account)
+    if parties is None:
+        raise SaleRefused(f"no contract with account number {account!r}")
+    customer_id, unit_id, state = parties
+    if state != "active":
+        raise SaleRefused(f"contract {account} is {state.replace('_', ' ')}: only an active contract's unit is "
+                          "installed")  # fmt: skip
+    try:
+        stock_moves.move_unit(conn, actor, unit_id, "install", customer_id=customer_id, note=f"sold: {account}")
+    except (stock_moves.MoveRefused, stock_moves.NotFound) as err:
+        raise SaleRefused(str(err)) from None
+
+
+def set_commission_rule(conn: psycopg.Connection, actor: Actor, rule: CommissionRule) -> None:
+    """Set a product's commission rule (``product_id`` None: the default for every product without one),
+    audited with the rule before and after. It counts for every commission computed from now on, past
+    sales too (commissions are computed, not accrued). LookupError: no such product."""
+    if rule.product_id is not None:
+        registry.get_product(conn, rule.product_id)
+    before = repository.commission_rule(conn, rule.product_id)
+    repository.save_commission_rule(conn, rule)
+    keep = {"deposit_share_bp", "payment_share_bp", "payment_months", "clawback_days"}
+    audit.record(conn, actor, "commission-rule-set", "commission_rule",
+                 "default" if rule.product_id is None else rule.product_id,
+                 before=None if before is None else before.model_dump(include=keep),
+                 after={**rule.model_dump(include=keep), "product": rule.product_code})  # fmt: skip

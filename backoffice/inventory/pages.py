@@ -98,8 +98,11 @@ def move(
     agent_id: OptionalId = None,
     location_id: OptionalId = None,
     customer_id: OptionalId = None,
+    account_number: Annotated[str, Form(max_length=40)] = "",
     note: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
+    """``account_number``: for an install, the sale's contract names the customer (people never type an
+    internal customer id; ``customer_id`` stays for older clients)."""
     # Everything inside the one transaction, committed before the answer (a query before it would open
     # a transaction that is committed only after the redirect has been sent).
     try:
@@ -107,6 +110,10 @@ def move(
             unit_id = repository.unit_id_of(conn, serial.strip())
             if unit_id is None:
                 raise service.NotFound(f"No unit with serial {serial[:64]!r}.")
+            if account_number.strip():
+                customer_id = repository.customer_of_contract(conn, account_number.strip())
+                if customer_id is None:
+                    raise service.NotFound(f"No contract with account number {account_number.strip()[:40]!r}.")
             service.move_unit(
                 conn,
                 staff.actor,
@@ -118,7 +125,7 @@ def move(
                 note=note or None,
             )
     except service.NotFound as err:
-        return _refused(request, "No such unit", str(err), 404)
+        return _refused(request, "Not found", str(err), 404)
     except service.MoveRefused as err:
         return _refused(request, "Move refused", str(err), 409)
     return RedirectResponse(f"/inventory?q={quote(serial.strip())}&done={action}", status_code=303)

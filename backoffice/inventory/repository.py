@@ -73,6 +73,14 @@ def search_units(
         ).fetchall()
 
 
+def units_in_states(conn: psycopg.Connection, states: tuple[str, ...], limit: int = 500) -> list[UnitWhere]:
+    """Units in one of ``states`` (e.g. those a sale may take from the stock), by serial."""
+    with conn.cursor(row_factory=class_row(UnitWhere)) as cur:
+        return cur.execute(
+            _UNIT_WHERE + "where u.state = any(%s) order by u.serial limit %s", (list(states), limit)
+        ).fetchall()
+
+
 def current(conn: psycopg.Connection, unit_id: int) -> tuple[Where, str] | None:
     """Where a unit is and its state, as this transaction sees them (no lock: moves compare and set)."""
     row = conn.execute(
@@ -285,6 +293,11 @@ def product_ids_by_code(conn: psycopg.Connection) -> dict[str, int]:
 
 def existing_serials(conn: psycopg.Connection, serials: list[str]) -> set[str]:
     return {str(s) for (s,) in conn.execute("select serial from units where serial = any(%s)", (serials,))}
+
+
+def customer_of_contract(conn: psycopg.Connection, account_number: str) -> int | None:
+    row = conn.execute("select customer_id from contracts where account_number = %s", (account_number,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def customer_exists(conn: psycopg.Connection, customer_id: int) -> bool:

@@ -293,3 +293,21 @@ def newest_charge(conn: psycopg.Connection, serials: list[str]) -> dict[str, flo
         (serials,),
     ).fetchall()
     return {str(s): float(soc) for s, soc in rows}
+
+
+def products(conn: psycopg.Connection) -> list[Product]:
+    """Every product (the plans a unit can be sold under), by code."""
+    with conn.cursor(row_factory=class_row(Product)) as cur:
+        return cur.execute(
+            """select id, code, name, business_model, currency, hardware_cost, price_per_day,
+                      deposit_amount, instalment_amount, instalment_count, instalment_period_days,
+                      panel_wp, battery_chemistry
+                 from products order by code"""
+        ).fetchall()
+
+
+def product_of_unit(conn: psycopg.Connection, unit_id: int) -> int:
+    row = conn.execute("select product_id from units where id = %s", (unit_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no unit {unit_id}")
+    return int(row[0])
