@@ -117,8 +117,8 @@ def test_finance_is_refused_the_staff_page_and_changes_nothing(
         assert web.get("/staff").status_code == 403
         csrf = csrf_of(web.get("/account/password").text)
         for path, form in (("/staff/users", {"username": "mallory", "roles": "admin"}),
-                           ("/staff/tokens", {"name": "mine", "roles": "admin"}),
-                           ("/staff/users/vic/reset", {}), ("/staff/users/vic/disabled", {"disabled": "true"})):  # fmt: skip
+                           ("/staff/tokens", {"name": "mine", "roles": "admin"}), ("/staff/users/vic/reset", {}),
+                           ("/staff/users/vic/disabled", {"disabled": "true"})):  # fmt: skip
             assert web.post(path, data={"csrf_token": csrf, **form}).status_code == 403, path
     assert (count(conn, "select count(*) from staff_users"), count(conn, "select count(*) from api_tokens")) == before
     assert count(conn, "select count(*) from staff_users where disabled_at is not null") == 0
