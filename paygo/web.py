@@ -29,6 +29,7 @@ from backoffice.deps import RetryWhenPrimaryGone, database_answers, pool_lifespa
 from backoffice.devices import api as devices_api
 from backoffice.devices import metrics as devices_metrics
 from backoffice.health import api as health_api
+from backoffice.health import pages as health_pages
 from backoffice.health import service as health
 from backoffice.inventory import api as inventory_api
 from backoffice.inventory import pages as inventory_pages
@@ -68,7 +69,7 @@ ROUTERS: list[APIRouter] = [
     agents_pages.me, agents_pages.admin, agents_pages.sales, agents_pages.router, agents_pages.finance,
     tickets_api.router, tickets_api.work, tickets_api.dispatch,
     tickets_pages.router, tickets_pages.work, tickets_pages.dispatch,
-    health_api.router, health_api.acting, health_api.pages,
+    health_api.router, health_api.acting, health_api.pages, health_pages.reading, health_pages.acting,
 ]  # fmt: skip
 # Panels of other domains on the call centre's unit page (alerts, tickets, ...), in order: see
 # backoffice.templating.UnitPanel.

@@ -177,6 +177,11 @@ def _alert(row: dict[str, Any]) -> Alert:
     return Alert(**row, technician=needs_technician(row["kind"]))
 
 
+def alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
+    row = repository.alert(conn, alert_id)
+    return None if row is None else _alert(row)
+
+
 def open_alerts(conn: psycopg.Connection, kind: str | None = None, unit_id: int | None = None) -> list[Alert]:
     return [_alert(r) for r in repository.open_alerts(conn, kind=kind, unit_id=unit_id)]
 

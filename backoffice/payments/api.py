@@ -10,7 +10,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from ipaddress import ip_address
 from typing import Annotated, Any, Literal
@@ -19,11 +19,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from backoffice import clock
-from backoffice.audit import repository as audit
 from backoffice.deps import DbConn, RawBody, RowId, SettingsDep
 from backoffice.money import MoneyError, to_minor
-from backoffice.payments import momo, providers, repository, service
+from backoffice.payments import manual, momo, providers, repository, service
 from backoffice.payments.momo import MomoClient
 from backoffice.payments.providers import PaymentEvent, Rejected
 from backoffice.payments.schemas import (
@@ -206,30 +204,16 @@ class ManualPayment(BaseModel):
     amount: Decimal = Field(description="decimal amount in the currency, e.g. 1500.00")
     currency: str = Field(min_length=3, max_length=3)
     paid_at: datetime | None = None
+    reason: str | None = Field(default=None, max_length=500, description="why it is entered by hand (audited)")
 
 
 @finance.post("/api/payments/manual")
 def manual_payment(payment: ManualPayment, conn: DbConn, settings: SettingsDep, staff: CurrentStaff) -> JSONResponse:
     raw = payment.model_dump_json().encode()
-    parsed: PaymentEvent | Rejected
-    try:
-        if payment.amount <= 0:
-            raise Rejected(f"amount {payment.amount} must be positive", txn_id=payment.reference)
-        amount = to_minor(payment.amount, payment.currency)
-        paid_at = payment.paid_at or clock.utc_now()
-        if paid_at.tzinfo is None:
-            raise Rejected("paid_at needs a time zone offset", txn_id=payment.reference)
-        parsed = PaymentEvent("manual", payment.reference, payment.account.strip(), amount,
-                              payment.currency.upper(), paid_at.astimezone(UTC), payer=staff.actor.name)  # fmt: skip
-    except MoneyError as err:
-        parsed = Rejected(str(err), txn_id=payment.reference)
-    except Rejected as err:
-        parsed = err
+    entry = manual.ManualEntry(payment.reference, payment.account, payment.amount, payment.currency,
+                               payment.paid_at, payment.reason)  # fmt: skip
     with conn.transaction():
-        outcome = service.intake(conn, "manual", raw, parsed, service.plain_answer, settings.secret_key)
-        audit.record(
-            conn, staff.actor, "manual-entry", "payment", outcome.inbox_id, after={"reference": payment.reference}
-        )
+        outcome = manual.record(conn, entry, raw, staff.actor, settings.secret_key)
     return _reply(outcome)
 
 

@@ -15,6 +15,7 @@ positive decimals or are absurd, and dates before 2000 or in the future are refu
 from __future__ import annotations
 
 import csv
+import io
 import re
 import stat
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import psycopg
 from backoffice import clock
 from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
+from backoffice.config import Settings
 from backoffice.money import MoneyError, to_decimal, to_minor
 from backoffice.payments import repository, service
 from backoffice.payments.providers import AMOUNT, EAT, OLDEST, PaymentEvent
@@ -58,6 +60,7 @@ class StatementLine:
 class StatementReport:
     rows: int = 0
     created: list[str] = field(default_factory=list)  # "TXN: credited" / "TXN: unmatched (why)"
+    created_by_status: dict[str, int] = field(default_factory=dict)  # credited / unmatched / held / rejected: n
     matched: int = 0
     mismatches: list[str] = field(default_factory=list)
     missing_from_statement: list[str] = field(default_factory=list)
@@ -133,29 +136,51 @@ def _parse(v: dict[str, str], zone: tzinfo, now: datetime) -> tuple[datetime, in
 
 def read_statement(path: Path, provider: str, now: datetime | None = None) -> list[StatementLine]:
     """Every line of the statement, checked; StatementError names each bad line (or the whole file)."""
+    with _open(path) as f:
+        return _read(f, path, provider, now)
+
+
+def read_uploaded(data: bytes, name: str, provider: str, now: datetime | None = None) -> list[StatementLine]:
+    """A statement sent through the page (``name``: the file's name, which the problems quote), checked
+    exactly as a file on disk."""
+    path = Path(Path(name).name or "statement.csv")
+    f = io.BytesIO(data)
+    try:
+        skip_bom(f, path)
+    except TextFileError as err:
+        raise StatementError(err.problems) from None
+    return _read(f, path, provider, now)
+
+
+def limits_of(settings: Settings) -> service.Limits:
+    """What holds a statement's new payments for finance: the payment doors' ceilings, not their time
+    window (a statement is history)."""
+    return service.Limits(service.Limits.from_settings(settings).ceilings, window=timedelta.max)
+
+
+def _read(f: IO[bytes], path: Path, provider: str, now: datetime | None) -> list[StatementLine]:
     now = now or clock.utc_now()
     zone = EAT if provider == "mpesa" else UTC
     errors: list[str] = []
     taken: list[str] = []
-    with _open(path) as f:
-        reader = csv.reader(text_lines(f, path, errors, MAX_LINE_BYTES, taken))
-        records: list[tuple[int, list[str], str]] = []
-        start = 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except TextFileError as err:
-                raise StatementError(err.problems) from None
-            except csv.Error as err:
-                errors.append(f"{path} line {start}: {err}")
-            else:
-                records.append((start, row, "".join(taken)))
-            taken.clear()
-            start = reader.line_num + 1
-            if errors and len(records) <= 1 and reader.line_num == 1:
-                raise StatementError(errors)  # no readable header: nothing after it means anything
+    reader = csv.reader(text_lines(f, path, errors, MAX_LINE_BYTES, taken))
+    records: list[tuple[int, list[str], str]] = []
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except TextFileError as err:
+            raise StatementError(err.problems) from None
+        except csv.Error as err:
+            errors.append(f"{path} line {start}: {err}")
+        else:
+            records.append((start, row, "".join(taken)))
+        taken.clear()
+        start = reader.line_num + 1
+        if errors and len(records) <= 1 and reader.line_num == 1:
+            raise StatementError(errors)  # no readable header: nothing after it means anything
     if not records:
         raise StatementError([f"{path}: the statement file is empty (a header row is needed)"])
     header = {h.strip().lower(): i for i, h in enumerate(records[0][1])}
@@ -219,6 +244,7 @@ def reconcile(
         if existing is None:
             event = PaymentEvent(provider, s.transaction_id, s.account, s.amount, s.currency, s.paid_at)
             outcome = service.intake(conn, provider, s.raw, event, service.plain_answer, secret_key, limits)
+            report.created_by_status[outcome.status] = report.created_by_status.get(outcome.status, 0) + 1
             report.created.append(
                 f"{s.transaction_id}: {outcome.status}" + (f" ({outcome.reason})" if outcome.reason else "")
             )

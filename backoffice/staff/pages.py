@@ -1,18 +1,23 @@
-"""Staff pages: log in, log out, change a password; the audit trail (administrators)."""
+"""Staff pages: log in, log out, change a password; the audit trail and the staff's logins and API tokens
+(administrators)."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+import psycopg
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backoffice.audit import repository as audit
-from backoffice.deps import DbConn, SettingsDep
-from backoffice.staff import service
+from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.staff import repository, service
 from backoffice.staff.guard import ANY_STAFF, SESSION_COOKIE, Allow, CurrentStaff, Public, client_addr
+from backoffice.staff.schemas import ROLE_NAMES, ROLES
 from backoffice.templating import templates
 
 LOGIN_CSRF_COOKIE = "paygo_login"  # double-submit token of the login form (there is no session yet)
@@ -113,3 +118,105 @@ def audit_page(
         request, "audit.html", {"rows": rows, "actor": actor or "", "entity": entity or "",
                                 "entity_id": entity_id or ""},
     )  # fmt: skip
+
+
+# --- Staff logins and API tokens (administrators): the page /staff and its forms ------------------------
+# A one-time password or a new token is shown once, in the answer to the post that made it (never in an
+# address, never stored): the answer is the page itself, with no-store (backoffice/security.py).
+
+
+def _staff_page(
+    request: Request, conn: psycopg.Connection, *, done: str | None = None, error: str | None = None,
+    secret: tuple[str, str] | None = None, status: int = 200,
+) -> Response:  # fmt: skip
+    return templates.TemplateResponse(
+        request, "staff.html",
+        {"users": repository.list_users(conn), "tokens": repository.list_tokens(conn), "roles": ROLES,
+         "role_names": ROLE_NAMES, "done": done, "error": error, "secret": secret},
+        status_code=status,
+    )  # fmt: skip
+
+
+def _staff_act(request: Request, conn: psycopg.Connection, action: Callable[[], tuple[str, tuple[str, str] | None]],
+               ) -> Response:  # fmt: skip
+    """Run an account operation in its own transaction; the page again with what it did, or why not."""
+    try:
+        with conn.transaction():
+            done, secret = action()
+    except service.StaffError as err:
+        return _staff_page(request, conn, error=str(err), status=400)
+    if secret is None:  # nothing to show once: back to the page by GET, so a reload does not post again
+        return RedirectResponse(f"/staff?{urlencode({'done': done})}", status_code=303)
+    return _staff_page(request, conn, done=done, secret=secret)
+
+
+@admin_router.get("/staff", response_class=HTMLResponse)
+def staff_page(request: Request, conn: DbConn, done: Annotated[str, Query(max_length=300)] = "") -> Response:
+    return _staff_page(request, conn, done=done or None)
+
+
+@admin_router.post("/staff/users")
+def add_user_from_page(
+    request: Request, conn: DbConn, staff: CurrentStaff, username: Annotated[str, Form(max_length=64)] = "",
+    roles: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies a default
+) -> Response:  # fmt: skip
+    def act() -> tuple[str, tuple[str, str] | None]:
+        if not username.strip():
+            raise service.StaffError("give the new user's login")
+        password = service.add_user(conn, username, roles, staff.actor)
+        name = username.strip().lower()
+        return f"Added {name} ({', '.join(sorted(set(roles)))}).", (f"One-time password for {name}", password)
+
+    return _staff_act(request, conn, act)
+
+
+@admin_router.post("/staff/users/{username}/reset")
+def reset_from_page(request: Request, username: str, conn: DbConn, staff: CurrentStaff) -> Response:
+    def act() -> tuple[str, tuple[str, str] | None]:
+        password = service.reset_password(conn, username, staff.actor)
+        return f"{username}'s password is reset and their sessions ended.", (f"One-time password for {username}",
+                                                                              password)  # fmt: skip
+
+    return _staff_act(request, conn, act)
+
+
+@admin_router.post("/staff/users/{username}/disabled")
+def disable_from_page(
+    request: Request, username: str, conn: DbConn, staff: CurrentStaff,
+    disabled: Annotated[str, Form(max_length=5)] = "",
+) -> Response:  # fmt: skip
+    def act() -> tuple[str, tuple[str, str] | None]:
+        if disabled not in ("true", "false"):
+            raise service.StaffError("say whether to disable or enable the user")
+        if disabled == "true" and staff.user_id is not None and username.strip().lower() == staff.name:
+            raise service.StaffError("you cannot disable yourself (ask another administrator)")
+        service.set_disabled(conn, username, disabled == "true", staff.actor)
+        return (f"{username} disabled: their sessions and API tokens stopped." if disabled == "true"
+                else f"{username} enabled."), None  # fmt: skip
+
+    return _staff_act(request, conn, act)
+
+
+@admin_router.post("/staff/tokens")
+def create_token_from_page(
+    request: Request, conn: DbConn, staff: CurrentStaff, name: Annotated[str, Form(max_length=100)] = "",
+    roles: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies a default
+) -> Response:  # fmt: skip
+    def act() -> tuple[str, tuple[str, str] | None]:
+        if staff.owner_id is None:
+            raise service.StaffError("this token answers to no one: ask an administrator for a new one")
+        if any(c < " " or c == "\x7f" for c in name):
+            raise service.StaffError("the token's name holds a control character")
+        token_id, token = service.create_token(conn, name, roles, staff.actor, staff.owner_id)
+        return f"API token #{token_id} for {name.strip()} created.", (f"API token #{token_id} ({name.strip()})", token)
+
+    return _staff_act(request, conn, act)
+
+
+@admin_router.post("/staff/tokens/{token_id}/revoke")
+def revoke_token_from_page(request: Request, token_id: RowId, conn: DbConn, staff: CurrentStaff) -> Response:
+    def act() -> tuple[str, tuple[str, str] | None]:
+        service.revoke_token(conn, token_id, staff.actor)
+        return f"API token #{token_id} revoked: it stopped working.", None
+
+    return _staff_act(request, conn, act)

@@ -79,12 +79,10 @@ def payments_import_statement(
     finance. Exits 1 if the file is refused or anything differs."""
     import getpass
     import sys
-    from datetime import timedelta
 
     from backoffice.audit.schemas import Actor
     from backoffice.db import connect
-    from backoffice.payments.service import Limits
-    from backoffice.payments.statement import StatementError, read_statement, reconcile
+    from backoffice.payments.statement import StatementError, limits_of, read_statement, reconcile
 
     settings = settings_or_exit()
     try:
@@ -93,8 +91,7 @@ def payments_import_statement(
         # Plain lines (no wrapping, no markup) so that they can be grepped and pasted into a ticket.
         sys.stderr.write(f"statement refused ({len(err.errors)} problem(s)); nothing was imported:\n{err}\n")
         raise typer.Exit(1) from None
-    # The ceilings of the payment doors apply; their time window does not (a statement is history).
-    limits = Limits(Limits.from_settings(settings).ceilings, window=timedelta.max)
+    limits = limits_of(settings)  # the ceilings of the payment doors; not their time window (history)
     # The operator's login on this machine goes into the audit trail beside the name given.
     who = Actor(f"{actor} (cli:{getpass.getuser()})")
     with connect(settings, "reconcile") as conn, conn.transaction():

@@ -164,12 +164,28 @@ EXPECTED: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/fleet-health/outreach"): frozenset({"call_centre", "viewer"}),
     ("GET", "/api/v1/fleet-health/units/{unit_id}"): frozenset({"call_centre", "viewer"}),
     ("POST", "/api/v1/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre"}),
+    # issue 26: the tasks that needed the API or the CLI, on pages (docs/finance_pages.md)
+    ("GET", "/staff"): frozenset({"admin"}),
+    ("POST", "/staff/users"): frozenset({"admin"}),
+    ("POST", "/staff/users/{username}/reset"): frozenset({"admin"}),
+    ("POST", "/staff/users/{username}/disabled"): frozenset({"admin"}),
+    ("POST", "/staff/tokens"): frozenset({"admin"}),
+    ("POST", "/staff/tokens/{token_id}/revoke"): frozenset({"admin"}),
+    ("GET", "/payments/manual"): frozenset({"finance"}),
+    ("POST", "/payments/manual"): frozenset({"finance"}),
+    ("GET", "/payments/momo"): frozenset({"finance", "call_centre"}),
+    ("POST", "/payments/momo"): frozenset({"finance", "call_centre"}),
+    ("GET", "/payments/statement"): frozenset({"finance"}),
+    ("POST", "/payments/statement"): frozenset({"finance"}),
+    ("GET", "/payments/waiting/{item_id}/assign"): frozenset({"finance"}),
+    ("GET", "/fleet-health/alerts/{alert_id}"): frozenset({"call_centre", "viewer"}),
+    ("POST", "/fleet-health/alerts/{alert_id}/acknowledge"): frozenset({"call_centre"}),
 }
 SAMPLES = {
     "serial": "SHS000001", "token_id": "999999", "unmatched_id": "999999", "as_of": "2024-06-30",
     "provider": "wing", "reference_id": "REF-NONE", "secret": "s", "customer_id": "1",
     "item_id": "999999", "refund_id": "999999", "agent_id": "999999", "ticket_id": "999999",
-    "unit_id": "999999", "alert_id": "999999",
+    "unit_id": "999999", "alert_id": "999999", "username": "nobody-here",
 }  # fmt: skip
 
 
