@@ -118,7 +118,7 @@ def derive(r: Readings, s: Sites, hot_c: float) -> tuple[np.ndarray, dict[str, n
     first = np.ones(n, bool)
     first[1:] = uid[1:] != uid[:-1]
     starts = np.flatnonzero(first)
-    ends = np.append(starts[1:], n) - 1
+    ends = (np.append(starts[1:], n) - 1)[: len(starts)]  # each unit's last reading (none without readings)
     group = np.cumsum(first) - 1  # each reading's unit, 0..k-1
     k = len(starts)
     ids = uid[starts]
@@ -169,7 +169,7 @@ def derive(r: Readings, s: Sites, hot_c: float) -> tuple[np.ndarray, dict[str, n
         czu = cz[up]
         clear[charging[up]] = pv_w[charging[up]] / s.panel_wp[site_c[up]] / (1.098 * czu * np.exp(-0.057 / czu))
     figures = {
-        "received": np.diff(np.append(starts, n)).astype(np.float64),
+        "received": np.bincount(group, minlength=k).astype(np.float64),
         "capacity_ah": capacity,
         "min_soc": np.fmin.reduceat(soc, starts) if k else np.zeros(0),
         "max_soc": np.fmax.reduceat(soc, starts) if k else np.zeros(0),

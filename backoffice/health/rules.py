@@ -242,6 +242,8 @@ def references(panel_wp: np.ndarray, cell: np.ndarray, yield7: np.ndarray, hours
                clearness7: np.ndarray) -> References:  # fmt: skip
     """Every unit's neighbours' figures from the fleet's last 7 days (unit × 7 arrays: ``per_wp``,
     hours at full charge, PV clearness)."""
+    if not len(panel_wp):  # no unit installed yet: nothing to judge against
+        return References(np.zeros(0), np.zeros((0, hours_full7.shape[1])), np.zeros(0))
     with np.errstate(invalid="ignore", divide="ignore"):
         # The neighbours' reference: what the best of the neighbourhood's panels of the same kit yield
         # per Wp (the 98th percentile of their unit-days of the last 7 days: a full battery makes the

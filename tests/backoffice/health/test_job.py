@@ -408,3 +408,10 @@ def test_the_job_in_slices_of_the_fleet_judges_as_over_the_whole_fleet(
     whole, sliced = run(1000), run(1)
     assert len(whole[0]) == 4 and whole == sliced
     assert (fleet["CUTOFF"], "pv_underperformance") in {(u, k) for u, k, *_ in whole[1]}
+
+
+def test_the_job_on_a_fleet_without_units(conn: psycopg.Connection, settings: Settings) -> None:
+    """A new installation's first night: no unit yet, nothing derived, nothing raised."""
+    with conn.transaction():
+        got = service.run_day(conn, DAY0, settings)
+    assert (got["units"], got["derived"], got["firing"]) == (0, 0, 0)
