@@ -115,7 +115,7 @@ class HAStack:
             started.append(self.mosquitto.name)
         started += [r.name for r in [*self.redis, *self.sentinels] if r.up()]
         wait_until(lambda: all(s.master() for s in self.sentinels), "the sentinels to agree on a Redis primary",
-                   READY_TIMEOUT)  # fmt: skip
+                   READY_TIMEOUT, log_file=self.sentinels[0].log_file)  # fmt: skip
         self.env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in self.env().items()))
         return started
 

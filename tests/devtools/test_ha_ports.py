@@ -11,7 +11,7 @@ import pytest
 from backoffice.config import Settings
 from devtools.ha.ports import DEFAULT_BASE, HAPorts
 from devtools.ha.stack import HAStack
-from devtools.process import StackError, bindable, port_open
+from devtools.process import StackError, bindable, port_open, wait_until
 
 LINUX_EPHEMERAL_LOW = 32768  # the kernel's default net.ipv4.ip_local_port_range is 32768-60999
 
@@ -73,3 +73,15 @@ def test_a_stack_made_with_other_ports_is_refused_with_what_to_do(
     assert stack.recorded_base() == 24000
     stack.redis[0].conf.write_text("bind 127.0.0.1\nport 25101\n")
     assert stack.recorded_base() == 25000
+
+
+def test_a_server_that_does_not_answer_is_reported_with_the_end_of_its_log(tmp_path: Path) -> None:
+    """What CI shows when a server of the stack fails: its log's last lines, not only where the log was."""
+    log = tmp_path / "sentinel1.log"
+    refused = "# Could not create server TCP listening socket 127.0.0.1:37262: bind: Address already in use\n"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + refused)
+    with pytest.raises(StackError, match=r"(?s)the process exited.*line 99\n# Could not create server TCP") as err:
+        wait_until(lambda: False, "sentinel1 on port 37262", 60, log_file=log, alive=lambda: False)
+    assert "line 10\n" not in str(err.value)  # the end of the log, not all of it
+    with pytest.raises(StackError, match=r"(?s)did not answer within 0s.*Address already in use"):
+        wait_until(lambda: False, "sentinel1 on port 37262", 0.1, log_file=log)
