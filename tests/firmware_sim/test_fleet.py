@@ -70,13 +70,12 @@ def _rows(conn: psycopg.Connection) -> dict[str, list[int]]:
     return seqs
 
 
-def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
-    settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
-) -> None:
-    clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED, wall=platform_clock.utc_now)
-    t0 = clock.now().timestamp()
+OUTAGE, OVERFLOW, GONE = [1, 2], 3, 4  # units without GSM for 3 h, for 30 h, and one that moves away
+
+
+def _faults(t0: float) -> scenarios.Assignment:
     a = scenarios.Assignment.healthy(N)
-    outage, overflow, gone = [1, 2], 3, 4
+    outage, overflow, gone = OUTAGE, OVERFLOW, GONE
     for i in outage:  # 3 simulated hours without GSM: 9 readings wait in the buffer
         a.kind[i], a.onset[i], a.duration_s[i] = scenarios.NAMES.index("gsm_outage"), t0 + 3 * 3600, 3 * 3600
     # 30 simulated hours without GSM: 90 readings for a buffer of 40 (made short for this unit alone
@@ -88,14 +87,24 @@ def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
     )
     a.kind[gone], a.onset[gone], a.duration_s[gone] = scenarios.NAMES.index("migrates"), t0 + 4 * 3600, 86400 * 90
 
+    return a
+
+
+def test_fleet_readings_all_arrive_once_across_an_outage_and_a_full_buffer(
+    settings: Settings, conn: psycopg.Connection, specs: list[UnitSpec]
+) -> None:
     worker = ingest_worker(settings, f"fleet-{uuid.uuid4().hex[:6]}")
     try:
         wait_worker_subscribed(settings, conn, specs[-1].serial)
-        stats = _run(settings, specs, a, clock, seconds=25, buffer_limit=40)
+        # The simulated clock starts once the worker listens: at two simulated hours a second, a slow
+        # start (a loaded machine) would otherwise let the unit that moves away leave before it reports.
+        clock = SimClock(platform_clock.utc_now() - timedelta(days=3), SPEED, wall=platform_clock.utc_now)
+        stats = _run(settings, specs, _faults(clock.now().timestamp()), clock, seconds=25, buffer_limit=40)
         wait_for(lambda: sum(len(v) for v in _rows(conn).values()) >= stats.readings_sent, timeout=60,
                  what=f"{stats.readings_sent} readings in the database")  # fmt: skip
     finally:
         stop_process(worker)
+    overflow, gone = OVERFLOW, GONE
     rows = _rows(conn)
     assert sum(len(v) for v in rows.values()) == stats.readings_sent
     assert stats.readings_sent > N * 40
