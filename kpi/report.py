@@ -17,6 +17,9 @@ SERIES = [
     ("arpu", "ARPU, last 30 days"),
     ("churn", "Churn (90 days)"),
 ]
+# The series that are shares, drawn and labelled as percentages.
+PERCENT = frozenset({"par.30", "churn"})
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _get(kpis: dict[str, Any], key: str) -> float | None:
@@ -26,20 +29,47 @@ def _get(kpis: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def line_chart(points: list[tuple[str, float | None]], width: int = 420, height: int = 160) -> dict[str, Any]:
+def _date_label(when: str) -> str:
+    """ "2026-11-30" -> "30 Nov 2026" (an as-of date on a chart's axis)."""
+    try:
+        year, month, day = (int(x) for x in str(when)[:10].split("-"))
+        return f"{day} {MONTHS[month - 1]} {year}"
+    except (ValueError, IndexError):
+        return str(when)
+
+
+def _value_label(v: float, percent: bool) -> str:
+    return f"{100 * v:.1f} %" if percent else f"{v:,.4g}"
+
+
+def line_chart(points: list[tuple[str, float | None]], width: int = 420, height: int = 180,
+               percent: bool = False) -> dict[str, Any]:  # fmt: skip
+    """A line over dated points (oldest first), with a dated x axis: ticks at the first, the last and a few
+    dates between, each labelled with its date; the y axis labelled at its lowest and highest value
+    (percentages for shares)."""
     known = [(i, v) for i, (_, v) in enumerate(points) if v is not None]
     if not known:
-        return {"path": "", "dots": [], "width": width, "height": height, "min": None, "max": None}
+        return {"path": "", "dots": [], "width": width, "height": height, "min": None, "max": None, "ticks": [],
+                "min_label": "", "max_label": ""}  # fmt: skip
     lo, hi = min(v for _, v in known), max(v for _, v in known)
+    if percent:
+        lo = min(lo, 0.0)
     span = (hi - lo) or abs(hi) or 1.0
     n = max(len(points) - 1, 1)
+    left, bottom = 52, 34  # room for the value labels (left) and the dates (below)
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        return 30 + (width - 40) * i / n, height - 20 - (height - 40) * (v - lo) / span
+        return left + (width - left - 14) * i / n, height - bottom - (height - bottom - 12) * (v - lo) / span
 
-    dots = [(*xy(i, v), points[i][0], v) for i, v in known]
+    dots = [(*xy(i, v), points[i][0], _value_label(v, percent)) for i, v in known]
     path = " ".join(f"{'M' if j == 0 else 'L'}{x:.1f},{y:.1f}" for j, (x, y, _, _) in enumerate(dots))
-    return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi}
+    # At most four dated ticks, evenly spread, always the first and the last point.
+    count = min(4, len(points))
+    at = sorted({round(k * (len(points) - 1) / max(count - 1, 1)) for k in range(count)})
+    ticks = [(xy(i, lo)[0], _date_label(points[i][0])) for i in at]
+    return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi, "ticks": ticks,
+            "min_label": _value_label(lo, percent), "max_label": _value_label(hi, percent),
+            "axis_y": height - bottom, "left": left}  # fmt: skip
 
 
 def binned(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
@@ -71,7 +101,10 @@ def histogram(hist: dict[str, Any] | None, width: int = 420, height: int = 160) 
 
 def series_charts(overall: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """Line charts of the headline KPIs over the given results ("all" segment, oldest first)."""
-    return [(label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall])) for key, label in SERIES]
+    return [
+        (label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall], percent=key in PERCENT))
+        for key, label in SERIES
+    ]
 
 
 def render(results: list[dict[str, Any]], dists: dict[str, list[float]], title: str = "Portfolio KPIs") -> str:

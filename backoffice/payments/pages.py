@@ -5,7 +5,7 @@ and refunds what waits (``/payments/waiting``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, get_args
 from urllib.parse import urlencode
 
 import psycopg
@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Form as FormField
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from backoffice import clock
 from backoffice.delivery import repository as delivery
 from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.listing import listed
 from backoffice.payments import repository, service
 from backoffice.payments.schemas import ContractHit, Decision, RefundOut, WaitingPayment
 from backoffice.staff.guard import Allow, CurrentStaff
@@ -24,15 +26,24 @@ router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "call_
 
 
 @router.get("/payments", response_class=HTMLResponse)
-def payments_page(request: Request, conn: DbConn, status: str = "") -> HTMLResponse:
+def payments_page(
+    request: Request, conn: DbConn, settings: SettingsDep,
+    query: Annotated[repository.PaymentList, Depends(listed(repository.PaymentList))],
+) -> HTMLResponse:  # fmt: skip
+    since = clock.start_of_day(query.since, settings.timezone) if query.since else None
+    until = clock.end_of_day(query.until, settings.timezone) if query.until else None
+    page = repository.inbox_page(conn, query, since, until)
     return templates.TemplateResponse(
         request,
         "payments.html",
         {
-            "payments": repository.recent_inbox(conn, 200, status or None),
+            "page": page,
+            "f": query,
+            "payments": page.rows,
             "unmatched": repository.unmatched(conn, "open"),
             "sms": delivery.recent_sms(conn, 50),
-            "status": status,
+            "status": query.status or "",
+            "statuses": get_args(repository.InboxStatus),
         },
     )
 
