@@ -43,7 +43,7 @@ class ListQuery(BaseModel):
     ``-key`` for the other way). Subclasses add their filters as fields and set ``SORTS`` and
     ``DEFAULT_SORT``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
 
     SORTS: ClassVar[tuple[str, ...]] = ()
     DEFAULT_SORT: ClassVar[str] = ""
