@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +30,28 @@ def _get(kpis: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _date_label(when: str) -> str:
-    """ "2026-11-30" -> "30 Nov 2026" (an as-of date on a chart's axis)."""
+def _day(when: Any) -> date | None:
     try:
-        year, month, day = (int(x) for x in str(when)[:10].split("-"))
-        return f"{day} {MONTHS[month - 1]} {year}"
-    except (ValueError, IndexError):
-        return str(when)
+        return date.fromisoformat(str(when)[:10])
+    except ValueError:
+        return None
+
+
+def _date_label(when: Any) -> str:
+    """ "2026-11-30" -> "30 Nov 2026" (an as-of date on a chart's axis)."""
+    day = _day(when)
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else str(when)
 
 
 def _value_label(v: float, percent: bool) -> str:
     return f"{100 * v:.1f} %" if percent else f"{v:,.4g}"
 
 
-def line_chart(points: list[tuple[str, float | None]], width: int = 420, height: int = 180,
+def line_chart(points: list[tuple[Any, float | None]], width: int = 420, height: int = 180,
                percent: bool = False) -> dict[str, Any]:  # fmt: skip
-    """A line over dated points (oldest first), with a dated x axis: ticks at the first, the last and a few
-    dates between, each labelled with its date; the y axis labelled at its lowest and highest value
-    (percentages for shares)."""
+    """A line over dated points (oldest first) on a time axis: each point placed by its date, ticks with
+    their dates at the first and the last point and at points between that leave room for a label; the y
+    axis labelled at its lowest and highest value (percentages for shares)."""
     known = [(i, v) for i, (_, v) in enumerate(points) if v is not None]
     if not known:
         return {"path": "", "dots": [], "width": width, "height": height, "min": None, "max": None, "ticks": [],
@@ -55,18 +60,26 @@ def line_chart(points: list[tuple[str, float | None]], width: int = 420, height:
     if percent:
         lo = min(lo, 0.0)
     span = (hi - lo) or abs(hi) or 1.0
-    n = max(len(points) - 1, 1)
-    left, bottom = 52, 34  # room for the value labels (left) and the dates (below)
+    left, bottom, label_w = 52, 34, 72  # room for the value labels (left), the dates (below), one date's width
+    days = [_day(when) for when, _ in points]
+    if all(days) and len(points) > 1 and days[-1] != days[0]:
+        first, total = days[0], (days[-1] - days[0]).days  # type: ignore[operator]
+        where = [((d - first).days / total) for d in days]  # type: ignore[operator]
+    else:  # no dates to place them by: evenly
+        where = [i / max(len(points) - 1, 1) for i in range(len(points))]
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        return left + (width - left - 14) * i / n, height - bottom - (height - bottom - 12) * (v - lo) / span
+        return left + (width - left - 14) * where[i], height - bottom - (height - bottom - 12) * (v - lo) / span
 
     dots = [(*xy(i, v), points[i][0], _value_label(v, percent)) for i, v in known]
     path = " ".join(f"{'M' if j == 0 else 'L'}{x:.1f},{y:.1f}" for j, (x, y, _, _) in enumerate(dots))
-    # At most four dated ticks, evenly spread, always the first and the last point.
-    count = min(4, len(points))
-    at = sorted({round(k * (len(points) - 1) / max(count - 1, 1)) for k in range(count)})
-    ticks = [(xy(i, lo)[0], _date_label(points[i][0])) for i in at]
+    # Ticks: the last point always, then going back every point at least one label's width away.
+    ticks: list[tuple[float, str]] = []
+    for i in range(len(points) - 1, -1, -1):
+        x = xy(i, lo)[0]
+        if not ticks or ticks[-1][0] - x >= label_w:
+            ticks.append((x, _date_label(points[i][0])))
+    ticks.reverse()
     return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi, "ticks": ticks,
             "min_label": _value_label(lo, percent), "max_label": _value_label(hi, percent),
             "axis_y": height - bottom, "left": left}  # fmt: skip
