@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backoffice.agents import repository, service
+from backoffice.agents.schemas import AgentList
 from backoffice.deps import DbConn, RowId
 from backoffice.inventory import repository as inventory
+from backoffice.listing import listed
 from backoffice.money import MoneyError, exponent
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
@@ -46,9 +48,12 @@ def my_page(request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
 
 
 @router.get("/agents", response_class=HTMLResponse)
-def agents_page(request: Request, conn: DbConn) -> Response:
+def agents_page(request: Request, conn: DbConn, query: Annotated[AgentList, Depends(listed(AgentList))]) -> Response:
+    page = repository.agents_page(conn, query)
     return templates.TemplateResponse(
-        request, "agents.html", {"agents": repository.agents(conn), "commissions": repository.commissions(conn)}
+        request,
+        "agents.html",
+        {"page": page, "f": query, "agents": page.rows, "commissions": repository.commissions(conn)},
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
+
+from backoffice.listing import ListQuery
 
 
 class Agent(BaseModel):
@@ -98,3 +100,14 @@ class Payout(BaseModel):
     amount: int
     paid_at: datetime
     paid_by: str
+
+
+class AgentList(ListQuery):
+    """The agents list's query (backoffice/listing.py)."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("name", "code", "kind", "active")
+    DEFAULT_SORT: ClassVar[str] = "name"
+
+    kind: Literal["sales", "field", "sales_and_field"] | None = None
+    active: bool | None = None
+    area: str = Field("", max_length=200, description="part of a village or district the agent serves")

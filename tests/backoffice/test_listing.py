@@ -100,7 +100,9 @@ def test_filters_keep_what_they_say(web: httpx.Client, conn: psycopg.Connection)
     assert 'name="sort" value="-serial"' in sorted_filtered.text
 
 
-def test_tickets_and_payments_are_paged_sorted_and_filtered(web: httpx.Client, conn: psycopg.Connection) -> None:
+def test_tickets_payments_agents_and_alerts_are_paged_sorted_and_filtered(
+    web: httpx.Client, conn: psycopg.Connection
+) -> None:
     tickets = web.get("/tickets", params={"state": "all", "sort": "-opened"})
     assert tickets.status_code == 200
     total = conn.execute("select count(*) from tickets").fetchone()[0]  # type: ignore[index]
@@ -115,6 +117,12 @@ def test_tickets_and_payments_are_paged_sorted_and_filtered(web: httpx.Client, c
     assert payments.status_code == 200
     inbox = conn.execute("select count(*) from payment_inbox").fetchone()[0]  # type: ignore[index]
     assert ("No payment" in payments.text) if inbox == 0 else _total(payments.text) == inbox
+    agents = web.get("/agents", params={"area": "kitui", "sort": "-name"})
+    assert agents.status_code == 200 and _total(agents.text) == 1 and "KE-A2" in agents.text
+    every = web.get("/agents", params={"sort": "-code"})
+    assert re.findall(r">(KE-A\d)</a>", every.text) == ["KE-A3", "KE-A2", "KE-A1"]
+    health = web.get("/fleet-health", params={"sort": "level", "per": 25})
+    assert health.status_code == 200 and "Rows" in health.text or "No rows" in health.text
 
 
 BAD = [
@@ -136,6 +144,10 @@ BAD = [
     ("/payments", {"since": "2026-13-01"}, "since"),
     ("/payments", {"status": "stolen"}, "status"),
     ("/payments", {"page": "-3", "per": "1000"}, "page"),
+    ("/agents", {"kind": "boss"}, "kind"),
+    ("/agents", {"sort": "phone"}, "sort"),
+    ("/fleet-health", {"kind": "ghost"}, "kind"),
+    ("/fleet-health", {"sort": "evidence"}, "sort"),
 ]
 
 
