@@ -28,6 +28,9 @@ from backoffice.templating import templates
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 MAX_PAGE = 100_000
+# Rows counted at most: a list of a million units says "more than 10,000" rather than scan them all on
+# every page view (the pages stay light); the rows themselves are all reachable page by page.
+COUNT_CAP = 10_000
 
 
 class BadListQuery(Exception):
@@ -136,12 +139,16 @@ class Page(Generic[T]):
     """One page of a list: its rows, how many rows the whole list has, and the query that asked."""
 
     rows: list[T]
-    total: int
+    total: int  # at most COUNT_CAP + 1: above COUNT_CAP, the list has more rows than were counted
     query: ListQuery
 
     @property
+    def total_known(self) -> bool:
+        return self.total <= COUNT_CAP
+
+    @property
     def pages(self) -> int:
-        return max(1, ceil(self.total / self.query.per))
+        return max(1, ceil(min(self.total, COUNT_CAP) / self.query.per))
 
     @property
     def first_row(self) -> int:
@@ -157,6 +164,8 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
+        if not self.total_known:
+            return len(self.rows) == self.query.per
         return self.query.page < self.pages
 
 
@@ -171,18 +180,18 @@ def fetch_page(
 ) -> Page[T]:
     """For repositories: the page ``query`` asks of ``select`` (SQL with ``%(name)s`` placeholders bound to
     ``params``), ordered by the output column ``sorts[query.sort_key]`` then ``tiebreak`` (unique, so pages
-    never overlap), with the total row count."""
+    never overlap), with the row count (up to COUNT_CAP + 1)."""
     column = sorts[query.sort_key]  # KeyError: the model's SORTS and the repository's map disagree
     order = sql.SQL("{} {} nulls last, {}").format(
         sql.Identifier(column), sql.SQL("desc" if query.descending else "asc"), sql.Identifier(tiebreak)
     )
     inner = sql.SQL(select)  # the repository's own constant text, never the request's
     paged = sql.SQL("select * from ({}) listed order by {} limit %(_limit)s offset %(_offset)s").format(inner, order)
-    counted = sql.SQL("select count(*) from ({}) listed").format(inner)
+    counted = sql.SQL("select count(*) from (select 1 from ({}) listed limit %(_cap)s) capped").format(inner)
     bound = {**params, "_limit": query.per, "_offset": query.offset}
     with conn.cursor(row_factory=class_row(row_type)) as cur:
         rows = cur.execute(paged, bound).fetchall()
-    total_row = conn.execute(counted, dict(params)).fetchone()
+    total_row = conn.execute(counted, {**params, "_cap": COUNT_CAP + 1}).fetchone()
     total = int(total_row[0]) if total_row else 0
     return Page(rows, total, query)
 

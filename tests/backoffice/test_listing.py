@@ -165,6 +165,21 @@ def test_a_bad_page_order_or_filter_gets_a_422_page_naming_it(web: httpx.Client)
         assert "<nav>" in reply.text  # the page keeps its menu: the way on
 
 
+def test_a_long_list_is_counted_up_to_a_cap_and_still_paged_to_its_end(
+    settings: Settings, conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backoffice import listing
+    from backoffice.registry import repository
+
+    demo_data.seed(conn, settings.secret_key, customers=30)
+    every = [r[0] for r in conn.execute("select serial from units order by serial")]
+    monkeypatch.setattr(listing, "COUNT_CAP", 30)  # fewer than the 40 units
+    first = repository.units_page(conn, parse(UnitList, {"per": "25"}))
+    assert (first.total_known, first.total, first.has_next) == (False, 31, True)
+    last = repository.units_page(conn, parse(UnitList, {"per": "25", "page": "2"}))
+    assert not last.has_next and [u.serial for u in first.rows + last.rows] == every
+
+
 def test_the_query_model_links_keep_the_filters_and_refuse_unknown_orders() -> None:
     q = parse(UnitList, {"state": "installed", "sort": "-credit", "page": "3", "per": "25", "junk": "x", "area": ""})
     assert (q.state, q.sort_key, q.descending, q.offset) == ("installed", "credit", True, 50)
