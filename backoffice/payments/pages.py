@@ -17,7 +17,7 @@ from backoffice import clock
 from backoffice.delivery import repository as delivery
 from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.listing import listed
-from backoffice.payments import repository, service
+from backoffice.payments import inbox_repository, repository, service
 from backoffice.payments.schemas import ContractHit, Decision, RefundOut, WaitingPayment
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
@@ -28,11 +28,11 @@ router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "call_
 @router.get("/payments", response_class=HTMLResponse)
 def payments_page(
     request: Request, conn: DbConn, settings: SettingsDep,
-    query: Annotated[repository.PaymentList, Depends(listed(repository.PaymentList))],
+    query: Annotated[inbox_repository.PaymentList, Depends(listed(inbox_repository.PaymentList))],
 ) -> HTMLResponse:  # fmt: skip
     since = clock.start_of_day(query.since, settings.timezone) if query.since else None
     until = clock.end_of_day(query.until, settings.timezone) if query.until else None
-    page = repository.inbox_page(conn, query, since, until)
+    page = inbox_repository.inbox_page(conn, query, since, until)
     return templates.TemplateResponse(
         request,
         "payments.html",
@@ -43,7 +43,7 @@ def payments_page(
             "unmatched": repository.unmatched(conn, "open"),
             "sms": delivery.recent_sms(conn, 50),
             "status": query.status or "",
-            "statuses": get_args(repository.InboxStatus),
+            "statuses": get_args(inbox_repository.InboxStatus),
         },
     )
 
