@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ SERIES = [
     ("arpu", "ARPU, last 30 days"),
     ("churn", "Churn (90 days)"),
 ]
+# The series that are shares, drawn and labelled as percentages.
+PERCENT = frozenset({"par.30", "churn"})
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _get(kpis: dict[str, Any], key: str) -> float | None:
@@ -26,20 +30,59 @@ def _get(kpis: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
-def line_chart(points: list[tuple[str, float | None]], width: int = 420, height: int = 160) -> dict[str, Any]:
+def _day(when: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(when)[:10])
+    except ValueError:
+        return None
+
+
+def _date_label(when: Any) -> str:
+    """ "2026-11-30" -> "30 Nov 2026" (an as-of date on a chart's axis)."""
+    day = _day(when)
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else str(when)
+
+
+def _value_label(v: float, percent: bool) -> str:
+    return f"{100 * v:.1f} %" if percent else f"{v:,.4g}"
+
+
+def line_chart(points: list[tuple[Any, float | None]], width: int = 420, height: int = 180,
+               percent: bool = False) -> dict[str, Any]:  # fmt: skip
+    """A line over dated points (oldest first) on a time axis: each point placed by its date, ticks with
+    their dates at the first and the last point and at points between that leave room for a label; the y
+    axis labelled at its lowest and highest value (percentages for shares)."""
     known = [(i, v) for i, (_, v) in enumerate(points) if v is not None]
     if not known:
-        return {"path": "", "dots": [], "width": width, "height": height, "min": None, "max": None}
+        return {"path": "", "dots": [], "width": width, "height": height, "min": None, "max": None, "ticks": [],
+                "min_label": "", "max_label": ""}  # fmt: skip
     lo, hi = min(v for _, v in known), max(v for _, v in known)
+    if percent:
+        lo = min(lo, 0.0)
     span = (hi - lo) or abs(hi) or 1.0
-    n = max(len(points) - 1, 1)
+    left, bottom, label_w = 52, 34, 72  # room for the value labels (left), the dates (below), one date's width
+    days = [_day(when) for when, _ in points]
+    if all(days) and len(points) > 1 and days[-1] != days[0]:
+        first, total = days[0], (days[-1] - days[0]).days  # type: ignore[operator]
+        where = [((d - first).days / total) for d in days]  # type: ignore[operator]
+    else:  # no dates to place them by: evenly
+        where = [i / max(len(points) - 1, 1) for i in range(len(points))]
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        return 30 + (width - 40) * i / n, height - 20 - (height - 40) * (v - lo) / span
+        return left + (width - left - 14) * where[i], height - bottom - (height - bottom - 12) * (v - lo) / span
 
-    dots = [(*xy(i, v), points[i][0], v) for i, v in known]
+    dots = [(*xy(i, v), points[i][0], _value_label(v, percent)) for i, v in known]
     path = " ".join(f"{'M' if j == 0 else 'L'}{x:.1f},{y:.1f}" for j, (x, y, _, _) in enumerate(dots))
-    return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi}
+    # Ticks: the last point always, then going back every point at least one label's width away.
+    ticks: list[tuple[float, str]] = []
+    for i in range(len(points) - 1, -1, -1):
+        x = xy(i, lo)[0]
+        if not ticks or ticks[-1][0] - x >= label_w:
+            ticks.append((x, _date_label(points[i][0])))
+    ticks.reverse()
+    return {"path": path, "dots": dots, "width": width, "height": height, "min": lo, "max": hi, "ticks": ticks,
+            "min_label": _value_label(lo, percent), "max_label": _value_label(hi, percent),
+            "axis_y": height - bottom, "left": left}  # fmt: skip
 
 
 def binned(values: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
@@ -71,7 +114,10 @@ def histogram(hist: dict[str, Any] | None, width: int = 420, height: int = 160) 
 
 def series_charts(overall: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """Line charts of the headline KPIs over the given results ("all" segment, oldest first)."""
-    return [(label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall])) for key, label in SERIES]
+    return [
+        (label, line_chart([(r["as_of"], _get(r["kpis"], key)) for r in overall], percent=key in PERCENT))
+        for key, label in SERIES
+    ]
 
 
 def render(results: list[dict[str, Any]], dists: dict[str, list[float]], title: str = "Portfolio KPIs") -> str:

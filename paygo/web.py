@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from backoffice import listing
 from backoffice.agents import api as agents_api
 from backoffice.agents import pages as agents_pages
 from backoffice.callcentre import api as callcentre_api
@@ -40,7 +41,7 @@ from backoffice.registry import pages as registry_pages
 from backoffice.security import RefuseNul, SecurityHeaders, install_error_answers
 from backoffice.sms import api as sms_api
 from backoffice.staff import api as staff_api
-from backoffice.staff import guard
+from backoffice.staff import guard, menu
 from backoffice.staff import pages as staff_pages
 from backoffice.staff.privacy import PersonalData
 from backoffice.templating import STATIC_DIR, UnitPanel
@@ -124,7 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in [ops, schema, *ROUTERS]:
         app.include_router(router)
+    menu.install(app)  # the top menu, each entry's roles read from its page's rule
     guard.install(app)
+    listing.install(app)  # a list's bad page, order or filter: a 422 page naming it
     install_error_answers(app)
     # Innermost: a request that failed because the primary went away runs once more (docs/operations.md).
     app.add_middleware(RetryWhenPrimaryGone, max_body=settings.max_callback_bytes)

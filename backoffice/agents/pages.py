@@ -15,13 +15,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from backoffice.agents import repository, service
-from backoffice.agents.schemas import CommissionRule, NewAgent
+from backoffice.agents.schemas import AgentList, CommissionRule, NewAgent
 from backoffice.customers import service as customers
 from backoffice.customers.schemas import SearchHit
 from backoffice.customers.search import search
 from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.inventory import repository as inventory
 from backoffice.inventory import service as stock_moves
+from backoffice.listing import listed
 from backoffice.money import MoneyError, exponent
 from backoffice.registry import repository as registry
 from backoffice.staff.guard import Allow, CurrentStaff
@@ -64,9 +65,12 @@ def my_page(request: Request, conn: DbConn, staff: CurrentStaff) -> Response:
 
 
 @router.get("/agents", response_class=HTMLResponse)
-def agents_page(request: Request, conn: DbConn) -> Response:
+def agents_page(request: Request, conn: DbConn, query: Annotated[AgentList, Depends(listed(AgentList))]) -> Response:
+    page = repository.agents_page(conn, query)
     return templates.TemplateResponse(
-        request, "agents.html", {"agents": repository.agents(conn), "commissions": repository.commissions(conn)}
+        request,
+        "agents.html",
+        {"page": page, "f": query, "agents": page.rows, "commissions": repository.commissions(conn)},
     )
 
 

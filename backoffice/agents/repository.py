@@ -11,6 +11,7 @@ from psycopg.rows import class_row
 from backoffice.agents.par import Row, Terms
 from backoffice.agents.schemas import (
     Agent,
+    AgentList,
     Commission,
     CommissionRule,
     Customer,
@@ -19,6 +20,7 @@ from backoffice.agents.schemas import (
     Sale,
     SaleSummary,
 )
+from backoffice.listing import Page, fetch_page
 
 _AGENT = """
     select a.id, a.user_id, su.username, a.code, a.name, a.kind, a.phone, a.active,
@@ -35,6 +37,25 @@ _AGENT = """
 def agents(conn: psycopg.Connection) -> list[Agent]:
     with conn.cursor(row_factory=class_row(Agent)) as cur:
         return cur.execute(_AGENT + "order by a.active desc, a.name, a.id").fetchall()
+
+
+# The agents list's sort keys (AgentList.SORTS) -> the output column of _AGENT each orders by.
+AGENT_SORTS = {"name": "name", "code": "code", "kind": "kind", "active": "active"}
+
+
+def agents_page(conn: psycopg.Connection, query: AgentList) -> Page[Agent]:
+    """One page of the agents matching ``query`` (kind, active, an area they serve), in its order."""
+    area = query.area.strip()
+    like = "%" + area.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    select = (
+        _AGENT
+        + """where (%(kind)s::text is null or a.kind = %(kind)s)
+               and (%(active)s::boolean is null or a.active = %(active)s)
+               and (%(area)s = '' or exists (select 1 from agent_areas ar where ar.agent_id = a.id
+                                              and (ar.village ilike %(like)s or ar.district ilike %(like)s)))"""
+    )
+    params = {"kind": query.kind, "active": query.active, "area": area, "like": like}
+    return fetch_page(conn, select, params, AGENT_SORTS, query, Agent, tiebreak="id")
 
 
 def get_agent(conn: psycopg.Connection, agent_id: int) -> Agent | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
+
+from backoffice.listing import ListQuery
 
 
 class Agent(BaseModel):
@@ -131,3 +133,14 @@ class CommissionRule(BaseModel):
     payment_share_bp: int = Field(ge=0, le=10_000)
     payment_months: int = Field(ge=0, le=120)
     clawback_days: int = Field(ge=0, le=3650)
+
+
+class AgentList(ListQuery):
+    """The agents list's query (backoffice/listing.py)."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("name", "code", "kind", "active")
+    DEFAULT_SORT: ClassVar[str] = "name"
+
+    kind: Literal["sales", "field", "sales_and_field"] | None = None
+    active: bool | None = None
+    area: str = Field("", max_length=200, description="part of a village or district the agent serves")

@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse
 from backoffice.deps import DbConn, ReadConn, RowId
 from backoffice.health import service
 from backoffice.health.rules import KINDS
-from backoffice.health.schemas import Alert, OutreachItem, UnitPanel
+from backoffice.health.schemas import Alert, AlertList, OutreachItem, UnitPanel
+from backoffice.listing import listed
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.staff.schemas import Role
 from backoffice.templating import templates
@@ -23,6 +24,7 @@ acting = APIRouter(prefix="/api/v1/fleet-health", tags=["fleet health"],
                    dependencies=[Depends(Allow("call_centre"))])  # fmt: skip
 pages = APIRouter(tags=["pages"], dependencies=[Depends(Allow(*READERS))])
 
+OUTREACH_SHOWN = 100  # the top of the queue on the page; the whole queue at /api/v1/fleet-health/outreach
 Kind = Annotated[str | None, Query(pattern="^(" + "|".join(KINDS) + ")$")]
 
 
@@ -55,11 +57,15 @@ def acknowledge(alert_id: RowId, conn: DbConn, staff: CurrentStaff) -> Alert:
 
 
 @pages.get("/fleet-health", response_class=HTMLResponse)
-def alerts_page(request: Request, conn: ReadConn, kind: Kind = None) -> HTMLResponse:
-    alerts = service.open_alerts(conn, kind=kind)
-    counts = dict.fromkeys(KINDS, 0)
-    for a in service.open_alerts(conn):
-        counts[a.kind] += 1
-    queue = [OutreachItem(**r) for r in service.repository.outreach(conn, 100)]
-    return templates.TemplateResponse(request, "fleet_health.html",
-                                      {"alerts": alerts, "counts": counts, "kind": kind, "queue": queue})  # fmt: skip
+def alerts_page(
+    request: Request, conn: ReadConn, query: Annotated[AlertList, Depends(listed(AlertList))]
+) -> HTMLResponse:
+    page = service.open_alerts_page(conn, query)
+    counts = dict.fromkeys(KINDS, 0) | service.repository.open_alert_counts(conn)
+    queue = [OutreachItem(**r) for r in service.repository.outreach(conn, OUTREACH_SHOWN)]
+    return templates.TemplateResponse(
+        request,
+        "fleet_health.html",
+        {"page": page, "alerts": page.rows, "counts": counts, "kind": query.kind, "queue": queue,
+         "queue_total": service.repository.outreach_count(conn)},
+    )  # fmt: skip

@@ -18,6 +18,8 @@ from psycopg.types.json import Jsonb
 
 from backoffice.health.derive import COLUMNS, Readings, Sites
 from backoffice.health.rules import V_NOMINAL, WINDOW_DAYS, Thresholds, Window
+from backoffice.health.schemas import AlertList
+from backoffice.listing import Page, fetch_page
 
 # A reading that arrives this long after its day ends still counts for its day (the job runs at 00:45).
 GRACE = timedelta(minutes=40)
@@ -427,6 +429,29 @@ def open_alerts(conn: psycopg.Connection, *, kind: str | None = None, unit_id: i
                  order by a.opened_on desc, a.id desc limit %(limit)s""",
             {"kind": kind, "unit": unit_id, "limit": limit},
         ).fetchall()
+
+
+# The open alerts list's sort keys (AlertList.SORTS) -> the output column each orders by.
+ALERT_SORTS = {"opened": "opened_on", "last_seen": "last_seen_on", "level": "level", "kind": "kind",
+               "serial": "serial"}  # fmt: skip
+
+
+def open_alerts_page(conn: psycopg.Connection, query: AlertList) -> Page[dict[str, Any]]:
+    """One page of the open alerts (of ``query.kind``), in its order, with the total."""
+    select = f"""select {ALERT_COLS} from health_alerts a join units u on u.id = a.unit_id
+                  where a.resolved_on is null and (%(kind)s::text is null or a.kind = %(kind)s)"""
+    return fetch_page(conn, select, {"kind": query.kind}, ALERT_SORTS, query, dict, tiebreak="id")
+
+
+def open_alert_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Open alerts by kind."""
+    rows = conn.execute("select kind, count(*) from health_alerts where resolved_on is null group by kind")
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def outreach_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("select count(*) from health_outreach").fetchone()
+    return int(row[0]) if row else 0
 
 
 def alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> dict[str, Any] | None:

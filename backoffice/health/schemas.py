@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
+
+from backoffice.health.rules import KINDS
+from backoffice.listing import ListQuery
 
 CollectionsClass = Literal["cant_use", "not_using", "using_without_paying"]
 
@@ -55,3 +58,19 @@ class UnitPanel(BaseModel):
     open_alerts: list[Alert]
     soh: list[SohPoint]
     collections: Collections | None
+
+
+class AlertList(ListQuery):
+    """The open alerts list's query on the fleet-health page (backoffice/listing.py)."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("opened", "last_seen", "level", "kind", "serial")
+    DEFAULT_SORT: ClassVar[str] = "-opened"
+
+    kind: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in KINDS:
+            raise ValueError(f"must be one of {', '.join(KINDS)}")
+        return value

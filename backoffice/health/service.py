@@ -26,7 +26,8 @@ from backoffice.audit import repository as audit
 from backoffice.audit.schemas import Actor
 from backoffice.health import derive, repository, rules
 from backoffice.health.rules import KINDS, Thresholds
-from backoffice.health.schemas import Alert, Collections, SohPoint, UnitPanel
+from backoffice.health.schemas import Alert, AlertList, Collections, SohPoint, UnitPanel
+from backoffice.listing import Page
 from backoffice.tickets import service as tickets
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,11 @@ def alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
 
 def open_alerts(conn: psycopg.Connection, kind: str | None = None, unit_id: int | None = None) -> list[Alert]:
     return [_alert(r) for r in repository.open_alerts(conn, kind=kind, unit_id=unit_id)]
+
+
+def open_alerts_page(conn: psycopg.Connection, query: AlertList) -> Page[Alert]:
+    found = repository.open_alerts_page(conn, query)
+    return Page([_alert(r) for r in found.rows], found.total, found.query)
 
 
 def acknowledge(conn: psycopg.Connection, actor: Actor, alert_id: int) -> Alert:

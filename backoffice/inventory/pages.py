@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backoffice.deps import DbConn, SettingsDep
 from backoffice.inventory import receipt, repository, service
-from backoffice.inventory.schemas import MoveAction
+from backoffice.inventory.schemas import InventoryList, MoveAction
+from backoffice.listing import listed
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 
@@ -31,18 +32,21 @@ def _refused(request: Request, title: str, message: str, status: int) -> Respons
 def inventory_page(
     request: Request,
     conn: DbConn,
-    q: Annotated[str, Query(max_length=64)] = "",
+    query: Annotated[InventoryList, Depends(listed(InventoryList))],
     done: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9 ._-]{1,80}$")] = None,
 ) -> Response:
-    q = q.strip()
-    units = repository.search_units(conn, q, None, 50) if q else []
-    moves = repository.moves_of_unit(conn, units[0].unit_id, 20) if len(units) == 1 else repository.recent_moves(conn)
+    page = repository.units_page(conn, query) if query.asked else None
+    units = page.rows if page else []
+    one = len(units) == 1 and page is not None and page.total == 1
+    moves = repository.moves_of_unit(conn, units[0].unit_id, 20) if one else repository.recent_moves(conn)
     return templates.TemplateResponse(
         request,
         "inventory.html",
         {
             "stock": repository.stock(conn),
-            "q": q,
+            "q": query.q.strip(),
+            "f": query,
+            "page": page,
             "units": units,
             "moves": moves,
             "done": done,

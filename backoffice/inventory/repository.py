@@ -6,7 +6,16 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import class_row
 
-from backoffice.inventory.schemas import Location, LocationStock, PartCount, StockMove, UnitWhere, Where
+from backoffice.inventory.schemas import (
+    InventoryList,
+    Location,
+    LocationStock,
+    PartCount,
+    StockMove,
+    UnitWhere,
+    Where,
+)
+from backoffice.listing import Page, fetch_page
 
 # A unit that has no location row yet (registered by code that knows nothing of stock): where its state
 # and newest contract say it is. The same rule as migration 0023's for the units that existed then.
@@ -79,6 +88,25 @@ def units_in_states(conn: psycopg.Connection, states: tuple[str, ...], limit: in
         return cur.execute(
             _UNIT_WHERE + "where u.state = any(%s) order by u.serial limit %s", (list(states), limit)
         ).fetchall()
+
+
+# The inventory list's sort keys (InventoryList.SORTS) -> the output column of _UNIT_WHERE each orders by.
+INVENTORY_SORTS = {"serial": "serial", "product": "product_code", "state": "state", "place": "place", "since": "since"}
+
+
+def units_page(conn: psycopg.Connection, query: InventoryList) -> Page[UnitWhere]:
+    """One page of the units whose serial contains ``query.q``, in its state, place or location."""
+    q = query.q.strip()
+    select = (
+        _UNIT_WHERE
+        + """where (%(q)s = '' or u.serial ilike %(like)s)
+               and (%(state)s::text is null or u.state = %(state)s)
+               and (%(place)s::text is null or coalesce(l.place, 'untracked') = %(place)s)
+               and (%(loc)s::bigint is null or l.location_id = %(loc)s)"""
+    )
+    params = {"q": q, "like": "%" + q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%",
+              "state": query.state, "place": query.place, "loc": query.location_id}  # fmt: skip
+    return fetch_page(conn, select, params, INVENTORY_SORTS, query, UnitWhere, tiebreak="unit_id")
 
 
 def current(conn: psycopg.Connection, unit_id: int) -> tuple[Where, str] | None:

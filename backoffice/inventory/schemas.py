@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
+
+from backoffice.listing import ListQuery
 
 Place = Literal["stock", "customer", "gone", "unknown"]
 UnitState = Literal[
@@ -134,3 +136,21 @@ class KeySheet(BaseModel):
     secret_key: str = Field(description="the OpenPAYGO secret, 32 hex digits")
     starting_code: int
     token_count: int = Field(description="the token count the unit is set to; its next token is above it")
+
+
+class InventoryList(ListQuery):
+    """The inventory page's unit list (backoffice/listing.py): by serial, state, place or stock location."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("serial", "product", "state", "place", "since")
+    DEFAULT_SORT: ClassVar[str] = "serial"
+
+    q: str = Field("", max_length=64, description="part of a serial")
+    state: Literal["in_stock", "with_agent", "installed", "paid_off", "repossessed", "refurbishing", "written_off",
+                   "returned", "retired"] | None = None  # fmt: skip
+    place: Literal["stock", "customer", "gone", "unknown", "untracked"] | None = None
+    location_id: int | None = Field(None, ge=1, le=2**63 - 1)
+
+    @property
+    def asked(self) -> bool:
+        """Whether any unit was asked for (the page lists units only then)."""
+        return bool(self.q.strip() or self.state or self.place or self.location_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 import psycopg
@@ -23,8 +23,9 @@ from backoffice import clock
 from backoffice.config import Settings
 from backoffice.delivery import repository as delivery
 from backoffice.deps import DbConn, RowId, SettingsDep
+from backoffice.listing import listed
 from backoffice.money import MoneyError, to_minor
-from backoffice.payments import manual, momo, repository, service, suggest
+from backoffice.payments import inbox_repository, manual, momo, repository, service, suggest
 from backoffice.payments.api import ManualPayment, MomoRequestIn
 from backoffice.payments.momo import MomoClient
 from backoffice.payments.schemas import ContractHit, Decision, RefundOut, WaitingPayment, money_text
@@ -36,15 +37,24 @@ router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("finance", "call_
 
 
 @router.get("/payments", response_class=HTMLResponse)
-def payments_page(request: Request, conn: DbConn, status: str = "") -> HTMLResponse:
+def payments_page(
+    request: Request, conn: DbConn, settings: SettingsDep,
+    query: Annotated[inbox_repository.PaymentList, Depends(listed(inbox_repository.PaymentList))],
+) -> HTMLResponse:  # fmt: skip
+    since = clock.start_of_day(query.since, settings.timezone) if query.since else None
+    until = clock.end_of_day(query.until, settings.timezone) if query.until else None
+    page = inbox_repository.inbox_page(conn, query, since, until)
     return templates.TemplateResponse(
         request,
         "payments.html",
         {
-            "payments": repository.recent_inbox(conn, 200, status or None),
+            "page": page,
+            "f": query,
+            "payments": page.rows,
             "unmatched": repository.unmatched(conn, "open"),
             "sms": delivery.recent_sms(conn, 50),
-            "status": status,
+            "status": query.status or "",
+            "statuses": get_args(inbox_repository.InboxStatus),
         },
     )
 

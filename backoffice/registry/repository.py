@@ -8,7 +8,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
-from backoffice.registry.schemas import ContractRef, InstalledUnit, Product, UnitSummary, UnitTerms
+from backoffice.listing import Page, fetch_page
+from backoffice.registry.schemas import ContractRef, InstalledUnit, Product, UnitList, UnitSummary, UnitTerms
 
 
 def insert_product(conn: psycopg.Connection, **fields: object) -> int:
@@ -187,7 +188,9 @@ _UNIT_SUMMARY = """
     select u.serial, p.code as product_code, u.state, cu.name as customer_name,
            c.account_number, u.latitude, u.longitude, l.ts as last_ts,
            l.received_at as last_received_at, l.batt_v, l.soc, l.credit_s, l.locked,
-           pr.online, pr.changed_at as online_since
+           pr.online, pr.changed_at as online_since, cu.id as customer_id,
+           nullif(concat_ws(', ', nullif(cu.village, ''), nullif(cu.district, '')), '') as area,
+           coalesce(c.state = 'active' and c.credit_end < paygo_now(), false) as in_arrears
       from units u
       join products p on p.id = u.product_id
       left join lateral (select * from contracts c where c.unit_id = u.id
@@ -209,6 +212,36 @@ def list_units(conn: psycopg.Connection, search: str = "", limit: int = 100) -> 
                  order by u.serial limit %(limit)s""",
             {"q": search, "like": f"%{search}%", "limit": limit},
         ).fetchall()
+
+
+# The units list's sort keys (UnitList.SORTS) -> the output column of _UNIT_SUMMARY each orders by.
+UNIT_SORTS = {"serial": "serial", "customer": "customer_name", "account": "account_number", "product": "product_code",
+              "area": "area", "last_report": "last_received_at", "battery": "batt_v", "charge": "soc",
+              "credit": "credit_s", "state": "state"}  # fmt: skip
+
+
+def units_page(conn: psycopg.Connection, query: UnitList) -> Page[UnitSummary]:
+    """One page of the units list: ``query``'s search text and filters, in its order, with the total."""
+    text = query.q.strip()
+    select = (
+        _UNIT_SUMMARY
+        + """where (%(q)s = '' or u.serial ilike %(like)s or cu.name ilike %(like)s or c.account_number = %(q)s
+                    or exists (select 1 from customer_phones ph where ph.customer_id = cu.id and ph.e164 = %(q)s))
+             and (%(state)s::text is null or u.state = %(state)s)
+             and (%(locked)s::boolean is null or l.locked = %(locked)s)
+             and (%(arrears)s::boolean is null
+                  or coalesce(c.state = 'active' and c.credit_end < paygo_now(), false) = %(arrears)s)
+             and (%(area)s = '' or cu.village ilike %(area_like)s or cu.district ilike %(area_like)s)"""
+    )
+    params = {"q": text, "like": f"%{_escape_like(text)}%", "state": query.state, "locked": query.locked,
+              "arrears": query.arrears, "area": query.area.strip(),
+              "area_like": f"%{_escape_like(query.area.strip())}%"}  # fmt: skip
+    return fetch_page(conn, select, params, UNIT_SORTS, query, UnitSummary, tiebreak="serial")
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (a typed % or _ is not a wildcard)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def get_unit(conn: psycopg.Connection, serial: str) -> UnitSummary | None:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from backoffice.listing import ListQuery
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,27 @@ class UnitSummary:
     locked: bool | None
     online: bool | None  # from the unit's status topic and last will; None: never announced
     online_since: datetime | None
+    customer_id: int | None
+    area: str | None  # the customer's village, district
+    in_arrears: bool  # an active contract whose paid credit has run out
+
+
+UnitState = Literal["in_stock", "with_agent", "installed", "paid_off", "repossessed", "refurbishing",
+                    "written_off", "returned", "retired"]  # fmt: skip
+
+
+class UnitList(ListQuery):
+    """The units list's query: a search text, filters, and the order (backoffice/listing.py)."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("serial", "customer", "account", "product", "area", "last_report",
+                                        "battery", "charge", "credit", "state")  # fmt: skip
+    DEFAULT_SORT: ClassVar[str] = "serial"
+
+    q: str = Field("", max_length=200, description="part of a serial or name, an account or a phone (E.164)")
+    state: UnitState | None = None
+    locked: bool | None = None
+    arrears: bool | None = Field(None, description="true: only units whose active contract's credit has run out")
+    area: str = Field("", max_length=200, description="part of the customer's village or district")
 
 
 @dataclass(frozen=True)

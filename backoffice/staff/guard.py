@@ -155,6 +155,11 @@ def install(app: FastAPI) -> None:
         )
         if _is_api(request):
             return JSONResponse({"detail": message}, 403)
+        menu = getattr(request.app.state, "menu", None)
+        if request.url.path == "/" and request.method == "GET" and menu is not None and menu.home(err.staff) != "/":
+            # The site's front door (where a login lands) is the units list; whoever may not open it lands
+            # on their own first page instead of a refusal (a field agent: their page).
+            return RedirectResponse(menu.home(err.staff), status_code=303)
         return _page(request, 403, "Not for your role", message)
 
     @app.exception_handler(MustChangePassword)

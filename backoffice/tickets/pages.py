@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -14,10 +14,20 @@ from backoffice import clock
 from backoffice.agents import repository as agents
 from backoffice.deps import DbConn, RowId, SettingsDep
 from backoffice.inventory.service import MoveRefused
+from backoffice.listing import listed
 from backoffice.staff.guard import Allow, CurrentStaff
 from backoffice.templating import templates
 from backoffice.tickets import api, repository, service
-from backoffice.tickets.schemas import KINDS, VISIT_OUTCOMES, Closing, Kind, NewVisit, PartUse, State, VisitOutcome
+from backoffice.tickets.schemas import (
+    KINDS,
+    VISIT_OUTCOMES,
+    Closing,
+    Kind,
+    NewVisit,
+    PartUse,
+    TicketList,
+    VisitOutcome,
+)
 
 router = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent", "viewer"))])
 work = APIRouter(tags=["pages"], dependencies=[Depends(Allow("call_centre", "field_agent"))])
@@ -34,26 +44,24 @@ def tickets_page(
     conn: DbConn,
     staff: CurrentStaff,
     settings: SettingsDep,
-    state: State | None = None,
-    kind: Kind | None = None,
-    breached: bool | None = None,
-    agent_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    query: Annotated[TicketList, Depends(listed(TicketList))],
 ) -> Response:
     scope = service.scope_of(conn, staff)
-    states = (state,) if state else ("open", "assigned")
-    found = repository.search(conn, scope, states=states, kind=kind, breached=breached, agent_id=agent_id, limit=200)
-    found = service.with_clocks(found, settings.working_hours)
+    page = repository.search_page(conn, scope, query)
+    found = service.with_clocks(page.rows, settings.working_hours)
     return templates.TemplateResponse(
         request,
         "tickets.html",
         {
+            "page": page,
+            "f": query,
             "tickets": found,
             "scope": scope,
-            "state": state or "",
-            "kind": kind or "",
+            "state": query.state or "",
+            "kind": query.kind or "",
             "kinds": KINDS,
-            "breached": breached,
-            "agent_id": agent_id,
+            "breached": query.breached,
+            "agent_id": query.agent_id,
             "agents": agents.agents(conn) if scope is None else [],
             "now": clock.utc_now(),
             "zone": clock.company_zone(settings.timezone),

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import psycopg
 from psycopg.rows import class_row
 
-from backoffice.tickets.schemas import PartUsed, Ticket, Visit
+from backoffice.listing import Page, fetch_page
+from backoffice.tickets.schemas import PartUsed, Ticket, TicketList, Visit
 
 _TICKET = """
     select t.id, t.kind, t.source, t.state, t.unit_id, u.serial, c.account_number, c.state as contract_state,
@@ -65,6 +66,27 @@ def search(
                 "limit": limit,
             },
         ).fetchall()
+
+
+# The tickets list's sort keys (TicketList.SORTS) -> the output column of _TICKET each orders by.
+TICKET_SORTS = {"due": "due_at", "opened": "opened_at", "closed": "closed_at", "id": "id", "kind": "kind",
+                "state": "state", "customer": "customer_name", "village": "village", "agent": "agent_name"}  # fmt: skip
+
+
+def search_page(conn: psycopg.Connection, scope: int | None, query: TicketList) -> Page[Ticket]:
+    """One page of the tickets ``scope`` may see that match ``query``, in its order, with the total."""
+    states = ["open", "assigned"] if query.state is None else [] if query.state == "all" else [query.state]
+    select = f"""select * from ({_TICKET} where {_SCOPED}
+                     and (cardinality(%(states)s::text[]) = 0 or t.state = any(%(states)s))
+                     and (%(kind)s::text is null or t.kind = %(kind)s)
+                     and (%(agent)s::bigint is null or t.agent_id = %(agent)s)
+                     and (%(village)s = '' or cu.village ilike %(village_like)s)) x
+                where %(breached)s::boolean is null or breached = %(breached)s"""
+    village = query.village.strip()
+    like = "%" + village.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params = {"scope": scope, "states": states, "kind": query.kind, "agent": query.agent_id, "village": village,
+              "village_like": like, "breached": query.breached}  # fmt: skip
+    return fetch_page(conn, select, params, TICKET_SORTS, query, Ticket, tiebreak="id")
 
 
 def insert(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from backoffice.inventory.schemas import PartCount, StockMove, UnitWhere
+from backoffice.listing import ListQuery
 
 Kind = Literal["repair", "battery_swap", "installation", "repossession", "customer_education"]
 KINDS: tuple[Kind, ...] = ("repair", "battery_swap", "installation", "repossession", "customer_education")
@@ -120,3 +121,17 @@ class UnitPanel(BaseModel):
     open_tickets: list[Ticket]
     recent_tickets: list[Ticket]
     moves: list[StockMove]
+
+
+class TicketList(ListQuery):
+    """The tickets list's query (backoffice/listing.py): no state means open and assigned ones."""
+
+    SORTS: ClassVar[tuple[str, ...]] = ("due", "opened", "closed", "id", "kind", "state", "customer", "village",
+                                        "agent")  # fmt: skip
+    DEFAULT_SORT: ClassVar[str] = "due"
+
+    state: State | Literal["all"] | None = None
+    kind: Kind | None = None
+    breached: bool | None = None
+    agent_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    village: str = Field("", max_length=200, description="part of the customer's village")
