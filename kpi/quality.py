@@ -237,9 +237,10 @@ def _dpd(p: Portfolio, q: _Fixed, d: int, paid: Int, sched: Int) -> Int:
     hi = q.sched.index(late, np.full(len(late), d)) - 1  # S(u, D) itself qualifies: the answer is <= hi
     target = paid[late]
     hi = np.maximum(hi, lo - 1)
+    last = max(len(q.sched_max) - 1, 0)  # a closed search's lo may be past the end (read, then ignored)
     while (open_ := lo < hi).any():
         mid = (lo + hi) // 2
-        above = (q.sched_max[np.where(open_, mid, lo)] - target) * 1000 > q.threshold
+        above = (q.sched_max[np.where(open_, mid, np.minimum(lo, last))] - target) * 1000 > q.threshold
         hi = np.where(open_ & above, mid, hi)
         lo = np.where(open_ & ~above, mid + 1, lo)
     # (none: a unit owing only because it was refunded more than it paid, with nothing scheduled)

@@ -1,4 +1,4 @@
-"""The snapshot's ledger read by binary COPY straight into the engine's columns: the very same
+"""The snapshot's ledger read as binary arrays straight into the engine's columns: the very same
 portfolio as the CSV export and the file readers give (every figure and the tape, exactly), several
 currencies included; a ledger the careful reader must explain still goes through the export and is
 refused with its lines named; the tape made column by column equals the one written row by row."""
