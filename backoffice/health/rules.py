@@ -6,6 +6,10 @@ evaluated), filled from ``telemetry_daily`` and ``unit_health_daily`` by ``repos
 evidence (a few figures per unit) that is stored with the alert. The written rules, and why each
 threshold is what it is, are in docs/fleet_health.md; the thresholds themselves are settings
 (``PAYGO_HEALTH_*``, see ``Thresholds``).
+
+Over 400 lines because the nine rules and the fleet-wide references they share (``References``, the
+neighbours' figures computed once over the whole fleet before the job works in slices) read best side
+by side: splitting them would put each rule apart from the reference it is judged against.
 """
 
 from __future__ import annotations
