@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     # The device listener runs Mosquitto's dynamic-security plugin (deploy/README.md): provisioning gives it
     # each unit's login and a role of the unit's own topics, subscriptions included. Off: the password file only.
     broker_dynamic_security: bool = True
-    # The wire protocol's topic root (DESIGN §5); only tests and shared brokers change it.
+    # The wire protocol's topic root (docs/wire_protocol.md); only tests and shared brokers change it.
     mqtt_topic_root: str = "paygo/v1/units"
     # Ingest slots (ingest/slots.py, docs/deployment.md): the broker sessions ("<group>-slot-<n>") the workers
     # share, each leased in PostgreSQL; a lease not renewed for ingest_lease_seconds is taken over.
@@ -136,9 +136,9 @@ class Settings(BaseSettings):
     # Celery: a task a killed worker had taken is handed out again after this many seconds, so it
     # must exceed the longest task (a KPI snapshot of a million units takes about a minute).
     task_visibility_timeout: int = Field(default=3600, ge=5)
-    # Company data for the KPI snapshots (kpi/SPEC.md §1.3: EBITDA, fx rates, balance sheet).
+    # Company data for the KPI snapshots (docs/kpi_definitions.md §1.3: EBITDA, fx rates, balance sheet).
     kpi_company_file: Path | None = None
-    # Portfolio quality (kpi PERFORM.md §2): days past due after which a unit is written off; unset,
+    # Portfolio quality (docs/kpi_definitions.md §Q2): days past due after which a unit is written off; unset,
     # the company file's write_off_dpd, else 180.
     kpi_write_off_dpd: int | None = Field(default=None, ge=0, le=36_500)
 

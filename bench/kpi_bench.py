@@ -3,7 +3,8 @@
 Measures, each in a fresh process (wall time and peak resident memory of that process):
   1. `paygo kpi compute` for one as-of date, from the CSV (parse + index + KPIs);
   2. the same for 12 month-end dates;
-  3. the baseline: a straightforward pandas implementation of the same SPEC (bench/kpi_pandas_baseline.py)
+  3. the baseline: a straightforward pandas implementation of the same definitions (docs/kpi_definitions.md)
+     (bench/kpi_pandas_baseline.py)
      for the one date, and checks that both give the same numbers (1e-6 relative: the baseline uses floats).
 
     .venv/bin/python bench/kpi_bench.py                 # 1M units; generates the ledger once (~1 min)

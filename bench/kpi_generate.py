@@ -1,4 +1,4 @@
-"""Generate a large synthetic PAYGO portfolio ledger (SPEC.md §1 format) for the KPI benchmark.
+"""Generate a large synthetic PAYGO portfolio ledger (docs/kpi_definitions.md §1 format) for the KPI benchmark.
 
 Vectorised with numpy and written with Arrow, so a million units (~40 million rows) take about a
 minute. Deterministic for a given seed. Units are acquired over four years; asset-finance units

@@ -1,4 +1,4 @@
-"""The benchmark's baseline: a straightforward pandas implementation of kpi/SPEC.md (asset finance
+"""The benchmark's baseline: a straightforward pandas implementation of docs/kpi_definitions.md (asset finance
 and flexible units, "all" segment, no fx), written the way an analyst would: read the CSV into a
 DataFrame, then per as-of date filter and group by unit. Money is float64 here (the platform's
 engine is exact); the benchmark checks that both agree to 1e-6 relative.

@@ -1,8 +1,9 @@
-"""Portfolio-quality benchmark (issue 28): what PERFORM.md's measures and the loan tape add to a KPI
+"""Portfolio-quality benchmark (issue 28): what the measures of docs/kpi_definitions.md §Q3
+and the loan tape add to a KPI
 snapshot of a generated 1,000,000-unit portfolio (~40 million ledger rows; bench/kpi_generate.py).
 
 Each run is a fresh process (wall time and its own peak resident memory, bench/peak_memory.py):
-  1. baseline: the 2018 guide's KPIs alone (load the CSV, index, SPEC.md KPIs overall and per
+  1. baseline: the 2018 guide's KPIs alone (load the CSV, index, docs/kpi_definitions.md KPIs overall and per
      product type) — what a snapshot cost before issue 28;
   2. the whole snapshot's computation: the same plus portfolio quality for every segment and the
      loan tape (CSV text, then gzip as the snapshot stores it);

@@ -1,5 +1,5 @@
 """JSON and CSV API of the KPI snapshots (the back office mounts it under /api/kpi), and the funders'
-portfolio quality and loan tape (PERFORM.md) under /api/v1/kpi."""
+portfolio quality and loan tape (docs/kpi_definitions.md §Q) under /api/v1/kpi."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _since(conn: ReadConn, months: int) -> date:
 
 @router.get("/latest")
 def latest(conn: ReadConn) -> list[dict[str, Any]]:
-    """Every segment of the latest snapshot ("all" first), shaped as kpi/SPEC.md §4."""
+    """Every segment of the latest snapshot ("all" first), shaped as docs/kpi_definitions.md §4."""
     return [_out(s) for s in repository.latest(conn)]
 
 
@@ -75,7 +75,7 @@ def _stored_date(conn: ReadConn, as_of: date | None) -> date:
 def portfolio_quality(
     conn: ReadConn, as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest snapshot")] = None
 ) -> list[dict[str, Any]]:
-    """PERFORM.md §3 as of a snapshot's date, one object per segment ("all" first)."""
+    """docs/kpi_definitions.md §Q3 as of a snapshot's date, one object per segment ("all" first)."""
     day = _stored_date(conn, as_of)
     rows = [s for s in repository.for_date(conn, day) if "portfolio_quality" in s.result]
     if not rows:
@@ -94,7 +94,7 @@ def loan_tape(
     conn: ReadConn,
     as_of: Annotated[date | None, Query(description="YYYY-MM-DD; default: the latest tape")] = None,
 ) -> Response:
-    """The loan tape of PERFORM.md §4 (CSV, one row per unit) stored with the snapshot of that date."""
+    """The loan tape of docs/kpi_definitions.md §Q4 (CSV, one row per unit) stored with the snapshot of that date."""
     found = repository.tape(conn, as_of)
     if found is None:
         when = f" as of {as_of}" if as_of else ""

@@ -1,4 +1,4 @@
-"""``paygo kpi ...``: portfolio KPIs from a ledger file (the command-line contract of kpi/SPEC.md)."""
+"""``paygo kpi ...``: portfolio KPIs from a ledger file (the command-line contract of docs/kpi_definitions.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rich.console import Console
 from backoffice import clock
 
 app = typer.Typer(
-    help="Portfolio KPIs (PAR, ARPU, churn, …) exactly as kpi/SPEC.md defines them.", no_args_is_help=True
+    help="Portfolio KPIs (PAR, ARPU, churn, …) exactly as docs/kpi_definitions.md defines them.", no_args_is_help=True
 )
 err_console = Console(stderr=True)
 
@@ -70,26 +70,27 @@ def _parse_date(text: str) -> date:
 
 @app.command("compute")
 def compute_cmd(
-    ledger: Annotated[Path, typer.Option(help="ledger CSV (SPEC.md §1.1)")],
-    products: Annotated[Path, typer.Option(help="products CSV (SPEC.md §1.2)")],
+    ledger: Annotated[Path, typer.Option(help="ledger CSV (docs/kpi_definitions.md §1.1)")],
+    products: Annotated[Path, typer.Option(help="products CSV (docs/kpi_definitions.md §1.2)")],
     as_of: Annotated[list[str], typer.Option("--as-of", help="as-of date YYYY-MM-DD; repeat for a time series")],
     company: Annotated[
         Path | None, typer.Option(help="company JSON: ebitda, reporting currency, fx rates, balance sheet")
     ] = None,
     by: Annotated[Segment | None, typer.Option(help="also one result per product type")] = None,
     type_map: Annotated[
-        Path | None, typer.Option(help="CSV of 'label,type' mapping the company's own row types to SPEC types")
+        Path | None, typer.Option(help="CSV of 'label,type' mapping the company's own row types to the ledger's types")
     ] = None,
     format: Annotated[Format, typer.Option(help="output format")] = Format.json,
     out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
     tape: Annotated[
-        Path | None, typer.Option(help="also write the loan tape (PERFORM.md §4) as of the latest --as-of date here")
+        Path | None,
+        typer.Option(help="also write the loan tape (docs/kpi_definitions.md §Q4) as of the latest --as-of date"),
     ] = None,
 ) -> None:
     """Compute the KPIs for each as-of date (and segment) from a ledger file.
 
-    Each result carries the 2018 guide's KPIs ("kpis", SPEC.md) and the funders' portfolio-quality
-    measures ("portfolio_quality", PERFORM.md); ``--tape`` writes the loan tape, one row per unit.
+    Each result carries the 2018 guide's KPIs ("kpis", docs/kpi_definitions.md) and the funders' portfolio-quality
+    measures ("portfolio_quality", docs/kpi_definitions.md §Q); ``--tape`` writes the loan tape, one row per unit.
 
     Bad input exits with status 1, lists every problem with its file and line (one line each), and
     writes nothing. Files are UTF-8 (a UTF-8 byte-order mark is fine); a ledger with no rows is refused.

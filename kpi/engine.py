@@ -1,4 +1,4 @@
-"""The portfolio KPIs of kpi/SPEC.md, computed exactly; one implementation for every entry point.
+"""The portfolio KPIs of docs/kpi_definitions.md, computed exactly; one implementation for every entry point.
 
 The ledger arrives as columns (``kpi.columns``). ``build_from_columns`` converts money to the
 reporting currency as integers scaled by ``10**scale`` and sorts the rows once by date (a stable
@@ -488,7 +488,7 @@ def _kpis(p: Portfolio, day: _Day, d: int, in_segment: Bool) -> dict[str, Any]:
 
 
 def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_type: str | None = None) -> dict[str, Any]:
-    """KPIs as of ``as_of`` for all units, or those of one product type; shaped as SPEC.md §4."""
+    """KPIs as of ``as_of`` for all units, or those of one product type; shaped as docs/kpi_definitions.md §4."""
     if product_type is None:
         return compute_day(portfolio, as_of, [])[0]
     result = compute_day(portfolio, as_of, [product_type], include_all=False)[0]
@@ -526,7 +526,7 @@ def compute_day(
 
 
 def fx_exposure(company: Company, fx_rates: dict[str, Decimal]) -> dict[str, float | None] | None:
-    """Per currency |A - (L + E)| / E, and the total in the reporting currency (SPEC.md §3).
+    """Per currency |A - (L + E)| / E, and the total in the reporting currency (docs/kpi_definitions.md §3).
     Company data only (no ledger), so the tests' reference engine uses this one too."""
     sheet = company.balance_sheet
     if not sheet:
@@ -556,7 +556,7 @@ def compute_many(
 
 
 def loan_tape(portfolio: Portfolio, as_of: date) -> str:
-    """The loan tape of PERFORM.md §4 as of one date: a CSV of every unit acquired by then."""
+    """The loan tape of docs/kpi_definitions.md §Q4 as of one date: a CSV of every unit acquired by then."""
     from kpi.quality import Quality
 
     return Quality(portfolio, as_of, _day(portfolio, as_of.toordinal())).tape()

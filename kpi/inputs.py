@@ -1,4 +1,4 @@
-"""Reading and validating KPI inputs (kpi/SPEC.md §1): the ledger, the products table, company data.
+"""Reading and validating KPI inputs (docs/kpi_definitions.md §1): the ledger, the products table, company data.
 
 Money is parsed as exact decimals, converted to the reporting currency exactly, and then held as
 integers scaled by a common power of ten, so every sum and comparison is exact and fast.
@@ -86,7 +86,7 @@ class Company:
     reporting_currency: str | None = None
     fx_rates: dict[str, Decimal] = field(default_factory=dict)
     balance_sheet: list[dict[str, Any]] | None = None
-    # PERFORM.md: a unit more than this many days past due is written off (and stays written off).
+    # docs/kpi_definitions.md §Q2: a unit more than this many days past due is written off (and stays so).
     write_off_dpd: int = DEFAULT_WRITE_OFF_DPD
 
 
@@ -213,7 +213,7 @@ def _blank(row: list[str]) -> bool:
     return not row or not "".join(row).strip()
 
 
-# --- the files of SPEC.md §1 -----------------------------------------------------------------------
+# --- the files of docs/kpi_definitions.md §1 -----------------------------------------------------------------------
 
 
 def read_type_map(path: Path | None) -> dict[str, str]:

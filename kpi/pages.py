@@ -37,7 +37,7 @@ def kpi_page(request: Request, conn: ReadConn) -> HTMLResponse:
     points = [s.result for s in history if _month_end(s.as_of) or s is history[-1]]
     overall = next((s for s in latest if s.segment == "all"), None)
     dists = (overall.distributions if overall else None) or {}
-    quality = overall.result.get("portfolio_quality") if overall else None  # None: taken before PERFORM.md
+    quality = overall.result.get("portfolio_quality") if overall else None  # None: a snapshot older than §Q
     # The collection rate `make demo` prints (paid over what fell due in the 30 days to the snapshot's date,
     # asset-finance contracts), shown beside PAR 30.
     received, due = ledger.collected_and_due(conn, end - timedelta(days=COLLECTION_DAYS), end)

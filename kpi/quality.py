@@ -1,4 +1,4 @@
-"""Portfolio quality for funders (PERFORM.md §3) and the loan tape (§4), on the engine's Portfolio.
+"""Portfolio quality for funders (docs/kpi_definitions.md §Q3) and the loan tape (§4), on the engine's Portfolio.
 
 Everything here is per unit and exact: money as integers of ``10**-scale`` reporting-currency units,
 days as date ordinals, each comparison with 0.005 made on integers. Only final ratios become floats.
@@ -400,7 +400,7 @@ class Quality:
         return out
 
     def tape(self, by_rows: bool = False) -> str:
-        """The loan tape of PERFORM.md §4 (every unit, whatever the segment: each row names its product).
+        """The loan tape of docs/kpi_definitions.md §Q4 (every unit, whatever the segment: each row names its product).
         Made column by column; ``by_rows`` (or an id that needs quoting) writes it row by row instead."""
         p, q, now, d = self.p, self.q, self.now, self.d
         units = np.flatnonzero(now.acquired)

@@ -134,7 +134,7 @@ def render(results: list[dict[str, Any]], dists: dict[str, list[float]], title: 
     )
 
 
-# --- portfolio quality (PERFORM.md) ------------------------------------------------------------------
+# --- portfolio quality (docs/kpi_definitions.md §Q) -------------------------------------------------
 
 BUCKET_LABELS = [("current", "current"), ("1_30", "1–30 d"), ("31_60", "31–60 d"), ("61_90", "61–90 d"),
                  ("91_180", "91–180 d"), ("181_plus", "181+ d")]  # fmt: skip

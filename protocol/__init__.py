@@ -1,4 +1,4 @@
-"""The wire protocol between units and the platform (DESIGN.md §5), standing alone: it imports
+"""The wire protocol between units and the platform (docs/wire_protocol.md), standing alone: it imports
 nothing of ours, and everything that speaks to units (the simulator, ingest, credit, delivery)
 builds and parses messages only through it.
 

@@ -1,4 +1,4 @@
-"""Device messages of the wire protocol (DESIGN.md §5): telemetry, events, status, and the token
+"""Device messages of the wire protocol (docs/wire_protocol.md): telemetry, events, status, and the token
 commands the platform sends with the units' acknowledgements.
 
 Pure functions only: no broker, no database. Every producer and consumer (the simulator, ingest,

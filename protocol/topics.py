@@ -1,4 +1,4 @@
-"""MQTT topics of the wire protocol (DESIGN.md §5) and what each party may do on them.
+"""MQTT topics of the wire protocol (docs/wire_protocol.md) and what each party may do on them.
 
 ``root`` is ``TOPIC_ROOT`` in production; tests (and a broker shared by several platforms) put a
 prefix of their own in front of it so that their traffic never mixes.

@@ -1,5 +1,5 @@
 """PAR 30 of a set of contracts (an agent's customers), by the definition of the KPI specification
-(../shared/kpi/SPEC.md §2-3: the rolling, "forgiving" PAR by value, exact arithmetic). The KPI engine
+(docs/kpi_definitions.md §2-3: the rolling, "forgiving" PAR by value, exact arithmetic). The KPI engine
 computes the whole portfolio from a ledger file; an agent's few hundred contracts are computed here
 from their rows (the back office may not import the ``kpi`` package). Each contract is a unit."""
 

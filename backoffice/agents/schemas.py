@@ -66,7 +66,7 @@ class AgentPage(BaseModel):
     sales: int
     recent_sales: list[Sale]
     active_units: int
-    par30: float | None = Field(description="PAR 30 by value of the agent's customers (kpi/SPEC.md)")
+    par30: float | None = Field(description="PAR 30 by value of the agent's customers (docs/kpi_definitions.md)")
     par30_at_risk: int
     par30_active: int
     collections_this_month: list[Money]

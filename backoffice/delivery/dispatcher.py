@@ -2,7 +2,7 @@
 
 SMS goes through an ``SmsGateway`` (a provider's API in production; ``DevSmsGateway`` records
 messages in ``sms_messages`` for the UI, the API and the tests). A token command goes to the
-unit's command topic (DESIGN §5) with QoS 1 and is sent again until the unit answers on
+unit's command topic (docs/wire_protocol.md) with QoS 1 and is sent again until the unit answers on
 ``.../cmd/ack`` with ``{"outbox_id": N}``: after ``retry_after``, then twice as long each time up to
 ``retry_max`` (a unit out of GSM coverage for hours is not hammered every minute); once
 ``max_attempts`` sends went unanswered it is marked failed, which the unit page shows so that the

@@ -1,4 +1,5 @@
-"""``paygo ledger export``: the ledger and products table as the KPI engine's input files (kpi/SPEC.md §1)."""
+"""``paygo ledger export``: the ledger and products table as the KPI engine's input files (docs/kpi_definitions.md
+§1)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def currencies(conn: psycopg.Connection) -> list[str]:
 
 
 def copy_ledger_csv(conn: psycopg.Connection, out: IO[bytes], as_of: date | None = None) -> None:
-    """The ledger as kpi/SPEC.md §1.1 CSV (decimal amounts, a unit = a contract's account number):
+    """The ledger as docs/kpi_definitions.md §1.1 CSV (decimal amounts, a unit = a contract's account number):
     every expected row (the schedule is read whole), completed rows dated up to ``as_of``."""
     pairs = [sql.SQL("({}, {})").format(sql.Literal(c), sql.Literal(exponent(c))) for c in currencies(conn)]
     exponents = sql.SQL(", ").join(pairs) if pairs else sql.SQL("(null, 0)")

@@ -56,7 +56,7 @@ def ledger_export(
         str | None, typer.Option(help="YYYY-MM-DD: received rows up to this date (the schedule is always whole)")
     ] = None,
 ) -> None:
-    """Write the ledger and products table in the KPI engine's format (kpi/SPEC.md §1), for
+    """Write the ledger and products table in the KPI engine's format (docs/kpi_definitions.md §1), for
     `paygo kpi compute`, auditors and investors."""
     from datetime import date
 

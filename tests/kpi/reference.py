@@ -250,7 +250,7 @@ def _at_risk(u: Unit, d: int, k: int, ppd: int | None, threshold_num: int, thres
 
 
 def compute(portfolio: Portfolio, as_of: date, segment: str = "all", product_type: str | None = None) -> dict[str, Any]:
-    """KPIs as of ``as_of`` for all units, or those of one product type; shaped as SPEC.md §4."""
+    """KPIs as of ``as_of`` for all units, or those of one product type; shaped as docs/kpi_definitions.md §4."""
     d = as_of.toordinal()
     unit_scale = 10**portfolio.scale
     units = [u for u in portfolio.units if product_type is None or u.product.product_type == product_type]

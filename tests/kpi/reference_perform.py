@@ -1,4 +1,5 @@
-"""Reference implementation of PERFORM.md (portfolio quality and the loan tape), used only by the tests.
+"""Reference implementation of docs/kpi_definitions.md §Q (portfolio quality and the loan tape), used only by
+the tests.
 
 Written from the text, unit by unit and day by day, on tests/kpi/reference.py's units: ``dpd(u, t)``
 as §1 words it, ``w(u)`` by trying every date from ``acq(u)`` on. Slow and simple, so that the

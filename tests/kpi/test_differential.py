@@ -62,7 +62,7 @@ def test_columnar_engine_matches_reference(
     rows = _rows(units, usd)
     as_of = START + timedelta(days=offset)
     got = compute(build_portfolio(rows, PRODUCTS, COMPANY), as_of)
-    got.pop("portfolio_quality")  # PERFORM.md has its own reference (tests/kpi/test_perform.py)
+    got.pop("portfolio_quality")  # docs/kpi_definitions.md §Q has its own reference (tests/kpi/test_perform.py)
     want = reference.compute(reference.build_portfolio(rows, PRODUCTS, COMPANY), as_of)
     assert _close(got, want), (got, want)
 

@@ -1,4 +1,4 @@
-"""The worked examples of kpi/SPEC.md reproduced to 1e-9 relative, by the engine and by the CLI."""
+"""The worked examples of docs/kpi_definitions.md reproduced to 1e-9 relative, by the engine and by the CLI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Portfolio quality (PERFORM.md §3) and the loan tape (§4): the worked examples reproduced exactly by
+"""Portfolio quality (docs/kpi_definitions.md §Q3) and the loan tape (§4): the worked examples reproduced exactly by
 the engine and by ``paygo kpi compute``, and the engine against the day-by-day reference on generated
 ledgers (write-offs, recoveries, schedules that go down, several currencies)."""
 

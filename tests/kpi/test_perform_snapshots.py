@@ -1,4 +1,4 @@
-"""Portfolio quality and the loan tape from the live database: the PERFORM examples through the
+"""Portfolio quality and the loan tape from the live database: the portfolio-quality examples through the
 snapshot path, write_off_dpd from the setting, and the two /api/v1/kpi doors (finance and viewers
 read, outsiders are refused, a bad date is a clear error)."""
 

@@ -34,7 +34,7 @@ def _ledger(units: list[tuple[str, list[tuple[int, str, str, Decimal]]]]) -> lis
     for i, (pt, urows) in enumerate(units):
         for offset, status, typ, amount in urows:
             # Refunds are the only negative rows, and only as received money: a negative *scheduled*
-            # amount makes S(u,t) decrease, and then the SPEC's PAR is not monotone in k.
+            # amount makes S(u,t) decrease, and then PAR as defined is not monotone in k.
             if typ == "return":
                 amount, status = -amount, "completed"
             rows.append(LedgerRow(line, START + timedelta(days=offset), f"C{i}", f"U{i}", amount, "KES", status,
@@ -44,7 +44,7 @@ def _ledger(units: list[tuple[str, list[tuple[int, str, str, Decimal]]]]) -> lis
 
 
 def _naive_active(rows: list[LedgerRow], as_of: date) -> set[str]:
-    """SPEC.md §2's activity rule, written out directly over the raw rows."""
+    """docs/kpi_definitions.md §2's activity rule, written out directly over the raw rows."""
     active = set()
     for rid in {r.receipt_id for r in rows}:
         urows = [r for r in rows if r.receipt_id == rid]

@@ -68,7 +68,7 @@ def test_the_demo_history_ends_now_with_a_believable_portfolio(settings: Setting
         months = conn.execute("select count(distinct as_of) from kpi_snapshots").fetchone()[0]
         assert months >= 12  # a year of month ends for the page's series
 
-    # Believable figures (SPEC.md): people pay, a minority is 30 days behind, few have churned.
+    # Believable figures (docs/kpi_definitions.md): people pay, a minority is 30 days behind, few have churned.
     assert kpis["arpu"] > 0
     assert 0.05 <= kpis["par"]["30"] <= 0.25
     assert kpis["par"]["7"] >= kpis["par"]["30"]
