@@ -38,10 +38,19 @@ def site(settings: Settings, conn: psycopg.Connection) -> Iterator[str]:
     fiona = agent(conn, settings.database_url, "fiona", "F1", villages=("Kitui",))
     conn.execute("update tickets set agent_id = %s where id in (select id from tickets order by id limit 3)",
                  (fiona.id,))  # fmt: skip
+    FIONAS[:] = conn.execute(
+        "select count(*) filter (where state in ('open', 'assigned')), count(*) from tickets where agent_id = %s",
+        (fiona.id,),
+    ).fetchone()  # type: ignore[index]
     conn.commit()
     user(settings.database_url, "vera", "viewer")
     with serve(create_app(settings), "the web app") as url:
         yield url
+
+
+# Set by the fixture: of the (at most three) tickets given to Fiona, how many are still to do, and all of
+# them (the demo's story opens tickets only where its ground truth calls for one, and closes some).
+FIONAS = [0, 0]
 
 
 def _menu(page) -> list[str]:  # type: ignore[no-untyped-def]
@@ -108,13 +117,13 @@ def test_a_viewer_and_a_field_agent_go_through_their_menus_and_lists(site: str) 
 
         page.click("header nav a:has-text('Tickets')")
         page.wait_for_url("**/tickets")
-        assert page.locator("#tickets li[data-ticket]").count() == 3
+        assert page.locator("#tickets li[data-ticket]").count() == FIONAS[0] > 0
         page.click("a:has-text('opened')")
         page.wait_for_url("**sort=opened*")
         page.select_option("select[name=state]", "all")
         page.click("form.filters button[type=submit]")
         page.wait_for_url("**state=all*")
-        assert "sort=opened" in page.url and page.locator("#tickets li[data-ticket]").count() == 3
+        assert "sort=opened" in page.url and page.locator("#tickets li[data-ticket]").count() == FIONAS[1] > 1
         steps.shot(page, "field agent's tickets, all states, by opening")
 
         page.goto(site + "/kpi")

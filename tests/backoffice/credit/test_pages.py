@@ -21,6 +21,7 @@ def test_contract_page_shows_what_the_unit_reported(demo_client: TestClient, con
     )
     conn.commit()
     page = demo_client.get(f"/contracts/{unit['account_number']}").text
-    assert "2026-01-02 03:04" in page and "tamper" in page and "source: enclosure switch" in page
+    # 03:04 UTC, shown in the company's zone (Nairobi)
+    assert "2026-01-02 06:04 EAT" in page and "tamper" in page and "source: enclosure switch" in page
     other = demo_client.get("/api/units").json()[1]
     assert "No event from this unit yet." in demo_client.get(f"/contracts/{other['account_number']}").text
